@@ -1,0 +1,259 @@
+//! Authors, keys, signatures and enrollment tokens.
+//!
+//! Every writer is an ed25519 key; its public half is its [`AuthorId`]. Entries are signed over their
+//! canonical encoding so that whoever carries them cannot alter them. The same key serves as the
+//! author's TLS identity (the binaries turn it into a self-signed certificate). Nothing here does I/O.
+
+use bincode::{Decode, Encode};
+use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::wire::{self, Entry, Hlc, Op};
+use crate::Error;
+
+/// An author's ed25519 public key.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub struct AuthorId(pub [u8; 32]);
+
+impl AuthorId {
+    /// First 8 hex digits: how people see an author.
+    pub fn short(&self) -> String {
+        HEXLOWER.encode(&self.0[..4])
+    }
+
+    /// Full lowercase hex.
+    pub fn hex(&self) -> String {
+        HEXLOWER.encode(&self.0)
+    }
+
+    /// Parses 64 hex digits.
+    pub fn from_hex(s: &str) -> Result<Self, Error> {
+        let bytes = HEXLOWER
+            .decode(s.trim().to_ascii_lowercase().as_bytes())
+            .map_err(|_| Error::Invalid("author id: not hex".into()))?;
+        Ok(AuthorId(bytes.try_into().map_err(|_| {
+            Error::Invalid("author id: not 32 bytes".into())
+        })?))
+    }
+
+    /// Checks `sig` over `msg` with this key.
+    pub fn verify(&self, msg: &[u8], sig: &Sig) -> bool {
+        match VerifyingKey::from_bytes(&self.0) {
+            Ok(key) => key
+                .verify(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
+                .is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for AuthorId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AuthorId({})", self.short())
+    }
+}
+
+impl std::fmt::Display for AuthorId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.short())
+    }
+}
+
+/// An ed25519 signature.
+#[derive(Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct Sig(pub [u8; 64]);
+
+impl std::fmt::Debug for Sig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sig({}…)", HEXLOWER.encode(&self.0[..4]))
+    }
+}
+
+/// An author's signing key.
+pub struct Keypair(SigningKey);
+
+impl Keypair {
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        Keypair(SigningKey::generate(&mut rand::rngs::OsRng))
+    }
+
+    /// Restores a key from its 32 secret bytes.
+    pub fn from_secret(bytes: &[u8; 32]) -> Self {
+        Keypair(SigningKey::from_bytes(bytes))
+    }
+
+    /// The 32 secret bytes, for the owner's store only.
+    pub fn secret(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// The key in PKCS#8 DER, for building a TLS certificate.
+    pub fn pkcs8_der(&self) -> Vec<u8> {
+        self.0
+            .to_pkcs8_der()
+            .map(|d| d.as_bytes().to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The public half.
+    pub fn author(&self) -> AuthorId {
+        AuthorId(self.0.verifying_key().to_bytes())
+    }
+
+    /// Signs arbitrary bytes.
+    pub fn sign(&self, msg: &[u8]) -> Sig {
+        Sig(self.0.sign(msg).to_bytes())
+    }
+
+    /// Builds and signs the entry `seq` of this author's log.
+    pub fn sign_entry(&self, seq: u64, hlc: Hlc, op: Op) -> Entry {
+        let author = self.author();
+        let sig = self.sign(&signing_bytes(&author, seq, hlc, &op));
+        Entry {
+            author,
+            seq,
+            hlc,
+            op,
+            sig,
+        }
+    }
+}
+
+/// The bytes an entry's signature covers.
+pub fn signing_bytes(author: &AuthorId, seq: u64, hlc: Hlc, op: &Op) -> Vec<u8> {
+    let mut v = b"baobi/1 entry".to_vec();
+    v.extend_from_slice(&wire::encode(&(author, seq, hlc, op)));
+    v
+}
+
+impl Entry {
+    /// True when the signature is the author's over this exact content.
+    pub fn verify(&self) -> bool {
+        self.seq >= 1
+            && self.author.verify(
+                &signing_bytes(&self.author, self.seq, self.hlc, &self.op),
+                &self.sig,
+            )
+    }
+
+    /// The entry's dot.
+    pub fn dot(&self) -> crate::wire::Dot {
+        crate::wire::Dot {
+            author: self.author,
+            seq: self.seq,
+        }
+    }
+}
+
+/// SHA-256 of a DER certificate: what each side pins.
+pub fn fingerprint(cert_der: &[u8]) -> [u8; 32] {
+    Sha256::digest(cert_der).into()
+}
+
+/// A one-time enrollment token: where the hub is, how to recognise it, and the secret to present.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Token {
+    /// The hub's address, `host:port`.
+    pub addr: String,
+    /// SHA-256 of the hub's certificate.
+    pub hub_fingerprint: [u8; 32],
+    /// The one-time secret.
+    pub secret: [u8; 16],
+}
+
+const TOKEN_PREFIX: &str = "baobi1.";
+
+impl Token {
+    /// The printable form: `baobi1.` and base64url.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{TOKEN_PREFIX}{}",
+            BASE64URL_NOPAD.encode(&wire::encode(self))
+        )
+    }
+
+    /// Parses the printable form.
+    pub fn from_text(s: &str) -> Result<Self, Error> {
+        let body = s
+            .trim()
+            .strip_prefix(TOKEN_PREFIX)
+            .ok_or_else(|| Error::Invalid("token: does not start with 'baobi1.'".into()))?;
+        let bytes = BASE64URL_NOPAD
+            .decode(body.as_bytes())
+            .map_err(|_| Error::Invalid("token: damaged (not base64url)".into()))?;
+        wire::decode(&bytes).map_err(|_| Error::Invalid("token: damaged".into()))
+    }
+
+    /// SHA-256 of the secret: all the hub stores.
+    pub fn secret_hash(secret: &[u8; 16]) -> [u8; 32] {
+        Sha256::digest(secret).into()
+    }
+}
+
+/// Fresh random bytes for a token secret.
+pub fn random_secret() -> [u8; 16] {
+    use rand::RngCore;
+    let mut s = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut s);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Body, CampaignEvent, CampaignKind, Date};
+
+    fn op() -> Op {
+        Op::Record(Body::Campaign(CampaignEvent {
+            unit: "30226".into(),
+            date: Date(20250301),
+            kind: CampaignKind::Event,
+            participants: Some(40),
+            topic: "Nói không với túi ni lông".into(),
+        }))
+    }
+
+    #[test]
+    fn signed_entry_verifies_and_tampering_breaks_it() {
+        let k = Keypair::generate();
+        let e = k.sign_entry(1, Hlc(7), op());
+        assert!(e.verify());
+        let mut t = e.clone();
+        t.seq = 2;
+        assert!(!t.verify());
+        let mut t = e.clone();
+        t.author = Keypair::generate().author();
+        assert!(!t.verify());
+        let mut t = e;
+        if let Op::Record(Body::Campaign(c)) = &mut t.op {
+            c.participants = Some(41);
+        }
+        assert!(!t.verify());
+    }
+
+    #[test]
+    fn token_round_trips_and_rejects_garbage() {
+        let t = Token {
+            addr: "127.0.0.1:4433".into(),
+            hub_fingerprint: [7; 32],
+            secret: random_secret(),
+        };
+        assert_eq!(Token::from_text(&t.to_text()).unwrap(), t);
+        assert!(Token::from_text("baobi1.@@@").is_err());
+        assert!(Token::from_text("hello").is_err());
+        let mut s = t.to_text();
+        s.push('A');
+        assert!(Token::from_text(&s).is_err());
+    }
+
+    #[test]
+    fn key_restores_from_secret() {
+        let k = Keypair::generate();
+        let k2 = Keypair::from_secret(&k.secret());
+        assert_eq!(k.author(), k2.author());
+        assert!(!k.pkcs8_der().is_empty());
+    }
+}

@@ -1,0 +1,463 @@
+//! The replica's view: a deterministic function of the set of entries it holds, maintained incrementally.
+//!
+//! Each record is a multi-value register over its versions (a `crdts::MerkleReg`): the creating entry
+//! and every correction or retraction is a version naming the version hashes it supersedes; the heads
+//! are the versions nothing supersedes. One head is the value; several are a conflict that a later
+//! correction naming them all resolves. Totals are kept as per-group counters, adjusted by the change
+//! one entry makes, so merging costs O(delta) and reading totals costs O(groups). Storage is behind
+//! [`Tables`]; [`MemTables`] is the in-memory one (agents, tests), the hub puts sled behind it.
+//!
+//! Architecture invariant: nothing here may depend on arrival order. Ties are broken by
+//! (clock, dot), which every replica sees identically.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bincode::{Decode, Encode};
+use crdts::merkle_reg::{MerkleReg, Node, Sha3Hash};
+use crdts::CmRDT;
+
+use crate::wire::{self, Body, Date, Dot, Entry, Hlc, Op, OutletKind, UnitDef};
+
+/// A version's hash: how corrections name what they supersede.
+pub type VersionHash = [u8; 32];
+
+/// One version of a record.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Version {
+    /// The entry that wrote it.
+    pub dot: Dot,
+    /// Its clock.
+    pub hlc: Hlc,
+    /// The content, or the retraction.
+    pub value: Value,
+}
+
+/// What a version says.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum Value {
+    /// The record's content.
+    Body(Body),
+    /// The record is withdrawn, with the reason given.
+    Retracted(String),
+}
+
+impl Sha3Hash for Version {
+    fn hash(&self, hasher: &mut tiny_keccak::Sha3) {
+        use tiny_keccak::Hasher;
+        hasher.update(&wire::encode(self));
+    }
+}
+
+/// A stored version: what it supersedes and what it says.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct StoredVersion {
+    /// Hashes of superseded versions.
+    pub supersedes: Vec<VersionHash>,
+    /// The version.
+    pub version: Version,
+}
+
+/// All versions of one record, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct RecordState {
+    /// The record's id: the dot of the entry that created it.
+    pub id: Dot,
+    /// Every version received, sorted by hash (orphans included until their parents arrive).
+    pub versions: Vec<StoredVersion>,
+}
+
+/// A head of a record's register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// The version's hash (what a correction must name).
+    pub hash: VersionHash,
+    /// The version.
+    pub version: Version,
+}
+
+fn node(v: &StoredVersion) -> Node<Version> {
+    Node {
+        children: v.supersedes.iter().copied().collect(),
+        value: v.version.clone(),
+    }
+}
+
+impl RecordState {
+    /// An empty record.
+    pub fn new(id: Dot) -> Self {
+        RecordState {
+            id,
+            versions: vec![],
+        }
+    }
+
+    fn register(&self) -> MerkleReg<Version> {
+        let mut reg = MerkleReg::new();
+        for v in &self.versions {
+            reg.apply(node(v));
+        }
+        reg
+    }
+
+    /// Adds a version; false when it was already there.
+    pub fn add(&mut self, v: StoredVersion) -> bool {
+        let h = node(&v).hash();
+        match self.versions.binary_search_by_key(&h, |x| node(x).hash()) {
+            Ok(_) => false,
+            Err(i) => {
+                self.versions.insert(i, v);
+                true
+            }
+        }
+    }
+
+    /// The current heads, latest (clock, dot) first.
+    pub fn heads(&self) -> Vec<Head> {
+        let reg = self.register();
+        let mut heads: Vec<Head> = reg
+            .read()
+            .hashes_and_nodes()
+            .map(|(hash, n)| Head {
+                hash,
+                version: n.value.clone(),
+            })
+            .collect();
+        heads.sort_by(|a, b| (b.version.hlc, b.version.dot).cmp(&(a.version.hlc, a.version.dot)));
+        heads
+    }
+
+    /// The head that stands for the record's value: the latest by (clock, dot).
+    pub fn winner(&self) -> Option<Head> {
+        self.heads().into_iter().next()
+    }
+
+    /// The record's content as first written, when its creating entry is held.
+    pub fn original(&self) -> Option<&Body> {
+        self.versions.iter().find_map(|v| match &v.version.value {
+            Value::Body(b) if v.version.dot == self.id => Some(b),
+            _ => None,
+        })
+    }
+
+    /// The hash of a stored version.
+    pub fn hash_of(v: &StoredVersion) -> VersionHash {
+        node(v).hash()
+    }
+}
+
+/// A survey's contribution to totals, derived from its winning head.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Fact {
+    /// The survey record.
+    pub record: Dot,
+    /// The outlet surveyed.
+    pub outlet: Dot,
+    /// Reporting year.
+    pub year: u16,
+    /// Commune recorded on the survey.
+    pub unit: String,
+    /// Outlet kind.
+    pub kind: OutletKind,
+    /// Which survey is latest: by date, then clock, then dot.
+    pub order: (Date, Hlc, Dot),
+    /// Markets: non-biodegradable bags in grams per day; retail: bags per day.
+    pub amount: u64,
+    /// Retail: gives no non-biodegradable bags.
+    pub no_nonbio: bool,
+}
+
+impl Fact {
+    fn of(rec: &RecordState) -> Option<Fact> {
+        let head = rec.winner()?;
+        let Value::Body(body) = &head.version.value else {
+            return None;
+        };
+        let order_of = |date| (date, head.version.hlc, head.version.dot);
+        match body {
+            Body::MarketSurvey(s) => Some(Fact {
+                record: rec.id,
+                outlet: s.outlet,
+                year: s.year,
+                unit: s.unit.clone(),
+                kind: OutletKind::Market,
+                order: order_of(s.date),
+                amount: u64::from(s.nonbio_g_per_day),
+                no_nonbio: false,
+            }),
+            Body::RetailSurvey(s) => Some(Fact {
+                record: rec.id,
+                outlet: s.outlet,
+                year: s.year,
+                unit: s.unit.clone(),
+                kind: s.kind,
+                order: order_of(s.date),
+                amount: u64::from(s.nonbio_bags_per_day.unwrap_or(0)),
+                no_nonbio: !s.gives_nonbio,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// A totals group: reporting year, commune, outlet kind.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub struct GroupKey {
+    /// Reporting year.
+    pub year: u16,
+    /// Commune code.
+    pub unit: String,
+    /// Outlet kind.
+    pub kind: OutletKind,
+}
+
+/// Counters of one group. Signed so that a transiently odd order of adjustments cannot underflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
+pub struct GroupTotals {
+    /// Live surveys counted.
+    pub surveys: i64,
+    /// Outlets whose latest survey of the year falls in this group.
+    pub outlets: i64,
+    /// Σ of those latest surveys' amounts (grams/day for markets, bags/day for retail).
+    pub amount: i64,
+    /// Of those outlets (retail), how many give no non-biodegradable bags.
+    pub no_nonbio: i64,
+}
+
+impl GroupTotals {
+    /// True when every counter is zero (the group can be deleted).
+    pub fn is_zero(&self) -> bool {
+        *self == GroupTotals::default()
+    }
+}
+
+/// A unit version with the clock and dot that wrote it (last writer wins per code and start date).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct UnitState {
+    /// The unit.
+    pub def: UnitDef,
+    /// Clock of the writing entry.
+    pub hlc: Hlc,
+    /// The writing entry.
+    pub dot: Dot,
+}
+
+/// Storage the reducer reads and writes. Reads must see earlier writes of the same apply.
+pub trait Tables {
+    /// A record's versions.
+    fn record(&mut self, id: &Dot) -> Option<RecordState>;
+    /// Stores a record's versions.
+    fn put_record(&mut self, rec: &RecordState);
+    /// Facts of the surveys of one outlet in one year.
+    fn outlet_year(&mut self, outlet: &Dot, year: u16) -> Vec<Fact>;
+    /// Stores them (an empty slice deletes).
+    fn put_outlet_year(&mut self, outlet: &Dot, year: u16, facts: &[Fact]);
+    /// A group's counters (zero when absent).
+    fn group(&mut self, key: &GroupKey) -> GroupTotals;
+    /// Stores a group's counters (zero deletes).
+    fn put_group(&mut self, key: &GroupKey, totals: &GroupTotals);
+    /// A unit version by code and start date.
+    fn unit(&mut self, code: &str, from: Option<Date>) -> Option<UnitState>;
+    /// Stores a unit version.
+    fn put_unit(&mut self, unit: &UnitState);
+}
+
+/// What applying an entry did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The record the entry belongs to (none for units).
+    pub record: Option<Dot>,
+    /// False when the entry was already reflected.
+    pub changed: bool,
+}
+
+/// Applies one entry to the view. Idempotent and order-independent over any set of entries.
+pub fn apply(t: &mut impl Tables, e: &Entry) -> Applied {
+    let dot = e.dot();
+    let (record, supersedes, value) = match &e.op {
+        Op::Unit(def) => {
+            let newer = t
+                .unit(&def.code, def.valid_from)
+                .is_none_or(|old| (old.hlc, old.dot) < (e.hlc, dot));
+            if newer {
+                t.put_unit(&UnitState {
+                    def: def.clone(),
+                    hlc: e.hlc,
+                    dot,
+                });
+            }
+            return Applied {
+                record: None,
+                changed: newer,
+            };
+        }
+        Op::Record(b) => (dot, vec![], Value::Body(b.clone())),
+        Op::Correct(c) => (c.record, c.supersedes.clone(), Value::Body(c.body.clone())),
+        Op::Retract(r) => (
+            r.record,
+            r.supersedes.clone(),
+            Value::Retracted(r.reason.clone()),
+        ),
+    };
+    let mut rec = t
+        .record(&record)
+        .unwrap_or_else(|| RecordState::new(record));
+    let before = Fact::of(&rec);
+    let mut supersedes = supersedes;
+    supersedes.sort();
+    supersedes.dedup();
+    let changed = rec.add(StoredVersion {
+        supersedes,
+        version: Version {
+            dot,
+            hlc: e.hlc,
+            value,
+        },
+    });
+    if changed {
+        t.put_record(&rec);
+        let after = Fact::of(&rec);
+        if before != after {
+            refact(t, before, after);
+        }
+    }
+    Applied {
+        record: Some(record),
+        changed,
+    }
+}
+
+fn latest(facts: &[Fact]) -> Option<&Fact> {
+    facts.iter().max_by(|a, b| a.order.cmp(&b.order))
+}
+
+fn key_of(f: &Fact) -> GroupKey {
+    GroupKey {
+        year: f.year,
+        unit: f.unit.clone(),
+        kind: f.kind,
+    }
+}
+
+fn bump(t: &mut impl Tables, key: &GroupKey, f: impl FnOnce(&mut GroupTotals)) {
+    let mut g = t.group(key);
+    f(&mut g);
+    t.put_group(key, &g);
+}
+
+fn outlet_counts(t: &mut impl Tables, f: &Fact, sign: i64) {
+    bump(t, &key_of(f), |g| {
+        g.outlets += sign;
+        g.amount += sign * f.amount as i64;
+        g.no_nonbio += sign * i64::from(f.no_nonbio);
+    });
+}
+
+/// Replaces a record's contribution `before` by `after`, keeping every counter exact.
+fn refact(t: &mut impl Tables, before: Option<Fact>, after: Option<Fact>) {
+    let mut slots: BTreeSet<(Dot, u16)> = BTreeSet::new();
+    slots.extend(before.iter().map(|f| (f.outlet, f.year)));
+    slots.extend(after.iter().map(|f| (f.outlet, f.year)));
+    let mut lists: BTreeMap<(Dot, u16), Vec<Fact>> = slots
+        .iter()
+        .map(|&(o, y)| ((o, y), t.outlet_year(&o, y)))
+        .collect();
+    let latest_before: BTreeMap<(Dot, u16), Option<Fact>> = lists
+        .iter()
+        .map(|(k, l)| (*k, latest(l).cloned()))
+        .collect();
+
+    if let Some(b) = &before {
+        bump(t, &key_of(b), |g| g.surveys -= 1);
+        if let Some(l) = lists.get_mut(&(b.outlet, b.year)) {
+            l.retain(|f| f.record != b.record);
+        }
+    }
+    if let Some(a) = &after {
+        bump(t, &key_of(a), |g| g.surveys += 1);
+        if let Some(l) = lists.get_mut(&(a.outlet, a.year)) {
+            l.push(a.clone());
+            l.sort_by(|x, y| x.order.cmp(&y.order));
+        }
+    }
+    for (k, list) in &lists {
+        let old = latest_before.get(k).cloned().flatten();
+        let new = latest(list).cloned();
+        if old != new {
+            if let Some(o) = &old {
+                outlet_counts(t, o, -1);
+            }
+            if let Some(n) = &new {
+                outlet_counts(t, n, 1);
+            }
+        }
+        t.put_outlet_year(&k.0, k.1, list);
+    }
+}
+
+/// The view in memory: for agents (small stores, rebuilt on open) and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemTables {
+    /// Records by id.
+    pub records: BTreeMap<Dot, RecordState>,
+    /// Survey facts by outlet and year.
+    pub outlet_years: BTreeMap<(Dot, u16), Vec<Fact>>,
+    /// Totals by group.
+    pub groups: BTreeMap<GroupKey, GroupTotals>,
+    /// Units by code and start date.
+    pub units: BTreeMap<(String, Option<Date>), UnitState>,
+}
+
+impl MemTables {
+    /// An empty view.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The units registry this view holds.
+    pub fn registry(&self) -> crate::units::Units {
+        let mut r = crate::units::Units::new();
+        for u in self.units.values() {
+            r.insert(u.def.clone());
+        }
+        r
+    }
+}
+
+impl Tables for MemTables {
+    fn record(&mut self, id: &Dot) -> Option<RecordState> {
+        self.records.get(id).cloned()
+    }
+    fn put_record(&mut self, rec: &RecordState) {
+        self.records.insert(rec.id, rec.clone());
+    }
+    fn outlet_year(&mut self, outlet: &Dot, year: u16) -> Vec<Fact> {
+        self.outlet_years
+            .get(&(*outlet, year))
+            .cloned()
+            .unwrap_or_default()
+    }
+    fn put_outlet_year(&mut self, outlet: &Dot, year: u16, facts: &[Fact]) {
+        if facts.is_empty() {
+            self.outlet_years.remove(&(*outlet, year));
+        } else {
+            self.outlet_years.insert((*outlet, year), facts.to_vec());
+        }
+    }
+    fn group(&mut self, key: &GroupKey) -> GroupTotals {
+        self.groups.get(key).copied().unwrap_or_default()
+    }
+    fn put_group(&mut self, key: &GroupKey, totals: &GroupTotals) {
+        if totals.is_zero() {
+            self.groups.remove(key);
+        } else {
+            self.groups.insert(key.clone(), *totals);
+        }
+    }
+    fn unit(&mut self, code: &str, from: Option<Date>) -> Option<UnitState> {
+        self.units.get(&(code.to_string(), from)).cloned()
+    }
+    fn put_unit(&mut self, unit: &UnitState) {
+        self.units
+            .insert((unit.def.code.clone(), unit.def.valid_from), unit.clone());
+    }
+}

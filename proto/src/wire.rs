@@ -1,0 +1,583 @@
+//! Every type that crosses the network, and the one codec that turns them into bytes.
+//!
+//! Frames are a 4-byte little-endian length followed by a bincode 2 body (standard config, varint
+//! integers). Decoding never trusts the peer: the length is checked against [`MAX_FRAME`] before any
+//! allocation, bincode's own allocation limit applies inside the body, and trailing bytes are an error.
+//! Enum variants are only ever appended, never reordered or removed: their index is the wire tag.
+//! The same codec stores entries on disk, so one swap here changes both.
+
+use bincode::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{AuthorId, Sig};
+use crate::Error;
+
+/// ALPN protocol name of baobi's sync protocol, version 1.
+pub const ALPN: &[u8] = b"baobi/1";
+/// Largest frame body accepted from a peer, in bytes.
+pub const MAX_FRAME: usize = 4 << 20;
+/// Most entries one batch may carry.
+pub const MAX_BATCH_ENTRIES: usize = 512;
+/// Longest free-text field (notes, names, topics), in characters.
+pub const MAX_TEXT: usize = 2000;
+
+type Config = bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_FRAME>,
+>;
+
+fn config() -> Config {
+    bincode::config::standard().with_limit::<MAX_FRAME>()
+}
+
+/// Encodes a value with the wire configuration (no length prefix).
+pub fn encode<T: Encode>(value: &T) -> Vec<u8> {
+    // Encoding into a Vec cannot fail for our types except by exceeding the limit, which only a
+    // value built past MAX_FRAME could do; callers bound their batches well below it.
+    bincode::encode_to_vec(value, config()).unwrap_or_default()
+}
+
+/// Decodes a value that must span the whole slice.
+pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, Error> {
+    if bytes.len() > MAX_FRAME {
+        return Err(Error::FrameTooLarge(bytes.len()));
+    }
+    let (value, used) =
+        bincode::decode_from_slice(bytes, config()).map_err(|e| Error::Malformed(e.to_string()))?;
+    if used != bytes.len() {
+        return Err(Error::Malformed(format!(
+            "{} trailing bytes",
+            bytes.len() - used
+        )));
+    }
+    Ok(value)
+}
+
+/// Encodes a message as one frame: length prefix and body.
+pub fn encode_frame(msg: &Msg) -> Vec<u8> {
+    let body = encode(msg);
+    let mut out = Vec::with_capacity(body.len() + 4);
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Incremental frame decoder: feed it bytes as they arrive, take whole messages out.
+#[derive(Debug, Default)]
+pub struct FrameDecoder {
+    buf: Vec<u8>,
+}
+
+impl FrameDecoder {
+    /// A decoder with an empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends received bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes of the next frame still missing (0 when a whole frame or nothing is buffered).
+    pub fn wanted(&self) -> usize {
+        match self.header() {
+            Some(len) if len <= MAX_FRAME => (len + 4).saturating_sub(self.buf.len()),
+            Some(_) => 0,
+            None => 4 - self.buf.len(),
+        }
+    }
+
+    fn header(&self) -> Option<usize> {
+        let head: [u8; 4] = self.buf.get(..4)?.try_into().ok()?;
+        Some(u32::from_le_bytes(head) as usize)
+    }
+
+    /// The next whole message, `Ok(None)` when more bytes are needed, `Err` on a bad frame.
+    pub fn next_msg(&mut self) -> Result<Option<Msg>, Error> {
+        let Some(len) = self.header() else {
+            return Ok(None);
+        };
+        if len > MAX_FRAME {
+            return Err(Error::FrameTooLarge(len));
+        }
+        if self.buf.len() < 4 + len {
+            return Ok(None);
+        }
+        let msg = decode(&self.buf[4..4 + len]);
+        self.buf.drain(..4 + len);
+        msg.map(Some)
+    }
+
+    /// True when no partial frame is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+}
+
+/// A message of the sync or enrollment exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum Msg {
+    /// Client → hub, first message of a sync: a digest of the client's summary.
+    Hello(Hello),
+    /// Hub → client: the digests match, nothing to exchange either way.
+    UpToDate,
+    /// Either way: the sender's full summary.
+    Summary(SummaryWire),
+    /// Either way: entries the receiver lacks.
+    Batch(Batch),
+    /// Either way: the batch with this id is durable at the sender.
+    Ack(u32),
+    /// Either way: the sender will send no more batches.
+    Done,
+    /// Hub → client: the hub refuses; the connection closes after this.
+    Refused(Refusal),
+    /// Client → hub, first message of an enrollment.
+    Enroll(EnrollRequest),
+    /// Hub → client: enrollment accepted.
+    Enrolled(EnrollReply),
+}
+
+/// Opening message of a sync session.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Hello {
+    /// Protocol revision the client speaks.
+    pub version: u16,
+    /// Truncated hash of the client's summary (see `Summary::digest`).
+    pub digest: [u8; 16],
+}
+
+/// A summary on the wire: author → highest contiguous sequence number, sorted by author.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode)]
+pub struct SummaryWire(pub Vec<(AuthorId, u64)>);
+
+/// A numbered run of entries.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Batch {
+    /// Sender-assigned id, consecutive from 0 within a session.
+    pub id: u32,
+    /// The entries, in (author, seq) order.
+    pub entries: Vec<Entry>,
+}
+
+/// Why the hub refuses.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Refusal {
+    /// Machine-readable reason.
+    pub code: RefusalCode,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+/// Machine-readable refusal reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum RefusalCode {
+    /// The client's certificate is not that of an enrolled agent.
+    NotEnrolled,
+    /// The agent was revoked.
+    Revoked,
+    /// The enrollment token is unknown, used or expired.
+    BadToken,
+    /// An entry's signature does not verify.
+    BadSignature,
+    /// An entry is authored by someone other than the connected agent.
+    WrongAuthor,
+    /// An entry concerns a unit outside the author's jurisdiction.
+    OutsideJurisdiction,
+    /// An entry is invalid (values, sequence, references).
+    InvalidEntry,
+    /// The peer broke the protocol.
+    Protocol,
+    /// The hub is overloaded; retry later.
+    Busy,
+}
+
+/// An office's request to enroll, proving it holds the key it names.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct EnrollRequest {
+    /// The one-time secret from the token.
+    pub secret: [u8; 16],
+    /// The office's author key (also its TLS key).
+    pub author: AuthorId,
+    /// Free text the office calls itself (host name, office name).
+    pub label: String,
+    /// Signature by `author` over `enroll_proof_bytes(secret, cert fingerprint)`.
+    pub proof: Sig,
+}
+
+/// What an enrolled office learns from the hub.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct EnrollReply {
+    /// The hub's own author key: units and decisions it signs are trusted.
+    pub hub_author: AuthorId,
+    /// Province code the hub serves.
+    pub province: String,
+    /// Province name.
+    pub province_name: String,
+    /// The unit whose jurisdiction the office has.
+    pub unit: String,
+    /// That unit's name.
+    pub unit_name: String,
+}
+
+/// Bytes an enrolling agent signs: binds its author key to its TLS certificate and the token.
+pub fn enroll_proof_bytes(secret: &[u8; 16], cert_fingerprint: &[u8; 32]) -> Vec<u8> {
+    let mut v = b"baobi/1 enroll".to_vec();
+    v.extend_from_slice(secret);
+    v.extend_from_slice(cert_fingerprint);
+    v
+}
+
+/// A signed, immutable entry of one author's append-only log.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Entry {
+    /// Who wrote it.
+    pub author: AuthorId,
+    /// Position in the author's log, contiguous from 1.
+    pub seq: u64,
+    /// Hybrid logical clock at writing; orders what people see, never needed for convergence.
+    pub hlc: Hlc,
+    /// What the entry does.
+    pub op: Op,
+    /// The author's signature over `(author, seq, hlc, op)`.
+    pub sig: Sig,
+}
+
+/// An entry's identity: (author, seq).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub struct Dot {
+    /// The author.
+    pub author: AuthorId,
+    /// The sequence number.
+    pub seq: u64,
+}
+
+impl std::fmt::Display for Dot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.author.short(), self.seq)
+    }
+}
+
+/// Hybrid logical clock: milliseconds since the epoch shifted left 16 bits, plus a counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Encode, Decode)]
+pub struct Hlc(pub u64);
+
+impl Hlc {
+    /// The next clock value after `prev`, given the wall clock in milliseconds.
+    pub fn tick(prev: Hlc, now_ms: u64) -> Hlc {
+        Hlc((now_ms << 16).max(prev.0 + 1))
+    }
+
+    /// Milliseconds since the epoch this clock value stands for.
+    pub fn millis(self) -> u64 {
+        self.0 >> 16
+    }
+}
+
+/// A calendar date, stored as yyyymmdd so that integer order is date order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
+pub struct Date(pub u32);
+
+/// The operation an entry carries. Variants are only ever appended.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Op {
+    /// An administrative unit registered or updated (hub only).
+    Unit(UnitDef),
+    /// A new record: its id is the entry's dot.
+    Record(Body),
+    /// A new version of a record, superseding the versions it names.
+    Correct(Correction),
+    /// The record withdrawn, superseding the versions it names.
+    Retract(Retraction),
+}
+
+/// The content of a record version.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Body {
+    /// A facility registered (or, as a correction, updated).
+    Outlet(OutletDef),
+    /// A market packaging survey.
+    MarketSurvey(MarketSurvey),
+    /// A modern-retail packaging survey.
+    RetailSurvey(RetailSurvey),
+    /// An awareness campaign event.
+    Campaign(CampaignEvent),
+}
+
+/// A correction of a record.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Correction {
+    /// The record corrected (the dot of the entry that created it).
+    pub record: Dot,
+    /// Hashes of the versions this one supersedes.
+    pub supersedes: Vec<[u8; 32]>,
+    /// The new content; must be of the record's kind.
+    pub body: Body,
+}
+
+/// A retraction of a record.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Retraction {
+    /// The record retracted.
+    pub record: Dot,
+    /// Hashes of the versions this retraction supersedes.
+    pub supersedes: Vec<[u8; 32]>,
+    /// Why, in the office's words.
+    pub reason: String,
+}
+
+/// Level of an administrative unit.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Level {
+    /// Tỉnh / thành phố trực thuộc trung ương.
+    Province,
+    /// Huyện, quận, thị xã, thành phố thuộc tỉnh (abolished 1 July 2025).
+    District,
+    /// Xã, phường, thị trấn, đặc khu.
+    Commune,
+}
+
+/// An administrative unit, valid over a period.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct UnitDef {
+    /// Official code (2 digits province, 3 district, 5 commune).
+    pub code: String,
+    /// Official name, NFC.
+    pub name: String,
+    /// Level.
+    pub level: Level,
+    /// Official kind (Tỉnh, Huyện, Xã, Phường, …).
+    pub kind: String,
+    /// Parent unit's code, none for a province.
+    pub parent: Option<String>,
+    /// First day in force, none when open.
+    pub valid_from: Option<Date>,
+    /// Last day in force, none when open.
+    pub valid_to: Option<Date>,
+}
+
+/// Kind of facility.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutletKind {
+    /// Chợ.
+    Market,
+    /// Siêu thị.
+    Supermarket,
+    /// Trung tâm thương mại.
+    TradeCentre,
+    /// Cửa hàng tiện lợi.
+    Convenience,
+}
+
+/// A market certification, dated and revocable.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Certification {
+    /// Which standard.
+    pub kind: CertKind,
+    /// Granted on.
+    pub from: Date,
+    /// Lapsed or revoked after, none while in force.
+    pub to: Option<Date>,
+}
+
+/// Market certifications that targets refer to.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertKind {
+    /// Chợ đạt chuẩn văn minh.
+    Civilized,
+    /// Chợ nông thôn mới.
+    NewRural,
+}
+
+/// A registered facility.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct OutletDef {
+    /// Market, supermarket, trade centre or convenience store.
+    pub kind: OutletKind,
+    /// Name, NFC.
+    pub name: String,
+    /// Commune code where it stands.
+    pub unit: String,
+    /// Street address, free text.
+    pub address: String,
+    /// Market class 1-3 (Decree 60/2024); none for retail.
+    pub market_class: Option<u8>,
+    /// Market certifications.
+    pub certifications: Vec<Certification>,
+}
+
+/// Survey round.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Round {
+    /// The baseline survey a market's reduction is measured against.
+    Baseline,
+    /// The yearly survey.
+    Annual,
+    /// An extra follow-up.
+    FollowUp,
+}
+
+/// A market packaging survey. Bag weights are in grams per operating day (exact sums).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct MarketSurvey {
+    /// The market (its outlet record).
+    pub outlet: Dot,
+    /// Commune in force on the survey date.
+    pub unit: String,
+    /// Survey date.
+    pub date: Date,
+    /// Reporting year.
+    pub year: u16,
+    /// Round.
+    pub round: Round,
+    /// Vendors at the market.
+    pub vendors_total: u32,
+    /// Vendors surveyed.
+    pub vendors_surveyed: u32,
+    /// Non-biodegradable bags, grams per operating day.
+    pub nonbio_g_per_day: u32,
+    /// Eco bags, grams per operating day.
+    pub eco_g_per_day: Option<u32>,
+    /// Vendors using non-biodegradable bags.
+    pub vendors_nonbio: u32,
+    /// Vendors using alternatives.
+    pub vendors_alternatives: Option<u32>,
+    /// Operating days per month.
+    pub operating_days: Option<u8>,
+    /// A plastic-reduction model runs at the market.
+    pub reduction_model: bool,
+    /// Notes.
+    pub notes: String,
+}
+
+/// A modern-retail packaging survey.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct RetailSurvey {
+    /// The outlet.
+    pub outlet: Dot,
+    /// Its kind (copied from the outlet so totals need no join).
+    pub kind: OutletKind,
+    /// Commune in force on the survey date.
+    pub unit: String,
+    /// Survey date.
+    pub date: Date,
+    /// Reporting year.
+    pub year: u16,
+    /// Gives non-biodegradable bags to customers.
+    pub gives_nonbio: bool,
+    /// Bag types offered, free text.
+    pub bag_types: String,
+    /// Non-biodegradable bags per day.
+    pub nonbio_bags_per_day: Option<u32>,
+    /// Eco bags per day.
+    pub eco_bags_per_day: Option<u32>,
+    /// Sells reusable bags.
+    pub sells_reusable: Option<bool>,
+    /// Sells eco-labelled products.
+    pub eco_labelled: Option<bool>,
+    /// Notes.
+    pub notes: String,
+}
+
+/// Kind of awareness activity.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum CampaignKind {
+    /// Meeting, conference or training.
+    Training,
+    /// Radio, loudspeaker, press or social media.
+    Media,
+    /// Community event at a market or school.
+    Event,
+    /// Leaflets, posters, banners.
+    Materials,
+    /// Anything else.
+    Other,
+}
+
+/// An awareness campaign event.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct CampaignEvent {
+    /// Unit credited.
+    pub unit: String,
+    /// Date held.
+    pub date: Date,
+    /// Kind.
+    pub kind: CampaignKind,
+    /// Participants, when counted.
+    pub participants: Option<u32>,
+    /// Topic.
+    pub topic: String,
+}
+
+/// Human forms in JSON: a dot as `abcd1234-7` (with the full author), a date as `YYYY-MM-DD`.
+mod human {
+    use super::{Date, Dot, Hlc};
+    use crate::identity::AuthorId;
+    use serde::{de::Error as _, Deserialize, Deserializer, Serialize, Serializer};
+
+    impl Serialize for AuthorId {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(&self.hex())
+        }
+    }
+    impl<'de> Deserialize<'de> for AuthorId {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            AuthorId::from_hex(&String::deserialize(d)?).map_err(D::Error::custom)
+        }
+    }
+    impl Serialize for Dot {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(&format!("{}-{}", self.author.hex(), self.seq))
+        }
+    }
+    impl<'de> Deserialize<'de> for Dot {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let s = String::deserialize(d)?;
+            let (a, n) = s
+                .rsplit_once('-')
+                .ok_or_else(|| D::Error::custom("dot: no '-'"))?;
+            Ok(Dot {
+                author: AuthorId::from_hex(a).map_err(D::Error::custom)?,
+                seq: n.parse().map_err(D::Error::custom)?,
+            })
+        }
+    }
+    impl Serialize for Date {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(&self.to_string())
+        }
+    }
+    impl<'de> Deserialize<'de> for Date {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Date::parse(&String::deserialize(d)?).map_err(D::Error::custom)
+        }
+    }
+    impl Serialize for Hlc {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_u64(self.0)
+        }
+    }
+    impl<'de> Deserialize<'de> for Hlc {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Ok(Hlc(u64::deserialize(d)?))
+        }
+    }
+}
