@@ -122,7 +122,7 @@ impl RecordState {
                 version: n.value.clone(),
             })
             .collect();
-        heads.sort_by(|a, b| (b.version.hlc, b.version.dot).cmp(&(a.version.hlc, a.version.dot)));
+        heads.sort_by_key(|h| std::cmp::Reverse((h.version.hlc, h.version.dot)));
         heads
     }
 
@@ -376,7 +376,7 @@ fn refact(t: &mut impl Tables, before: Option<Fact>, after: Option<Fact>) {
         bump(t, &key_of(a), |g| g.surveys += 1);
         if let Some(l) = lists.get_mut(&(a.outlet, a.year)) {
             l.push(a.clone());
-            l.sort_by(|x, y| x.order.cmp(&y.order));
+            l.sort_by_key(|f| f.order);
         }
     }
     for (k, list) in &lists {
