@@ -1,1 +1,433 @@
-//! placeholder
+//! Helpers for baobi's end-to-end tests: a real `baobi-hub` process on loopback and real `baobi-agent`
+//! processes, each with its own sled store in a temporary folder.
+//!
+//! Tests read as specifications on top of these: `Hub::start()`, `hub.enroll_agent("30226")`,
+//! `agent.ok(&[...])`. Nothing is mocked; the binaries are the ones `cargo test --workspace` builds
+//! (the agent and hub crates' own CLI tests make cargo build them).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Path of a workspace binary built next to the running test executable.
+pub fn bin(name: &str) -> PathBuf {
+    let var = format!("BAOBI_{}_BIN", name.trim_start_matches("baobi-").to_uppercase());
+    if let Ok(p) = std::env::var(var) {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/debug/deps/e2e-xxxx → target/debug/NAME
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} not built: run the tests with `cargo test --workspace`",
+        p.display()
+    );
+    p
+}
+
+fn check(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+/// Output of a command as text, for assertions on failures.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A provincial hub: its store, and its serving process when started.
+pub struct Hub {
+    /// The hub's data folder.
+    pub dir: TempDir,
+    child: Option<Child>,
+    /// The address it listens on (the same port across restarts).
+    pub addr: Option<SocketAddr>,
+}
+
+impl Hub {
+    /// `baobi-hub init` for Đồng Tháp (87), the province of seed plan 000.
+    pub fn init() -> Hub {
+        let hub = Hub {
+            dir: tempfile::tempdir().expect("temp dir"),
+            child: None,
+            addr: None,
+        };
+        hub.ok(&["init", "--province", "87", "--name", "Đồng Tháp"]);
+        hub
+    }
+
+    /// A hub initialised and serving.
+    pub fn start() -> Hub {
+        let mut hub = Hub::init();
+        hub.serve();
+        hub
+    }
+
+    /// Runs `baobi-hub ARGS --data DIR`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(bin("baobi-hub"))
+            .args(args)
+            .arg("--data")
+            .arg(self.dir.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run baobi-hub")
+    }
+
+    /// Runs a hub command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        check(self.run(args), &format!("baobi-hub {args:?}"))
+    }
+
+    /// Runs a hub command with `--json` and parses its stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.ok(&a)).expect("hub JSON")
+    }
+
+    /// Starts `baobi-hub serve` on loopback (a free port the first time, the same port after).
+    pub fn serve(&mut self) {
+        assert!(self.child.is_none(), "hub already serving");
+        let listen = self
+            .addr
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "127.0.0.1:0".into());
+        let mut child = Command::new(bin("baobi-hub"))
+            .args(["serve", "--listen", &listen, "--data"])
+            .arg(self.dir.path())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn baobi-hub serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read listen line");
+        let addr = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"));
+        self.addr = Some(addr);
+        self.child = Some(child);
+        // The control socket comes up with the listener; give the process a moment to settle.
+        wait_for(Duration::from_secs(10), || {
+            self.dir.path().join("hub.sock").exists()
+        });
+    }
+
+    /// Stops the serving process gracefully (SIGTERM) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                if c.try_wait().expect("wait hub").is_some() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                    panic!("hub did not stop on SIGTERM within 15 s");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    /// Kills the serving process abruptly (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// True while the serving process runs.
+    pub fn is_serving(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// A one-time enrollment token for an office at `unit`.
+    pub fn token(&self, unit: &str) -> String {
+        let addr = self.addr.expect("hub has served").to_string();
+        self.ok(&["enroll", "--unit", unit, "--addr", &addr])
+            .trim()
+            .to_string()
+    }
+
+    /// Enrolls a new agent at `unit` (the hub must be serving).
+    pub fn enroll_agent(&self, unit: &str) -> Agent {
+        let agent = Agent::new();
+        let token = self.token(unit);
+        agent.ok(&["init", "--token", &token, "--label", &format!("office {unit}")]);
+        agent.token = token;
+        agent
+    }
+
+    /// Every merged record (`records --json`).
+    pub fn records(&self) -> Vec<Value> {
+        match self.json(&["records"]) {
+            Value::Array(a) => a,
+            other => panic!("records --json is not an array: {other}"),
+        }
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A commune or district office's agent with its own store.
+pub struct Agent {
+    /// The agent's data folder.
+    pub dir: TempDir,
+    /// The token it enrolled with.
+    pub token: String,
+    daemon: Option<Child>,
+}
+
+impl Default for Agent {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Agent {
+    /// An agent with an empty store (not enrolled).
+    pub fn new() -> Agent {
+        Agent {
+            dir: tempfile::tempdir().expect("temp dir"),
+            token: String::new(),
+            daemon: None,
+        }
+    }
+
+    /// Runs `baobi-agent --data DIR ARGS`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(bin("baobi-agent"))
+            .arg("--data")
+            .arg(self.dir.path())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run baobi-agent")
+    }
+
+    /// Runs an agent command that must succeed; returns its stdout trimmed.
+    pub fn ok(&self, args: &[&str]) -> String {
+        check(self.run(args), &format!("baobi-agent {args:?}"))
+            .trim()
+            .to_string()
+    }
+
+    /// Runs an agent command with `--json` and parses its stdout.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.ok(&a)).expect("agent JSON")
+    }
+
+    /// `sync --json`, which must succeed.
+    pub fn sync(&self) -> Value {
+        self.json(&["sync"])
+    }
+
+    /// Registers an outlet and returns its id.
+    pub fn outlet(&self, kind: &str, name: &str, commune: &str, extra: &[&str]) -> String {
+        let mut a = vec!["outlet", "add", kind, "--name", name, "--commune", commune];
+        a.extend_from_slice(extra);
+        self.ok(&a)
+    }
+
+    /// Records a market survey and returns its id.
+    pub fn market_survey(&self, outlet: &str, date: &str, nonbio_kg: &str, extra: &[&str]) -> String {
+        let mut a = vec![
+            "survey",
+            "market",
+            "--outlet",
+            outlet,
+            "--date",
+            date,
+            "--vendors-total",
+            "180",
+            "--vendors-surveyed",
+            "60",
+            "--nonbio-kg",
+            nonbio_kg,
+            "--vendors-nonbio",
+            "45",
+        ];
+        a.extend_from_slice(extra);
+        self.ok(&a)
+    }
+
+    /// Records a retail survey and returns its id.
+    pub fn retail_survey(&self, outlet: &str, date: &str, gives_nonbio: bool, bags: &str) -> String {
+        self.ok(&[
+            "survey",
+            "retail",
+            "--outlet",
+            outlet,
+            "--date",
+            date,
+            "--gives-nonbio",
+            if gives_nonbio { "yes" } else { "no" },
+            "--nonbio-bags",
+            bags,
+        ])
+    }
+
+    /// Starts `baobi-agent daemon` with a short interval.
+    pub fn start_daemon(&mut self, interval_secs: u32) {
+        let child = Command::new(bin("baobi-agent"))
+            .arg("--data")
+            .arg(self.dir.path())
+            .args(["daemon", "--interval", &interval_secs.to_string()])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn daemon");
+        self.daemon = Some(child);
+        wait_for(Duration::from_secs(10), || {
+            self.dir.path().join("agent.sock").exists()
+        });
+    }
+
+    /// Stops the daemon gracefully.
+    pub fn stop_daemon(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Polls `cond` every 50 ms until it holds; panics after `limit`.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "condition not met within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Totals recomputed from `records --json`, independently of the hub's counters: for each
+/// (year, unit, kind) the live surveys, and over each outlet's latest survey of the year the outlets,
+/// market grams, retail bags and retail outlets giving no non-biodegradable bags.
+pub fn recompute_totals(records: &[Value], year: u64) -> std::collections::BTreeMap<(String, String), [i64; 5]> {
+    use std::collections::BTreeMap;
+    let mut rows: BTreeMap<(String, String), [i64; 5]> = BTreeMap::new();
+    let mut latest: BTreeMap<String, ((String, u64, String), (String, String), i64, bool)> = BTreeMap::new();
+    for r in records {
+        if r["retracted"].as_bool() == Some(true) {
+            continue;
+        }
+        let head = &r["heads"][0];
+        let v = &head["value"];
+        let ty = v["type"].as_str().unwrap_or_default();
+        if ty != "market-survey" && ty != "retail-survey" {
+            continue;
+        }
+        if v["year"].as_u64() != Some(year) {
+            continue;
+        }
+        let kind = if ty == "market-survey" {
+            "market".to_string()
+        } else {
+            v["kind"].as_str().unwrap_or_default().to_string()
+        };
+        let key = (v["unit"].as_str().unwrap_or_default().to_string(), kind);
+        rows.entry(key.clone()).or_default()[0] += 1;
+        let (amount, no_nonbio) = if ty == "market-survey" {
+            (v["nonbio_g_per_day"].as_i64().unwrap_or(0), false)
+        } else {
+            (
+                v["nonbio_bags_per_day"].as_i64().unwrap_or(0),
+                v["gives_nonbio"].as_bool() == Some(false),
+            )
+        };
+        let order = (
+            v["date"].as_str().unwrap_or_default().to_string(),
+            head["hlc"].as_u64().unwrap_or(0),
+            head["version"].as_str().unwrap_or_default().to_string(),
+        );
+        let outlet = v["outlet"].as_str().unwrap_or_default().to_string();
+        let slot = latest
+            .entry(outlet)
+            .or_insert((order.clone(), key.clone(), amount, no_nonbio));
+        if order > slot.0 {
+            *slot = (order, key, amount, no_nonbio);
+        }
+    }
+    for (_, key, amount, no_nonbio) in latest.into_values() {
+        let row = rows.entry(key.clone()).or_default();
+        row[1] += 1;
+        if key.1 == "market" {
+            row[2] += amount;
+        } else {
+            row[3] += amount;
+            row[4] += i64::from(no_nonbio);
+        }
+    }
+    rows
+}
+
+/// The hub's `totals --json` rows for `year` in the shape of [`recompute_totals`].
+pub fn hub_totals(hub: &Hub, year: u64) -> std::collections::BTreeMap<(String, String), [i64; 5]> {
+    let t = hub.json(&["totals", "--year", &year.to_string()]);
+    t["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["unit"].as_str().unwrap_or_default().to_string(),
+                    r["kind"].as_str().unwrap_or_default().to_string(),
+                ),
+                [
+                    r["surveys"].as_i64().unwrap_or(-1),
+                    r["outlets_surveyed"].as_i64().unwrap_or(-1),
+                    r["market_nonbio_g_per_day"].as_i64().unwrap_or(-1),
+                    r["retail_nonbio_bags_per_day"].as_i64().unwrap_or(-1),
+                    r["retail_no_nonbio"].as_i64().unwrap_or(-1),
+                ],
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,182 @@
+//! The hub against peers it must refuse: unenrolled, revoked, forging another author's entries,
+//! writing outside their jurisdiction, or sending broken frames. Each refusal stores nothing and the
+//! hub keeps serving honest agents.
+
+use baobi_agent::net::{self, FramedStream, Identity};
+use baobi_agent::store::Store;
+use baobi_proto::wire::{self, Batch, Body, CampaignEvent, CampaignKind, Hello, Msg, Op, RefusalCode};
+use baobi_proto::{Date, Entry, Hlc, Keypair, Summary, Token};
+use baobi_tests::{stderr, Agent, Hub};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Opens a raw connection to the hub as `id` and returns the framed stream.
+async fn open(hub: &Hub, token: &str, id: &Identity) -> (quinn::Endpoint, quinn::Connection, FramedStream) {
+    let t = Token::from_text(token).unwrap();
+    net::connect(hub.addr.unwrap(), t.hub_fingerprint, id).await.expect("connect")
+}
+
+/// Runs the opening of a sync by hand and pushes `entries` as one batch; returns the hub's answer.
+async fn push(hub: &Hub, token: &str, id: &Identity, entries: Vec<Entry>) -> Option<Msg> {
+    let (_ep, _conn, mut s) = open(hub, token, id).await;
+    s.send(&Msg::Hello(Hello { version: 1, digest: [0xAB; 16] })).await.unwrap();
+    match s.recv().await {
+        Ok(Some(Msg::Summary(_))) => {}
+        other => return other.ok().flatten(),
+    }
+    s.send(&Msg::Summary(Summary::new().to_wire())).await.unwrap();
+    s.send(&Msg::Batch(Batch { id: 0, entries })).await.unwrap();
+    s.send(&Msg::Done).await.unwrap();
+    loop {
+        match s.recv().await {
+            Ok(Some(Msg::Refused(r))) => return Some(Msg::Refused(r)),
+            Ok(Some(Msg::Batch(_))) | Ok(Some(Msg::Done)) => continue,
+            Ok(other) => return other,
+            Err(_) => return None,
+        }
+    }
+}
+
+fn refusal(m: Option<Msg>) -> RefusalCode {
+    match m {
+        Some(Msg::Refused(r)) => r.code,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn identity_of(agent: &Agent) -> Identity {
+    let store = Store::open(agent.dir.path()).unwrap();
+    store.identity().unwrap()
+}
+
+fn campaign(unit: &str) -> Op {
+    Op::Record(Body::Campaign(CampaignEvent {
+        unit: unit.into(),
+        date: Date(20250310),
+        kind: CampaignKind::Event,
+        participants: Some(50),
+        topic: "Ngày hội không túi ni lông".into(),
+    }))
+}
+
+#[test]
+fn hub_refuses_strangers_forgers_and_trespassers_and_keeps_serving() {
+    let hub = Hub::start();
+    let honest = hub.enroll_agent("30226");
+    let other = hub.enroll_agent("30208");
+    let market = honest.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    honest.market_survey(&market, "2025-03-12", "20", &[]);
+    honest.sync();
+    let before = hub.records();
+    let honest_entries: Vec<Entry> = Store::open(honest.dir.path()).unwrap().own_entries().unwrap();
+    let other_id = identity_of(&other);
+    let rt = rt();
+
+    // 1. A stranger the hub never enrolled.
+    let stranger = Identity::generate().unwrap();
+    let (_ep, _c, mut s) = rt.block_on(open(&hub, &honest.token, &stranger));
+    let answer = rt.block_on(async {
+        s.send(&Msg::Hello(Hello { version: 1, digest: [0; 16] })).await.unwrap();
+        s.recv().await
+    });
+    assert_eq!(refusal(answer.ok().flatten()), RefusalCode::NotEnrolled);
+
+    // 2. An enrolled agent replaying another author's (validly signed) entries.
+    assert_eq!(refusal(rt.block_on(push(&hub, &other.token, &other_id, honest_entries.clone()))), RefusalCode::WrongAuthor);
+
+    // 3. An entry claiming the agent as author but not signed by it.
+    let mut forged = other_id.keypair.sign_entry(1, Hlc(1 << 40), campaign("30208"));
+    forged.op = campaign("30226");
+    assert_eq!(refusal(rt.block_on(push(&hub, &other.token, &other_id, vec![forged]))), RefusalCode::BadSignature);
+
+    // 4. A properly signed entry about a commune outside the agent's jurisdiction.
+    let trespass = other_id.keypair.sign_entry(1, Hlc(1 << 40), campaign("30226"));
+    assert_eq!(refusal(rt.block_on(push(&hub, &other.token, &other_id, vec![trespass]))), RefusalCode::OutsideJurisdiction);
+
+    // 5. A key the agent does not hold, claiming the agent's author id, fails TLS or enrollment lookup.
+    let impostor = Identity { keypair: Keypair::generate(), cert_der: other_id.cert_der.clone() };
+    let refused = rt.block_on(async {
+        match net::connect(hub.addr.unwrap(), Token::from_text(&other.token).unwrap().hub_fingerprint, &impostor).await {
+            Err(_) => true,
+            Ok((_e, _c, mut s)) => {
+                let _ = s.send(&Msg::Hello(Hello { version: 1, digest: [0; 16] })).await;
+                !matches!(s.recv().await, Ok(Some(Msg::Summary(_)) | Some(Msg::UpToDate)))
+            }
+        }
+    });
+    assert!(refused, "a certificate without its key must not get in");
+
+    // Nothing was stored, and honest agents keep syncing.
+    assert_eq!(hub.records(), before);
+    honest.outlet("supermarket", "Siêu thị Tân Thành", "30226", &[]);
+    assert_eq!(honest.sync()["sent"], 1);
+    assert_eq!(other.sync()["sent"], 0);
+}
+
+#[test]
+fn revoked_agent_is_refused_at_its_next_connection() {
+    let hub = Hub::start();
+    let agent = hub.enroll_agent("30226");
+    let bystander = hub.enroll_agent("30208");
+    agent.sync();
+    let author = agent.json(&["status"])["author"].as_str().unwrap().to_string();
+    hub.ok(&["revoke", &author[..16]]);
+    let market = agent.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    let out = agent.run(&["sync"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).to_lowercase().contains("revoked"), "{}", stderr(&out));
+    assert!(!hub.records().iter().any(|r| r["short_id"] == market.as_str()));
+    let agents = hub.json(&["agents"]);
+    let revoked = agents.as_array().unwrap().iter().find(|a| a["author"] == author.as_str()).unwrap();
+    assert_eq!(revoked["revoked"], true);
+    bystander.outlet("convenience", "Bách hóa Lai Vung", "30208", &[]);
+    assert_eq!(bystander.sync()["sent"], 1);
+}
+
+#[test]
+fn used_token_cannot_enroll_twice() {
+    let hub = Hub::start();
+    let first = hub.enroll_agent("30226");
+    let second = Agent::new();
+    let out = second.run(&["init", "--token", &first.token]);
+    assert!(!out.status.success(), "a used token must be refused");
+    assert!(stderr(&out).to_lowercase().contains("token"), "{}", stderr(&out));
+}
+
+#[test]
+fn malformed_and_oversized_frames_close_the_connection_not_the_hub() {
+    let mut hub = Hub::start();
+    let agent = hub.enroll_agent("30226");
+    let id = identity_of(&agent);
+    let rt = rt();
+    let garbage: Vec<Vec<u8>> = vec![
+        u32::MAX.to_le_bytes().to_vec(),                 // oversized length prefix
+        [5u32.to_le_bytes().to_vec(), vec![0xFF; 5]].concat(), // unknown variant
+        [1u32.to_le_bytes().to_vec(), vec![5]].concat(), // Done before Hello
+        {
+            let mut f = wire::encode_frame(&Msg::Done);
+            f[0] += 1;
+            f.push(0); // trailing byte inside the frame
+            f
+        },
+    ];
+    for bytes in garbage {
+        let closed = rt.block_on(async {
+            let (_ep, conn, mut s) = open(&hub, &agent.token, &id).await;
+            s.send_raw(&bytes).await.unwrap();
+            let answer = s.recv().await;
+            let _ = conn.closed().await;
+            !matches!(answer, Ok(Some(Msg::Summary(_)) | Some(Msg::UpToDate)))
+        });
+        assert!(closed);
+        assert!(hub.is_serving(), "the hub survived {bytes:?}");
+    }
+    agent.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    assert_eq!(agent.sync()["sent"], 1);
+}
