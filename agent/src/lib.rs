@@ -1,1 +1,10 @@
-//! placeholder
+//! baobi's office agent as a library: the sled store, the QUIC client, the sync driver, the commands
+//! and the daemon. The binary adds only its command line and output (`src/cli.rs`).
+//!
+//! Tests drive the same functions the binary uses (`net::connect`, `store::Store`, `sync::sync`).
+
+pub mod daemon;
+pub mod net;
+pub mod ops;
+pub mod store;
+pub mod sync;

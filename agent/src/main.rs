@@ -1,1 +1,28 @@
-fn main() {}
+//! `baobi-agent`: parses the command line, sets up logging to stderr and hands over to `cli::run`.
+//!
+//! Kept thin on purpose: everything testable lives in the `baobi_agent` library; `cli` only maps
+//! commands to requests and renders responses.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let default_level = if cli.is_daemon() { "info" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BAOBI_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .init();
+    let code = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt.block_on(cli::run(cli)),
+        Err(e) => {
+            eprintln!("Lỗi / Error: cannot start the runtime: {e}");
+            1
+        }
+    };
+    std::process::exit(code);
+}

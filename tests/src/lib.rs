@@ -178,7 +178,7 @@ impl Hub {
 
     /// Enrolls a new agent at `unit` (the hub must be serving).
     pub fn enroll_agent(&self, unit: &str) -> Agent {
-        let agent = Agent::new();
+        let mut agent = Agent::new();
         let token = self.token(unit);
         agent.ok(&["init", "--token", &token, "--label", &format!("office {unit}")]);
         agent.token = token;

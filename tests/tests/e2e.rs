@@ -1,7 +1,7 @@
 //! End to end over real QUIC on loopback with real sled stores and the real binaries: offices record
 //! offline, sync when the hub is up, and the hub's merged totals match a recomputation from its records.
 
-use baobi_tests::{hub_totals, recompute_totals, stderr, Agent, Hub};
+use baobi_tests::{hub_totals, recompute_totals, stderr, Hub};
 use serde_json::Value;
 
 fn record<'a>(records: &'a [Value], short_id: &str) -> &'a Value {
@@ -53,6 +53,12 @@ fn surveys_recorded_offline_on_two_agents_reach_the_hub_exactly_once() {
     for agent in [&tan_thanh, &lai_vung] {
         let again = agent.sync();
         assert_eq!((again["sent"].as_u64(), again["received"].as_u64()), (Some(0), Some(0)));
+        // A no-change sync over real QUIC: one round trip, at most 150 bytes of application payload each way.
+        assert_eq!(again["up_to_date"], true, "{again}");
+        assert_eq!(again["round_trips"], 1, "{again}");
+        assert!(again["bytes_up"].as_u64().unwrap() <= 150, "{again}");
+        assert!(again["bytes_down"].as_u64().unwrap() <= 150, "{again}");
+        eprintln!("no-change sync over QUIC: {again}");
         assert_eq!(agent.json(&["status"])["pending"], 0);
     }
     assert_eq!(hub.records().len(), 7);
@@ -78,7 +84,7 @@ fn corrections_retractions_and_conflicts_propagate() {
     assert_eq!(rec["conflict"], true, "{rec}");
     assert_eq!(rec["heads"].as_array().unwrap().len(), 2);
     let shown = district.json(&["survey", "show", &survey]);
-    assert_eq!(shown["conflict"], true, "the district sees the conflict too: {shown}");
+    assert_eq!(shown["survey"]["conflict"], true, "the district sees the conflict too: {shown}");
 
     // A later correction naming both heads resolves it.
     district.ok(&["survey", "correct", &survey, "--nonbio-kg", "18.5"]);

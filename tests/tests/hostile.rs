@@ -52,7 +52,7 @@ fn refusal(m: Option<Msg>) -> RefusalCode {
 
 fn identity_of(agent: &Agent) -> Identity {
     let store = Store::open(agent.dir.path()).unwrap();
-    store.identity().unwrap()
+    baobi_agent::sync::identity(&store).unwrap()
 }
 
 fn campaign(unit: &str) -> Op {

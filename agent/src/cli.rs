@@ -1,0 +1,605 @@
+//! The command line: clap definitions, routing each command to the daemon's control socket or to the
+//! store directly, and rendering responses (results on stdout, bilingual diagnostics on stderr).
+//!
+//! This is the only place that prints. Exit codes: 0 ok, 1 error, 2 invalid input, 3 hub unreachable.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use baobi_agent::ops::{
+    self, CampaignArgs, CorrectArgs, Ctx, MarketArgs, OutletAddArgs, Request, Response, RetailArgs,
+    SurveyDetail, SurveyRow,
+};
+use baobi_agent::store::Store;
+use baobi_agent::sync::{self, Progress};
+use baobi_agent::{daemon, ops::EXIT_ERROR};
+use baobi_proto::validate::kg;
+use baobi_proto::Token;
+use clap::{Parser, Subcommand};
+
+/// Prints a line to stdout, ignoring a closed pipe (`baobi-agent survey list | head`).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// baobi office agent: record packaging surveys offline and sync them to the provincial hub.
+#[derive(Debug, Parser)]
+#[command(name = "baobi-agent", version)]
+pub struct Cli {
+    /// Data directory (the office's store).
+    #[arg(
+        long,
+        global = true,
+        env = "BAOBI_DATA",
+        default_value = "./baobi-agent-data"
+    )]
+    pub data: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub cmd: Command,
+}
+
+impl Cli {
+    /// True for `daemon`.
+    pub fn is_daemon(&self) -> bool {
+        matches!(self.cmd, Command::Daemon { .. })
+    }
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Enroll with the hub using a one-time token, then sync for the first time.
+    Init {
+        /// The enrollment token from the hub (baobi1.…).
+        #[arg(long)]
+        token: String,
+        /// What this office calls itself (default: the host name).
+        #[arg(long)]
+        label: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Facilities: markets, supermarkets, trade centres, convenience stores.
+    Outlet {
+        /// Outlet command.
+        #[command(subcommand)]
+        cmd: OutletCmd,
+    },
+    /// Packaging surveys.
+    Survey {
+        /// Survey command.
+        #[command(subcommand)]
+        cmd: SurveyCmd,
+    },
+    /// Awareness campaigns.
+    Campaign {
+        /// Campaign command.
+        #[command(subcommand)]
+        cmd: CampaignCmd,
+    },
+    /// Sync with the hub now.
+    Sync {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run in the background: sync on a schedule and serve other commands over DIR/agent.sock.
+    Daemon {
+        /// Seconds between syncs.
+        #[arg(long, default_value_t = 300)]
+        interval: u64,
+    },
+    /// Show the office's unit, hub, pending entries and last sync.
+    Status {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `outlet` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OutletCmd {
+    /// Register a facility.
+    Add {
+        /// Outlet fields.
+        #[command(flatten)]
+        args: OutletAddArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List facilities.
+    List {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `survey` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SurveyCmd {
+    /// Record a market survey.
+    Market {
+        /// Survey fields.
+        #[command(flatten)]
+        args: MarketArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record a supermarket, trade centre or convenience store survey.
+    Retail {
+        /// Survey fields.
+        #[command(flatten)]
+        args: RetailArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List surveys in this office's view.
+    List {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a survey with all its versions.
+    Show {
+        /// The survey id.
+        id: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Correct a survey (also resolves a conflict).
+    Correct {
+        /// The survey id and the fields to change.
+        #[command(flatten)]
+        args: CorrectArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Withdraw a survey.
+    Retract {
+        /// The survey id.
+        id: String,
+        /// Why it is withdrawn.
+        #[arg(long)]
+        reason: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `campaign` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CampaignCmd {
+    /// Record a campaign event.
+    Add {
+        /// Campaign fields.
+        #[command(flatten)]
+        args: CampaignArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the command; returns the exit code.
+pub async fn run(cli: Cli) -> i32 {
+    let dir = cli.data.clone();
+    let result = match cli.cmd {
+        Command::Init { token, label, json } => init(&dir, &token, label, json).await,
+        Command::Daemon { interval } => run_daemon(&dir, interval).await,
+        Command::Outlet { cmd } => match cmd {
+            OutletCmd::Add { args, json } => request(&dir, Request::OutletAdd(args), json).await,
+            OutletCmd::List { json } => request(&dir, Request::OutletList, json).await,
+        },
+        Command::Survey { cmd } => match cmd {
+            SurveyCmd::Market { args, json } => {
+                request(&dir, Request::SurveyMarket(args), json).await
+            }
+            SurveyCmd::Retail { args, json } => {
+                request(&dir, Request::SurveyRetail(args), json).await
+            }
+            SurveyCmd::List { json } => request(&dir, Request::SurveyList, json).await,
+            SurveyCmd::Show { id, json } => request(&dir, Request::SurveyShow { id }, json).await,
+            SurveyCmd::Correct { args, json } => {
+                request(&dir, Request::SurveyCorrect(args), json).await
+            }
+            SurveyCmd::Retract { id, reason, json } => {
+                request(&dir, Request::SurveyRetract { id, reason }, json).await
+            }
+        },
+        Command::Campaign {
+            cmd: CampaignCmd::Add { args, json },
+        } => request(&dir, Request::CampaignAdd(args), json).await,
+        Command::Sync { json } => request(&dir, Request::Sync, json).await,
+        Command::Status { json } => request(&dir, Request::Status, json).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Lỗi / Error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+fn open_store(dir: &Path) -> anyhow::Result<Store> {
+    Store::open(dir).with_context(|| {
+        format!(
+            "cannot open the store at {} (is another baobi-agent using it?)",
+            dir.display()
+        )
+    })
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(0);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} đồng bộ / syncing [{bar:30}] {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    pb.enable_steady_tick(Duration::from_millis(120));
+    pb
+}
+
+fn on_progress(pb: &indicatif::ProgressBar) -> impl FnMut(Progress) + Send + '_ {
+    let mut received = 0u64;
+    move |p| match p {
+        Progress::ToSend(n) => pb.set_length(n),
+        Progress::Sent(n) => pb.inc(n),
+        Progress::Received(n) => {
+            received += n;
+            pb.set_message(format!("nhận / received {received}"));
+        }
+    }
+}
+
+async fn init(dir: &Path, token: &str, label: Option<String>, json: bool) -> anyhow::Result<i32> {
+    let token = match Token::from_text(token) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("Mã đăng ký không hợp lệ / Invalid token: {e}");
+            return Ok(ops::EXIT_INVALID);
+        }
+    };
+    let label = label.unwrap_or_else(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .map(|s| s.trim().to_string())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "baobi-agent".into())
+    });
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let store = open_store(dir)?;
+    let reply = match sync::enroll(&store, &token, &label).await {
+        Ok(r) => r,
+        Err(e) => {
+            let e = ops::Error::Sync(e);
+            eprintln!("{e}");
+            return Ok(e.exit_code());
+        }
+    };
+    eprintln!(
+        "Đã đăng ký với máy chủ tỉnh / Enrolled with the hub: {} ({}), {}",
+        reply.unit_name, reply.unit, reply.province_name
+    );
+    let pb = progress_bar();
+    let first = sync::sync(&store, &mut on_progress(&pb)).await;
+    pb.finish_and_clear();
+    let author = store.author()?.hex();
+    let report = match first {
+        Ok(r) => {
+            eprintln!(
+                "Đã đồng bộ lần đầu / First sync done: received {}",
+                r.received
+            );
+            Some(r)
+        }
+        Err(e) => {
+            eprintln!(
+                "Cảnh báo / Warning: {}; run `baobi-agent sync` later",
+                ops::Error::Sync(e)
+            );
+            None
+        }
+    };
+    if json {
+        out!(
+            "{}",
+            serde_json::json!({
+                "author": author,
+                "unit": reply.unit,
+                "unit_name": reply.unit_name,
+                "province": reply.province,
+                "province_name": reply.province_name,
+                "received": report.map(|r| r.received),
+            })
+        );
+    } else {
+        out!("{author}");
+    }
+    Ok(0)
+}
+
+async fn run_daemon(dir: &Path, interval: u64) -> anyhow::Result<i32> {
+    if !dir.exists() {
+        eprintln!("{}", ops::Error::NotEnrolled);
+        return Ok(EXIT_ERROR);
+    }
+    let store = open_store(dir)?;
+    if store.hub()?.is_none() {
+        eprintln!("{}", ops::Error::NotEnrolled);
+        return Ok(EXIT_ERROR);
+    }
+    let shutdown = async {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    daemon::run(
+        Ctx::new(store),
+        dir,
+        Duration::from_secs(interval.max(1)),
+        shutdown,
+    )
+    .await
+    .context("running the daemon")?;
+    Ok(0)
+}
+
+async fn request(dir: &Path, req: Request, json: bool) -> anyhow::Result<i32> {
+    let is_sync = matches!(req, Request::Sync);
+    let resp = match daemon::client_request(dir, &req).await {
+        Some(r) => r.context("talking to the running daemon")?,
+        None => {
+            if !dir.exists() {
+                let e = ops::Error::NotEnrolled;
+                eprintln!("{e}");
+                return Ok(e.exit_code());
+            }
+            let store = open_store(dir)?;
+            let ctx = Ctx::new(store);
+            if is_sync {
+                let pb = progress_bar();
+                let r = ops::execute(&ctx, req, &mut on_progress(&pb)).await;
+                pb.finish_and_clear();
+                r
+            } else {
+                ops::execute(&ctx, req, &mut |_| {}).await
+            }
+        }
+    };
+    Ok(render(resp, json))
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => out!("{s}"),
+        Err(e) => eprintln!("Lỗi / Error: {e}"),
+    }
+}
+
+fn render(resp: Response, json: bool) -> i32 {
+    match resp {
+        Response::Error { code, message } => {
+            eprintln!("{message}");
+            return code;
+        }
+        Response::Saved {
+            id,
+            message,
+            warnings,
+        } => {
+            if json {
+                out!("{}", serde_json::json!({ "id": id }));
+            } else {
+                out!("{id}");
+            }
+            eprintln!("{message}");
+            for w in warnings {
+                eprintln!("Cảnh báo / Warning: {w}");
+            }
+        }
+        Response::Outlets { outlets } => {
+            if json {
+                print_json(&outlets);
+            } else {
+                let mut t = comfy_table::Table::new();
+                t.set_header(vec![
+                    "ID",
+                    "Loại / Kind",
+                    "Tên / Name",
+                    "Xã / Commune",
+                    "Địa chỉ / Address",
+                    "Hạng / Class",
+                ]);
+                for o in outlets {
+                    let kind = serde_json::to_value(o.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default();
+                    let name = if o.retracted {
+                        format!("{} (đã rút / withdrawn)", o.name)
+                    } else {
+                        o.name
+                    };
+                    t.add_row(vec![
+                        o.id,
+                        kind,
+                        name,
+                        format!("{} ({})", o.unit_name, o.unit),
+                        o.address,
+                        o.class.map(|c| c.to_string()).unwrap_or_default(),
+                    ]);
+                }
+                out!("{t}");
+            }
+        }
+        Response::Surveys { surveys } => {
+            if json {
+                print_json(&surveys);
+            } else {
+                out!("{}", survey_table(&surveys));
+            }
+        }
+        Response::Survey { detail } => {
+            if json {
+                print_json(&detail);
+            } else {
+                print_detail(&detail);
+            }
+        }
+        Response::Synced { report } => {
+            if json {
+                print_json(&report);
+            } else {
+                out!(
+                    "Đã gửi {}, đã nhận {} / Sent {}, received {}",
+                    report.sent,
+                    report.received,
+                    report.sent,
+                    report.received
+                );
+                if report.up_to_date {
+                    eprintln!("Đã cập nhật / Already up to date");
+                }
+            }
+        }
+        Response::Status { status } => {
+            if json {
+                print_json(&status);
+            } else {
+                out!("Đơn vị / Unit: {} ({})", status.unit_name, status.unit);
+                out!("Mã tác giả / Author: {}", status.author);
+                out!("Máy chủ tỉnh / Hub: {}", status.hub_addr);
+                out!("Chờ gửi / Pending: {}", status.pending);
+                out!("Số bản ghi / Entries held: {}", status.entries);
+                out!(
+                    "Đồng bộ gần nhất / Last sync: {}",
+                    status.last_sync.as_deref().unwrap_or("chưa / never")
+                );
+                if let Some(e) = &status.last_error {
+                    out!("Lỗi gần nhất / Last error: {e}");
+                }
+            }
+        }
+    }
+    0
+}
+
+fn key_figure(s: &SurveyRow) -> String {
+    let Some(v) = &s.value else {
+        return String::new();
+    };
+    match s.kind.as_str() {
+        "market-survey" => v
+            .get("nonbio_g_per_day")
+            .and_then(|g| g.as_u64())
+            .map(|g| format!("{} kg/ngày/day", kg(g as u32)))
+            .unwrap_or_default(),
+        _ => match v.get("gives_nonbio").and_then(|g| g.as_bool()) {
+            Some(false) => "không túi / no bags".into(),
+            _ => v
+                .get("nonbio_bags_per_day")
+                .and_then(|g| g.as_u64())
+                .map(|n| format!("{n} túi/ngày / bags/day"))
+                .unwrap_or_else(|| "có túi / gives bags".into()),
+        },
+    }
+}
+
+fn state_of(s: &SurveyRow) -> &'static str {
+    if s.retracted {
+        "đã rút / retracted"
+    } else if s.conflict {
+        "xung đột / conflict"
+    } else if s.synced {
+        "đã gửi / synced"
+    } else {
+        "chờ gửi / pending"
+    }
+}
+
+fn survey_table(surveys: &[SurveyRow]) -> comfy_table::Table {
+    let mut t = comfy_table::Table::new();
+    t.set_header(vec![
+        "ID",
+        "Loại / Kind",
+        "Cơ sở / Outlet",
+        "Xã / Commune",
+        "Ngày / Date",
+        "Năm / Year",
+        "Số liệu / Figure",
+        "Trạng thái / State",
+    ]);
+    for s in surveys {
+        t.add_row(vec![
+            s.id.clone(),
+            if s.kind == "market-survey" {
+                "chợ / market".into()
+            } else {
+                "bán lẻ / retail".to_string()
+            },
+            s.outlet_name.clone(),
+            s.unit.clone(),
+            s.date.clone(),
+            s.year.to_string(),
+            key_figure(s),
+            state_of(s).into(),
+        ]);
+    }
+    t
+}
+
+fn print_detail(d: &SurveyDetail) {
+    out!("{}", survey_table(std::slice::from_ref(&d.survey)));
+    out!("Phiên bản hiện hành / Current heads: {}", d.heads.len());
+    for h in &d.heads {
+        out!("  [{}] {} {}", h.hash, h.by, h.at);
+        match (&h.value, &h.retracted) {
+            (_, Some(r)) => out!("    đã rút / retracted: {r}"),
+            (Some(v), None) => out!("    {v}"),
+            _ => {}
+        }
+    }
+    out!("Lịch sử / History:");
+    for v in &d.history {
+        let what = match &v.retracted {
+            Some(r) => format!("rút / retract: {r}"),
+            None => "nội dung / content".into(),
+        };
+        let sup = if v.supersedes.is_empty() {
+            String::new()
+        } else {
+            format!(" thay / supersedes {}", v.supersedes.join(", "))
+        };
+        out!("  [{}] {} {} {what}{sup}", v.hash, v.by, v.at);
+    }
+}

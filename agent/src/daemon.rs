@@ -1,0 +1,174 @@
+//! The long-running agent: keeps the store open, serves the control socket `DIR/agent.sock` (one JSON
+//! request per line, one JSON response per line) and syncs on a schedule and soon after each save.
+//!
+//! sled locks its directory, so while the daemon runs every other command reaches the store through
+//! this socket; `client_request` is the CLI's side of it. While the hub is unreachable the sync loop
+//! backs off exponentially with jitter, from 2 s up to the interval.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::ops::{self, Ctx, Request, Response};
+use crate::sync;
+
+/// File name of the control socket inside the data directory.
+pub const SOCKET: &str = "agent.sock";
+/// First backoff delay after a failed sync.
+pub const MIN_BACKOFF: Duration = Duration::from_secs(2);
+/// Quiet time after a save before syncing.
+pub const DEBOUNCE: Duration = Duration::from_secs(1);
+
+/// What can go wrong running the daemon or talking to it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Socket I/O failed.
+    #[error("control socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// The daemon answered something that is not a response.
+    #[error("control socket: bad answer: {0}")]
+    BadAnswer(String),
+}
+
+/// Path of the control socket for data directory `dir`.
+pub fn socket_path(dir: &Path) -> PathBuf {
+    dir.join(SOCKET)
+}
+
+/// Sends `req` to a daemon running on `dir`. `None` when no daemon listens there.
+pub async fn client_request(dir: &Path, req: &Request) -> Option<Result<Response, Error>> {
+    let stream = UnixStream::connect(socket_path(dir)).await.ok()?;
+    Some(exchange(stream, req).await)
+}
+
+async fn exchange(stream: UnixStream, req: &Request) -> Result<Response, Error> {
+    let (r, mut w) = stream.into_split();
+    let mut line = serde_json::to_string(req).map_err(|e| Error::BadAnswer(e.to_string()))?;
+    line.push('\n');
+    w.write_all(line.as_bytes()).await?;
+    w.flush().await?;
+    let mut answer = String::new();
+    BufReader::new(r).read_line(&mut answer).await?;
+    serde_json::from_str(&answer).map_err(|e| Error::BadAnswer(e.to_string()))
+}
+
+async fn serve_conn(stream: UnixStream, ctx: Ctx) -> Result<(), Error> {
+    let (r, mut w) = stream.into_split();
+    let mut lines = BufReader::new(r).lines();
+    while let Some(line) = lines.next_line().await? {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let resp = match serde_json::from_str::<Request>(&line) {
+            Ok(req) => {
+                tracing::debug!(?req, "control request");
+                ops::execute(&ctx, req, &mut |_| {}).await
+            }
+            Err(e) => Response::Error {
+                code: ops::EXIT_INVALID,
+                message: format!("bad request: {e}"),
+            },
+        };
+        let mut out = serde_json::to_string(&resp).map_err(|e| Error::BadAnswer(e.to_string()))?;
+        out.push('\n');
+        w.write_all(out.as_bytes()).await?;
+        w.flush().await?;
+    }
+    Ok(())
+}
+
+/// `d` plus up to a quarter of it at random, so that offices do not retry in step.
+fn jitter(d: Duration) -> Duration {
+    let ms = d.as_millis() as u64;
+    Duration::from_millis(ms + rand::thread_rng().gen_range(0..=ms / 4))
+}
+
+async fn sync_loop(ctx: Ctx, notify: Arc<tokio::sync::Notify>, interval: Duration) {
+    let mut delay = Duration::ZERO;
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = notify.notified() => {
+                tokio::time::sleep(DEBOUNCE).await;
+            }
+        }
+        let result = {
+            let _guard = ctx.sync_lock.lock().await;
+            sync::sync(&ctx.store, &mut |_| {}).await
+        };
+        match result {
+            Ok(r) => {
+                tracing::info!(
+                    sent = r.sent,
+                    received = r.received,
+                    up_to_date = r.up_to_date,
+                    "sync done"
+                );
+                backoff = MIN_BACKOFF;
+                delay = interval;
+            }
+            Err(sync::Error::Unreachable {
+                addr,
+                detail,
+                pending,
+            }) => {
+                delay = jitter(backoff);
+                tracing::warn!(%addr, %detail, pending, retry_in = ?delay, "hub unreachable");
+                backoff = (backoff * 2).min(interval.max(MIN_BACKOFF));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "sync failed");
+                delay = interval;
+            }
+        }
+    }
+}
+
+/// Runs the daemon on `ctx.store` (whose directory is `dir`) until `shutdown` completes.
+pub async fn run(
+    ctx: Ctx,
+    dir: &Path,
+    interval: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let path = socket_path(dir);
+    // We hold sled's lock on the directory, so any socket file here is stale.
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    let notify = Arc::new(tokio::sync::Notify::new());
+    let ctx = Ctx {
+        saved: Some(notify.clone()),
+        ..ctx
+    };
+    tracing::info!(socket = %path.display(), interval = ?interval, "daemon started");
+    let syncer = tokio::spawn(sync_loop(ctx.clone(), notify, interval));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            acc = listener.accept() => match acc {
+                Ok((stream, _)) => {
+                    let ctx = ctx.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = serve_conn(stream, ctx).await {
+                            tracing::warn!(error = %e, "control connection failed");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            }
+        }
+    }
+    tracing::info!("daemon stopping");
+    // Let a sync in progress finish its durable writes before stopping.
+    let _guard = ctx.sync_lock.lock().await;
+    syncer.abort();
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}

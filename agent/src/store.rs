@@ -1,0 +1,415 @@
+//! The agent's durable state in sled: its key and certificate, what it learned at enrollment, sync
+//! bookkeeping, and every entry it holds (its own and those received from the hub).
+//!
+//! The view (records, units) and the summary are rebuilt in memory on open by replaying all entries
+//! through `proto::view::apply`; agents hold little data. Every write is flushed before the caller is
+//! told it happened, so nothing reported as saved or acknowledged can be lost.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use baobi_proto::view::{self, MemTables};
+use baobi_proto::wire::{self, Entry, Hlc, Op};
+use baobi_proto::{AuthorId, Keypair, Summary};
+use serde::{Deserialize, Serialize};
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Sled(#[from] sled::Error),
+    /// Stored bytes do not decode.
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    /// The store holds no key yet.
+    #[error("no identity in this store")]
+    NoIdentity,
+    /// An entry received from the hub is not acceptable.
+    #[error("entry {0} refused: {1}")]
+    BadEntry(String, String),
+}
+
+/// Result with the store's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What the office learned when it enrolled with the hub.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubInfo {
+    /// The hub's address, `host:port`.
+    pub addr: String,
+    /// SHA-256 of the hub's certificate, hex.
+    pub fingerprint: String,
+    /// The hub's author key, hex.
+    pub author: String,
+    /// Province code.
+    pub province: String,
+    /// Province name.
+    pub province_name: String,
+    /// The office's unit code.
+    pub unit: String,
+    /// The office's unit name.
+    pub unit_name: String,
+    /// The office's label.
+    pub label: String,
+}
+
+impl HubInfo {
+    /// The hub fingerprint as bytes.
+    pub fn fingerprint_bytes(&self) -> Result<[u8; 32]> {
+        let v = data_encoding::HEXLOWER
+            .decode(self.fingerprint.as_bytes())
+            .map_err(|e| Error::Corrupt(format!("hub fingerprint: {e}")))?;
+        v.try_into()
+            .map_err(|_| Error::Corrupt("hub fingerprint: not 32 bytes".into()))
+    }
+
+    /// The hub's author id.
+    pub fn author_id(&self) -> Result<AuthorId> {
+        AuthorId::from_hex(&self.author).map_err(|e| Error::Corrupt(format!("hub author: {e}")))
+    }
+}
+
+/// In-memory state derived from the entries, behind a lock shared by clones of the store.
+#[derive(Debug, Default)]
+pub struct State {
+    /// The reduced view.
+    pub view: MemTables,
+    /// Per author, the highest contiguous seq held.
+    pub summary: Summary,
+    /// Highest clock seen on any entry.
+    pub max_hlc: Hlc,
+    /// Number of entries held.
+    pub entries: u64,
+}
+
+/// The agent's store. Cloning is cheap and clones share the database and the view.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    meta: sled::Tree,
+    entries: sled::Tree,
+    state: Arc<Mutex<State>>,
+}
+
+const K_SECRET: &[u8] = b"secret";
+const K_CERT: &[u8] = b"cert";
+const K_HUB: &[u8] = b"hub";
+const K_ACKED: &[u8] = b"acked_seq";
+const K_HLC: &[u8] = b"last_hlc";
+const K_LAST_SYNC: &[u8] = b"last_sync";
+const K_LAST_ERROR: &[u8] = b"last_error";
+
+/// The sled key of an entry: author bytes then seq big-endian.
+pub fn entry_key(author: &AuthorId, seq: u64) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..32].copy_from_slice(&author.0);
+    k[32..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn u64_of(v: Option<sled::IVec>) -> u64 {
+    v.and_then(|b| b.as_ref().try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir` and rebuilds the view.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
+        let db = sled::Config::new()
+            .path(dir.as_ref())
+            .cache_capacity(16 << 20)
+            .open()?;
+        let meta = db.open_tree("meta")?;
+        let entries = db.open_tree("entries")?;
+        let store = Store {
+            db,
+            meta,
+            entries,
+            state: Arc::new(Mutex::new(State::default())),
+        };
+        store.rebuild()?;
+        Ok(store)
+    }
+
+    fn rebuild(&self) -> Result<()> {
+        let mut st = State {
+            max_hlc: Hlc(u64_of(self.meta.get(K_HLC)?)),
+            ..State::default()
+        };
+        let mut seqs: BTreeMap<AuthorId, u64> = BTreeMap::new();
+        for kv in self.entries.iter() {
+            let (_, v) = kv?;
+            let e: Entry = wire::decode(&v).map_err(|e| Error::Corrupt(e.to_string()))?;
+            let next = seqs.entry(e.author).or_insert(0);
+            if e.seq == *next + 1 {
+                *next = e.seq;
+            }
+            st.max_hlc = st.max_hlc.max(e.hlc);
+            st.entries += 1;
+            view::apply(&mut st.view, &e);
+        }
+        for (a, s) in seqs {
+            st.summary.set(a, s);
+        }
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = st;
+        Ok(())
+    }
+
+    /// Locks the derived state.
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stores a freshly made identity (key secret and certificate DER), durably.
+    pub fn set_identity(&self, secret: &[u8; 32], cert_der: &[u8]) -> Result<()> {
+        self.meta.insert(K_SECRET, &secret[..])?;
+        self.meta.insert(K_CERT, cert_der)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The office's signing key.
+    pub fn keypair(&self) -> Result<Keypair> {
+        let v = self.meta.get(K_SECRET)?.ok_or(Error::NoIdentity)?;
+        let b: [u8; 32] = v
+            .as_ref()
+            .try_into()
+            .map_err(|_| Error::Corrupt("key secret".into()))?;
+        Ok(Keypair::from_secret(&b))
+    }
+
+    /// The office's TLS certificate, DER.
+    pub fn cert_der(&self) -> Result<Vec<u8>> {
+        Ok(self.meta.get(K_CERT)?.ok_or(Error::NoIdentity)?.to_vec())
+    }
+
+    /// The office's author id, when it has a key.
+    pub fn author(&self) -> Result<AuthorId> {
+        Ok(self.keypair()?.author())
+    }
+
+    /// What enrollment stored, none before enrollment.
+    pub fn hub(&self) -> Result<Option<HubInfo>> {
+        match self.meta.get(K_HUB)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| Error::Corrupt(format!("hub info: {e}"))),
+        }
+    }
+
+    /// Stores the enrollment result, durably.
+    pub fn set_hub(&self, hub: &HubInfo) -> Result<()> {
+        let v = serde_json::to_vec(hub).map_err(|e| Error::Corrupt(e.to_string()))?;
+        self.meta.insert(K_HUB, v)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Highest own seq the hub has acknowledged.
+    pub fn acked_seq(&self) -> Result<u64> {
+        Ok(u64_of(self.meta.get(K_ACKED)?))
+    }
+
+    /// Raises the acknowledged seq (never lowers), durably.
+    pub fn set_acked_seq(&self, seq: u64) -> Result<()> {
+        if seq > self.acked_seq()? {
+            self.meta.insert(K_ACKED, &seq.to_be_bytes())?;
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Unix time of the last successful sync.
+    pub fn last_sync(&self) -> Result<Option<i64>> {
+        Ok(self
+            .meta
+            .get(K_LAST_SYNC)?
+            .and_then(|b| b.as_ref().try_into().ok())
+            .map(i64::from_be_bytes))
+    }
+
+    /// The last sync error, cleared by a successful sync.
+    pub fn last_error(&self) -> Result<Option<String>> {
+        Ok(self
+            .meta
+            .get(K_LAST_ERROR)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned()))
+    }
+
+    /// Records a successful sync at `unix` seconds.
+    pub fn record_sync_ok(&self, unix: i64) -> Result<()> {
+        self.meta.insert(K_LAST_SYNC, &unix.to_be_bytes())?;
+        self.meta.remove(K_LAST_ERROR)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Records a failed sync.
+    pub fn record_sync_error(&self, msg: &str) -> Result<()> {
+        self.meta.insert(K_LAST_ERROR, msg.as_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// The summary to open a sync with.
+    pub fn summary(&self) -> Summary {
+        self.state().summary.clone()
+    }
+
+    /// Highest own seq held.
+    pub fn own_seq(&self) -> Result<u64> {
+        let me = self.author()?;
+        Ok(self.state().summary.get(&me))
+    }
+
+    /// Signs `op` as the next entry of the office's log, stores it durably and applies it.
+    pub fn append(&self, op: Op, now_ms: u64) -> Result<Entry> {
+        let kp = self.keypair()?;
+        let me = kp.author();
+        let mut st = self.state();
+        let seq = st.summary.get(&me) + 1;
+        let hlc = Hlc::tick(st.max_hlc, now_ms);
+        let e = kp.sign_entry(seq, hlc, op);
+        self.entries.insert(entry_key(&me, seq), wire::encode(&e))?;
+        self.meta.insert(K_HLC, &hlc.0.to_be_bytes())?;
+        self.db.flush()?;
+        st.summary.set(me, seq);
+        st.max_hlc = hlc;
+        st.entries += 1;
+        view::apply(&mut st.view, &e);
+        Ok(e)
+    }
+
+    /// Checks and stores entries received from the hub, durably, then applies them.
+    /// Nothing is stored when one of them is unacceptable.
+    pub fn store_received(&self, entries: &[Entry], hub_author: &AuthorId) -> Result<usize> {
+        for e in entries {
+            if !e.verify() {
+                return Err(Error::BadEntry(e.dot().to_string(), "bad signature".into()));
+            }
+            if matches!(e.op, Op::Unit(_)) && e.author != *hub_author {
+                return Err(Error::BadEntry(
+                    e.dot().to_string(),
+                    "unit defined by someone other than the hub".into(),
+                ));
+            }
+        }
+        let mut batch = sled::Batch::default();
+        let mut fresh = Vec::new();
+        for e in entries {
+            let k = entry_key(&e.author, e.seq);
+            if self.entries.contains_key(k)? {
+                continue;
+            }
+            batch.insert(&k[..], wire::encode(e));
+            fresh.push(e);
+        }
+        self.entries.apply_batch(batch)?;
+        self.db.flush()?;
+        let mut st = self.state();
+        for e in &fresh {
+            st.max_hlc = st.max_hlc.max(e.hlc);
+            st.entries += 1;
+            view::apply(&mut st.view, e);
+        }
+        let authors: std::collections::BTreeSet<AuthorId> =
+            fresh.iter().map(|e| e.author).collect();
+        for a in authors {
+            let mut have = st.summary.get(&a);
+            while self.entries.contains_key(entry_key(&a, have + 1))? {
+                have += 1;
+            }
+            st.summary.set(a, have);
+        }
+        Ok(fresh.len())
+    }
+
+    /// Entries `from..=to` of `author`, in order.
+    pub fn range(&self, author: &AuthorId, from: u64, to: u64) -> Result<Vec<Entry>> {
+        self.entries
+            .range(entry_key(author, from)..=entry_key(author, to))
+            .map(|kv| {
+                let (_, v) = kv?;
+                wire::decode(&v).map_err(|e| Error::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Every entry held, in (author, seq) order.
+    pub fn entries(&self) -> Result<Vec<Entry>> {
+        self.entries
+            .iter()
+            .map(|kv| {
+                let (_, v) = kv?;
+                wire::decode(&v).map_err(|e| Error::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// The office's own entries, in seq order.
+    pub fn own_entries(&self) -> Result<Vec<Entry>> {
+        let me = self.author()?;
+        self.range(&me, 1, u64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baobi_proto::wire::{Body, CampaignEvent, CampaignKind, Date};
+
+    fn op(n: u32) -> Op {
+        Op::Record(Body::Campaign(CampaignEvent {
+            unit: "30226".into(),
+            date: Date(20250301),
+            kind: CampaignKind::Event,
+            participants: Some(n),
+            topic: "Nói không với túi ni lông".into(),
+        }))
+    }
+
+    #[test]
+    fn reopen_keeps_entries_and_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let kp = Keypair::generate();
+        let author;
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.set_identity(&kp.secret(), b"cert").unwrap();
+            author = s.author().unwrap();
+            let a = s.append(op(1), 1000).unwrap();
+            let b = s.append(op(2), 1000).unwrap();
+            assert_eq!((a.seq, b.seq), (1, 2));
+            assert!(b.hlc > a.hlc);
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.author().unwrap(), author);
+        assert_eq!(s.entries().unwrap().len(), 2);
+        assert_eq!(s.summary().get(&author), 2);
+        assert_eq!(s.state().view.records.len(), 2);
+        assert_eq!(s.append(op(3), 0).unwrap().seq, 3);
+    }
+
+    #[test]
+    fn summary_counts_contiguous_received_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let other = Keypair::generate();
+        let hub = Keypair::generate().author();
+        let e1 = other.sign_entry(1, Hlc(1), op(1));
+        let e2 = other.sign_entry(2, Hlc(2), op(2));
+        let e3 = other.sign_entry(3, Hlc(3), op(3));
+        assert_eq!(s.store_received(&[e1, e3.clone()], &hub).unwrap(), 2);
+        assert_eq!(s.summary().get(&other.author()), 1);
+        assert_eq!(s.store_received(&[e2, e3], &hub).unwrap(), 1);
+        assert_eq!(s.summary().get(&other.author()), 3);
+        let mut bad = other.sign_entry(4, Hlc(4), op(4));
+        bad.seq = 5;
+        assert!(s.store_received(&[bad], &hub).is_err());
+        assert_eq!(s.entries().unwrap().len(), 3);
+    }
+}

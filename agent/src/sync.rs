@@ -1,0 +1,327 @@
+//! Enrollment and the sync driver: moves `proto::Session` messages over the QUIC stream and does what
+//! its events say against the store.
+//!
+//! The agent only ever sends entries it authored, stores what the hub sends only after checking
+//! signatures (units only from the hub's key), flushes before acknowledging, and raises its "acked"
+//! mark only when the hub acknowledges or its summary shows it already holds our entries.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use baobi_proto::identity::fingerprint;
+use baobi_proto::wire::{enroll_proof_bytes, EnrollReply, EnrollRequest, Refusal};
+use baobi_proto::{Entry, Event, Msg, Session, Token};
+use data_encoding::HEXLOWER;
+
+use crate::net::{self, FramedStream, Identity};
+use crate::store::{self, HubInfo, Store};
+
+/// Largest batch the agent sends.
+pub const BATCH: usize = 256;
+
+/// What can go wrong while enrolling or syncing.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store was never enrolled.
+    #[error("not enrolled")]
+    NotEnrolled,
+    /// The store is already enrolled.
+    #[error("already enrolled with the hub at {0}")]
+    AlreadyEnrolled(String),
+    /// The hub could not be reached.
+    #[error("hub unreachable at {addr}: {detail}")]
+    Unreachable {
+        /// Where we tried.
+        addr: String,
+        /// Why it failed.
+        detail: String,
+        /// Own entries not yet acknowledged.
+        pending: u64,
+    },
+    /// The hub refused.
+    #[error("refused by the hub ({:?}): {}", .0.code, .0.message)]
+    Refused(Refusal),
+    /// The exchange broke.
+    #[error("{0}")]
+    Net(#[from] net::Error),
+    /// The store failed.
+    #[error("{0}")]
+    Store(#[from] store::Error),
+    /// The hub broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+}
+
+impl From<baobi_proto::Error> for Error {
+    fn from(e: baobi_proto::Error) -> Self {
+        match e {
+            baobi_proto::Error::Refused(r) => Error::Refused(r),
+            other => Error::Protocol(other.to_string()),
+        }
+    }
+}
+
+/// Result with the sync error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a sync did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct SyncReport {
+    /// Own entries the hub acknowledged.
+    pub sent: u64,
+    /// Entries received and stored.
+    pub received: u64,
+    /// True when nothing needed exchanging.
+    pub up_to_date: bool,
+    /// Application bytes sent to the hub (frames with their length prefixes).
+    pub bytes_up: u64,
+    /// Application bytes received from the hub.
+    pub bytes_down: u64,
+    /// Times the agent waited for the hub after sending (1 for a no-change sync).
+    pub round_trips: u64,
+}
+
+/// Progress of a sync, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// This many own entries are to be sent.
+    ToSend(u64),
+    /// This many more were acknowledged.
+    Sent(u64),
+    /// This many more were received.
+    Received(u64),
+}
+
+async fn resolve(addr: &str) -> Result<SocketAddr, String> {
+    tokio::net::lookup_host(addr)
+        .await
+        .map_err(|e| format!("cannot resolve '{addr}': {e}"))?
+        .next()
+        .ok_or_else(|| format!("cannot resolve '{addr}'"))
+}
+
+fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The store's identity, made (and persisted) on first use.
+pub fn identity(store: &Store) -> Result<Identity> {
+    match (store.keypair(), store.cert_der()) {
+        (Ok(keypair), Ok(cert_der)) => Ok(Identity { keypair, cert_der }),
+        _ => {
+            let id = Identity::generate()?;
+            store.set_identity(&id.keypair.secret(), &id.cert_der)?;
+            Ok(id)
+        }
+    }
+}
+
+/// Enrolls with the hub named in `token`; stores what the hub says. Does not sync.
+pub async fn enroll(store: &Store, token: &Token, label: &str) -> Result<EnrollReply> {
+    if let Some(h) = store.hub()? {
+        return Err(Error::AlreadyEnrolled(h.addr));
+    }
+    let id = identity(store)?;
+    let unreachable = |detail: String| Error::Unreachable {
+        addr: token.addr.clone(),
+        detail,
+        pending: 0,
+    };
+    let addr = resolve(&token.addr).await.map_err(unreachable)?;
+    let (endpoint, conn, mut stream) = match net::connect(addr, token.hub_fingerprint, &id).await {
+        Err(net::Error::Unreachable(d)) => return Err(unreachable(d)),
+        other => other?,
+    };
+    let proof = id.keypair.sign(&enroll_proof_bytes(
+        &token.secret,
+        &fingerprint(&id.cert_der),
+    ));
+    stream
+        .send(&Msg::Enroll(EnrollRequest {
+            secret: token.secret,
+            author: id.keypair.author(),
+            label: label.to_string(),
+            proof,
+        }))
+        .await?;
+    let reply = tokio::time::timeout(Duration::from_secs(30), stream.recv())
+        .await
+        .map_err(|_| Error::Protocol("no answer to the enrollment".into()))??;
+    let result = match reply {
+        Some(Msg::Enrolled(r)) => {
+            store.set_hub(&HubInfo {
+                addr: token.addr.clone(),
+                fingerprint: HEXLOWER.encode(&token.hub_fingerprint),
+                author: r.hub_author.hex(),
+                province: r.province.clone(),
+                province_name: r.province_name.clone(),
+                unit: r.unit.clone(),
+                unit_name: r.unit_name.clone(),
+                label: label.to_string(),
+            })?;
+            Ok(r)
+        }
+        Some(Msg::Refused(r)) => Err(Error::Refused(r)),
+        Some(_) => Err(Error::Protocol(
+            "unexpected answer to the enrollment".into(),
+        )),
+        None => Err(Error::Protocol("the hub closed without answering".into())),
+    };
+    close(endpoint, conn, stream).await;
+    result
+}
+
+async fn close(endpoint: quinn::Endpoint, conn: quinn::Connection, mut stream: FramedStream) {
+    stream.finish().await;
+    // Wait (briefly) for the hub to end its side; errors here no longer matter.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Ok(Some(_)) = stream.recv().await {}
+    })
+    .await;
+    conn.close(0u32.into(), b"done");
+    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+}
+
+/// Own entries not yet acknowledged by the hub.
+pub fn pending(store: &Store) -> Result<u64> {
+    Ok(store.own_seq()?.saturating_sub(store.acked_seq()?))
+}
+
+/// Runs one sync with the hub, recording the outcome (last sync time or last error) in the store.
+pub async fn sync(
+    store: &Store,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<SyncReport> {
+    let r = sync_inner(store, progress).await;
+    match &r {
+        Ok(_) => store.record_sync_ok(now_unix())?,
+        Err(Error::NotEnrolled) => {}
+        Err(e) => store.record_sync_error(&e.to_string())?,
+    }
+    r
+}
+
+async fn sync_inner(
+    store: &Store,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<SyncReport> {
+    let hub = store.hub()?.ok_or(Error::NotEnrolled)?;
+    let id = Identity {
+        keypair: store.keypair()?,
+        cert_der: store.cert_der()?,
+    };
+    let hub_author = hub.author_id()?;
+    let unreachable = |detail: String| -> Error {
+        Error::Unreachable {
+            addr: hub.addr.clone(),
+            detail,
+            pending: pending(store).unwrap_or(0),
+        }
+    };
+    let addr = resolve(&hub.addr).await.map_err(unreachable)?;
+    let (endpoint, conn, mut stream) = match net::connect(addr, hub.fingerprint_bytes()?, &id).await
+    {
+        Err(net::Error::Unreachable(d)) => return Err(unreachable(d)),
+        other => other?,
+    };
+    let result = drive(store, &mut stream, &hub_author, progress).await;
+    match &result {
+        Ok(_) => close(endpoint, conn, stream).await,
+        Err(_) => {
+            conn.close(1u32.into(), b"error");
+            let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+        }
+    }
+    result
+}
+
+async fn drive(
+    store: &Store,
+    stream: &mut FramedStream,
+    hub_author: &baobi_proto::AuthorId,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<SyncReport> {
+    let me = store.author()?;
+    let own_seq = store.summary().get(&me);
+    let mut session = Session::client(store.summary());
+    let mut report = SyncReport::default();
+    let mut queue: VecDeque<Entry> = VecDeque::new();
+    let mut sending = false;
+    let mut waiting_for_reply = false;
+    let mut next_batch: u32 = 0;
+    // batch id → highest seq in it; acked marks advance over a contiguous prefix of batch ids.
+    let mut batches: BTreeMap<u32, (u64, bool)> = BTreeMap::new();
+    loop {
+        while let Some(ev) = session.poll_event() {
+            match ev {
+                Event::Send(ranges) => {
+                    let mine: Vec<_> = ranges.iter().filter(|r| r.author == me).collect();
+                    // The hub already holds every own entry below what it asks for.
+                    let hub_has = mine.first().map_or(own_seq, |r| r.from.saturating_sub(1));
+                    store.set_acked_seq(hub_has)?;
+                    for r in mine {
+                        queue.extend(store.range(&me, r.from, r.to)?);
+                    }
+                    progress(Progress::ToSend(queue.len() as u64));
+                    sending = true;
+                }
+                Event::Received { id, entries } => {
+                    store.store_received(&entries, hub_author)?;
+                    session.stored(id)?;
+                    report.received += entries.len() as u64;
+                    progress(Progress::Received(entries.len() as u64));
+                }
+                Event::Acked { id, entries } => {
+                    if let Some(b) = batches.get_mut(&id) {
+                        b.1 = true;
+                    }
+                    while let Some(e) = batches.first_entry() {
+                        if !e.get().1 {
+                            break;
+                        }
+                        let (seq, _) = e.remove();
+                        store.set_acked_seq(seq)?;
+                    }
+                    report.sent += entries as u64;
+                    progress(Progress::Sent(entries as u64));
+                }
+                Event::Finished => {
+                    if session.stats().up_to_date {
+                        report.up_to_date = true;
+                        store.set_acked_seq(own_seq)?;
+                    }
+                }
+            }
+        }
+        while sending && session.can_send() {
+            if queue.is_empty() {
+                session.finish_sending()?;
+                sending = false;
+                break;
+            }
+            let n = queue.len().min(BATCH);
+            let batch: Vec<Entry> = queue.drain(..n).collect();
+            let top = batch.last().map_or(0, |e| e.seq);
+            session.push_batch(batch)?;
+            batches.insert(next_batch, (top, false));
+            next_batch += 1;
+        }
+        while let Some(m) = session.poll_transmit() {
+            stream.send(&m).await?;
+            waiting_for_reply = true;
+        }
+        report.bytes_up = stream.bytes_sent;
+        report.bytes_down = stream.bytes_received;
+        if session.is_finished() {
+            return Ok(report);
+        }
+        if std::mem::take(&mut waiting_for_reply) {
+            report.round_trips += 1;
+        }
+        match stream.recv().await? {
+            Some(msg) => session.handle(msg)?,
+            None => return Err(Error::Protocol("the hub ended the session early".into())),
+        }
+    }
+}
