@@ -1,1 +1,33 @@
-fn main() {}
+//! `baobi-hub`: parses the command line, sets up logging to stderr, and calls the library.
+//!
+//! Exit codes: 0 success, 1 error, 2 invalid input or usage.
+
+use clap::Parser;
+
+fn main() {
+    let cli = baobi_hub::cli::Cli::parse();
+    let default = if matches!(cli.command, baobi_hub::cli::Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
+        )
+        .init();
+    if let Err(e) = baobi_hub::cli::run(cli) {
+        eprintln!("Lỗi / Error: {e:#}");
+        let usage = e.chain().any(|c| {
+            c.downcast_ref::<baobi_hub::cli::Usage>().is_some()
+                || matches!(
+                    c.downcast_ref::<baobi_hub::Error>(),
+                    Some(baobi_hub::Error::Invalid(_))
+                )
+        });
+        std::process::exit(if usage { baobi_hub::cli::EXIT_USAGE } else { 1 });
+    }
+}

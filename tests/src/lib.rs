@@ -16,7 +16,10 @@ use tempfile::TempDir;
 
 /// Path of a workspace binary built next to the running test executable.
 pub fn bin(name: &str) -> PathBuf {
-    let var = format!("BAOBI_{}_BIN", name.trim_start_matches("baobi-").to_uppercase());
+    let var = format!(
+        "BAOBI_{}_BIN",
+        name.trim_start_matches("baobi-").to_uppercase()
+    );
     if let Ok(p) = std::env::var(var) {
         return PathBuf::from(p);
     }
@@ -180,7 +183,13 @@ impl Hub {
     pub fn enroll_agent(&self, unit: &str) -> Agent {
         let mut agent = Agent::new();
         let token = self.token(unit);
-        agent.ok(&["init", "--token", &token, "--label", &format!("office {unit}")]);
+        agent.ok(&[
+            "init",
+            "--token",
+            &token,
+            "--label",
+            &format!("office {unit}"),
+        ]);
         agent.token = token;
         agent
     }
@@ -263,7 +272,13 @@ impl Agent {
     }
 
     /// Records a market survey and returns its id.
-    pub fn market_survey(&self, outlet: &str, date: &str, nonbio_kg: &str, extra: &[&str]) -> String {
+    pub fn market_survey(
+        &self,
+        outlet: &str,
+        date: &str,
+        nonbio_kg: &str,
+        extra: &[&str],
+    ) -> String {
         let mut a = vec![
             "survey",
             "market",
@@ -285,7 +300,13 @@ impl Agent {
     }
 
     /// Records a retail survey and returns its id.
-    pub fn retail_survey(&self, outlet: &str, date: &str, gives_nonbio: bool, bags: &str) -> String {
+    pub fn retail_survey(
+        &self,
+        outlet: &str,
+        date: &str,
+        gives_nonbio: bool,
+        bags: &str,
+    ) -> String {
         self.ok(&[
             "survey",
             "retail",
@@ -341,18 +362,27 @@ impl Drop for Agent {
 pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
-        assert!(Instant::now() < deadline, "condition not met within {limit:?}");
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
+/// Per (commune, kind): surveys, outlets, market grams/day, retail bags/day, retail outlets with no bags.
+pub type TotalsRows = std::collections::BTreeMap<(String, String), [i64; 5]>;
+
+/// An outlet's latest survey so far: (date, clock, version), its row, amount, gives no bags.
+type Latest = ((String, u64, String), (String, String), i64, bool);
+
 /// Totals recomputed from `records --json`, independently of the hub's counters: for each
 /// (year, unit, kind) the live surveys, and over each outlet's latest survey of the year the outlets,
 /// market grams, retail bags and retail outlets giving no non-biodegradable bags.
-pub fn recompute_totals(records: &[Value], year: u64) -> std::collections::BTreeMap<(String, String), [i64; 5]> {
+pub fn recompute_totals(records: &[Value], year: u64) -> TotalsRows {
     use std::collections::BTreeMap;
-    let mut rows: BTreeMap<(String, String), [i64; 5]> = BTreeMap::new();
-    let mut latest: BTreeMap<String, ((String, u64, String), (String, String), i64, bool)> = BTreeMap::new();
+    let mut rows = TotalsRows::new();
+    let mut latest: BTreeMap<String, Latest> = BTreeMap::new();
     for r in records {
         if r["retracted"].as_bool() == Some(true) {
             continue;
@@ -408,7 +438,7 @@ pub fn recompute_totals(records: &[Value], year: u64) -> std::collections::BTree
 }
 
 /// The hub's `totals --json` rows for `year` in the shape of [`recompute_totals`].
-pub fn hub_totals(hub: &Hub, year: u64) -> std::collections::BTreeMap<(String, String), [i64; 5]> {
+pub fn hub_totals(hub: &Hub, year: u64) -> TotalsRows {
     let t = hub.json(&["totals", "--year", &year.to_string()]);
     t["rows"]
         .as_array()

@@ -32,7 +32,12 @@ fn surveys_recorded_offline_on_two_agents_reach_the_hub_exactly_once() {
     let s3 = lai_vung.retail_survey(&shop, "2025-03-03", true, "120");
     let s4 = lai_vung.retail_survey(&mart, "2025-03-04", false, "0");
     let offline = tan_thanh.run(&["sync"]);
-    assert_eq!(offline.status.code(), Some(3), "hub down: {}", stderr(&offline));
+    assert_eq!(
+        offline.status.code(),
+        Some(3),
+        "hub down: {}",
+        stderr(&offline)
+    );
     assert_eq!(tan_thanh.json(&["status"])["pending"], 3);
 
     hub.serve();
@@ -47,12 +52,19 @@ fn surveys_recorded_offline_on_two_agents_reach_the_hub_exactly_once() {
     assert_eq!(records.len(), 7);
     assert_eq!(hub_totals(&hub, 2025), recompute_totals(&records, 2025));
     let market_row = &hub_totals(&hub, 2025)[&("30226".to_string(), "market".to_string())];
-    assert_eq!(market_row, &[2, 1, 17_250, 0, 0], "latest survey of the market counts");
+    assert_eq!(
+        market_row,
+        &[2, 1, 17_250, 0, 0],
+        "latest survey of the market counts"
+    );
 
     // A second sync sends nothing again, and the hub still holds each record once.
     for agent in [&tan_thanh, &lai_vung] {
         let again = agent.sync();
-        assert_eq!((again["sent"].as_u64(), again["received"].as_u64()), (Some(0), Some(0)));
+        assert_eq!(
+            (again["sent"].as_u64(), again["received"].as_u64()),
+            (Some(0), Some(0))
+        );
         // A no-change sync over real QUIC: one round trip, at most 150 bytes of application payload each way.
         assert_eq!(again["up_to_date"], true, "{again}");
         assert_eq!(again["round_trips"], 1, "{again}");
@@ -73,7 +85,11 @@ fn corrections_retractions_and_conflicts_propagate() {
     let market = commune.outlet("market", "Chợ Tân Thành", "30226", &["--class", "3"]);
     let survey = commune.market_survey(&market, "2025-03-12", "20", &[]);
     commune.sync();
-    assert_eq!(district.sync()["received"], 2, "the district sees its communes' records");
+    assert_eq!(
+        district.sync()["received"],
+        2,
+        "the district sees its communes' records"
+    );
 
     // Both offices correct the same survey without seeing each other's correction.
     district.ok(&["survey", "correct", &survey, "--nonbio-kg", "18"]);
@@ -84,7 +100,10 @@ fn corrections_retractions_and_conflicts_propagate() {
     assert_eq!(rec["conflict"], true, "{rec}");
     assert_eq!(rec["heads"].as_array().unwrap().len(), 2);
     let shown = district.json(&["survey", "show", &survey]);
-    assert_eq!(shown["survey"]["conflict"], true, "the district sees the conflict too: {shown}");
+    assert_eq!(
+        shown["survey"]["conflict"], true,
+        "the district sees the conflict too: {shown}"
+    );
 
     // A later correction naming both heads resolves it.
     district.ok(&["survey", "correct", &survey, "--nonbio-kg", "18.5"]);
@@ -102,7 +121,10 @@ fn corrections_retractions_and_conflicts_propagate() {
     let records = hub.records();
     assert_eq!(record(&records, &survey)["retracted"], true);
     let totals = hub_totals(&hub, 2025);
-    assert!(!totals.contains_key(&("30226".to_string(), "market".to_string())), "{totals:?}");
+    assert!(
+        !totals.contains_key(&("30226".to_string(), "market".to_string())),
+        "{totals:?}"
+    );
     assert_eq!(totals, recompute_totals(&records, 2025));
 }
 
@@ -119,8 +141,20 @@ fn user_errors_name_the_field_and_save_nothing() {
     ];
     for (change, field) in cases {
         let mut args = vec![
-            "survey", "market", "--outlet", &market, "--date", "2025-03-01", "--vendors-total", "100",
-            "--vendors-surveyed", "50", "--nonbio-kg", "10", "--vendors-nonbio", "30",
+            "survey",
+            "market",
+            "--outlet",
+            &market,
+            "--date",
+            "2025-03-01",
+            "--vendors-total",
+            "100",
+            "--vendors-surveyed",
+            "50",
+            "--nonbio-kg",
+            "10",
+            "--vendors-nonbio",
+            "30",
         ];
         for pair in change.chunks(2) {
             let i = args.iter().position(|a| *a == pair[0]).unwrap();
@@ -128,13 +162,29 @@ fn user_errors_name_the_field_and_save_nothing() {
         }
         let out = agent.run(&args);
         assert!(!out.status.success(), "{change:?} accepted");
-        assert!(stderr(&out).contains(field), "{change:?}: error should name {field}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(field),
+            "{change:?}: error should name {field}: {}",
+            stderr(&out)
+        );
     }
     // An outlet in a commune outside this office's jurisdiction (Phường 11, Cao Lãnh city).
-    let out = agent.run(&["outlet", "add", "market", "--name", "Chợ Phường 11", "--commune", "29869"]);
+    let out = agent.run(&[
+        "outlet",
+        "add",
+        "market",
+        "--name",
+        "Chợ Phường 11",
+        "--commune",
+        "29869",
+    ]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("commune"), "{}", stderr(&out));
-    assert_eq!(agent.json(&["status"])["pending"], 1, "only the outlet was saved");
+    assert_eq!(
+        agent.json(&["status"])["pending"],
+        1,
+        "only the outlet was saved"
+    );
 }
 
 #[test]
@@ -160,7 +210,10 @@ fn restarted_hub_and_agent_keep_everything() {
     assert_eq!(hub.records().len(), 3);
     // Totals work with the hub stopped, straight from its store.
     hub.stop();
-    assert_eq!(hub_totals(&hub, 2025)[&("30226".into(), "market".into())][0], 2);
+    assert_eq!(
+        hub_totals(&hub, 2025)[&("30226".into(), "market".into())][0],
+        2
+    );
 }
 
 #[test]
@@ -172,7 +225,9 @@ fn daemon_syncs_new_records_while_other_commands_work() {
     let market = agent.outlet("market", "Chợ Tân Thành", "30226", &[]);
     let survey = agent.market_survey(&market, "2025-03-12", "20", &[]);
     baobi_tests::wait_for(std::time::Duration::from_secs(30), || {
-        hub.records().iter().any(|r| r["short_id"] == survey.as_str())
+        hub.records()
+            .iter()
+            .any(|r| r["short_id"] == survey.as_str())
     });
     assert_eq!(agent.json(&["status"])["pending"], 0);
     agent.stop_daemon();

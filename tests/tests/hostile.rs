@@ -4,7 +4,9 @@
 
 use baobi_agent::net::{self, FramedStream, Identity};
 use baobi_agent::store::Store;
-use baobi_proto::wire::{self, Batch, Body, CampaignEvent, CampaignKind, Hello, Msg, Op, RefusalCode};
+use baobi_proto::wire::{
+    self, Batch, Body, CampaignEvent, CampaignKind, Hello, Msg, Op, RefusalCode,
+};
 use baobi_proto::{Date, Entry, Hlc, Keypair, Summary, Token};
 use baobi_tests::{stderr, Agent, Hub};
 
@@ -17,20 +19,33 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 /// Opens a raw connection to the hub as `id` and returns the framed stream.
-async fn open(hub: &Hub, token: &str, id: &Identity) -> (quinn::Endpoint, quinn::Connection, FramedStream) {
+async fn open(
+    hub: &Hub,
+    token: &str,
+    id: &Identity,
+) -> (quinn::Endpoint, quinn::Connection, FramedStream) {
     let t = Token::from_text(token).unwrap();
-    net::connect(hub.addr.unwrap(), t.hub_fingerprint, id).await.expect("connect")
+    net::connect(hub.addr.unwrap(), t.hub_fingerprint, id)
+        .await
+        .expect("connect")
 }
 
 /// Runs the opening of a sync by hand and pushes `entries` as one batch; returns the hub's answer.
 async fn push(hub: &Hub, token: &str, id: &Identity, entries: Vec<Entry>) -> Option<Msg> {
     let (_ep, _conn, mut s) = open(hub, token, id).await;
-    s.send(&Msg::Hello(Hello { version: 1, digest: [0xAB; 16] })).await.unwrap();
+    s.send(&Msg::Hello(Hello {
+        version: 1,
+        digest: [0xAB; 16],
+    }))
+    .await
+    .unwrap();
     match s.recv().await {
         Ok(Some(Msg::Summary(_))) => {}
         other => return other.ok().flatten(),
     }
-    s.send(&Msg::Summary(Summary::new().to_wire())).await.unwrap();
+    s.send(&Msg::Summary(Summary::new().to_wire()))
+        .await
+        .unwrap();
     s.send(&Msg::Batch(Batch { id: 0, entries })).await.unwrap();
     s.send(&Msg::Done).await.unwrap();
     loop {
@@ -74,7 +89,10 @@ fn hub_refuses_strangers_forgers_and_trespassers_and_keeps_serving() {
     honest.market_survey(&market, "2025-03-12", "20", &[]);
     honest.sync();
     let before = hub.records();
-    let honest_entries: Vec<Entry> = Store::open(honest.dir.path()).unwrap().own_entries().unwrap();
+    let honest_entries: Vec<Entry> = Store::open(honest.dir.path())
+        .unwrap()
+        .own_entries()
+        .unwrap();
     let other_id = identity_of(&other);
     let rt = rt();
 
@@ -82,31 +100,66 @@ fn hub_refuses_strangers_forgers_and_trespassers_and_keeps_serving() {
     let stranger = Identity::generate().unwrap();
     let (_ep, _c, mut s) = rt.block_on(open(&hub, &honest.token, &stranger));
     let answer = rt.block_on(async {
-        s.send(&Msg::Hello(Hello { version: 1, digest: [0; 16] })).await.unwrap();
+        s.send(&Msg::Hello(Hello {
+            version: 1,
+            digest: [0; 16],
+        }))
+        .await
+        .unwrap();
         s.recv().await
     });
     assert_eq!(refusal(answer.ok().flatten()), RefusalCode::NotEnrolled);
 
     // 2. An enrolled agent replaying another author's (validly signed) entries.
-    assert_eq!(refusal(rt.block_on(push(&hub, &other.token, &other_id, honest_entries.clone()))), RefusalCode::WrongAuthor);
+    assert_eq!(
+        refusal(rt.block_on(push(&hub, &other.token, &other_id, honest_entries.clone()))),
+        RefusalCode::WrongAuthor
+    );
 
     // 3. An entry claiming the agent as author but not signed by it.
-    let mut forged = other_id.keypair.sign_entry(1, Hlc(1 << 40), campaign("30208"));
+    let mut forged = other_id
+        .keypair
+        .sign_entry(1, Hlc(1 << 40), campaign("30208"));
     forged.op = campaign("30226");
-    assert_eq!(refusal(rt.block_on(push(&hub, &other.token, &other_id, vec![forged]))), RefusalCode::BadSignature);
+    assert_eq!(
+        refusal(rt.block_on(push(&hub, &other.token, &other_id, vec![forged]))),
+        RefusalCode::BadSignature
+    );
 
     // 4. A properly signed entry about a commune outside the agent's jurisdiction.
-    let trespass = other_id.keypair.sign_entry(1, Hlc(1 << 40), campaign("30226"));
-    assert_eq!(refusal(rt.block_on(push(&hub, &other.token, &other_id, vec![trespass]))), RefusalCode::OutsideJurisdiction);
+    let trespass = other_id
+        .keypair
+        .sign_entry(1, Hlc(1 << 40), campaign("30226"));
+    assert_eq!(
+        refusal(rt.block_on(push(&hub, &other.token, &other_id, vec![trespass]))),
+        RefusalCode::OutsideJurisdiction
+    );
 
     // 5. A key the agent does not hold, claiming the agent's author id, fails TLS or enrollment lookup.
-    let impostor = Identity { keypair: Keypair::generate(), cert_der: other_id.cert_der.clone() };
+    let impostor = Identity {
+        keypair: Keypair::generate(),
+        cert_der: other_id.cert_der.clone(),
+    };
     let refused = rt.block_on(async {
-        match net::connect(hub.addr.unwrap(), Token::from_text(&other.token).unwrap().hub_fingerprint, &impostor).await {
+        match net::connect(
+            hub.addr.unwrap(),
+            Token::from_text(&other.token).unwrap().hub_fingerprint,
+            &impostor,
+        )
+        .await
+        {
             Err(_) => true,
             Ok((_e, _c, mut s)) => {
-                let _ = s.send(&Msg::Hello(Hello { version: 1, digest: [0; 16] })).await;
-                !matches!(s.recv().await, Ok(Some(Msg::Summary(_)) | Some(Msg::UpToDate)))
+                let _ = s
+                    .send(&Msg::Hello(Hello {
+                        version: 1,
+                        digest: [0; 16],
+                    }))
+                    .await;
+                !matches!(
+                    s.recv().await,
+                    Ok(Some(Msg::Summary(_)) | Some(Msg::UpToDate))
+                )
             }
         }
     });
@@ -125,15 +178,30 @@ fn revoked_agent_is_refused_at_its_next_connection() {
     let agent = hub.enroll_agent("30226");
     let bystander = hub.enroll_agent("30208");
     agent.sync();
-    let author = agent.json(&["status"])["author"].as_str().unwrap().to_string();
+    let author = agent.json(&["status"])["author"]
+        .as_str()
+        .unwrap()
+        .to_string();
     hub.ok(&["revoke", &author[..16]]);
     let market = agent.outlet("market", "Chợ Tân Thành", "30226", &[]);
     let out = agent.run(&["sync"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).to_lowercase().contains("revoked"), "{}", stderr(&out));
-    assert!(!hub.records().iter().any(|r| r["short_id"] == market.as_str()));
+    assert!(
+        stderr(&out).to_lowercase().contains("revoked"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!hub
+        .records()
+        .iter()
+        .any(|r| r["short_id"] == market.as_str()));
     let agents = hub.json(&["agents"]);
-    let revoked = agents.as_array().unwrap().iter().find(|a| a["author"] == author.as_str()).unwrap();
+    let revoked = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["author"] == author.as_str())
+        .unwrap();
     assert_eq!(revoked["revoked"], true);
     bystander.outlet("convenience", "Bách hóa Lai Vung", "30208", &[]);
     assert_eq!(bystander.sync()["sent"], 1);
@@ -146,7 +214,11 @@ fn used_token_cannot_enroll_twice() {
     let second = Agent::new();
     let out = second.run(&["init", "--token", &first.token]);
     assert!(!out.status.success(), "a used token must be refused");
-    assert!(stderr(&out).to_lowercase().contains("token"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).to_lowercase().contains("token"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -156,7 +228,7 @@ fn malformed_and_oversized_frames_close_the_connection_not_the_hub() {
     let id = identity_of(&agent);
     let rt = rt();
     let garbage: Vec<Vec<u8>> = vec![
-        u32::MAX.to_le_bytes().to_vec(),                 // oversized length prefix
+        u32::MAX.to_le_bytes().to_vec(), // oversized length prefix
         [5u32.to_le_bytes().to_vec(), vec![0xFF; 5]].concat(), // unknown variant
         [1u32.to_le_bytes().to_vec(), vec![5]].concat(), // Done before Hello
         {

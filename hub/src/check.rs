@@ -1,0 +1,429 @@
+//! The hub's checks on every entry an agent sends, and the atomic merge of an accepted batch.
+//!
+//! Order matters and is the contract's: author, signature, sequence, then the operation (validation and
+//! jurisdiction). One refused entry refuses the whole batch: nothing of it is stored. Entries earlier
+//! in the same batch count as present, because checks read through the merge overlay.
+
+use baobi_proto::units::Units;
+use baobi_proto::validate;
+use baobi_proto::view::{self, RecordState, Tables};
+use baobi_proto::wire::{self, Body, Date, Entry, Op, Refusal, RefusalCode};
+
+use crate::store::{keys, AgentRec, Hub, Overlay};
+use crate::Result;
+
+fn refuse(code: RefusalCode, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code,
+        message: message.into(),
+    }
+}
+
+/// The unit and date a body is about: surveys and campaigns at their date, outlets at no fixed date.
+fn unit_of(b: &Body) -> (&str, Option<Date>) {
+    match b {
+        Body::Outlet(o) => (&o.unit, None),
+        Body::MarketSurvey(s) => (&s.unit, Some(s.date)),
+        Body::RetailSurvey(s) => (&s.unit, Some(s.date)),
+        Body::Campaign(c) => (&c.unit, Some(c.date)),
+    }
+}
+
+/// True when `unit` lies within `jurisdiction` on `date`, or (no date: an outlet) on any date where
+/// some version of the unit holds.
+pub fn within(units: &Units, unit: &str, jurisdiction: &str, date: Option<Date>) -> bool {
+    match date {
+        Some(d) => units.is_within(unit, jurisdiction, d),
+        None => units
+            .iter()
+            .filter(|v| v.code == unit)
+            .flat_map(|v| [v.valid_from, v.valid_to])
+            .chain([Some(Date(20250101))])
+            .flatten()
+            .any(|d| units.is_within(unit, jurisdiction, d)),
+    }
+}
+
+fn check_body(units: &Units, agent: &AgentRec, b: &Body) -> Result<(), Refusal> {
+    validate::body(b, None).map_err(|e| refuse(RefusalCode::InvalidEntry, e.to_string()))?;
+    let (unit, date) = unit_of(b);
+    if !within(units, unit, &agent.unit, date) {
+        return Err(refuse(
+            RefusalCode::OutsideJurisdiction,
+            format!(
+                "unit {unit} is outside the jurisdiction of {} ({})",
+                units.name(&agent.unit),
+                agent.unit
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn same_kind(a: &Body, b: &Body) -> bool {
+    std::mem::discriminant(a) == std::mem::discriminant(b)
+}
+
+fn check_existing(
+    units: &Units,
+    agent: &AgentRec,
+    rec: Option<RecordState>,
+    supersedes: &[[u8; 32]],
+    what: &str,
+) -> Result<RecordState, Refusal> {
+    let Some(rec) = rec else {
+        return Err(refuse(
+            RefusalCode::InvalidEntry,
+            format!("{what} of a record the hub does not hold"),
+        ));
+    };
+    let Some(orig) = rec.original() else {
+        return Err(refuse(
+            RefusalCode::InvalidEntry,
+            format!(
+                "{what} of record {} whose creation the hub does not hold",
+                rec.id
+            ),
+        ));
+    };
+    let (unit, date) = unit_of(orig);
+    if !within(units, unit, &agent.unit, date) {
+        return Err(refuse(
+            RefusalCode::OutsideJurisdiction,
+            format!(
+                "record {} (unit {unit}) is outside this office's jurisdiction",
+                rec.id
+            ),
+        ));
+    }
+    if supersedes.is_empty() {
+        return Err(refuse(
+            RefusalCode::InvalidEntry,
+            format!("{what} of {} supersedes nothing", rec.id),
+        ));
+    }
+    let hashes: Vec<[u8; 32]> = rec.versions.iter().map(RecordState::hash_of).collect();
+    if let Some(h) = supersedes.iter().find(|h| !hashes.contains(h)) {
+        return Err(refuse(
+            RefusalCode::InvalidEntry,
+            format!(
+                "{what} of {} supersedes {}…, not a version of that record",
+                rec.id,
+                data_encoding::HEXLOWER.encode(&h[..4])
+            ),
+        ));
+    }
+    Ok(rec)
+}
+
+/// Checks one entry against the overlay. `Ok(false)` = duplicate (skip), `Ok(true)` = accept.
+pub fn check_entry(
+    units: &Units,
+    ov: &mut Overlay<'_>,
+    agent: &AgentRec,
+    e: &Entry,
+) -> Result<bool, Refusal> {
+    if e.author != agent.author {
+        return Err(refuse(
+            RefusalCode::WrongAuthor,
+            format!("entry {} is not authored by the connected office", e.dot()),
+        ));
+    }
+    if !e.verify() {
+        return Err(refuse(
+            RefusalCode::BadSignature,
+            format!("entry {}: signature does not verify", e.dot()),
+        ));
+    }
+    let have = ov.seq(&e.author);
+    if e.seq <= have {
+        return Ok(false);
+    }
+    if e.seq != have + 1 {
+        return Err(refuse(
+            RefusalCode::InvalidEntry,
+            format!("entry {}: gap after seq {have}", e.dot()),
+        ));
+    }
+    match &e.op {
+        Op::Unit(_) => Err(refuse(
+            RefusalCode::InvalidEntry,
+            format!("entry {}: only the hub registers units", e.dot()),
+        )),
+        Op::Record(b) => check_body(units, agent, b).map(|_| true),
+        Op::Correct(c) => {
+            let rec = ov.record(&c.record);
+            let rec = check_existing(units, agent, rec, &c.supersedes, "correction")?;
+            if let Some(orig) = rec.original() {
+                if !same_kind(orig, &c.body) {
+                    return Err(refuse(
+                        RefusalCode::InvalidEntry,
+                        format!("correction of {} changes the record's kind", rec.id),
+                    ));
+                }
+            }
+            check_body(units, agent, &c.body).map(|_| true)
+        }
+        Op::Retract(r) => {
+            let rec = ov.record(&r.record);
+            check_existing(units, agent, rec, &r.supersedes, "retraction")?;
+            if r.reason.chars().count() > wire::MAX_TEXT {
+                return Err(refuse(RefusalCode::InvalidEntry, "reason: too long"));
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// Checks and merges a batch from `agent`: either every new entry is stored durably (returns how many
+/// were new) or nothing is and the refusal comes back.
+pub fn merge_batch(hub: &Hub, agent: &AgentRec, entries: &[Entry]) -> Result<Result<u64, Refusal>> {
+    let _g = hub.lock();
+    let units = hub.units();
+    let mut ov = Overlay::new(hub.tree());
+    let mut new = 0u64;
+    for e in entries {
+        match check_entry(&units, &mut ov, agent, e) {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(r) => return Ok(Err(r)),
+        }
+        view::apply(&mut ov, e);
+        ov.put(keys::entry(&e.author, e.seq), wire::encode(e));
+        ov.put(keys::seq(&e.author), e.seq.to_be_bytes().to_vec());
+        new += 1;
+    }
+    if new > 0 {
+        hub.commit(ov)?;
+    } else if let Some(e) = ov.error() {
+        return Err(crate::Error::Corrupt(e.to_string()));
+    }
+    Ok(Ok(new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baobi_proto::view::StoredVersion;
+    use baobi_proto::wire::{
+        Correction, Dot, Hlc, MarketSurvey, OutletDef, OutletKind, Retraction, Round,
+    };
+    use baobi_proto::Keypair;
+
+    fn hub(dir: &std::path::Path) -> Hub {
+        let units = crate::units_csv::parse(crate::units_csv::SEED_UNITS).unwrap();
+        Hub::init(dir, "87", "Đồng Tháp", units).unwrap()
+    }
+
+    fn enroll(hub: &Hub, k: &Keypair, unit: &str) -> AgentRec {
+        let a = AgentRec {
+            author: k.author(),
+            cert_fp: [k.author().0[0]; 32],
+            unit: unit.into(),
+            label: unit.into(),
+            enrolled_at: 0,
+            revoked: false,
+            last_sync: None,
+            entries_received: 0,
+        };
+        hub.put_agent(&a).unwrap();
+        a
+    }
+
+    fn outlet(unit: &str) -> Op {
+        Op::Record(Body::Outlet(OutletDef {
+            kind: OutletKind::Market,
+            name: "Chợ Tân Thành".into(),
+            unit: unit.into(),
+            address: String::new(),
+            market_class: Some(3),
+            certifications: vec![],
+        }))
+    }
+
+    fn survey(outlet: Dot, unit: &str, kg: u32) -> Body {
+        Body::MarketSurvey(MarketSurvey {
+            outlet,
+            unit: unit.into(),
+            date: Date(20250312),
+            year: 2025,
+            round: Round::Baseline,
+            vendors_total: 85,
+            vendors_surveyed: 30,
+            nonbio_g_per_day: kg,
+            eco_g_per_day: None,
+            vendors_nonbio: 20,
+            vendors_alternatives: None,
+            operating_days: Some(30),
+            reduction_model: false,
+            notes: String::new(),
+        })
+    }
+
+    fn code(r: Result<Result<u64, Refusal>>) -> RefusalCode {
+        r.unwrap().unwrap_err().code
+    }
+
+    #[test]
+    fn accepted_batch_is_stored_atomically_and_survives_reopen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let k = Keypair::generate();
+        let o = k.sign_entry(1, Hlc(1), outlet("30226"));
+        let s = k.sign_entry(2, Hlc(2), Op::Record(survey(o.dot(), "30226", 9_200)));
+        {
+            let h = hub(tmp.path());
+            let a = enroll(&h, &k, "30226");
+            assert_eq!(merge_batch(&h, &a, &[o.clone(), s.clone()]).unwrap(), Ok(2));
+            // Resending is harmless.
+            assert_eq!(merge_batch(&h, &a, &[o.clone(), s.clone()]).unwrap(), Ok(0));
+        }
+        let h = Hub::open(tmp.path()).unwrap();
+        assert_eq!(h.seq_of(&k.author()).unwrap(), 2);
+        assert_eq!(
+            h.entries(&k.author(), 1, 2, 10).unwrap(),
+            vec![o.clone(), s]
+        );
+        assert!(h.record(&o.dot()).unwrap().is_some());
+        let groups = h.groups(2025).unwrap();
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].1.amount, 9_200);
+        assert_eq!(h.latest_year().unwrap(), Some(2025));
+        assert!(h.summary().unwrap().get(&h.keypair().author()) > 100);
+    }
+
+    #[test]
+    fn each_refusal_and_nothing_stored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = hub(tmp.path());
+        let k = Keypair::generate();
+        let other = Keypair::generate();
+        let a = enroll(&h, &k, "30226");
+        let o = k.sign_entry(1, Hlc(1), outlet("30226"));
+
+        // 1. author
+        let e = other.sign_entry(1, Hlc(1), outlet("30226"));
+        assert_eq!(code(merge_batch(&h, &a, &[e])), RefusalCode::WrongAuthor);
+        // 2. signature
+        let mut e = o.clone();
+        e.hlc = Hlc(99);
+        assert_eq!(code(merge_batch(&h, &a, &[e])), RefusalCode::BadSignature);
+        // 3. gap
+        let e = k.sign_entry(2, Hlc(1), outlet("30226"));
+        assert_eq!(code(merge_batch(&h, &a, &[e])), RefusalCode::InvalidEntry);
+        // 4. units are the hub's
+        let u = h.units().latest("30226").unwrap().clone();
+        let e = k.sign_entry(1, Hlc(1), Op::Unit(u));
+        assert_eq!(code(merge_batch(&h, &a, &[e])), RefusalCode::InvalidEntry);
+        // jurisdiction: Thị trấn Lai Vung is not Tân Thành's
+        let e = k.sign_entry(1, Hlc(1), outlet("30208"));
+        assert_eq!(
+            code(merge_batch(&h, &a, &[e])),
+            RefusalCode::OutsideJurisdiction
+        );
+        // validation
+        let mut bad = survey(o.dot(), "30226", 1);
+        if let Body::MarketSurvey(s) = &mut bad {
+            s.vendors_surveyed = 200;
+        }
+        let e = k.sign_entry(2, Hlc(2), Op::Record(bad));
+        assert_eq!(
+            code(merge_batch(&h, &a, &[o.clone(), e])),
+            RefusalCode::InvalidEntry
+        );
+        // Nothing of a refused batch is stored.
+        assert_eq!(h.seq_of(&k.author()).unwrap(), 0);
+        assert!(h.record(&o.dot()).unwrap().is_none());
+
+        // Corrections: unknown record, unknown version, other kind; earlier entries count.
+        let fix = |seq, record, supersedes: Vec<[u8; 32]>, body| {
+            k.sign_entry(
+                seq,
+                Hlc(seq),
+                Op::Correct(Correction {
+                    record,
+                    supersedes,
+                    body,
+                }),
+            )
+        };
+        let s = k.sign_entry(2, Hlc(2), Op::Record(survey(o.dot(), "30226", 5_000)));
+        let missing = Dot {
+            author: k.author(),
+            seq: 9,
+        };
+        let e = fix(3, missing, vec![[0; 32]], survey(o.dot(), "30226", 1));
+        assert_eq!(
+            code(merge_batch(&h, &a, &[o.clone(), s.clone(), e])),
+            RefusalCode::InvalidEntry
+        );
+        let e = fix(3, s.dot(), vec![[7; 32]], survey(o.dot(), "30226", 1));
+        assert_eq!(
+            code(merge_batch(&h, &a, &[o.clone(), s.clone(), e])),
+            RefusalCode::InvalidEntry
+        );
+        let Op::Record(sb) = &s.op else {
+            unreachable!()
+        };
+        let head = RecordState::hash_of(&StoredVersion {
+            supersedes: vec![],
+            version: view::Version {
+                dot: s.dot(),
+                hlc: s.hlc,
+                value: view::Value::Body(sb.clone()),
+            },
+        });
+        let Op::Record(ob) = &o.op else {
+            unreachable!()
+        };
+        let e = fix(3, s.dot(), vec![head], ob.clone());
+        assert_eq!(
+            code(merge_batch(&h, &a, &[o.clone(), s.clone(), e])),
+            RefusalCode::InvalidEntry
+        );
+        let e = fix(3, s.dot(), vec![head], survey(o.dot(), "30208", 1));
+        assert_eq!(
+            code(merge_batch(&h, &a, &[o.clone(), s.clone(), e])),
+            RefusalCode::OutsideJurisdiction
+        );
+        let good = fix(3, s.dot(), vec![head], survey(o.dot(), "30226", 4_000));
+        let retract = k.sign_entry(
+            4,
+            Hlc(4),
+            Op::Retract(Retraction {
+                record: o.dot(),
+                supersedes: vec![[1; 32]],
+                reason: "nhầm".into(),
+            }),
+        );
+        assert_eq!(
+            code(merge_batch(
+                &h,
+                &a,
+                &[o.clone(), s.clone(), good.clone(), retract]
+            )),
+            RefusalCode::InvalidEntry
+        );
+        assert_eq!(
+            merge_batch(&h, &a, &[o.clone(), s.clone(), good]).unwrap(),
+            Ok(3)
+        );
+        assert_eq!(h.groups(2025).unwrap()[0].1.amount, 4_000);
+
+        // A district office covers its communes; another district's office does not.
+        let kd = Keypair::generate();
+        let d = enroll(&h, &kd, "876");
+        let e = kd.sign_entry(1, Hlc(1), outlet("30226"));
+        assert_eq!(merge_batch(&h, &d, &[e]).unwrap(), Ok(1));
+        let kx = Keypair::generate();
+        let x = enroll(&h, &kx, "866");
+        let e = kx.sign_entry(1, Hlc(1), outlet("30226"));
+        assert_eq!(
+            code(merge_batch(&h, &x, &[e])),
+            RefusalCode::OutsideJurisdiction
+        );
+        // Scope: the district sees the commune, the other district does not.
+        assert!(h.scope(&d).unwrap().contains(&k.author()));
+        assert!(h.scope(&a).unwrap().contains(&kd.author()));
+        assert!(!h.scope(&x).unwrap().contains(&k.author()));
+    }
+}

@@ -1,0 +1,275 @@
+//! Commands on a hub's data, whether `serve` is running or not: one request/response pair and one
+//! `execute` function, reached through the Unix socket `DIR/hub.sock` or directly on the store.
+//!
+//! sled locks its directory to one process, so while `serve` runs the CLI talks JSON lines to it; when
+//! nothing listens, the CLI opens the store itself and calls the same `execute`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tracing::{debug, warn};
+
+use crate::report::{self, AgentRow, By, RecordRow, Totals};
+use crate::store::Hub;
+use crate::{rfc3339, Error, Result};
+
+/// File name of the control socket inside the data directory.
+pub const SOCKET: &str = "hub.sock";
+
+/// Path of the control socket of the hub in `dir`.
+pub fn socket_path(dir: &Path) -> PathBuf {
+    dir.join(SOCKET)
+}
+
+/// A command on the hub's data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Request {
+    /// Totals of a year.
+    Totals {
+        /// Year (default: latest with data).
+        year: Option<u16>,
+        /// Grouping.
+        by: By,
+    },
+    /// Every record.
+    Records,
+    /// Every agent.
+    Agents,
+    /// Revoke an agent.
+    Revoke {
+        /// Author hex prefix (≥ 8) or exact label.
+        agent: String,
+    },
+    /// Issue an enrollment token.
+    Enroll {
+        /// Unit code.
+        unit: String,
+        /// Label.
+        label: String,
+        /// Hub address for the token (default: last listen address).
+        addr: Option<String>,
+        /// Validity in hours.
+        ttl_hours: u64,
+    },
+}
+
+/// The answer to a [`Request`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Response {
+    /// Totals.
+    Totals(Totals),
+    /// Records.
+    Records {
+        /// The rows.
+        records: Vec<RecordRow>,
+    },
+    /// Agents.
+    Agents {
+        /// The rows.
+        agents: Vec<AgentRow>,
+    },
+    /// The agent revoked.
+    Revoked {
+        /// It, now revoked.
+        agent: AgentRow,
+    },
+    /// A new enrollment token.
+    Token {
+        /// `baobi1.…`.
+        token: String,
+        /// Unit code.
+        unit: String,
+        /// Unit name.
+        unit_name: String,
+        /// Expiry (RFC 3339).
+        expires_at: String,
+        /// A note for the operator (e.g. address substituted).
+        warning: Option<String>,
+    },
+    /// The command failed.
+    Error {
+        /// What went wrong.
+        message: String,
+        /// True when the input was invalid (exit code 2).
+        invalid: bool,
+    },
+}
+
+impl Response {
+    fn from_err(e: Error) -> Response {
+        Response::Error {
+            invalid: matches!(e, Error::Invalid(_)),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The address to put in a token when none is given: the last listen address, 0.0.0.0 → 127.0.0.1.
+fn default_addr(hub: &Hub) -> Result<(String, Option<String>)> {
+    let Some(listen) = hub.meta("listen")? else {
+        return Err(Error::Invalid(
+            "no --addr given and the hub has never served; pass --addr HOST:PORT / \
+             cần --addr vì máy chủ chưa từng chạy"
+                .into(),
+        ));
+    };
+    match listen.parse::<SocketAddr>() {
+        Ok(a) if a.ip().is_unspecified() => {
+            let fixed = SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), a.port()).to_string();
+            Ok((
+                fixed.clone(),
+                Some(format!(
+                    "hub listens on {listen}; token uses {fixed} (pass --addr for other machines) / \
+                     mã dùng {fixed}, hãy dùng --addr cho máy khác"
+                )),
+            ))
+        }
+        _ => Ok((listen, None)),
+    }
+}
+
+/// Runs one request against the store.
+pub fn execute(hub: &Hub, req: Request) -> Response {
+    let r = (|| -> Result<Response> {
+        Ok(match req {
+            Request::Totals { year, by } => Response::Totals(report::totals(hub, year, by)?),
+            Request::Records => Response::Records {
+                records: report::records(hub)?,
+            },
+            Request::Agents => Response::Agents {
+                agents: report::agents(hub)?,
+            },
+            Request::Revoke { agent } => {
+                let a = hub.revoke(&agent)?;
+                Response::Revoked {
+                    agent: report::agent_row(hub, &a),
+                }
+            }
+            Request::Enroll {
+                unit,
+                label,
+                addr,
+                ttl_hours,
+            } => {
+                if hub.with_units(|u| u.latest(&unit).is_none()) {
+                    return Err(Error::Invalid(format!(
+                        "unit '{unit}' is not a unit of province {} / không có đơn vị '{unit}'",
+                        hub.province()
+                    )));
+                }
+                let (addr, warning) = match addr {
+                    Some(a) => (a, None),
+                    None => default_addr(hub)?,
+                };
+                let issued = hub.enroll(&unit, &label, &addr, ttl_hours)?;
+                Response::Token {
+                    token: issued.token.to_text(),
+                    unit: issued.unit,
+                    unit_name: issued.unit_name,
+                    expires_at: rfc3339(issued.expires_at),
+                    warning,
+                }
+            }
+        })
+    })();
+    r.unwrap_or_else(Response::from_err)
+}
+
+/// Sends `req` to a running hub; `None` when nothing listens on the socket.
+pub fn request(dir: &Path, req: &Request) -> Option<Result<Response>> {
+    let stream = std::os::unix::net::UnixStream::connect(socket_path(dir)).ok()?;
+    Some((|| {
+        let mut w = &stream;
+        let mut line = serde_json::to_string(req).map_err(|e| Error::Corrupt(e.to_string()))?;
+        line.push('\n');
+        w.write_all(line.as_bytes())?;
+        let mut answer = String::new();
+        BufReader::new(&stream).read_line(&mut answer)?;
+        serde_json::from_str(&answer)
+            .map_err(|e| Error::Corrupt(format!("bad answer from the running hub: {e}")))
+    })())
+}
+
+/// Runs `req` through the running hub if there is one, else on the store opened directly.
+pub fn run(dir: &Path, req: Request) -> Result<Response> {
+    if let Some(r) = request(dir, &req) {
+        return r;
+    }
+    let hub = Hub::open(dir)?;
+    Ok(execute(&hub, req))
+}
+
+/// Binds `DIR/hub.sock`, removing a stale socket file first (refuses when another hub answers on it).
+pub fn bind(dir: &Path) -> Result<tokio::net::UnixListener> {
+    let path = socket_path(dir);
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+            return Err(Error::Invalid(format!(
+                "another hub is serving {} / máy chủ khác đang chạy",
+                path.display()
+            )));
+        }
+        std::fs::remove_file(&path)?;
+    }
+    Ok(tokio::net::UnixListener::bind(&path)?)
+}
+
+/// Serves the control socket (bound with [`bind`]) until `shutdown`, then removes the socket file.
+pub async fn serve(
+    hub: Arc<Hub>,
+    listener: tokio::net::UnixListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    let path = socket_path(hub.dir());
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            acc = listener.accept() => {
+                let Ok((stream, _)) = acc else { continue };
+                let hub = hub.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = client(hub, stream).await {
+                        debug!(error = %e, "control client");
+                    }
+                });
+            }
+        }
+    }
+    if let Err(e) = std::fs::remove_file(&path) {
+        warn!(error = %e, "could not remove the control socket");
+    }
+    Ok(())
+}
+
+async fn client(hub: Arc<Hub>, stream: tokio::net::UnixStream) -> Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut lines = tokio::io::BufReader::new(r).lines();
+    while let Some(line) = lines.next_line().await? {
+        let resp = match serde_json::from_str::<Request>(&line) {
+            Ok(req) => {
+                let h = hub.clone();
+                tokio::task::spawn_blocking(move || execute(&h, req))
+                    .await
+                    .unwrap_or_else(|e| Response::Error {
+                        message: e.to_string(),
+                        invalid: false,
+                    })
+            }
+            Err(e) => Response::Error {
+                message: format!("bad request: {e}"),
+                invalid: true,
+            },
+        };
+        let mut out = serde_json::to_string(&resp).map_err(|e| Error::Corrupt(e.to_string()))?;
+        out.push('\n');
+        w.write_all(out.as_bytes()).await?;
+    }
+    Ok(())
+}

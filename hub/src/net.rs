@@ -1,0 +1,109 @@
+//! TLS and QUIC for the hub: its certificate, a client verifier that defers identity to the store, and
+//! the server endpoint.
+//!
+//! Client certificates are accepted at the TLS layer whatever they are (only their TLS 1.3 signature
+//! is checked): who the client is gets decided after the handshake, by the certificate's fingerprint.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use baobi_proto::wire::ALPN;
+use quinn::crypto::rustls::QuicServerConfig;
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+
+use crate::store::Hub;
+use crate::{Error, Result};
+
+/// Accepts any client certificate whose TLS 1.3 handshake signature verifies.
+#[derive(Debug)]
+struct AnyClient {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertVerifier for AnyClient {
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("TLS 1.2 is not supported".into()))
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The QUIC server configuration for `hub` (mutual TLS 1.3, ALPN `baobi/1`, mobile-link timeouts).
+pub fn server_config(hub: &Hub) -> Result<quinn::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(hub.keypair().pkcs8_der()));
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .with_client_cert_verifier(Arc::new(AnyClient { provider }))
+        .with_single_cert(vec![CertificateDer::from(hub.cert_der().to_vec())], key)
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    let quic = QuicServerConfig::try_from(tls).map_err(|e| Error::Tls(e.to_string()))?;
+    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .keep_alive_interval(Some(Duration::from_secs(10)))
+        .max_idle_timeout(Some(
+            quinn::IdleTimeout::try_from(Duration::from_secs(60))
+                .map_err(|e| Error::Tls(e.to_string()))?,
+        ))
+        .max_concurrent_bidi_streams(1u32.into())
+        .max_concurrent_uni_streams(0u32.into());
+    cfg.transport_config(Arc::new(transport));
+    Ok(cfg)
+}
+
+/// Binds the hub's QUIC endpoint on `addr` (port 0 picks a free port; see `local_addr`).
+pub fn endpoint(hub: &Hub, addr: SocketAddr) -> Result<quinn::Endpoint> {
+    Ok(quinn::Endpoint::server(server_config(hub)?, addr)?)
+}
+
+/// SHA-256 fingerprint of the client's certificate on an established connection.
+pub fn peer_fingerprint(conn: &quinn::Connection) -> Option<[u8; 32]> {
+    let id = conn.peer_identity()?;
+    let certs = id.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    certs
+        .first()
+        .map(|c| baobi_proto::identity::fingerprint(c.as_ref()))
+}

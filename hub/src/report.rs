@@ -1,0 +1,510 @@
+//! What the hub reports: totals by unit and kind, records with their heads, enrolled agents; each as
+//! serde rows (the `--json` shapes) and as a comfy-table for people.
+//!
+//! Totals read only the `g` groups of one year (O(groups)); they never scan records.
+
+use std::collections::BTreeMap;
+
+use baobi_proto::view::{GroupKey, GroupTotals, Value};
+use baobi_proto::wire::{Body, OutletKind};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{AgentRec, Hub};
+use crate::{rfc3339, Result};
+
+/// How totals rows are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum By {
+    /// One row per commune and outlet kind.
+    #[default]
+    #[value(skip)]
+    UnitKind,
+    /// One row per commune (kinds summed).
+    Unit,
+    /// One row per outlet kind (communes summed).
+    Kind,
+}
+
+/// One totals row (also the total row).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Row {
+    /// Commune code, none when summed over communes.
+    pub unit: Option<String>,
+    /// Commune name.
+    pub unit_name: Option<String>,
+    /// Outlet kind, none when summed over kinds.
+    pub kind: Option<OutletKind>,
+    /// Live surveys.
+    pub surveys: i64,
+    /// Outlets whose latest survey of the year is in this row.
+    pub outlets_surveyed: i64,
+    /// Markets: Σ non-biodegradable bags, grams per day.
+    pub market_nonbio_g_per_day: i64,
+    /// The same in kg.
+    pub market_nonbio_kg_per_day: f64,
+    /// Retail outlets surveyed.
+    pub retail_outlets_surveyed: i64,
+    /// Retail: Σ non-biodegradable bags per day.
+    pub retail_nonbio_bags_per_day: i64,
+    /// Retail outlets giving no non-biodegradable bags.
+    pub retail_no_nonbio: i64,
+    /// That share of retail outlets surveyed, none when no retail outlet.
+    pub retail_no_nonbio_share: Option<f64>,
+}
+
+impl Row {
+    fn add(&mut self, kind: OutletKind, g: &GroupTotals) {
+        self.surveys += g.surveys;
+        self.outlets_surveyed += g.outlets;
+        if kind == OutletKind::Market {
+            self.market_nonbio_g_per_day += g.amount;
+        } else {
+            self.retail_outlets_surveyed += g.outlets;
+            self.retail_nonbio_bags_per_day += g.amount;
+            self.retail_no_nonbio += g.no_nonbio;
+        }
+    }
+
+    fn finish(mut self) -> Self {
+        self.market_nonbio_kg_per_day = self.market_nonbio_g_per_day as f64 / 1000.0;
+        self.retail_no_nonbio_share = (self.retail_outlets_surveyed > 0)
+            .then(|| self.retail_no_nonbio as f64 / self.retail_outlets_surveyed as f64);
+        self
+    }
+}
+
+/// The totals report (`totals --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Province code.
+    pub province: String,
+    /// Province name.
+    pub province_name: String,
+    /// Reporting year.
+    pub year: u16,
+    /// Grouping.
+    pub by: By,
+    /// Rows, by unit code then kind.
+    pub rows: Vec<Row>,
+    /// Sum of all rows.
+    pub total: Row,
+}
+
+/// Rows and total from one year's groups; `name` gives a unit's display name.
+pub fn rows_from_groups(
+    groups: &[(GroupKey, GroupTotals)],
+    by: By,
+    name: impl Fn(&str) -> String,
+) -> (Vec<Row>, Row) {
+    let mut rows: BTreeMap<(Option<String>, Option<OutletKind>), Row> = BTreeMap::new();
+    let mut total = Row::default();
+    for (k, g) in groups {
+        let key = match by {
+            By::UnitKind => (Some(k.unit.clone()), Some(k.kind)),
+            By::Unit => (Some(k.unit.clone()), None),
+            By::Kind => (None, Some(k.kind)),
+        };
+        let row = rows.entry(key.clone()).or_insert_with(|| Row {
+            unit_name: key.0.as_deref().map(&name),
+            unit: key.0.clone(),
+            kind: key.1,
+            ..Row::default()
+        });
+        row.add(k.kind, g);
+        total.add(k.kind, g);
+    }
+    (
+        rows.into_values().map(Row::finish).collect(),
+        total.finish(),
+    )
+}
+
+/// Totals for `year` (default: the latest year with data, else the current year).
+pub fn totals(hub: &Hub, year: Option<u16>, by: By) -> Result<Totals> {
+    let year = match year {
+        Some(y) => y,
+        None => hub
+            .latest_year()?
+            .unwrap_or_else(|| time::OffsetDateTime::now_utc().year() as u16),
+    };
+    let groups = hub.groups(year)?;
+    let (rows, total) = hub.with_units(|u| rows_from_groups(&groups, by, |c| u.name(c)));
+    Ok(Totals {
+        province: hub.province().to_string(),
+        province_name: hub.province_name().to_string(),
+        year,
+        by,
+        rows,
+        total,
+    })
+}
+
+/// Bilingual name of an outlet kind.
+pub fn kind_label(k: OutletKind) -> &'static str {
+    match k {
+        OutletKind::Market => "Chợ / market",
+        OutletKind::Supermarket => "Siêu thị / supermarket",
+        OutletKind::TradeCentre => "TTTM / trade centre",
+        OutletKind::Convenience => "CH tiện lợi / convenience",
+    }
+}
+
+fn num(n: i64) -> Cell {
+    Cell::new(n).set_alignment(CellAlignment::Right)
+}
+
+fn share(r: &Row) -> String {
+    match r.retail_no_nonbio_share {
+        Some(s) => format!(
+            "{}/{} ({:.0}%)",
+            r.retail_no_nonbio,
+            r.retail_outlets_surveyed,
+            s * 100.0
+        ),
+        None => "—".into(),
+    }
+}
+
+/// The totals as a table with a title line and a total row.
+pub fn render_totals(t: &Totals) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "Đơn vị / Unit",
+        "Loại / Kind",
+        "Khảo sát / Surveys",
+        "Cơ sở / Outlets",
+        "Chợ: túi khó PH kg/ngày / Market non-bio kg/day",
+        "Bán lẻ: túi/ngày / Retail bags/day",
+        "Không phát túi khó PH / No non-bio bags",
+    ]);
+    let line = |r: &Row, unit: String, kind: String| {
+        vec![
+            Cell::new(unit),
+            Cell::new(kind),
+            num(r.surveys),
+            num(r.outlets_surveyed),
+            Cell::new(baobi_proto::validate::kg_u64(
+                r.market_nonbio_g_per_day.max(0) as u64,
+            ))
+            .set_alignment(CellAlignment::Right),
+            num(r.retail_nonbio_bags_per_day),
+            Cell::new(share(r)).set_alignment(CellAlignment::Right),
+        ]
+    };
+    for r in &t.rows {
+        let unit = match (&r.unit, &r.unit_name) {
+            (Some(c), Some(n)) => format!("{n} ({c})"),
+            (Some(c), None) => c.clone(),
+            _ => "—".into(),
+        };
+        let kind = r.kind.map(kind_label).unwrap_or("—").to_string();
+        table.add_row(line(r, unit, kind));
+    }
+    table.add_row(line(&t.total, "Tổng cộng / Total".into(), String::new()));
+    format!(
+        "Tỉnh / Province: {} ({}) — năm / year {}\n{table}",
+        t.province_name, t.province, t.year
+    )
+}
+
+/// One head of a record (`records --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeadRow {
+    /// `<author hex>-<seq>` of the entry that wrote it.
+    pub version: String,
+    /// Version hash (hex).
+    pub hash: String,
+    /// Its clock.
+    pub hlc: u64,
+    /// True when the head is a retraction.
+    pub retracted: bool,
+    /// Retraction reason.
+    pub reason: Option<String>,
+    /// The body as JSON, none for a retraction.
+    pub value: Option<serde_json::Value>,
+}
+
+/// One record (`records --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordRow {
+    /// `<author hex>-<seq>`.
+    pub id: String,
+    /// `<8 hex>-<seq>`.
+    pub short_id: String,
+    /// Author hex.
+    pub author: String,
+    /// outlet, market-survey, retail-survey or campaign.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The winning head is a retraction.
+    pub retracted: bool,
+    /// More than one head.
+    pub conflict: bool,
+    /// Versions held.
+    pub versions: usize,
+    /// Heads, winner first.
+    pub heads: Vec<HeadRow>,
+}
+
+fn body_type(b: &Body) -> &'static str {
+    match b {
+        Body::Outlet(_) => "outlet",
+        Body::MarketSurvey(_) => "market-survey",
+        Body::RetailSurvey(_) => "retail-survey",
+        Body::Campaign(_) => "campaign",
+    }
+}
+
+/// Every record with its heads.
+pub fn records(hub: &Hub) -> Result<Vec<RecordRow>> {
+    let hex = |h: &[u8]| data_encoding::HEXLOWER.encode(h);
+    let mut out = vec![];
+    for rec in hub.records()? {
+        let heads = rec.heads();
+        let kind = rec
+            .original()
+            .or_else(|| {
+                rec.versions.iter().find_map(|v| match &v.version.value {
+                    Value::Body(b) => Some(b),
+                    Value::Retracted(_) => None,
+                })
+            })
+            .map_or("unknown", body_type);
+        let head_rows: Vec<HeadRow> = heads
+            .iter()
+            .map(|h| {
+                let (retracted, reason, value) = match &h.version.value {
+                    Value::Body(b) => (false, None, serde_json::to_value(b).ok()),
+                    Value::Retracted(r) => (true, Some(r.clone()), None),
+                };
+                HeadRow {
+                    version: format!("{}-{}", h.version.dot.author.hex(), h.version.dot.seq),
+                    hash: hex(&h.hash),
+                    hlc: h.version.hlc.0,
+                    retracted,
+                    reason,
+                    value,
+                }
+            })
+            .collect();
+        out.push(RecordRow {
+            id: format!("{}-{}", rec.id.author.hex(), rec.id.seq),
+            short_id: rec.id.to_string(),
+            author: rec.id.author.hex(),
+            kind: kind.to_string(),
+            retracted: head_rows.first().is_some_and(|h| h.retracted),
+            conflict: head_rows.len() > 1,
+            versions: rec.versions.len(),
+            heads: head_rows,
+        });
+    }
+    Ok(out)
+}
+
+fn summary_of(v: &Option<serde_json::Value>) -> String {
+    let Some(v) = v else { return String::new() };
+    let g = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+    match v.get("type").and_then(|t| t.as_str()) {
+        Some("outlet") => format!("{} · {}", g("name"), g("unit")),
+        Some("market-survey") => format!(
+            "{} · {} · {} kg/ngày",
+            g("date"),
+            g("unit"),
+            v.get("nonbio_g_per_day")
+                .and_then(|x| x.as_u64())
+                .map(baobi_proto::validate::kg_u64)
+                .unwrap_or_default()
+        ),
+        Some("retail-survey") => format!(
+            "{} · {} · {}",
+            g("date"),
+            g("unit"),
+            if v.get("gives_nonbio").and_then(|x| x.as_bool()) == Some(true) {
+                "phát túi khó PH / gives non-bio"
+            } else {
+                "không phát / none"
+            }
+        ),
+        Some("campaign") => format!("{} · {} · {}", g("date"), g("unit"), g("topic")),
+        _ => String::new(),
+    }
+}
+
+/// Records as a table.
+pub fn render_records(rows: &[RecordRow]) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "Mã / ID",
+        "Loại / Type",
+        "Nội dung / Content",
+        "Phiên bản / Versions",
+        "Trạng thái / State",
+    ]);
+    for r in rows {
+        let state = if r.retracted {
+            "đã rút / retracted"
+        } else if r.conflict {
+            "xung đột / conflict"
+        } else {
+            "hiện hành / current"
+        };
+        table.add_row(vec![
+            Cell::new(&r.short_id),
+            Cell::new(&r.kind),
+            Cell::new(summary_of(&r.heads.first().and_then(|h| h.value.clone()))),
+            num(r.versions as i64),
+            Cell::new(state),
+        ]);
+    }
+    format!("{table}\n{} bản ghi / records", rows.len())
+}
+
+/// An enrolled agent (`agents --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRow {
+    /// Author hex.
+    pub author: String,
+    /// First 8 hex digits.
+    pub short: String,
+    /// Label.
+    pub label: String,
+    /// Unit code.
+    pub unit: String,
+    /// Unit name.
+    pub unit_name: String,
+    /// Enrolled at (RFC 3339).
+    pub enrolled_at: String,
+    /// Revoked.
+    pub revoked: bool,
+    /// Last sync (RFC 3339) or none.
+    pub last_sync: Option<String>,
+    /// Entries received.
+    pub entries_received: u64,
+}
+
+/// An agent as a row.
+pub fn agent_row(hub: &Hub, a: &AgentRec) -> AgentRow {
+    AgentRow {
+        author: a.author.hex(),
+        short: a.author.short(),
+        label: a.label.clone(),
+        unit: a.unit.clone(),
+        unit_name: hub.with_units(|u| u.name(&a.unit)),
+        enrolled_at: rfc3339(a.enrolled_at),
+        revoked: a.revoked,
+        last_sync: a.last_sync.map(rfc3339),
+        entries_received: a.entries_received,
+    }
+}
+
+/// Every enrolled agent.
+pub fn agents(hub: &Hub) -> Result<Vec<AgentRow>> {
+    Ok(hub.agents()?.iter().map(|a| agent_row(hub, a)).collect())
+}
+
+/// Agents as a table.
+pub fn render_agents(rows: &[AgentRow]) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+        "Mã / Key",
+        "Tên / Label",
+        "Đơn vị / Unit",
+        "Đăng ký / Enrolled",
+        "Đồng bộ gần nhất / Last sync",
+        "Bản ghi nhận / Entries",
+        "Trạng thái / State",
+    ]);
+    for a in rows {
+        table.add_row(vec![
+            Cell::new(&a.short),
+            Cell::new(&a.label),
+            Cell::new(format!("{} ({})", a.unit_name, a.unit)),
+            Cell::new(&a.enrolled_at),
+            Cell::new(a.last_sync.as_deref().unwrap_or("—")),
+            num(a.entries_received as i64),
+            Cell::new(if a.revoked {
+                "đã thu hồi / revoked"
+            } else {
+                "hoạt động / active"
+            }),
+        ]);
+    }
+    format!("{table}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(
+        year: u16,
+        unit: &str,
+        kind: OutletKind,
+        t: (i64, i64, i64, i64),
+    ) -> (GroupKey, GroupTotals) {
+        (
+            GroupKey {
+                year,
+                unit: unit.into(),
+                kind,
+            },
+            GroupTotals {
+                surveys: t.0,
+                outlets: t.1,
+                amount: t.2,
+                no_nonbio: t.3,
+            },
+        )
+    }
+
+    #[test]
+    fn rows_group_and_total() {
+        let groups = vec![
+            g(2025, "30208", OutletKind::Market, (2, 1, 18_500, 0)),
+            g(2025, "30208", OutletKind::Convenience, (2, 2, 150, 1)),
+            g(2025, "30226", OutletKind::Market, (1, 1, 9_000, 0)),
+            g(2025, "30226", OutletKind::Supermarket, (1, 1, 0, 1)),
+        ];
+        let name = |c: &str| format!("U{c}");
+        let (rows, total) = rows_from_groups(&groups, By::UnitKind, name);
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0].unit.as_deref(), Some("30208"));
+        assert_eq!(rows[0].unit_name.as_deref(), Some("U30208"));
+        assert_eq!(rows[0].kind, Some(OutletKind::Market));
+        assert_eq!(rows[0].market_nonbio_kg_per_day, 18.5);
+        assert_eq!(rows[0].retail_no_nonbio_share, None);
+        assert_eq!(total.surveys, 6);
+        assert_eq!(total.outlets_surveyed, 5);
+        assert_eq!(total.market_nonbio_g_per_day, 27_500);
+        assert_eq!(total.retail_outlets_surveyed, 3);
+        assert_eq!(total.retail_no_nonbio, 2);
+        assert_eq!(total.retail_no_nonbio_share, Some(2.0 / 3.0));
+
+        let (rows, _) = rows_from_groups(&groups, By::Unit, name);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].kind, None);
+        assert_eq!(rows[0].retail_nonbio_bags_per_day, 150);
+        let (rows, _) = rows_from_groups(&groups, By::Kind, name);
+        assert_eq!(rows.len(), 3);
+        assert!(rows
+            .iter()
+            .all(|r| r.unit.is_none() && r.unit_name.is_none()));
+
+        let t = Totals {
+            province: "87".into(),
+            province_name: "Đồng Tháp".into(),
+            year: 2025,
+            by: By::Unit,
+            rows,
+            total,
+        };
+        let j = serde_json::to_value(&t).unwrap();
+        assert_eq!(j["by"], "unit");
+        assert_eq!(j["rows"][0]["unit"], serde_json::Value::Null);
+        assert_eq!(j["rows"][0]["kind"], "market");
+        assert_eq!(j["total"]["market_nonbio_kg_per_day"], 27.5);
+        assert!(render_totals(&t).contains("Tổng cộng / Total"));
+    }
+}

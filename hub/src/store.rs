@@ -1,0 +1,820 @@
+//! The hub's sled store: entries, the merged view, agents, tokens and meta, behind one `Hub` handle.
+//!
+//! One sled tree with key prefixes (`e` entries, `r` records, `o` outlet-years, `g` groups by year,
+//! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq). A batch
+//! is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
+//! `sled::Batch` and flushed before anyone is told it is stored. Merges are serialized by one mutex.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, RwLock};
+
+use baobi_proto::identity::{fingerprint, random_secret};
+use baobi_proto::units::Units;
+use baobi_proto::view::{self, Fact, GroupKey, GroupTotals, RecordState, Tables, UnitState};
+use baobi_proto::wire::{self, Date, Dot, Entry, Hlc, Op, UnitDef};
+use baobi_proto::{AuthorId, Keypair, Summary, Token};
+use bincode::{Decode, Encode};
+
+use crate::{now_secs, Error, Result};
+
+/// An enrolled office.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct AgentRec {
+    /// Its author key.
+    pub author: AuthorId,
+    /// SHA-256 of its TLS certificate.
+    pub cert_fp: [u8; 32],
+    /// Unit whose jurisdiction it has.
+    pub unit: String,
+    /// What the office is called.
+    pub label: String,
+    /// Enrolled at (Unix seconds).
+    pub enrolled_at: i64,
+    /// Revoked: refused from the next connection on.
+    pub revoked: bool,
+    /// Last completed sync (Unix seconds).
+    pub last_sync: Option<i64>,
+    /// Entries received from it in total.
+    pub entries_received: u64,
+}
+
+/// An enrollment token as the hub keeps it (only the secret's hash).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct TokenRec {
+    /// Unit the enrolled office will have.
+    pub unit: String,
+    /// Label given by the operator.
+    pub label: String,
+    /// Created at (Unix seconds).
+    pub created_at: i64,
+    /// Expires at (Unix seconds).
+    pub expires_at: i64,
+    /// Already used.
+    pub used: bool,
+}
+
+/// A freshly issued token.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The token to hand to the office.
+    pub token: Token,
+    /// Its unit.
+    pub unit: String,
+    /// The unit's name.
+    pub unit_name: String,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// The hub: its store, identity and cached units.
+pub struct Hub {
+    dir: PathBuf,
+    tree: sled::Db,
+    merge: Mutex<()>,
+    units: RwLock<Units>,
+    keypair: Keypair,
+    cert_der: Vec<u8>,
+    province: String,
+    province_name: String,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("dir", &self.dir)
+            .field("province", &self.province)
+            .finish()
+    }
+}
+
+/// Key helpers: one prefix byte, then fixed-width or terminated parts so order is meaningful.
+pub mod keys {
+    use super::*;
+
+    /// `e author seq`.
+    pub fn entry(author: &AuthorId, seq: u64) -> Vec<u8> {
+        dotkey(b'e', author, seq)
+    }
+    /// `r author seq`.
+    pub fn record(id: &Dot) -> Vec<u8> {
+        dotkey(b'r', &id.author, id.seq)
+    }
+    /// `o author seq year`.
+    pub fn outlet_year(outlet: &Dot, year: u16) -> Vec<u8> {
+        let mut k = dotkey(b'o', &outlet.author, outlet.seq);
+        k.extend_from_slice(&year.to_be_bytes());
+        k
+    }
+    /// `g year unit 0 kind`: a year's groups are one prefix.
+    pub fn group(key: &GroupKey) -> Vec<u8> {
+        let mut k = group_year(key.year);
+        k.extend_from_slice(key.unit.as_bytes());
+        k.push(0);
+        k.extend_from_slice(&wire::encode(&key.kind));
+        k
+    }
+    /// `g year`.
+    pub fn group_year(year: u16) -> Vec<u8> {
+        let mut k = vec![b'g'];
+        k.extend_from_slice(&year.to_be_bytes());
+        k
+    }
+    /// `u code 0 from`.
+    pub fn unit(code: &str, from: Option<Date>) -> Vec<u8> {
+        let mut k = vec![b'u'];
+        k.extend_from_slice(code.as_bytes());
+        k.push(0);
+        k.extend_from_slice(&from.map_or(0, |d| d.0).to_be_bytes());
+        k
+    }
+    /// `a author`.
+    pub fn agent(author: &AuthorId) -> Vec<u8> {
+        let mut k = vec![b'a'];
+        k.extend_from_slice(&author.0);
+        k
+    }
+    /// `f fingerprint` → author.
+    pub fn fp(fp: &[u8; 32]) -> Vec<u8> {
+        let mut k = vec![b'f'];
+        k.extend_from_slice(fp);
+        k
+    }
+    /// `t secret-hash`.
+    pub fn token(hash: &[u8; 32]) -> Vec<u8> {
+        let mut k = vec![b't'];
+        k.extend_from_slice(hash);
+        k
+    }
+    /// `m name`.
+    pub fn meta(name: &str) -> Vec<u8> {
+        let mut k = vec![b'm'];
+        k.extend_from_slice(name.as_bytes());
+        k
+    }
+    /// `v author` → highest seq (u64 BE).
+    pub fn seq(author: &AuthorId) -> Vec<u8> {
+        let mut k = vec![b'v'];
+        k.extend_from_slice(&author.0);
+        k
+    }
+    fn dotkey(p: u8, author: &AuthorId, seq: u64) -> Vec<u8> {
+        let mut k = Vec::with_capacity(41);
+        k.push(p);
+        k.extend_from_slice(&author.0);
+        k.extend_from_slice(&seq.to_be_bytes());
+        k
+    }
+}
+
+fn dec<T: Decode<()>>(what: &str, bytes: &[u8]) -> Result<T> {
+    wire::decode(bytes).map_err(|e| Error::Corrupt(format!("{what}: {e}")))
+}
+
+fn open_db(dir: &Path) -> Result<sled::Db> {
+    Ok(sled::Config::new()
+        .path(dir)
+        .cache_capacity(16 << 20)
+        .open()?)
+}
+
+/// Makes the hub's self-signed certificate from its key (name "baobi-hub").
+pub fn make_cert(keypair: &Keypair, name: &str) -> Result<Vec<u8>> {
+    let pkcs8 = keypair.pkcs8_der();
+    let kp = rcgen::KeyPair::try_from(pkcs8.as_slice()).map_err(|e| Error::Tls(e.to_string()))?;
+    let params = rcgen::CertificateParams::new(vec![name.to_string()])
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    let cert = params
+        .self_signed(&kp)
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    Ok(cert.der().to_vec())
+}
+
+impl Hub {
+    /// Creates a new hub store in `dir` (which must not hold one) for `province`, loading `units`
+    /// (already parsed; only the province's subtree is kept) as hub-signed entries.
+    pub fn init(dir: &Path, province: &str, name: &str, units: Vec<UnitDef>) -> Result<Hub> {
+        if dir.join("db").exists() || dir.join("conf").exists() {
+            return Err(Error::Invalid(format!(
+                "{} already holds a hub store / đã có dữ liệu máy chủ",
+                dir.display()
+            )));
+        }
+        let units = crate::units_csv::subtree(units, province);
+        if !units.iter().any(|u| u.code == province) {
+            return Err(Error::Invalid(format!(
+                "province {province} is not in the units file"
+            )));
+        }
+        std::fs::create_dir_all(dir)?;
+        let db = open_db(dir)?;
+        let keypair = Keypair::generate();
+        let cert_der = make_cert(&keypair, "baobi-hub")?;
+        let mut b = sled::Batch::default();
+        b.insert(keys::meta("province"), province.as_bytes());
+        b.insert(
+            keys::meta("province_name"),
+            baobi_proto::validate::nfc(name).as_bytes(),
+        );
+        b.insert(keys::meta("secret"), keypair.secret().to_vec());
+        b.insert(keys::meta("cert"), cert_der.clone());
+        db.apply_batch(b)?;
+        db.flush()?;
+        let hub = Hub::from_db(dir, db)?;
+        // Units as hub-authored entries, applied through the normal merge path.
+        let mut entries = vec![];
+        let mut hlc = Hlc(0);
+        let now_ms = (now_secs().max(0) as u64) * 1000;
+        for (i, u) in units.into_iter().enumerate() {
+            hlc = Hlc::tick(hlc, now_ms);
+            entries.push(hub.keypair.sign_entry(i as u64 + 1, hlc, Op::Unit(u)));
+        }
+        hub.commit_own(&entries)?;
+        Ok(hub)
+    }
+
+    /// Opens an existing hub store.
+    pub fn open(dir: &Path) -> Result<Hub> {
+        if !dir.join("db").exists() && !dir.join("conf").exists() {
+            return Err(Error::Invalid(format!(
+                "no hub store in {} (run `baobi-hub init` first) / chưa khởi tạo máy chủ",
+                dir.display()
+            )));
+        }
+        let db = open_db(dir)?;
+        Hub::from_db(dir, db)
+    }
+
+    fn from_db(dir: &Path, db: sled::Db) -> Result<Hub> {
+        let meta = |n: &str| -> Result<Vec<u8>> {
+            db.get(keys::meta(n))?
+                .map(|v| v.to_vec())
+                .ok_or_else(|| Error::Corrupt(format!("meta '{n}' missing")))
+        };
+        let secret: [u8; 32] = meta("secret")?
+            .try_into()
+            .map_err(|_| Error::Corrupt("meta 'secret' is not 32 bytes".into()))?;
+        let text = |v: Vec<u8>| String::from_utf8(v).map_err(|e| Error::Corrupt(e.to_string()));
+        let hub = Hub {
+            dir: dir.to_path_buf(),
+            keypair: Keypair::from_secret(&secret),
+            cert_der: meta("cert")?,
+            province: text(meta("province")?)?,
+            province_name: text(meta("province_name")?)?,
+            merge: Mutex::new(()),
+            units: RwLock::new(Units::new()),
+            tree: db,
+        };
+        hub.reload_units()?;
+        Ok(hub)
+    }
+
+    fn reload_units(&self) -> Result<()> {
+        let mut reg = Units::new();
+        for kv in self.tree.scan_prefix([b'u']) {
+            let (_, v) = kv?;
+            let u: UnitState = dec("unit", &v)?;
+            reg.insert(u.def);
+        }
+        *self.units.write().unwrap_or_else(|e| e.into_inner()) = reg;
+        Ok(())
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// The hub's signing key (also its TLS key).
+    pub fn keypair(&self) -> &Keypair {
+        &self.keypair
+    }
+    /// The hub's certificate (DER).
+    pub fn cert_der(&self) -> &[u8] {
+        &self.cert_der
+    }
+    /// SHA-256 of the certificate: what agents pin.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        fingerprint(&self.cert_der)
+    }
+    /// Province code.
+    pub fn province(&self) -> &str {
+        &self.province
+    }
+    /// Province name.
+    pub fn province_name(&self) -> &str {
+        &self.province_name
+    }
+    /// A copy of the units registry.
+    pub fn units(&self) -> Units {
+        self.units.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    /// Runs `f` with the units registry.
+    pub fn with_units<T>(&self, f: impl FnOnce(&Units) -> T) -> T {
+        f(&self.units.read().unwrap_or_else(|e| e.into_inner()))
+    }
+    /// The raw tree (for reports and tests).
+    pub fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    /// Takes the merge lock: one writer of view, agents and tokens at a time.
+    pub fn lock(&self) -> MutexGuard<'_, ()> {
+        self.merge.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Flushes everything to disk.
+    pub fn flush(&self) -> Result<()> {
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    /// Highest contiguous seq held of `author`.
+    pub fn seq_of(&self, author: &AuthorId) -> Result<u64> {
+        Ok(match self.tree.get(keys::seq(author))? {
+            Some(v) => u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| Error::Corrupt("seq value".into()))?,
+            ),
+            None => 0,
+        })
+    }
+
+    /// Everything the hub holds, as a summary.
+    pub fn summary(&self) -> Result<Summary> {
+        let mut s = Summary::new();
+        for kv in self.tree.scan_prefix([b'v']) {
+            let (k, v) = kv?;
+            let a: [u8; 32] = k[1..]
+                .try_into()
+                .map_err(|_| Error::Corrupt("seq key".into()))?;
+            let n = u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| Error::Corrupt("seq value".into()))?,
+            );
+            s.set(AuthorId(a), n);
+        }
+        Ok(s)
+    }
+
+    /// Entries of `author` from `from` to `to` inclusive, at most `limit`.
+    pub fn entries(
+        &self,
+        author: &AuthorId,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
+        let mut out = vec![];
+        for kv in self
+            .tree
+            .range(keys::entry(author, from)..=keys::entry(author, to))
+            .take(limit)
+        {
+            let (_, v) = kv?;
+            out.push(dec("entry", &v)?);
+        }
+        Ok(out)
+    }
+
+    /// A stored record.
+    pub fn record(&self, id: &Dot) -> Result<Option<RecordState>> {
+        self.tree
+            .get(keys::record(id))?
+            .map(|v| dec("record", &v))
+            .transpose()
+    }
+
+    /// Every record, in id order.
+    pub fn records(&self) -> Result<Vec<RecordState>> {
+        let mut out = vec![];
+        for kv in self.tree.scan_prefix([b'r']) {
+            out.push(dec("record", &kv?.1)?);
+        }
+        Ok(out)
+    }
+
+    /// The groups of `year`.
+    pub fn groups(&self, year: u16) -> Result<Vec<(GroupKey, GroupTotals)>> {
+        let mut out = vec![];
+        for kv in self.tree.scan_prefix(keys::group_year(year)) {
+            out.push(dec("group", &kv?.1)?);
+        }
+        Ok(out)
+    }
+
+    /// The latest year that has totals.
+    pub fn latest_year(&self) -> Result<Option<u16>> {
+        Ok(match self.tree.scan_prefix([b'g']).next_back() {
+            Some(kv) => {
+                let (k, _) = kv?;
+                Some(u16::from_be_bytes([k[1], k[2]]))
+            }
+            None => None,
+        })
+    }
+
+    /// Every enrolled agent.
+    pub fn agents(&self) -> Result<Vec<AgentRec>> {
+        let mut out = vec![];
+        for kv in self.tree.scan_prefix([b'a']) {
+            out.push(dec("agent", &kv?.1)?);
+        }
+        Ok(out)
+    }
+
+    /// The agent with this author key.
+    pub fn agent(&self, author: &AuthorId) -> Result<Option<AgentRec>> {
+        self.tree
+            .get(keys::agent(author))?
+            .map(|v| dec("agent", &v))
+            .transpose()
+    }
+
+    /// The agent whose certificate has this fingerprint.
+    pub fn agent_by_fp(&self, fp: &[u8; 32]) -> Result<Option<AgentRec>> {
+        match self.tree.get(keys::fp(fp))? {
+            Some(a) => {
+                let a: [u8; 32] = a
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| Error::Corrupt("fingerprint index".into()))?;
+                self.agent(&AuthorId(a))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Stores an agent (caller holds the lock) and flushes.
+    pub fn put_agent(&self, a: &AgentRec) -> Result<()> {
+        let mut b = sled::Batch::default();
+        b.insert(keys::agent(&a.author), wire::encode(a));
+        b.insert(keys::fp(&a.cert_fp), a.author.0.to_vec());
+        self.tree.apply_batch(b)?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    /// Records a finished session of `author`: last sync now, `received` more entries.
+    pub fn note_sync(&self, author: &AuthorId, received: u64) -> Result<()> {
+        let _g = self.lock();
+        if let Some(mut a) = self.agent(author)? {
+            a.last_sync = Some(now_secs());
+            a.entries_received += received;
+            self.put_agent(&a)?;
+        }
+        Ok(())
+    }
+
+    /// Reads a meta value as text.
+    pub fn meta(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .tree
+            .get(keys::meta(name))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Writes a meta value and flushes.
+    pub fn set_meta(&self, name: &str, value: &str) -> Result<()> {
+        self.tree.insert(keys::meta(name), value.as_bytes())?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    /// Issues an enrollment token for `unit`.
+    pub fn enroll(&self, unit: &str, label: &str, addr: &str, ttl_hours: u64) -> Result<Issued> {
+        let unit_name = self.with_units(|u| {
+            let def = u.latest(unit).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unit '{unit}' is not a unit of province {} / không có đơn vị '{unit}'",
+                    self.province
+                ))
+            })?;
+            let inside = u.iter().any(|v| {
+                v.code == unit && {
+                    let d = v.valid_from.or(v.valid_to).unwrap_or(Date(20250101));
+                    u.is_within(unit, &self.province, d)
+                }
+            });
+            if !inside {
+                return Err(Error::Invalid(format!(
+                    "unit '{unit}' is not inside province {}",
+                    self.province
+                )));
+            }
+            Ok(def.name.clone())
+        })?;
+        let secret = random_secret();
+        let now = now_secs();
+        let rec = TokenRec {
+            unit: unit.to_string(),
+            label: baobi_proto::validate::nfc(label.trim()),
+            created_at: now,
+            expires_at: now + (ttl_hours.min(24 * 365) as i64) * 3600,
+            used: false,
+        };
+        {
+            let _g = self.lock();
+            self.tree.insert(
+                keys::token(&Token::secret_hash(&secret)),
+                wire::encode(&rec),
+            )?;
+            self.tree.flush()?;
+        }
+        Ok(Issued {
+            token: Token {
+                addr: addr.to_string(),
+                hub_fingerprint: self.fingerprint(),
+                secret,
+            },
+            unit: unit.to_string(),
+            unit_name,
+            expires_at: rec.expires_at,
+        })
+    }
+
+    /// Redeems a token: checks it is known, unused and unexpired, enrolls the agent, marks the token
+    /// used, all durably. The caller has already checked the proof.
+    pub fn redeem(
+        &self,
+        secret: &[u8; 16],
+        author: AuthorId,
+        cert_fp: [u8; 32],
+        label: &str,
+    ) -> Result<std::result::Result<AgentRec, String>> {
+        let _g = self.lock();
+        let tkey = keys::token(&Token::secret_hash(secret));
+        let Some(raw) = self.tree.get(&tkey)? else {
+            return Ok(Err("unknown enrollment token".into()));
+        };
+        let mut tok: TokenRec = dec("token", &raw)?;
+        if tok.used {
+            return Ok(Err("enrollment token already used".into()));
+        }
+        if tok.expires_at < now_secs() {
+            return Ok(Err("enrollment token expired".into()));
+        }
+        if self.agent(&author)?.is_some() || self.tree.get(keys::fp(&cert_fp))?.is_some() {
+            return Ok(Err("this key is already enrolled".into()));
+        }
+        tok.used = true;
+        let label = if tok.label.is_empty() {
+            baobi_proto::validate::nfc(label.trim())
+        } else {
+            tok.label.clone()
+        };
+        let agent = AgentRec {
+            author,
+            cert_fp,
+            unit: tok.unit.clone(),
+            label,
+            enrolled_at: now_secs(),
+            revoked: false,
+            last_sync: None,
+            entries_received: 0,
+        };
+        let mut b = sled::Batch::default();
+        b.insert(tkey, wire::encode(&tok));
+        b.insert(keys::agent(&author), wire::encode(&agent));
+        b.insert(keys::fp(&cert_fp), author.0.to_vec());
+        self.tree.apply_batch(b)?;
+        self.tree.flush()?;
+        Ok(Ok(agent))
+    }
+
+    /// Revokes the agent named by author hex prefix (≥ 8 digits) or exact label.
+    pub fn revoke(&self, who: &str) -> Result<AgentRec> {
+        let _g = self.lock();
+        let who_l = who.trim().to_lowercase();
+        let agents = self.agents()?;
+        let by_hex: Vec<&AgentRec> =
+            if who_l.len() >= 8 && who_l.chars().all(|c| c.is_ascii_hexdigit()) {
+                agents
+                    .iter()
+                    .filter(|a| a.author.hex().starts_with(&who_l))
+                    .collect()
+            } else {
+                vec![]
+            };
+        let matches: Vec<&AgentRec> = if by_hex.is_empty() {
+            let n = baobi_proto::validate::nfc(who.trim());
+            agents.iter().filter(|a| a.label == n).collect()
+        } else {
+            by_hex
+        };
+        let mut a = match matches.as_slice() {
+            [one] => (*one).clone(),
+            [] => {
+                return Err(Error::Invalid(format!(
+                    "no agent matches '{who}' / không tìm thấy văn phòng '{who}'"
+                )))
+            }
+            many => {
+                return Err(Error::Invalid(format!(
+                    "'{who}' matches {} agents ({}); give more of the key",
+                    many.len(),
+                    many.iter()
+                        .map(|a| a.author.short())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+        };
+        a.revoked = true;
+        self.put_agent(&a)?;
+        Ok(a)
+    }
+
+    /// The authors an agent at `unit` may see: the hub, itself, and every enrolled author whose unit is
+    /// an ancestor of, descendant of, or equal to `unit`.
+    pub fn scope(&self, agent: &AgentRec) -> Result<BTreeSet<AuthorId>> {
+        let mut s = BTreeSet::new();
+        s.insert(self.keypair.author());
+        s.insert(agent.author);
+        let agents = self.agents()?;
+        self.with_units(|u| {
+            for a in &agents {
+                if related(u, &a.unit, &agent.unit) {
+                    s.insert(a.author);
+                }
+            }
+        });
+        Ok(s)
+    }
+
+    /// The hub's summary restricted to an agent's scope.
+    pub fn scoped_summary(&self, agent: &AgentRec) -> Result<Summary> {
+        let scope = self.scope(agent)?;
+        let mut s = self.summary()?;
+        s.retain(|a| scope.contains(a));
+        Ok(s)
+    }
+
+    /// Stores the hub's own entries (units at init), applying them to the view.
+    fn commit_own(&self, entries: &[Entry]) -> Result<()> {
+        let _g = self.lock();
+        let mut ov = Overlay::new(&self.tree);
+        let mut seqs = BTreeMap::new();
+        for e in entries {
+            view::apply(&mut ov, e);
+            ov.put(keys::entry(&e.author, e.seq), wire::encode(e));
+            seqs.insert(e.author, e.seq);
+        }
+        for (a, s) in seqs {
+            ov.put(keys::seq(&a), s.to_be_bytes().to_vec());
+        }
+        self.commit(ov)?;
+        self.reload_units()
+    }
+
+    /// Writes an overlay atomically and flushes.
+    pub(crate) fn commit(&self, ov: Overlay<'_>) -> Result<()> {
+        if let Some(e) = ov.err {
+            return Err(e);
+        }
+        let mut b = sled::Batch::default();
+        for (k, v) in ov.writes {
+            match v {
+                Some(v) => b.insert(k, v),
+                None => b.remove(k),
+            }
+        }
+        self.tree.apply_batch(b)?;
+        self.tree.flush()?;
+        Ok(())
+    }
+}
+
+/// All codes reachable upward from `code` through any version's parent.
+pub fn ancestors(u: &Units, code: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut todo = vec![code.to_string()];
+    while let Some(c) = todo.pop() {
+        for v in u.iter().filter(|v| v.code == c) {
+            if let Some(p) = &v.parent {
+                if out.insert(p.clone()) {
+                    todo.push(p.clone());
+                }
+            }
+        }
+        if out.len() > 64 {
+            break;
+        }
+    }
+    out
+}
+
+/// True when `a` and `b` are equal or one is an ancestor of the other (any version).
+pub fn related(u: &Units, a: &str, b: &str) -> bool {
+    a == b || ancestors(u, a).contains(b) || ancestors(u, b).contains(a)
+}
+
+/// Reads through to sled, buffers writes: the view's `Tables` during one merge.
+pub struct Overlay<'a> {
+    tree: &'a sled::Tree,
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    err: Option<Error>,
+}
+
+impl<'a> Overlay<'a> {
+    /// An empty overlay over `tree`.
+    pub fn new(tree: &'a sled::Tree) -> Self {
+        Overlay {
+            tree,
+            writes: BTreeMap::new(),
+            err: None,
+        }
+    }
+
+    /// The first error met while reading, if any.
+    pub fn error(&self) -> Option<&Error> {
+        self.err.as_ref()
+    }
+
+    /// Reads a key (overlay first).
+    pub fn get(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(v) = self.writes.get(key) {
+            return v.clone();
+        }
+        match self.tree.get(key) {
+            Ok(v) => v.map(|v| v.to_vec()),
+            Err(e) => {
+                self.err.get_or_insert(e.into());
+                None
+            }
+        }
+    }
+
+    /// Buffers a write.
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert(key, Some(value));
+    }
+
+    /// Buffers a delete.
+    pub fn del(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+
+    fn read<T: Decode<()>>(&mut self, what: &str, key: &[u8]) -> Option<T> {
+        let raw = self.get(key)?;
+        match dec(what, &raw) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.err.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    /// Highest seq of `author` as seen through the overlay.
+    pub fn seq(&mut self, author: &AuthorId) -> u64 {
+        self.get(&keys::seq(author))
+            .and_then(|v| v.try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0)
+    }
+}
+
+impl Tables for Overlay<'_> {
+    fn record(&mut self, id: &Dot) -> Option<RecordState> {
+        self.read("record", &keys::record(id))
+    }
+    fn put_record(&mut self, rec: &RecordState) {
+        self.put(keys::record(&rec.id), wire::encode(rec));
+    }
+    fn outlet_year(&mut self, outlet: &Dot, year: u16) -> Vec<Fact> {
+        self.read("outlet-year", &keys::outlet_year(outlet, year))
+            .unwrap_or_default()
+    }
+    fn put_outlet_year(&mut self, outlet: &Dot, year: u16, facts: &[Fact]) {
+        let k = keys::outlet_year(outlet, year);
+        if facts.is_empty() {
+            self.del(k);
+        } else {
+            self.put(k, wire::encode(&facts.to_vec()));
+        }
+    }
+    fn group(&mut self, key: &GroupKey) -> GroupTotals {
+        self.read::<(GroupKey, GroupTotals)>("group", &keys::group(key))
+            .map(|(_, g)| g)
+            .unwrap_or_default()
+    }
+    fn put_group(&mut self, key: &GroupKey, totals: &GroupTotals) {
+        let k = keys::group(key);
+        if totals.is_zero() {
+            self.del(k);
+        } else {
+            self.put(k, wire::encode(&(key.clone(), *totals)));
+        }
+    }
+    fn unit(&mut self, code: &str, from: Option<Date>) -> Option<UnitState> {
+        self.read("unit", &keys::unit(code, from))
+    }
+    fn put_unit(&mut self, unit: &UnitState) {
+        self.put(
+            keys::unit(&unit.def.code, unit.def.valid_from),
+            wire::encode(unit),
+        );
+    }
+}
