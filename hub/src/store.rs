@@ -172,10 +172,28 @@ fn dec<T: Decode<()>>(what: &str, bytes: &[u8]) -> Result<T> {
 }
 
 fn open_db(dir: &Path) -> Result<sled::Db> {
-    Ok(sled::Config::new()
-        .path(dir)
-        .cache_capacity(16 << 20)
-        .open()?)
+    Ok(open_sled(dir)?)
+}
+
+/// Opens sled at `dir`, waiting up to 3 s for the directory lock: sled 0.34 releases it only when its
+/// background flusher thread exits, which can lag the previous owner's drop or exit by a flush interval.
+fn open_sled(dir: &std::path::Path) -> sled::Result<sled::Db> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(16 << 20)
+            .open()
+        {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Makes the hub's self-signed certificate from its key (name "baobi-hub").
