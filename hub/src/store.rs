@@ -72,7 +72,7 @@ pub struct Hub {
     dir: PathBuf,
     tree: sled::Db,
     merge: Mutex<()>,
-    units: RwLock<Units>,
+    units: RwLock<std::sync::Arc<Units>>,
     keypair: Keypair,
     cert_der: Vec<u8>,
     province: String,
@@ -280,7 +280,7 @@ impl Hub {
             province: text(meta("province")?)?,
             province_name: text(meta("province_name")?)?,
             merge: Mutex::new(()),
-            units: RwLock::new(Units::new()),
+            units: RwLock::new(std::sync::Arc::new(Units::new())),
             tree: db,
         };
         hub.reload_units()?;
@@ -294,7 +294,7 @@ impl Hub {
             let u: UnitState = dec("unit", &v)?;
             reg.insert(u.def);
         }
-        *self.units.write().unwrap_or_else(|e| e.into_inner()) = reg;
+        *self.units.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(reg);
         Ok(())
     }
 
@@ -322,9 +322,9 @@ impl Hub {
     pub fn province_name(&self) -> &str {
         &self.province_name
     }
-    /// A copy of the units registry.
-    pub fn units(&self) -> Units {
-        self.units.read().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The units registry (shared, not copied: it changes only at `init`).
+    pub fn units(&self) -> std::sync::Arc<Units> {
+        std::sync::Arc::clone(&self.units.read().unwrap_or_else(|e| e.into_inner()))
     }
     /// Runs `f` with the units registry.
     pub fn with_units<T>(&self, f: impl FnOnce(&Units) -> T) -> T {

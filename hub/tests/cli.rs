@@ -2,12 +2,18 @@
 //!
 //! Also makes `cargo test --workspace` build the binary that the end-to-end tests drive.
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 fn hub() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_baobi-hub"));
     c.env_remove("BAOBI_HUB_DATA");
     c
+}
+
+/// Runs `baobi-hub --data DIR ARGS` to completion.
+fn run(dir: &Path, args: &[&str]) -> Output {
+    hub().arg("--data").arg(dir).args(args).output().unwrap()
 }
 
 #[test]
@@ -26,22 +32,12 @@ fn help_lists_the_commands() {
 fn init_then_totals_on_an_empty_hub() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("hub");
-    let out = hub()
-        .arg("--data")
-        .arg(&dir)
-        .args(["init", "--province", "87", "--name", "Đồng Tháp"])
-        .output()
-        .unwrap();
+    let out = run(&dir, &["init", "--province", "87", "--name", "Đồng Tháp"]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("Đồng Tháp (87)"), "{text}");
 
-    let out = hub()
-        .arg("--data")
-        .arg(&dir)
-        .args(["totals", "--json", "--year", "2025"])
-        .output()
-        .unwrap();
+    let out = run(&dir, &["totals", "--json", "--year", "2025"]);
     assert!(out.status.success(), "{out:?}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["province"], "87");
@@ -53,20 +49,10 @@ fn init_then_totals_on_an_empty_hub() {
     assert!(v["total"]["retail_no_nonbio_share"].is_null());
 
     // A second init refuses the existing store.
-    let out = hub()
-        .arg("--data")
-        .arg(&dir)
-        .args(["init", "--province", "87", "--name", "Đồng Tháp"])
-        .output()
-        .unwrap();
+    let out = run(&dir, &["init", "--province", "87", "--name", "Đồng Tháp"]);
     assert_eq!(out.status.code(), Some(2));
 
-    let out = hub()
-        .arg("--data")
-        .arg(&dir)
-        .args(["agents", "--json"])
-        .output()
-        .unwrap();
+    let out = run(&dir, &["agents", "--json"]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v, serde_json::json!([]));
@@ -76,29 +62,20 @@ fn init_then_totals_on_an_empty_hub() {
 fn enroll_for_an_unknown_unit_names_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("hub");
-    let ok = hub()
-        .arg("--data")
-        .arg(&dir)
-        .args(["init", "--province", "87", "--name", "Đồng Tháp"])
-        .output()
-        .unwrap();
+    let ok = run(&dir, &["init", "--province", "87", "--name", "Đồng Tháp"]);
     assert!(ok.status.success());
-    let out = hub()
-        .arg("--data")
-        .arg(&dir)
-        .args(["enroll", "--unit", "99999", "--addr", "127.0.0.1:4433"])
-        .output()
-        .unwrap();
+    let out = run(
+        &dir,
+        &["enroll", "--unit", "99999", "--addr", "127.0.0.1:4433"],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("99999"));
 
-    let out = hub()
-        .arg("--data")
-        .arg(&dir)
-        .args(["enroll", "--unit", "30226", "--addr", "127.0.0.1:4433"])
-        .output()
-        .unwrap();
+    let out = run(
+        &dir,
+        &["enroll", "--unit", "30226", "--addr", "127.0.0.1:4433"],
+    );
     assert!(out.status.success(), "{out:?}");
     let token = String::from_utf8(out.stdout).unwrap();
     assert!(token.trim().starts_with("baobi1."));
@@ -108,12 +85,7 @@ fn enroll_for_an_unknown_unit_names_it() {
 #[test]
 fn commands_without_a_store_fail_clearly() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = hub()
-        .arg("--data")
-        .arg(tmp.path().join("none"))
-        .arg("totals")
-        .output()
-        .unwrap();
+    let out = run(&tmp.path().join("none"), &["totals"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("init"));
 }
@@ -123,12 +95,7 @@ fn serve_answers_commands_through_its_socket_and_stops_on_sigterm() {
     use std::io::{BufRead, BufReader};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("hub");
-    let ok = hub()
-        .arg("--data")
-        .arg(&dir)
-        .args(["init", "--province", "87", "--name", "Đồng Tháp"])
-        .output()
-        .unwrap();
+    let ok = run(&dir, &["init", "--province", "87", "--name", "Đồng Tháp"]);
     assert!(ok.status.success());
     let mut child = hub()
         .arg("--data")
@@ -151,20 +118,13 @@ fn serve_answers_commands_through_its_socket_and_stops_on_sigterm() {
     assert!(dir.join("hub.sock").exists());
 
     // sled is locked by `serve`: these only work through the socket.
-    let out = hub()
-        .arg("--data")
-        .arg(&dir)
-        .args(["totals", "--json"])
-        .output()
-        .unwrap();
+    let out = run(&dir, &["totals", "--json"]);
     assert!(out.status.success(), "{out:?}");
     // The token's address defaults to where `serve` listens.
-    let out = hub()
-        .arg("--data")
-        .arg(&dir)
-        .args(["enroll", "--unit", "876", "--label", "UBND huyện Lai Vung"])
-        .output()
-        .unwrap();
+    let out = run(
+        &dir,
+        &["enroll", "--unit", "876", "--label", "UBND huyện Lai Vung"],
+    );
     assert!(out.status.success(), "{out:?}");
     let token = String::from_utf8(out.stdout).unwrap();
     let token = baobi_proto::Token::from_text(token.trim()).unwrap();
@@ -179,11 +139,6 @@ fn serve_answers_commands_through_its_socket_and_stops_on_sigterm() {
     assert!(status.success(), "{status:?}");
     assert!(!dir.join("hub.sock").exists());
     // Stopped: the store opens directly again.
-    let out = hub()
-        .arg("--data")
-        .arg(&dir)
-        .args(["agents", "--json"])
-        .output()
-        .unwrap();
+    let out = run(&dir, &["agents", "--json"]);
     assert!(out.status.success(), "{out:?}");
 }
