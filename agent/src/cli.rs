@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use baobi_agent::ops::{
-    self, CampaignArgs, CorrectArgs, Ctx, MarketArgs, OutletAddArgs, Request, Response, RetailArgs,
-    SurveyDetail, SurveyRow,
+    self, CampaignArgs, CorrectArgs, Ctx, MarketArgs, OutletAddArgs, OutletCorrectArgs, Request,
+    Response, RetailArgs, SurveyDetail, SurveyRow,
 };
 use baobi_agent::store::Store;
 use baobi_agent::sync::{self, Progress};
@@ -122,6 +122,15 @@ pub enum OutletCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Correct a facility: name, commune, certifications (and their end), opening or closing date.
+    Correct {
+        /// The outlet id and the fields to change.
+        #[command(flatten)]
+        args: OutletCorrectArgs,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `survey` subcommands.
@@ -204,6 +213,9 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Outlet { cmd } => match cmd {
             OutletCmd::Add { args, json } => request(&dir, Request::OutletAdd(args), json).await,
             OutletCmd::List { json } => request(&dir, Request::OutletList, json).await,
+            OutletCmd::Correct { args, json } => {
+                request(&dir, Request::OutletCorrect(args), json).await
+            }
         },
         Command::Survey { cmd } => match cmd {
             SurveyCmd::Market { args, json } => {

@@ -205,6 +205,52 @@ pub struct OutletAddArgs {
     /// Date the market was certified "chợ nông thôn mới" (YYYY-MM-DD).
     #[arg(long)]
     pub new_rural_since: Option<String>,
+    /// First day the facility was open (YYYY-MM-DD), when known.
+    #[arg(long)]
+    pub opened: Option<String>,
+    /// Last day the facility was open (YYYY-MM-DD), when it has closed.
+    #[arg(long)]
+    pub closed: Option<String>,
+}
+
+/// `outlet correct` arguments: the facility and the fields to change.
+#[derive(Debug, Clone, Default, clap::Args, Serialize, Deserialize)]
+pub struct OutletCorrectArgs {
+    /// The outlet's id.
+    pub id: String,
+    /// New name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// New commune: code or name.
+    #[arg(long)]
+    pub commune: Option<String>,
+    /// New street address.
+    #[arg(long)]
+    pub address: Option<String>,
+    /// New market class 1, 2 or 3 (markets only).
+    #[arg(long, allow_hyphen_values = true)]
+    pub class: Option<u8>,
+    /// Date the market was certified "chợ đạt chuẩn văn minh" (YYYY-MM-DD).
+    #[arg(long)]
+    pub civilized_since: Option<String>,
+    /// Last day the "chợ đạt chuẩn văn minh" certification held (revoked or lapsed), YYYY-MM-DD.
+    #[arg(long)]
+    pub civilized_until: Option<String>,
+    /// Date the market was certified "chợ nông thôn mới" (YYYY-MM-DD).
+    #[arg(long)]
+    pub new_rural_since: Option<String>,
+    /// Last day the "chợ nông thôn mới" certification held (revoked or lapsed), YYYY-MM-DD.
+    #[arg(long)]
+    pub new_rural_until: Option<String>,
+    /// First day the facility was open (YYYY-MM-DD).
+    #[arg(long)]
+    pub opened: Option<String>,
+    /// Last day the facility was open (YYYY-MM-DD): it has closed.
+    #[arg(long)]
+    pub closed: Option<String>,
+    /// The facility is open again (clears the closing date).
+    #[arg(long, conflicts_with = "closed")]
+    pub reopened: bool,
 }
 
 /// `survey market` arguments.
@@ -381,6 +427,8 @@ pub enum Request {
     OutletAdd(OutletAddArgs),
     /// List facilities.
     OutletList,
+    /// Correct a facility (appended: the daemon's JSON requests stay compatible).
+    OutletCorrect(OutletCorrectArgs),
     /// Record a market survey.
     SurveyMarket(MarketArgs),
     /// Record a retail survey.
@@ -426,6 +474,12 @@ pub struct OutletRow {
     pub address: String,
     /// Market class.
     pub class: Option<u8>,
+    /// Market certifications.
+    pub certifications: Vec<Certification>,
+    /// First day open.
+    pub opened: Option<Date>,
+    /// Last day open.
+    pub closed: Option<Date>,
     /// Withdrawn.
     pub retracted: bool,
 }
@@ -616,6 +670,11 @@ async fn run(
             let e = store.append(op, now_ms())?;
             saved(e.dot(), "Đã lưu cơ sở / Outlet saved", w)
         }
+        Request::OutletCorrect(a) => {
+            let (op, w) = outlet_correct_op(store, &hub, &a)?;
+            let e = store.append(op, now_ms())?;
+            saved(e.dot(), "Đã lưu bản sửa cơ sở / Outlet correction saved", w)
+        }
         Request::SurveyMarket(a) => {
             let (op, w) = market_op(store, &hub, &a)?;
             let e = store.append(op, now_ms())?;
@@ -792,9 +851,110 @@ fn outlet_op(store: &Store, hub: &HubInfo, a: &OutletAddArgs) -> Result<(Op, Vec
         address: nfc(a.address.as_deref().unwrap_or("").trim()),
         market_class: a.class,
         certifications,
+        opened: a
+            .opened
+            .as_deref()
+            .map(|d| parse_date("opened", d))
+            .transpose()?,
+        closed: a
+            .closed
+            .as_deref()
+            .map(|d| parse_date("closed", d))
+            .transpose()?,
     });
     let w = validate::body(&body, Some(today()))?;
     Ok((Op::Record(body), w))
+}
+
+/// Sets, ends or adds a certification of `kind` from the `since`/`until` flags.
+fn set_cert(
+    certs: &mut Vec<Certification>,
+    kind: CertKind,
+    since: Option<&str>,
+    until: Option<&str>,
+    fields: (&str, &str),
+) -> Result<()> {
+    let since = since.map(|d| parse_date(fields.0, d)).transpose()?;
+    let until = until.map(|d| parse_date(fields.1, d)).transpose()?;
+    if let Some(from) = since {
+        if from > today() {
+            return Err(invalid(fields.0, format!("{from} is in the future")));
+        }
+        certs.retain(|c| c.kind != kind || c.from != from);
+        certs.push(Certification {
+            kind,
+            from,
+            to: until,
+        });
+    } else if let Some(to) = until {
+        // Ends the latest certification of that kind.
+        let Some(c) = certs
+            .iter_mut()
+            .filter(|c| c.kind == kind)
+            .max_by_key(|c| c.from)
+        else {
+            return Err(invalid(
+                fields.1,
+                "the market holds no such certification to end",
+            ));
+        };
+        c.to = Some(to);
+    }
+    certs.sort_by_key(|c| (c.kind, c.from));
+    Ok(())
+}
+
+fn outlet_correct_op(
+    store: &Store,
+    hub: &HubInfo,
+    a: &OutletCorrectArgs,
+) -> Result<(Op, Vec<String>)> {
+    let rec = find_record(store, "id", &a.id)?;
+    let mut o = match rec.winner().map(|h| h.version.value) {
+        Some(Value::Body(Body::Outlet(o))) => o,
+        Some(Value::Retracted(_)) => {
+            return Err(invalid("id", format!("{} was withdrawn", rec.id)))
+        }
+        _ => return Err(invalid("id", format!("{} is not an outlet", rec.id))),
+    };
+    if let Some(n) = &a.name {
+        o.name = nfc(n.trim());
+    }
+    if let Some(c) = &a.commune {
+        o.unit = resolve_latest(&units(store), c, &hub.unit, today())?.code;
+    }
+    if let Some(ad) = &a.address {
+        o.address = nfc(ad.trim());
+    }
+    if a.class.is_some() {
+        o.market_class = a.class;
+    }
+    set_cert(
+        &mut o.certifications,
+        CertKind::Civilized,
+        a.civilized_since.as_deref(),
+        a.civilized_until.as_deref(),
+        ("civilized-since", "civilized-until"),
+    )?;
+    set_cert(
+        &mut o.certifications,
+        CertKind::NewRural,
+        a.new_rural_since.as_deref(),
+        a.new_rural_until.as_deref(),
+        ("new-rural-since", "new-rural-until"),
+    )?;
+    if let Some(d) = &a.opened {
+        o.opened = Some(parse_date("opened", d)?);
+    }
+    if let Some(d) = &a.closed {
+        o.closed = Some(parse_date("closed", d)?);
+    }
+    if a.reopened {
+        o.closed = None;
+    }
+    let body = Body::Outlet(o);
+    let w = validate::body(&body, Some(today()))?;
+    Ok((Op::Correct(build_correction(&rec, body)), w))
 }
 
 /// The outlet `id` and its current definition.
@@ -1151,6 +1311,9 @@ fn outlets(store: &Store) -> Result<Vec<OutletRow>> {
             unit: def.unit,
             address: def.address,
             class: def.market_class,
+            certifications: def.certifications,
+            opened: def.opened,
+            closed: def.closed,
             retracted,
         });
     }

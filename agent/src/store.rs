@@ -309,10 +309,11 @@ impl Store {
             if !e.verify() {
                 return Err(Error::BadEntry(e.dot().to_string(), "bad signature".into()));
             }
-            if matches!(e.op, Op::Unit(_)) && e.author != *hub_author {
+            if matches!(e.op, Op::Unit(_) | Op::Plan(_) | Op::Review(_)) && e.author != *hub_author
+            {
                 return Err(Error::BadEntry(
                     e.dot().to_string(),
-                    "unit defined by someone other than the hub".into(),
+                    "unit, plan or review written by someone other than the hub".into(),
                 ));
             }
         }

@@ -150,6 +150,13 @@ pub fn check_entry(
             RefusalCode::InvalidEntry,
             format!("entry {}: only the hub registers units", e.dot()),
         )),
+        Op::Plan(_) | Op::Review(_) => Err(refuse(
+            RefusalCode::InvalidEntry,
+            format!(
+                "entry {}: only the hub sets plans and reviews records",
+                e.dot()
+            ),
+        )),
         Op::Record(b) => check_body(units, agent, b).map(|_| true),
         Op::Correct(c) => {
             let rec = ov.record(&c.record);
@@ -238,6 +245,8 @@ mod tests {
             address: String::new(),
             market_class: Some(3),
             certifications: vec![],
+            opened: None,
+            closed: None,
         }))
     }
 

@@ -1,7 +1,8 @@
 //! The hub's sled store: entries, the merged view, agents, tokens and meta, behind one `Hub` handle.
 //!
 //! One sled tree with key prefixes (`e` entries, `r` records, `o` outlet-years, `g` groups by year,
-//! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq). A batch
+//! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq,
+//! `w` review decisions by record, `p` the plan in force). A batch
 //! is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
 //! `sled::Batch` and flushed before anyone is told it is stored. Merges are serialized by one mutex.
 
@@ -11,7 +12,9 @@ use std::sync::{Mutex, MutexGuard, RwLock};
 
 use baobi_proto::identity::{fingerprint, random_secret};
 use baobi_proto::units::Units;
-use baobi_proto::view::{self, Fact, GroupKey, GroupTotals, RecordState, Tables, UnitState};
+use baobi_proto::view::{
+    self, Fact, GroupKey, GroupTotals, PlanState, RecordState, ReviewState, Tables, UnitState,
+};
 use baobi_proto::wire::{self, Date, Dot, Entry, Hlc, Op, UnitDef};
 use baobi_proto::{AuthorId, Keypair, Summary, Token};
 use bincode::{Decode, Encode};
@@ -151,6 +154,14 @@ pub mod keys {
         let mut k = vec![b'm'];
         k.extend_from_slice(name.as_bytes());
         k
+    }
+    /// `w author seq` → review decisions about that record.
+    pub fn reviews(record: &Dot) -> Vec<u8> {
+        dotkey(b'w', &record.author, record.seq)
+    }
+    /// `p` → the plan in force.
+    pub fn plan() -> Vec<u8> {
+        vec![b'p']
     }
     /// `v author` → highest seq (u64 BE).
     pub fn seq(author: &AuthorId) -> Vec<u8> {
@@ -834,5 +845,18 @@ impl Tables for Overlay<'_> {
             keys::unit(&unit.def.code, unit.def.valid_from),
             wire::encode(unit),
         );
+    }
+    fn reviews(&mut self, record: &Dot) -> Vec<ReviewState> {
+        self.read("reviews", &keys::reviews(record))
+            .unwrap_or_default()
+    }
+    fn put_reviews(&mut self, record: &Dot, reviews: &[ReviewState]) {
+        self.put(keys::reviews(record), wire::encode(&reviews.to_vec()));
+    }
+    fn plan(&mut self) -> Option<PlanState> {
+        self.read("plan", &keys::plan())
+    }
+    fn put_plan(&mut self, plan: &PlanState) {
+        self.put(keys::plan(), wire::encode(plan));
     }
 }

@@ -155,6 +155,201 @@ impl Units {
     }
 }
 
+/// One row of a reform's lineage: the old commune `old` went wholly or partly into `new`, a unit in
+/// force from `date` (the old one ended the day before).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LineageRow {
+    /// Old unit code.
+    pub old: String,
+    /// New unit code.
+    pub new: String,
+    /// True when the whole old unit went into `new`; false when it was split.
+    pub whole: bool,
+    /// First day of the new unit.
+    pub date: Date,
+}
+
+/// Where units went across reorganisations: old commune → new commune(s).
+#[derive(Debug, Clone, Default)]
+pub struct Lineage {
+    rows: Vec<LineageRow>,
+}
+
+/// Where a unit, as recorded on some date, stands on the reference date.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Located {
+    /// Codes of the units in force on the reference date (several for a district no longer in force:
+    /// the successors of its communes).
+    pub codes: Vec<String>,
+    /// True when a split or merge made the choice ambiguous (the successor that kept the code, else
+    /// the first listed, was taken).
+    pub ambiguous: bool,
+}
+
+impl Lineage {
+    /// A lineage from its rows.
+    pub fn new(mut rows: Vec<LineageRow>) -> Self {
+        rows.sort();
+        rows.dedup();
+        Lineage { rows }
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// True when there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Every row.
+    pub fn rows(&self) -> &[LineageRow] {
+        &self.rows
+    }
+
+    /// Rows out of `code` whose new unit starts after `ended` (the old version's last day), earliest
+    /// reorganisation first.
+    pub fn successors(&self, code: &str, ended: Date) -> Vec<&LineageRow> {
+        let mut out: Vec<&LineageRow> = self
+            .rows
+            .iter()
+            .filter(|r| r.old == code && r.date > ended)
+            .collect();
+        if let Some(first) = out.iter().map(|r| r.date).min() {
+            out.retain(|r| r.date == first);
+        }
+        out
+    }
+
+    /// Rows into `code` for the version of it that starts on `started`.
+    pub fn predecessors(&self, code: &str, started: Date) -> Vec<&LineageRow> {
+        self.rows
+            .iter()
+            .filter(|r| r.new == code && r.date == started)
+            .collect()
+    }
+}
+
+/// Picks the row that keeps `code` when there is one, else the first; the flag says a choice was made.
+fn pick<'a>(
+    rows: &[&'a LineageRow],
+    code: &str,
+    keep: impl Fn(&LineageRow) -> &str,
+) -> (Option<&'a LineageRow>, bool) {
+    let chosen = rows
+        .iter()
+        .find(|r| keep(r) == code)
+        .or_else(|| rows.first())
+        .copied();
+    (chosen, rows.len() > 1)
+}
+
+impl Units {
+    /// The version of `code` in force on `date`, else the latest version.
+    pub fn at_or_latest(&self, code: &str, date: Date) -> Option<&UnitDef> {
+        self.at(code, date).or_else(|| self.latest(code))
+    }
+
+    /// Units whose parent is `code`, in force on `date`.
+    pub fn children(&self, code: &str, date: Date) -> Vec<&UnitDef> {
+        self.iter()
+            .filter(|u| u.parent.as_deref() == Some(code) && in_force(u, date))
+            .collect()
+    }
+
+    /// Where unit `code`, as in force on `date`, stands on `as_of`: itself when still in force, else
+    /// its successors through `lineage` (a district or province no longer in force stands for the
+    /// successors of its communes), or its predecessor when it started after `as_of`.
+    pub fn locate(&self, lineage: &Lineage, code: &str, date: Date, as_of: Date) -> Located {
+        let mut out = Located::default();
+        self.locate_into(lineage, code, date, as_of, &mut out, 0);
+        out.codes.sort();
+        out.codes.dedup();
+        out
+    }
+
+    fn locate_into(
+        &self,
+        lineage: &Lineage,
+        code: &str,
+        date: Date,
+        as_of: Date,
+        out: &mut Located,
+        depth: u8,
+    ) {
+        if depth > 6 {
+            return;
+        }
+        let Some(v) = self.at_or_latest(code, date) else {
+            return;
+        };
+        if in_force(v, as_of) {
+            out.codes.push(code.to_string());
+            return;
+        }
+        match (v.valid_to, v.valid_from) {
+            (Some(ended), _) if ended < as_of => {
+                if v.level == Level::Commune {
+                    let rows = lineage.successors(code, ended);
+                    let (row, amb) = pick(&rows, code, |r| &r.new);
+                    out.ambiguous |= amb;
+                    if let Some(r) = row {
+                        self.locate_into(lineage, &r.new, r.date, as_of, out, depth + 1);
+                    }
+                } else {
+                    for c in self.children(code, ended) {
+                        let c = c.code.clone();
+                        self.locate_into(lineage, &c, ended, as_of, out, depth + 1);
+                    }
+                }
+            }
+            (_, Some(started)) if started > as_of => {
+                let rows = lineage.predecessors(code, started);
+                let (row, amb) = pick(&rows, code, |r| &r.old);
+                out.ambiguous |= amb;
+                if let Some(r) = row {
+                    let before = day_before(started);
+                    self.locate_into(lineage, &r.old, before, as_of, out, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The unit directly below `scope` (on `date`) that `code` lies in, `code` itself when its parent is
+    /// `scope`; none when `code` is `scope` or outside it.
+    pub fn child_of(&self, scope: &str, code: &str, date: Date) -> Option<String> {
+        let mut cur = self.at(code, date)?;
+        for _ in 0..8 {
+            let parent = cur.parent.as_deref()?;
+            if parent == scope {
+                return Some(cur.code.clone());
+            }
+            cur = self.at(parent, date)?;
+        }
+        None
+    }
+}
+
+/// The calendar day before `d`.
+pub fn day_before(d: Date) -> Date {
+    let (y, m, day) = (d.year() as i32, (d.0 / 100 % 100) as u8, (d.0 % 100) as u8);
+    let Ok(month) = time::Month::try_from(m) else {
+        return d;
+    };
+    match time::Date::from_calendar_date(y, month, day)
+        .ok()
+        .and_then(|t| t.previous_day())
+    {
+        Some(p) => {
+            Date(p.year() as u32 * 10000 + u8::from(p.month()) as u32 * 100 + p.day() as u32)
+        }
+        None => d,
+    }
+}
+
 fn strip_kind(name: &str) -> &str {
     for p in ["xã ", "phường ", "thị trấn ", "đặc khu "] {
         if let Some(rest) = name.strip_prefix(p) {

@@ -8,7 +8,7 @@
 use unicode_normalization::UnicodeNormalization;
 
 use crate::wire::{
-    Body, CampaignEvent, Date, MarketSurvey, OutletDef, OutletKind, RetailSurvey, MAX_TEXT,
+    Body, CampaignEvent, Date, MarketSurvey, OutletDef, OutletKind, PlanDef, RetailSurvey, MAX_TEXT,
 };
 use crate::Error;
 
@@ -142,6 +142,16 @@ fn outlet(o: &OutletDef) -> Result<(), Error> {
         (_, Some(_)) => return Err(field("class", "only markets have a class")),
         (_, None) => {}
     }
+    for (name, d) in [("opened", o.opened), ("closed", o.closed)] {
+        if let Some(d) = d {
+            date_rules(name, d, None)?;
+        }
+    }
+    if let (Some(a), Some(b)) = (o.opened, o.closed) {
+        if b < a {
+            return Err(field("closed", format!("{b} is before opened {a}")));
+        }
+    }
     if o.kind != OutletKind::Market && !o.certifications.is_empty() {
         return Err(field("certification", "only markets are certified"));
     }
@@ -250,6 +260,83 @@ fn campaign(c: &CampaignEvent, today: Option<Date>) -> Result<(), Error> {
         return Err(field("participants", "implausibly large"));
     }
     text("topic", &c.topic, true)
+}
+
+/// Checks a plan: id, names, period, deadline, thresholds within 0..=10000 basis points, target years
+/// inside the period, one target per indicator and year. Errors name the plan file's field.
+pub fn plan(p: &PlanDef) -> Result<(), Error> {
+    if p.id.is_empty()
+        || p.id.len() > 64
+        || !p
+            .id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(field(
+            "id",
+            format!(
+                "'{}' is not a plan id (lowercase letters, digits, '-')",
+                p.id
+            ),
+        ));
+    }
+    text("name", &p.name, true)?;
+    text("name_en", &p.name_en, false)?;
+    text("source", &p.source, false)?;
+    if p.province.is_empty() || !p.province.chars().all(|c| c.is_ascii_digit()) {
+        return Err(field(
+            "province",
+            format!("'{}' is not a province code", p.province),
+        ));
+    }
+    let (a, b) = p.period;
+    if !(2000..=2100).contains(&a) || !(2000..=2100).contains(&b) || b < a {
+        return Err(field(
+            "period",
+            format!("{a}-{b} is not a period of years (2000-2100, first ≤ last)"),
+        ));
+    }
+    if let Some((m, d)) = p.deadline {
+        // 2024 is a leap year: 29 February is a possible deadline.
+        if Date::from_ymd(2024, m, d).is_none() {
+            return Err(field(
+                "deadline",
+                format!("{m:02}-{d:02} is not a day of the year (MM-DD)"),
+            ));
+        }
+    }
+    if p.notes.len() > 64 {
+        return Err(field("notes", "more than 64 notes"));
+    }
+    for n in &p.notes {
+        text("notes", n, false)?;
+    }
+    if p.targets.len() > 256 {
+        return Err(field("targets", "more than 256 targets"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for t in &p.targets {
+        let what = format!("targets ({} {})", t.indicator.as_str(), t.year);
+        if t.threshold_bp > 10_000 {
+            return Err(field(
+                &what,
+                format!(
+                    "threshold {} is outside 0..1",
+                    f64::from(t.threshold_bp) / 10_000.0
+                ),
+            ));
+        }
+        if t.year < a || t.year > b {
+            return Err(field(
+                &what,
+                format!("year {} is outside the plan's period {a}-{b}", t.year),
+            ));
+        }
+        if !seen.insert((t.indicator, t.year)) {
+            return Err(field(&what, "set twice"));
+        }
+    }
+    Ok(())
 }
 
 /// Grams as a kilogram figure for display (up to 3 decimals, no trailing zeros).

@@ -16,7 +16,9 @@ use bincode::{Decode, Encode};
 use crdts::merkle_reg::{MerkleReg, Node, Sha3Hash};
 use crdts::CmRDT;
 
-use crate::wire::{self, Body, Date, Dot, Entry, Hlc, Op, OutletKind, UnitDef};
+use crate::wire::{
+    self, Body, Date, Decision, Dot, Entry, Hlc, Op, OutletKind, PlanDef, ReviewDecision, UnitDef,
+};
 
 /// A version's hash: how corrections name what they supersede.
 pub type VersionHash = [u8; 32];
@@ -241,6 +243,65 @@ pub struct UnitState {
     pub dot: Dot,
 }
 
+/// A review decision as the view keeps it, with the entry that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct ReviewState {
+    /// Hash of the version reviewed.
+    pub version: VersionHash,
+    /// The decision.
+    pub decision: Decision,
+    /// Why it was returned.
+    pub reason: String,
+    /// Clock of the writing entry.
+    pub hlc: Hlc,
+    /// The writing entry.
+    pub dot: Dot,
+}
+
+/// The plan in force: the latest plan entry by (clock, dot).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct PlanState {
+    /// The plan.
+    pub def: PlanDef,
+    /// Clock of the writing entry.
+    pub hlc: Hlc,
+    /// The writing entry.
+    pub dot: Dot,
+}
+
+/// Where a record stands in review.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReviewStatus {
+    /// No decision on its current value yet (also after a correction of a returned record).
+    Submitted,
+    /// Its current value was verified.
+    Verified,
+    /// Its current value was returned for correction.
+    Returned,
+}
+
+/// The review that holds for a record whose current value has hash `winner`: the latest decision (by
+/// clock, then dot) naming that version. Decisions on superseded versions no longer hold.
+pub fn review_of(winner: &VersionHash, reviews: &[ReviewState]) -> Option<ReviewState> {
+    reviews
+        .iter()
+        .filter(|r| &r.version == winner)
+        .max_by_key(|r| (r.hlc, r.dot))
+        .cloned()
+}
+
+/// The review status of a record given its current value's hash and the decisions held about it.
+pub fn status_of(winner: &VersionHash, reviews: &[ReviewState]) -> ReviewStatus {
+    match review_of(winner, reviews).map(|r| r.decision) {
+        Some(Decision::Verified) => ReviewStatus::Verified,
+        Some(Decision::Returned) => ReviewStatus::Returned,
+        None => ReviewStatus::Submitted,
+    }
+}
+
 /// Storage the reducer reads and writes. Reads must see earlier writes of the same apply.
 pub trait Tables {
     /// A record's versions.
@@ -259,6 +320,14 @@ pub trait Tables {
     fn unit(&mut self, code: &str, from: Option<Date>) -> Option<UnitState>;
     /// Stores a unit version.
     fn put_unit(&mut self, unit: &UnitState);
+    /// Review decisions held about a record, by (clock, dot).
+    fn reviews(&mut self, record: &Dot) -> Vec<ReviewState>;
+    /// Stores them.
+    fn put_reviews(&mut self, record: &Dot, reviews: &[ReviewState]);
+    /// The plan in force.
+    fn plan(&mut self) -> Option<PlanState>;
+    /// Stores the plan in force.
+    fn put_plan(&mut self, plan: &PlanState);
 }
 
 /// What applying an entry did.
@@ -290,6 +359,21 @@ pub fn apply(t: &mut impl Tables, e: &Entry) -> Applied {
                 changed: newer,
             };
         }
+        Op::Plan(def) => {
+            let newer = t.plan().is_none_or(|old| (old.hlc, old.dot) < (e.hlc, dot));
+            if newer {
+                t.put_plan(&PlanState {
+                    def: def.clone(),
+                    hlc: e.hlc,
+                    dot,
+                });
+            }
+            return Applied {
+                record: None,
+                changed: newer,
+            };
+        }
+        Op::Review(r) => return apply_review(t, r, e.hlc, dot),
         Op::Record(b) => (dot, vec![], Value::Body(b.clone())),
         Op::Correct(c) => (c.record, c.supersedes.clone(), Value::Body(c.body.clone())),
         Op::Retract(r) => (
@@ -323,6 +407,29 @@ pub fn apply(t: &mut impl Tables, e: &Entry) -> Applied {
     Applied {
         record: Some(record),
         changed,
+    }
+}
+
+fn apply_review(t: &mut impl Tables, r: &ReviewDecision, hlc: Hlc, dot: Dot) -> Applied {
+    let mut list = t.reviews(&r.record);
+    if list.iter().any(|x| x.dot == dot) {
+        return Applied {
+            record: Some(r.record),
+            changed: false,
+        };
+    }
+    list.push(ReviewState {
+        version: r.version,
+        decision: r.decision,
+        reason: r.reason.clone(),
+        hlc,
+        dot,
+    });
+    list.sort_by_key(|x| (x.hlc, x.dot));
+    t.put_reviews(&r.record, &list);
+    Applied {
+        record: Some(r.record),
+        changed: true,
     }
 }
 
@@ -405,6 +512,10 @@ pub struct MemTables {
     pub groups: BTreeMap<GroupKey, GroupTotals>,
     /// Units by code and start date.
     pub units: BTreeMap<(String, Option<Date>), UnitState>,
+    /// Review decisions by record.
+    pub reviews: BTreeMap<Dot, Vec<ReviewState>>,
+    /// The plan in force.
+    pub plan: Option<PlanState>,
 }
 
 impl MemTables {
@@ -459,5 +570,29 @@ impl Tables for MemTables {
     fn put_unit(&mut self, unit: &UnitState) {
         self.units
             .insert((unit.def.code.clone(), unit.def.valid_from), unit.clone());
+    }
+    fn reviews(&mut self, record: &Dot) -> Vec<ReviewState> {
+        self.reviews.get(record).cloned().unwrap_or_default()
+    }
+    fn put_reviews(&mut self, record: &Dot, reviews: &[ReviewState]) {
+        self.reviews.insert(*record, reviews.to_vec());
+    }
+    fn plan(&mut self) -> Option<PlanState> {
+        self.plan.clone()
+    }
+    fn put_plan(&mut self, plan: &PlanState) {
+        self.plan = Some(plan.clone());
+    }
+}
+
+impl MemTables {
+    /// The review status of a record held in this view (submitted when it has no decision).
+    pub fn status(&self, rec: &RecordState) -> (ReviewStatus, Option<ReviewState>) {
+        let Some(w) = rec.winner() else {
+            return (ReviewStatus::Submitted, None);
+        };
+        let list = self.reviews.get(&rec.id).map(Vec::as_slice).unwrap_or(&[]);
+        let r = review_of(&w.hash, list);
+        (status_of(&w.hash, list), r)
     }
 }

@@ -291,6 +291,10 @@ pub enum Op {
     Correct(Correction),
     /// The record withdrawn, superseding the versions it names.
     Retract(Retraction),
+    /// The province's plan and targets (hub only); the latest by (clock, dot) is in force.
+    Plan(PlanDef),
+    /// A hub operator's review decision on one version of a record (hub only).
+    Review(ReviewDecision),
 }
 
 /// The content of a record version.
@@ -416,6 +420,12 @@ pub struct OutletDef {
     pub market_class: Option<u8>,
     /// Market certifications.
     pub certifications: Vec<Certification>,
+    /// First day open, none when unknown (open since before any reporting year).
+    #[serde(default)]
+    pub opened: Option<Date>,
+    /// Last day open, none while open.
+    #[serde(default)]
+    pub closed: Option<Date>,
 }
 
 /// Survey round.
@@ -525,6 +535,152 @@ pub struct CampaignEvent {
     pub participants: Option<u32>,
     /// Topic.
     pub topic: String,
+}
+
+/// The indicators a plan can set targets for, in the report's fixed order. Variants are only appended.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum IndicatorId {
+    /// Eco-packaging rate, supermarkets and trade centres.
+    I1,
+    /// Eco-packaging rate, supermarkets, trade centres and convenience stores.
+    I1Cs,
+    /// Pooled bag reduction at civilized-standard markets.
+    I2,
+    /// Share of civilized-standard markets individually at or above the I2 target.
+    I2Share,
+    /// Pooled bag reduction at new-rural-standard markets.
+    I3,
+    /// Share of new-rural-standard markets individually at or above the I3 target.
+    I3Share,
+    /// Campaign coverage: units with at least one awareness event.
+    I4,
+    /// Survey coverage: facilities surveyed in the year / active facilities.
+    Coverage,
+    /// Reporting completeness: units that reported / units.
+    Completeness,
+    /// Reporting timeliness: units that reported by the deadline / units.
+    Timeliness,
+}
+
+impl IndicatorId {
+    /// Every indicator, in report order.
+    pub const ALL: [IndicatorId; 10] = [
+        IndicatorId::I1,
+        IndicatorId::I1Cs,
+        IndicatorId::I2,
+        IndicatorId::I2Share,
+        IndicatorId::I3,
+        IndicatorId::I3Share,
+        IndicatorId::I4,
+        IndicatorId::Coverage,
+        IndicatorId::Completeness,
+        IndicatorId::Timeliness,
+    ];
+
+    /// The id as written in plan files and JSON (`i1`, `i1_cs`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndicatorId::I1 => "i1",
+            IndicatorId::I1Cs => "i1_cs",
+            IndicatorId::I2 => "i2",
+            IndicatorId::I2Share => "i2_share",
+            IndicatorId::I3 => "i3",
+            IndicatorId::I3Share => "i3_share",
+            IndicatorId::I4 => "i4",
+            IndicatorId::Coverage => "coverage",
+            IndicatorId::Completeness => "completeness",
+            IndicatorId::Timeliness => "timeliness",
+        }
+    }
+
+    /// The id named by `s`, if any.
+    pub fn parse(s: &str) -> Option<IndicatorId> {
+        IndicatorId::ALL.into_iter().find(|i| i.as_str() == s)
+    }
+}
+
+/// One target of a plan: from `year` on (until a later target of the same indicator), `indicator`
+/// should reach `threshold_bp` basis points (1/10,000; 8500 = 85%).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Target {
+    /// Which indicator.
+    pub indicator: IndicatorId,
+    /// First reporting year the threshold applies to.
+    pub year: u16,
+    /// The threshold in basis points, 0..=10000.
+    pub threshold_bp: u16,
+}
+
+/// A province's plan as the hub distributes it: what offices are measured against.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct PlanDef {
+    /// Short id (`dong-thap-2021`).
+    pub id: String,
+    /// Official name (Vietnamese, NFC).
+    pub name: String,
+    /// English name.
+    pub name_en: String,
+    /// Province code the plan is for.
+    pub province: String,
+    /// First and last reporting year the plan covers.
+    pub period: (u16, u16),
+    /// Yearly reporting deadline as (month, day), none when the plan sets none.
+    pub deadline: Option<(u8, u8)>,
+    /// The document the plan comes from.
+    pub source: String,
+    /// Targets, by indicator then year.
+    pub targets: Vec<Target>,
+    /// Remarks (what the source lacks, how a target was read).
+    pub notes: Vec<String>,
+}
+
+/// A review decision.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    /// The record was checked and is counted when indicators use verified records only.
+    Verified,
+    /// The record was sent back to its office for correction, with a reason.
+    Returned,
+}
+
+/// A hub operator's decision on one version of a record.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct ReviewDecision {
+    /// The record reviewed.
+    pub record: Dot,
+    /// Hash of the version reviewed; the decision holds while that version is the record's value.
+    #[serde(with = "hex32")]
+    pub version: [u8; 32],
+    /// Verified or returned.
+    pub decision: Decision,
+    /// Why it was returned (empty when verified).
+    pub reason: String,
+}
+
+/// A 32-byte hash as hex in JSON.
+mod hex32 {
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    /// Writes the hash as lowercase hex.
+    pub fn serialize<S: Serializer>(h: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&data_encoding::HEXLOWER.encode(h))
+    }
+
+    /// Reads a hash from hex.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s = String::deserialize(d)?;
+        let v = data_encoding::HEXLOWER_PERMISSIVE
+            .decode(s.as_bytes())
+            .map_err(D::Error::custom)?;
+        v.try_into()
+            .map_err(|_| D::Error::custom("hash: not 32 bytes"))
+    }
 }
 
 /// Human forms in JSON: a dot as `abcd1234-7` (with the full author), a date as `YYYY-MM-DD`.

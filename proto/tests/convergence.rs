@@ -139,6 +139,8 @@ fn concurrent_corrections_conflict_until_one_names_both() {
             address: String::new(),
             market_class: Some(3),
             certifications: vec![],
+            opened: None,
+            closed: None,
         })),
         1,
     );

@@ -135,6 +135,8 @@ impl Writer {
                 address: String::new(),
                 market_class: (kind == OutletKind::Market).then_some(2),
                 certifications: vec![],
+                opened: None,
+                closed: None,
             }));
         }
         if roll < 20 {

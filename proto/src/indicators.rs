@@ -1,0 +1,995 @@
+//! The plan's indicators, computed from plain inputs: facilities, the winning survey values, campaign
+//! events, units and their lineage, the plan's targets, review states and the counting basis.
+//!
+//! Pure functions with no I/O and no clock (`today` is a parameter), so every formula is held to
+//! hand-computed figures in the tests below. The hub gathers the inputs from its store
+//! (`hub::indicators`) and serves the [`Report`] as JSON; its shape is the issue-3 contract.
+//!
+//! Rules, as computed (README "Indicators" says the same for users):
+//! - Reference date `as_of` = 31 December of the year, or `today` when the year is the current one.
+//!   Certifications, units and the grouping are judged on it; records in units no longer in force are
+//!   mapped to their successors through the lineage.
+//! - A record counts when the basis allows it: `submitted` counts every live record except returned
+//!   ones; `verified` counts verified records only.
+//! - A facility is active in Y when it was open at any time in Y: opened ≤ 31 Dec Y (or unknown) and
+//!   closed ≥ 1 Jan Y (or still open).
+//! - The latest survey of a facility in Y is by survey date, then clock, then record id.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::{Lineage, Units};
+use crate::view::ReviewStatus;
+use crate::wire::{
+    CertKind, Certification, Date, Dot, Hlc, IndicatorId, Level, OutletKind, PlanDef,
+};
+use crate::Error;
+
+/// Which records indicators count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Basis {
+    /// Every live record except those returned for correction.
+    #[default]
+    Submitted,
+    /// Verified records only.
+    Verified,
+}
+
+impl Basis {
+    /// True when a record with this review status is counted.
+    pub fn counts(self, s: ReviewStatus) -> bool {
+        match self {
+            Basis::Submitted => s != ReviewStatus::Returned,
+            Basis::Verified => s == ReviewStatus::Verified,
+        }
+    }
+}
+
+/// The rule a modern-retail outlet's latest survey must meet for I1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum I1Rule {
+    /// Gives no non-biodegradable bags (the default).
+    #[default]
+    NoNonbio,
+    /// Offers eco-friendly packaging (eco bags given, or reusable bags sold), even beside plastic.
+    EcoOffered,
+}
+
+/// Hub settings the computation depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Settings {
+    /// Which records count.
+    pub basis: Basis,
+    /// The I1 rule.
+    pub i1_rule: I1Rule,
+}
+
+/// A registered facility, as its current (winning, not retracted) version says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facility {
+    /// Its record id.
+    pub id: Dot,
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: OutletKind,
+    /// Commune code where it stands.
+    pub unit: String,
+    /// The date that code is read at (when the version was written).
+    pub unit_date: Date,
+    /// Market certifications.
+    pub certifications: Vec<Certification>,
+    /// First day open.
+    pub opened: Option<Date>,
+    /// Last day open.
+    pub closed: Option<Date>,
+}
+
+/// What a survey measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// A market survey.
+    Market {
+        /// Non-biodegradable bags, grams per operating day.
+        nonbio_g: u32,
+        /// True for a baseline-round survey.
+        baseline_round: bool,
+    },
+    /// A modern-retail survey.
+    Retail {
+        /// Gives non-biodegradable bags.
+        gives_nonbio: bool,
+        /// Offers eco-friendly packaging (eco bags given or reusable bags sold).
+        eco_offered: bool,
+    },
+}
+
+/// A survey's current value (retracted surveys are left out by the caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Survey {
+    /// The survey record.
+    pub record: Dot,
+    /// The facility surveyed.
+    pub outlet: Dot,
+    /// Commune recorded on the survey.
+    pub unit: String,
+    /// Survey date.
+    pub date: Date,
+    /// Reporting year.
+    pub year: u16,
+    /// Clock of the winning version (orders surveys of the same day).
+    pub hlc: Hlc,
+    /// Clock of the entry that created the record (when it was first recorded).
+    pub first_hlc: Hlc,
+    /// What it measured.
+    pub reading: Reading,
+    /// Review status of the current value.
+    pub status: ReviewStatus,
+}
+
+/// An awareness event's current value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Campaign {
+    /// The record.
+    pub record: Dot,
+    /// Unit credited.
+    pub unit: String,
+    /// Date held.
+    pub date: Date,
+    /// Clock of the entry that created the record.
+    pub first_hlc: Hlc,
+    /// Review status of the current value.
+    pub status: ReviewStatus,
+}
+
+/// Everything the computation reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// The hub's province code.
+    pub province: &'a str,
+    /// The hub's province name.
+    pub province_name: &'a str,
+    /// Units, every version.
+    pub units: &'a Units,
+    /// Old unit → new unit(s).
+    pub lineage: &'a Lineage,
+    /// Facilities (current values, retracted ones left out).
+    pub facilities: &'a [Facility],
+    /// Surveys (current values, retracted ones left out).
+    pub surveys: &'a [Survey],
+    /// Campaign events (current values, retracted ones left out).
+    pub campaigns: &'a [Campaign],
+    /// The plan in force, if any.
+    pub plan: Option<&'a PlanDef>,
+    /// Settings.
+    pub settings: Settings,
+    /// Today's date where the hub is.
+    pub today: Date,
+}
+
+/// A unit as reports name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitRef {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Level.
+    pub level: Level,
+}
+
+/// The plan a report is measured against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRef {
+    /// Plan id.
+    pub id: String,
+    /// Plan name.
+    pub name: String,
+    /// The reporting deadline in the report's year, none when the plan sets none.
+    pub deadline: Option<Date>,
+}
+
+/// Surveyed / total beside an indicator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Facilities (or markets) with the survey(s) the indicator needs.
+    pub surveyed: u64,
+    /// Facilities (or markets) the indicator is about.
+    pub total: u64,
+}
+
+/// One indicator's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Indicator {
+    /// Which indicator.
+    pub id: IndicatorId,
+    /// Vietnamese name.
+    pub name_vi: String,
+    /// English name.
+    pub name_en: String,
+    /// numerator / denominator as a fraction; none when undefined.
+    pub value: Option<f64>,
+    /// Numerator.
+    pub numerator: f64,
+    /// Denominator.
+    pub denominator: f64,
+    /// What numerator and denominator count: outlets, markets, kg/day or units.
+    pub unit: String,
+    /// The plan's threshold for the year, as a fraction.
+    pub target: Option<f64>,
+    /// value ≥ target, none when either is none.
+    pub met: Option<bool>,
+    /// Surveyed / total, where meaningful.
+    pub coverage: Option<Coverage>,
+    /// True when a baseline used was not a baseline-round survey.
+    pub provisional: bool,
+}
+
+/// One unit directly below the scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnitReport {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Level.
+    pub level: Level,
+    /// Any counted survey or campaign of the year is recorded in it or below it.
+    pub reported: bool,
+    /// Its first such record was recorded by the deadline; none when there is no deadline.
+    pub on_time: Option<bool>,
+    /// Date its first such record was recorded (UTC+7).
+    pub first_report: Option<Date>,
+    /// Its indicators.
+    pub indicators: Vec<Indicator>,
+}
+
+/// A unit named in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Named {
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+}
+
+/// Who reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Completeness {
+    /// Units expected to report.
+    pub units: u64,
+    /// Units that reported.
+    pub reported: u64,
+    /// Units that reported by the deadline; none without a deadline.
+    pub on_time: Option<u64>,
+    /// The deadline.
+    pub deadline: Option<Date>,
+    /// Units that did not report.
+    pub missing: Vec<Named>,
+}
+
+/// A data gap.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Gap {
+    /// `no_baseline`, `zero_baseline`, `no_current_survey` or `ambiguous_unit`.
+    pub kind: String,
+    /// The facility's record id (`<author hex>-<seq>`).
+    pub record: String,
+    /// The facility's name.
+    pub name: String,
+    /// The unit it stands in on the reference date.
+    pub unit: String,
+}
+
+/// The indicators of one year for one scope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The hub's province code.
+    pub province: String,
+    /// The hub's province name.
+    pub province_name: String,
+    /// Reporting year.
+    pub year: u16,
+    /// Reference date.
+    pub as_of: Date,
+    /// Which records count.
+    pub basis: Basis,
+    /// The plan measured against.
+    pub plan: Option<PlanRef>,
+    /// The scope.
+    pub scope: UnitRef,
+    /// The scope's indicators, in [`IndicatorId::ALL`] order.
+    pub indicators: Vec<Indicator>,
+    /// Units directly below the scope in force on `as_of`.
+    pub units: Vec<UnitReport>,
+    /// Who reported.
+    pub completeness: Completeness,
+    /// Data gaps.
+    pub gaps: Vec<Gap>,
+    /// Bilingual remarks on how figures were computed.
+    pub notes: Vec<String>,
+}
+
+/// Bilingual names of an indicator.
+pub fn names(id: IndicatorId) -> (&'static str, &'static str) {
+    match id {
+        IndicatorId::I1 => (
+            "Tỷ lệ siêu thị, TTTM dùng bao bì thân thiện môi trường",
+            "Eco-packaging rate, supermarkets and trade centres",
+        ),
+        IndicatorId::I1Cs => (
+            "Tỷ lệ siêu thị, TTTM, cửa hàng tiện lợi dùng bao bì thân thiện môi trường",
+            "Eco-packaging rate, supermarkets, trade centres and convenience stores",
+        ),
+        IndicatorId::I2 => (
+            "Mức giảm túi ni lông khó phân hủy tại chợ đạt chuẩn văn minh",
+            "Non-biodegradable bag reduction, civilized-standard markets",
+        ),
+        IndicatorId::I2Share => (
+            "Tỷ lệ chợ đạt chuẩn văn minh đạt mức giảm mục tiêu",
+            "Share of civilized-standard markets at the reduction target",
+        ),
+        IndicatorId::I3 => (
+            "Mức giảm túi ni lông khó phân hủy tại chợ nông thôn mới",
+            "Non-biodegradable bag reduction, new-rural-standard markets",
+        ),
+        IndicatorId::I3Share => (
+            "Tỷ lệ chợ nông thôn mới đạt mức giảm mục tiêu",
+            "Share of new-rural-standard markets at the reduction target",
+        ),
+        IndicatorId::I4 => (
+            "Tỷ lệ đơn vị tổ chức tuyên truyền",
+            "Campaign coverage, units holding an awareness event",
+        ),
+        IndicatorId::Coverage => (
+            "Tỷ lệ cơ sở được khảo sát",
+            "Survey coverage, facilities surveyed",
+        ),
+        IndicatorId::Completeness => (
+            "Tỷ lệ đơn vị đã báo cáo",
+            "Reporting completeness, units that reported",
+        ),
+        IndicatorId::Timeliness => (
+            "Tỷ lệ đơn vị báo cáo đúng hạn",
+            "Reporting timeliness, units that reported by the deadline",
+        ),
+    }
+}
+
+/// The reference date of `year`: 31 December, or `today` during the current year.
+pub fn as_of(year: u16, today: Date) -> Date {
+    if year == today.year() {
+        today
+    } else {
+        Date(u32::from(year) * 10_000 + 1231)
+    }
+}
+
+/// The plan's threshold for `id` in `year` (basis points): the target of the latest year ≤ `year`,
+/// within the plan's period.
+pub fn target_bp(plan: Option<&PlanDef>, id: IndicatorId, year: u16) -> Option<u16> {
+    let p = plan?;
+    if year < p.period.0 || year > p.period.1 {
+        return None;
+    }
+    p.targets
+        .iter()
+        .filter(|t| t.indicator == id && t.year <= year)
+        .max_by_key(|t| t.year)
+        .map(|t| t.threshold_bp)
+}
+
+/// The plan's deadline in `year`.
+pub fn deadline(plan: Option<&PlanDef>, year: u16) -> Option<Date> {
+    let (m, d) = plan?.deadline?;
+    Date::from_ymd(i32::from(year), m, d)
+}
+
+/// The calendar date (UTC+7, Vietnam) of a clock value.
+pub fn hlc_date(h: Hlc) -> Date {
+    let secs = (h.millis() / 1000) as i64 + 7 * 3600;
+    match time::OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(t) => Date(t.year() as u32 * 10_000 + u8::from(t.month()) as u32 * 100 + t.day() as u32),
+        Err(_) => Date(19_700_101),
+    }
+}
+
+/// True when a facility was open at any time in `year`.
+pub fn active_in(f: &Facility, year: u16) -> bool {
+    let start = Date(u32::from(year) * 10_000 + 101);
+    let end = Date(u32::from(year) * 10_000 + 1231);
+    f.opened.is_none_or(|o| o <= end) && f.closed.is_none_or(|c| c >= start)
+}
+
+/// True when the facility holds a certification of `kind` valid on `date`.
+pub fn certified(f: &Facility, kind: CertKind, date: Date) -> bool {
+    f.certifications
+        .iter()
+        .any(|c| c.kind == kind && c.from <= date && c.to.is_none_or(|t| t >= date))
+}
+
+fn ratio(num: f64, den: f64) -> Option<f64> {
+    (den > 0.0).then(|| num / den)
+}
+
+/// num/den ≥ bp/10000, exactly.
+fn at_least(num: i128, den: i128, bp: u16) -> bool {
+    num * 10_000 >= i128::from(bp) * den
+}
+
+fn survey_order(s: &Survey) -> (Date, Hlc, Dot) {
+    (s.date, s.hlc, s.record)
+}
+
+/// Prepared state for one year: locations on `as_of`, counted records, per-facility surveys.
+struct Year<'a> {
+    inp: &'a Inputs<'a>,
+    year: u16,
+    as_of: Date,
+    /// Active facilities with their location on `as_of`.
+    facilities: Vec<(&'a Facility, String)>,
+    /// Counted surveys by facility, oldest first (every year).
+    by_outlet: BTreeMap<Dot, Vec<&'a Survey>>,
+    /// Counted records of the year with the units they stand for on `as_of` and when first recorded.
+    reports: Vec<(Vec<String>, Hlc)>,
+    /// Counted campaigns of the year with their units on `as_of`.
+    campaigns: Vec<Vec<String>>,
+    /// The campaign level on `as_of`.
+    campaign_level: Level,
+    ambiguous: Vec<Gap>,
+}
+
+impl<'a> Year<'a> {
+    fn new(inp: &'a Inputs<'a>, year: u16) -> Year<'a> {
+        let as_of = as_of(year, inp.today);
+        let basis = inp.settings.basis;
+        let mut ambiguous = vec![];
+        let mut facilities = vec![];
+        for f in inp.facilities.iter().filter(|f| active_in(f, year)) {
+            let loc = inp.units.locate(inp.lineage, &f.unit, f.unit_date, as_of);
+            if loc.ambiguous {
+                ambiguous.push(gap(
+                    "ambiguous_unit",
+                    f,
+                    loc.codes.first().map_or("", |c| c),
+                ));
+            }
+            if let Some(code) = loc.codes.into_iter().next() {
+                facilities.push((f, code));
+            }
+        }
+        let mut by_outlet: BTreeMap<Dot, Vec<&Survey>> = BTreeMap::new();
+        let mut reports = vec![];
+        for s in inp.surveys.iter().filter(|s| basis.counts(s.status)) {
+            by_outlet.entry(s.outlet).or_default().push(s);
+            if s.year == year {
+                let loc = inp.units.locate(inp.lineage, &s.unit, s.date, as_of);
+                reports.push((loc.codes, s.first_hlc));
+            }
+        }
+        for list in by_outlet.values_mut() {
+            list.sort_by_key(|s| survey_order(s));
+        }
+        let mut campaigns = vec![];
+        for c in inp
+            .campaigns
+            .iter()
+            .filter(|c| basis.counts(c.status) && c.date.year() == year)
+        {
+            let loc = inp.units.locate(inp.lineage, &c.unit, c.date, as_of);
+            reports.push((loc.codes.clone(), c.first_hlc));
+            campaigns.push(loc.codes);
+        }
+        let districts = inp
+            .units
+            .iter()
+            .any(|u| u.level == Level::District && crate::units::in_force(u, as_of));
+        Year {
+            inp,
+            year,
+            as_of,
+            facilities,
+            by_outlet,
+            reports,
+            campaigns,
+            campaign_level: if districts {
+                Level::District
+            } else {
+                Level::Commune
+            },
+            ambiguous,
+        }
+    }
+
+    fn within(&self, code: &str, scope: &str) -> bool {
+        self.inp.units.is_within(code, scope, self.as_of)
+    }
+
+    /// The latest counted survey of the facility in the year.
+    fn latest(&self, f: &Facility) -> Option<&'a Survey> {
+        self.by_outlet
+            .get(&f.id)?
+            .iter()
+            .rev()
+            .find(|s| s.year == self.year)
+            .copied()
+    }
+
+    /// Units that report for `scope`: those directly below it, or the scope itself when it has none.
+    fn reporting_units(&self, scope: &str) -> Vec<UnitRef> {
+        let mut kids: Vec<UnitRef> = self
+            .inp
+            .units
+            .children(scope, self.as_of)
+            .into_iter()
+            .map(unit_ref)
+            .collect();
+        kids.sort_by(|a, b| a.code.cmp(&b.code));
+        kids.dedup_by(|a, b| a.code == b.code);
+        if kids.is_empty() {
+            if let Some(u) = self.inp.units.at(scope, self.as_of) {
+                kids.push(unit_ref(u));
+            }
+        }
+        kids
+    }
+
+    /// For unit `r`: reported, and the clock of its first counted record of the year.
+    fn first_report(&self, r: &str) -> Option<Hlc> {
+        self.reports
+            .iter()
+            .filter(|(codes, _)| codes.iter().any(|c| self.within(c, r)))
+            .map(|(_, h)| *h)
+            .min()
+    }
+
+    fn indicators(
+        &self,
+        scope: &str,
+        gaps: &mut BTreeSet<Gap>,
+        notes: &mut Notes,
+    ) -> Vec<Indicator> {
+        let plan = self.inp.plan;
+        let fac: Vec<&(&Facility, String)> = self
+            .facilities
+            .iter()
+            .filter(|(_, code)| self.within(code, scope))
+            .collect();
+        let mut out = vec![];
+        for id in IndicatorId::ALL {
+            let t = target_bp(plan, id, self.year);
+            let mut ind = match id {
+                IndicatorId::I1 => self.i1(&fac, false),
+                IndicatorId::I1Cs => self.i1(&fac, true),
+                IndicatorId::I2 | IndicatorId::I2Share => {
+                    self.reduction(&fac, CertKind::Civilized, id, plan, gaps, notes)
+                }
+                IndicatorId::I3 | IndicatorId::I3Share => {
+                    self.reduction(&fac, CertKind::NewRural, id, plan, gaps, notes)
+                }
+                IndicatorId::I4 => self.i4(scope),
+                IndicatorId::Coverage => {
+                    let surveyed = fac.iter().filter(|(f, _)| self.latest(f).is_some()).count();
+                    base(id, surveyed as f64, fac.len() as f64, "outlets")
+                }
+                IndicatorId::Completeness | IndicatorId::Timeliness => {
+                    let units = self.reporting_units(scope);
+                    let deadline = deadline(plan, self.year);
+                    let mut n = 0usize;
+                    for u in &units {
+                        if let Some(h) = self.first_report(&u.code) {
+                            if id == IndicatorId::Completeness
+                                || deadline.is_some_and(|d| hlc_date(h) <= d)
+                            {
+                                n += 1;
+                            }
+                        }
+                    }
+                    let mut ind = base(id, n as f64, units.len() as f64, "units");
+                    if id == IndicatorId::Timeliness && deadline.is_none() {
+                        ind.value = None;
+                    }
+                    ind
+                }
+            };
+            if !matches!(id, IndicatorId::I2Share | IndicatorId::I3Share) {
+                ind.target = t.map(|bp| f64::from(bp) / 10_000.0);
+                ind.met = match (t, ind.value) {
+                    (Some(bp), Some(_)) => Some(met(&ind, bp, id)),
+                    _ => None,
+                };
+            }
+            out.push(ind);
+        }
+        out
+    }
+
+    fn i1(&self, fac: &[&(&Facility, String)], with_convenience: bool) -> Indicator {
+        let kinds: &[OutletKind] = if with_convenience {
+            &[
+                OutletKind::Supermarket,
+                OutletKind::TradeCentre,
+                OutletKind::Convenience,
+            ]
+        } else {
+            &[OutletKind::Supermarket, OutletKind::TradeCentre]
+        };
+        let mut total = 0u64;
+        let mut surveyed = 0u64;
+        let mut meeting = 0u64;
+        for (f, _) in fac.iter().filter(|(f, _)| kinds.contains(&f.kind)) {
+            total += 1;
+            let Some(s) = self.latest(f) else { continue };
+            surveyed += 1;
+            if let Reading::Retail {
+                gives_nonbio,
+                eco_offered,
+            } = s.reading
+            {
+                let rule = match self.inp.settings.i1_rule {
+                    I1Rule::NoNonbio => !gives_nonbio,
+                    I1Rule::EcoOffered => eco_offered,
+                };
+                // Decree 08/2022 Art. 64: from 2026 a supermarket or trade centre giving
+                // non-biodegradable bags is non-compliant whatever the rule says.
+                let decree = self.year >= 2026
+                    && matches!(f.kind, OutletKind::Supermarket | OutletKind::TradeCentre)
+                    && gives_nonbio;
+                if rule && !decree {
+                    meeting += 1;
+                }
+            }
+        }
+        let id = if with_convenience {
+            IndicatorId::I1Cs
+        } else {
+            IndicatorId::I1
+        };
+        let mut ind = base(id, meeting as f64, total as f64, "outlets");
+        ind.coverage = Some(Coverage { surveyed, total });
+        ind
+    }
+
+    /// I2/I3 (pooled) or their shares, over markets certified `cert` on `as_of`.
+    fn reduction(
+        &self,
+        fac: &[&(&Facility, String)],
+        cert: CertKind,
+        id: IndicatorId,
+        plan: Option<&PlanDef>,
+        gaps: &mut BTreeSet<Gap>,
+        notes: &mut Notes,
+    ) -> Indicator {
+        let pooled_id = if cert == CertKind::Civilized {
+            IndicatorId::I2
+        } else {
+            IndicatorId::I3
+        };
+        let target = target_bp(plan, pooled_id, self.year);
+        let mut total = 0u64;
+        let (mut sum_b, mut sum_c) = (0i128, 0i128);
+        let mut pairs = vec![];
+        let mut provisional = false;
+        for (f, code) in fac
+            .iter()
+            .filter(|(f, _)| f.kind == OutletKind::Market && certified(f, cert, self.as_of))
+        {
+            total += 1;
+            let list: Vec<&Survey> = self
+                .by_outlet
+                .get(&f.id)
+                .map(|l| l.iter().copied().filter(|s| s.year <= self.year).collect())
+                .unwrap_or_default();
+            let baseline = list
+                .iter()
+                .find(|s| {
+                    matches!(
+                        s.reading,
+                        Reading::Market {
+                            baseline_round: true,
+                            ..
+                        }
+                    )
+                })
+                .map(|s| (*s, false))
+                .or_else(|| list.first().map(|s| (*s, true)));
+            let Some((b, prov)) = baseline else {
+                gaps.insert(gap("no_baseline", f, code));
+                continue;
+            };
+            let current = list
+                .iter()
+                .rev()
+                .find(|s| s.year == self.year && s.record != b.record);
+            let Some(c) = current else {
+                gaps.insert(gap("no_current_survey", f, code));
+                continue;
+            };
+            let (Reading::Market { nonbio_g: bg, .. }, Reading::Market { nonbio_g: cg, .. }) =
+                (b.reading, c.reading)
+            else {
+                continue;
+            };
+            if bg == 0 {
+                gaps.insert(gap("zero_baseline", f, code));
+                continue;
+            }
+            provisional |= prov;
+            sum_b += i128::from(bg);
+            sum_c += i128::from(cg);
+            pairs.push((i128::from(bg), i128::from(cg)));
+        }
+        if provisional {
+            notes.provisional = true;
+        }
+        let coverage = Some(Coverage {
+            surveyed: pairs.len() as u64,
+            total,
+        });
+        let mut ind = if id == pooled_id {
+            base(
+                id,
+                (sum_b - sum_c) as f64 / 1000.0,
+                sum_b as f64 / 1000.0,
+                "kg/day",
+            )
+        } else {
+            let at = match target {
+                Some(bp) => pairs
+                    .iter()
+                    .filter(|(b, c)| at_least(b - c, *b, bp))
+                    .count(),
+                None => 0,
+            };
+            let mut ind = base(id, at as f64, pairs.len() as f64, "markets");
+            if target.is_none() {
+                ind.value = None;
+            }
+            ind
+        };
+        ind.coverage = coverage;
+        ind.provisional = provisional;
+        ind
+    }
+
+    fn i4(&self, scope: &str) -> Indicator {
+        let level = self.campaign_level;
+        let units: Vec<&str> = self
+            .inp
+            .units
+            .iter()
+            .filter(|u| u.level == level && crate::units::in_force(u, self.as_of))
+            .filter(|u| self.within(&u.code, scope))
+            .map(|u| u.code.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let held = units
+            .iter()
+            .filter(|u| {
+                self.campaigns
+                    .iter()
+                    .any(|codes| codes.iter().any(|c| self.within(c, u)))
+            })
+            .count();
+        base(IndicatorId::I4, held as f64, units.len() as f64, "units")
+    }
+}
+
+fn met(ind: &Indicator, bp: u16, id: IndicatorId) -> bool {
+    // Exact comparison on the integer figures: kg/day figures are whole grams / 1000.
+    let scale = if id == IndicatorId::I2 || id == IndicatorId::I3 {
+        1000.0
+    } else {
+        1.0
+    };
+    let num = (ind.numerator * scale).round() as i128;
+    let den = (ind.denominator * scale).round() as i128;
+    den > 0 && at_least(num, den, bp)
+}
+
+fn base(id: IndicatorId, numerator: f64, denominator: f64, unit: &str) -> Indicator {
+    let (vi, en) = names(id);
+    Indicator {
+        id,
+        name_vi: vi.into(),
+        name_en: en.into(),
+        value: ratio(numerator, denominator),
+        numerator,
+        denominator,
+        unit: unit.into(),
+        target: None,
+        met: None,
+        coverage: None,
+        provisional: false,
+    }
+}
+
+fn gap(kind: &str, f: &Facility, unit: &str) -> Gap {
+    Gap {
+        kind: kind.into(),
+        record: format!("{}-{}", f.id.author.hex(), f.id.seq),
+        name: f.name.clone(),
+        unit: unit.into(),
+    }
+}
+
+fn unit_ref(u: &crate::wire::UnitDef) -> UnitRef {
+    UnitRef {
+        code: u.code.clone(),
+        name: u.name.clone(),
+        level: u.level,
+    }
+}
+
+#[derive(Default)]
+struct Notes {
+    provisional: bool,
+}
+
+/// The scope of a report on `as_of`: `unit` when given (it must be in force then and inside the
+/// province), else the province-level unit in force (the hub's code preferred).
+fn scope_of(inp: &Inputs<'_>, unit: Option<&str>, as_of: Date) -> Result<UnitRef, Error> {
+    match unit {
+        Some(code) => {
+            let u = inp.units.at(code, as_of).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unit {code} is not in force on {as_of} / đơn vị {code} không còn hiệu lực ngày {as_of}"
+                ))
+            })?;
+            Ok(unit_ref(u))
+        }
+        None => {
+            let mut provinces: Vec<&crate::wire::UnitDef> = inp
+                .units
+                .iter()
+                .filter(|u| u.level == Level::Province && crate::units::in_force(u, as_of))
+                .collect();
+            provinces.sort_by_key(|u| u.code != inp.province);
+            provinces.first().map(|u| unit_ref(u)).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "no province unit in force on {as_of} / không có tỉnh nào hiệu lực ngày {as_of}"
+                ))
+            })
+        }
+    }
+}
+
+/// The report for `year` and `unit` (none: the whole province).
+pub fn report(inp: &Inputs<'_>, year: u16, unit: Option<&str>) -> Result<Report, Error> {
+    let y = Year::new(inp, year);
+    let scope = scope_of(inp, unit, y.as_of)?;
+    let mut gaps = BTreeSet::new();
+    let mut notes = Notes::default();
+    let indicators = y.indicators(&scope.code, &mut gaps, &mut notes);
+    let deadline = deadline(inp.plan, year);
+    let mut units = vec![];
+    let mut missing = vec![];
+    let (mut reported, mut on_time) = (0u64, 0u64);
+    let children: Vec<UnitRef> = {
+        let mut k: Vec<UnitRef> = inp
+            .units
+            .children(&scope.code, y.as_of)
+            .into_iter()
+            .map(unit_ref)
+            .collect();
+        k.sort_by(|a, b| a.code.cmp(&b.code));
+        k.dedup_by(|a, b| a.code == b.code);
+        k
+    };
+    for u in &children {
+        let first = y.first_report(&u.code);
+        let mut scratch = BTreeSet::new();
+        units.push(UnitReport {
+            code: u.code.clone(),
+            name: u.name.clone(),
+            level: u.level,
+            reported: first.is_some(),
+            on_time: deadline.map(|d| first.is_some_and(|h| hlc_date(h) <= d)),
+            first_report: first.map(hlc_date),
+            indicators: y.indicators(&u.code, &mut scratch, &mut Notes::default()),
+        });
+    }
+    for u in y.reporting_units(&scope.code) {
+        match y.first_report(&u.code) {
+            Some(h) => {
+                reported += 1;
+                if deadline.is_some_and(|d| hlc_date(h) <= d) {
+                    on_time += 1;
+                }
+            }
+            None => missing.push(Named {
+                code: u.code,
+                name: u.name,
+            }),
+        }
+    }
+    let mut all_gaps: Vec<Gap> = gaps.into_iter().collect();
+    all_gaps.extend(
+        y.ambiguous
+            .iter()
+            .filter(|g| y.within(&g.unit, &scope.code))
+            .cloned(),
+    );
+    let notes = notes_for(inp, &y, &notes, deadline);
+    Ok(Report {
+        province: inp.province.to_string(),
+        province_name: inp.province_name.to_string(),
+        year,
+        as_of: y.as_of,
+        basis: inp.settings.basis,
+        plan: inp.plan.map(|p| PlanRef {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            deadline,
+        }),
+        scope,
+        indicators,
+        units,
+        completeness: Completeness {
+            units: reported + missing.len() as u64,
+            reported,
+            on_time: deadline.map(|_| on_time),
+            deadline,
+            missing,
+        },
+        gaps: all_gaps,
+        notes,
+    })
+}
+
+fn notes_for(inp: &Inputs<'_>, y: &Year<'_>, n: &Notes, deadline: Option<Date>) -> Vec<String> {
+    let mut out = vec![match inp.settings.basis {
+        Basis::Submitted => "Tính trên các bản ghi đã nộp, trừ bản ghi bị trả lại / Counts submitted records, except those returned for correction".to_string(),
+        Basis::Verified => "Chỉ tính các bản ghi đã xác minh / Counts verified records only".to_string(),
+    }];
+    out.push(format!(
+        "Đơn vị hành chính và chứng nhận chợ xét tại ngày {d}; số liệu ở đơn vị cũ được quy về đơn vị kế thừa / Units and market certifications as on {d}; records in former units are mapped to their successors",
+        d = y.as_of
+    ));
+    if inp.settings.i1_rule == I1Rule::EcoOffered {
+        out.push("I1: cơ sở đạt khi có cung cấp bao bì thân thiện môi trường / I1: an outlet meets the rule when it offers eco-friendly packaging".into());
+    }
+    if y.year >= 2026 {
+        out.push("Từ 2026, siêu thị, TTTM còn phát túi ni lông khó phân hủy là không đạt (Nghị định 08/2022, Điều 64) / From 2026 supermarkets and trade centres giving non-biodegradable bags do not comply (Decree 08/2022, Art. 64)".into());
+    }
+    if n.provisional {
+        out.push("Có chợ chưa có khảo sát gốc: dùng khảo sát đầu tiên, số liệu tạm tính / Some markets have no baseline-round survey: their first survey is used, figures are provisional".into());
+    }
+    match inp.plan {
+        None => out.push("Chưa nạp kế hoạch: không có chỉ tiêu, không xét đúng hạn / No plan loaded: no targets, timeliness not assessed".into()),
+        Some(_) if deadline.is_none() => out.push("Kế hoạch không quy định hạn báo cáo: không xét đúng hạn / The plan sets no reporting deadline: timeliness not assessed".into()),
+        Some(_) => {}
+    }
+    if !y.ambiguous.is_empty() {
+        out.push("Một số cơ sở ở xã bị chia tách: đã gán cho xã giữ mã cũ (hoặc xã đầu tiên) / Some facilities stand in communes that were split: assigned to the successor that kept the code (or the first listed)".into());
+    }
+    out
+}
+
+/// Years with data (surveys, campaigns) or a target, ascending.
+pub fn years(inp: &Inputs<'_>) -> Vec<u16> {
+    let mut ys: BTreeSet<u16> = inp.surveys.iter().map(|s| s.year).collect();
+    ys.extend(inp.campaigns.iter().map(|c| c.date.year()));
+    if let Some(p) = inp.plan {
+        ys.extend(p.targets.iter().map(|t| t.year));
+    }
+    ys.into_iter().collect()
+}
+
+/// One report per year with data or a target, ascending; years in which `unit` is not in force are
+/// left out.
+pub fn trend(inp: &Inputs<'_>, unit: Option<&str>) -> Result<Vec<Report>, Error> {
+    let mut out = vec![];
+    for y in years(inp) {
+        match report(inp, y, unit) {
+            Ok(r) => out.push(r),
+            Err(Error::Invalid(_)) if unit.is_some() => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
