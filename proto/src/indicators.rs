@@ -20,9 +20,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::units::{Lineage, Units};
-use crate::view::ReviewStatus;
+use crate::view::{status_of, RecordState, ReviewState, ReviewStatus, Value};
 use crate::wire::{
-    CertKind, Certification, Date, Dot, Hlc, IndicatorId, Level, OutletKind, PlanDef,
+    Body, CertKind, Certification, Date, Dot, Hlc, IndicatorId, Level, OutletKind, PlanDef, Round,
 };
 use crate::Error;
 
@@ -143,6 +143,88 @@ pub struct Campaign {
     pub first_hlc: Hlc,
     /// Review status of the current value.
     pub status: ReviewStatus,
+}
+
+/// Facilities, surveys and campaigns as the view holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gathered {
+    /// Registered facilities (not retracted).
+    pub facilities: Vec<Facility>,
+    /// Surveys (not retracted).
+    pub surveys: Vec<Survey>,
+    /// Campaign events (not retracted).
+    pub campaigns: Vec<Campaign>,
+}
+
+/// Reads the current value of every record: retracted records are left out, a record in conflict
+/// counts with its winning head, and each survey or campaign carries the review status of that head.
+/// Facilities count while registered, whatever their review (they are the denominators).
+pub fn gather<'a>(
+    records: impl IntoIterator<Item = &'a RecordState>,
+    mut reviews: impl FnMut(&Dot) -> Vec<ReviewState>,
+) -> Gathered {
+    let mut g = Gathered::default();
+    for rec in records {
+        let Some(w) = rec.winner() else { continue };
+        let Value::Body(body) = &w.version.value else {
+            continue;
+        };
+        let first_hlc = rec
+            .versions
+            .iter()
+            .find(|v| v.version.dot == rec.id)
+            .map_or(w.version.hlc, |v| v.version.hlc);
+        let mut status = || status_of(&w.hash, &reviews(&rec.id));
+        match body {
+            Body::Outlet(o) => g.facilities.push(Facility {
+                id: rec.id,
+                name: o.name.clone(),
+                kind: o.kind,
+                unit: o.unit.clone(),
+                unit_date: hlc_date(w.version.hlc),
+                certifications: o.certifications.clone(),
+                opened: o.opened,
+                closed: o.closed,
+            }),
+            Body::MarketSurvey(s) => g.surveys.push(Survey {
+                record: rec.id,
+                outlet: s.outlet,
+                unit: s.unit.clone(),
+                date: s.date,
+                year: s.year,
+                hlc: w.version.hlc,
+                first_hlc,
+                reading: Reading::Market {
+                    nonbio_g: s.nonbio_g_per_day,
+                    baseline_round: s.round == Round::Baseline,
+                },
+                status: status(),
+            }),
+            Body::RetailSurvey(s) => g.surveys.push(Survey {
+                record: rec.id,
+                outlet: s.outlet,
+                unit: s.unit.clone(),
+                date: s.date,
+                year: s.year,
+                hlc: w.version.hlc,
+                first_hlc,
+                reading: Reading::Retail {
+                    gives_nonbio: s.gives_nonbio,
+                    eco_offered: s.eco_bags_per_day.is_some_and(|n| n > 0)
+                        || s.sells_reusable == Some(true),
+                },
+                status: status(),
+            }),
+            Body::Campaign(c) => g.campaigns.push(Campaign {
+                record: rec.id,
+                unit: c.unit.clone(),
+                date: c.date,
+                first_hlc,
+                status: status(),
+            }),
+        }
+    }
+    g
 }
 
 /// Everything the computation reads.
@@ -993,3 +1075,7 @@ pub fn trend(inp: &Inputs<'_>, unit: Option<&str>) -> Result<Vec<Report>, Error>
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "indicators_tests.rs"]
+mod tests;
