@@ -42,6 +42,12 @@ pub enum Command {
         /// Units CSV (default: the embedded seed units).
         #[arg(long)]
         units: Option<PathBuf>,
+        /// Lineage CSV of units across reorganisations (default: the embedded seed lineage).
+        #[arg(long)]
+        lineage: Option<PathBuf>,
+        /// Plan to load: a built-in id (e.g. dong-thap-2021) or a TOML file.
+        #[arg(long)]
+        plan: Option<String>,
     },
     /// Issue a one-time enrollment token for an office of a unit.
     Enroll {
@@ -102,6 +108,175 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// The plan and its targets: load one, show the one in force, list the built-in ones.
+    Plan {
+        /// Plan command.
+        #[command(subcommand)]
+        cmd: PlanCmd,
+    },
+    /// Review decisions on records: verify, or return to the office with a reason.
+    Review {
+        /// Review command.
+        #[command(subcommand)]
+        cmd: ReviewCmd,
+    },
+    /// Hub settings: which records indicators count, the I1 rule.
+    Settings {
+        /// Settings command (none: show them).
+        #[command(subcommand)]
+        cmd: Option<SettingsCmd>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The plan's indicators for a year, for the province or one unit and each unit below it.
+    Indicators {
+        /// Reporting year (default: the latest year with data).
+        #[arg(long)]
+        year: Option<u16>,
+        /// Scope: a unit code (default: the whole province).
+        #[arg(long)]
+        unit: Option<String>,
+        /// Every year with data or a target instead of one year.
+        #[arg(long, conflicts_with = "year")]
+        trend: bool,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `plan` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PlanCmd {
+    /// Load a plan: a TOML file, or the id of a built-in plan. It syncs down to every office.
+    Set {
+        /// File path or built-in id (see `plan list`).
+        file: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the plan in force.
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print it as a plan file (TOML), to edit and load again with `plan set`.
+        #[arg(long, conflicts_with = "json")]
+        toml: bool,
+    },
+    /// List the built-in seed plans.
+    List,
+}
+
+/// `review` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ReviewCmd {
+    /// Mark a record's current version verified.
+    Verify {
+        /// Record id (full or short, as `records` shows it).
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Return a record to its office for correction.
+    Return {
+        /// Record id (full or short, as `records` shows it).
+        id: String,
+        /// Why: the office sees it in `baobi-agent survey list`.
+        #[arg(long)]
+        reason: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `settings` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SettingsCmd {
+    /// Which records indicators count.
+    Basis {
+        /// `submitted` (every record except returned ones) or `verified` (verified only).
+        #[arg(value_enum)]
+        value: BasisArg,
+    },
+    /// The rule an outlet's latest survey must meet for I1.
+    I1Rule {
+        /// `no-nonbio` (gives no non-biodegradable bags) or `eco-offered` (offers eco packaging).
+        #[arg(value_enum)]
+        value: I1RuleArg,
+    },
+}
+
+/// Counting basis, as typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BasisArg {
+    /// Every record except those returned for correction.
+    Submitted,
+    /// Verified records only.
+    Verified,
+}
+
+/// I1 rule, as typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum I1RuleArg {
+    /// Gives no non-biodegradable bags.
+    NoNonbio,
+    /// Offers eco-friendly packaging (eco bags or reusable bags).
+    EcoOffered,
+}
+
+/// Reads a plan given as a built-in id or a file path.
+pub fn plan_text(arg: &str) -> anyhow::Result<String> {
+    let p = Path::new(arg);
+    if p.exists() {
+        return std::fs::read_to_string(p).with_context(|| format!("reading plan file {arg}"));
+    }
+    match crate::plan::builtin(arg) {
+        Some(t) => Ok(t.to_string()),
+        None => Err(Usage(format!(
+            "'{arg}' is neither a plan file nor a built-in plan ({}) / không tìm thấy kế hoạch",
+            crate::plan::BUILTIN.map(|(id, _)| id).join(", ")
+        ))
+        .into()),
+    }
+}
+
+fn print_plan(plan: &Option<baobi_proto::wire::PlanDef>) {
+    let Some(p) = plan else {
+        println!("Chưa nạp kế hoạch / No plan loaded");
+        return;
+    };
+    println!("{} ({})", p.name, p.id);
+    if !p.name_en.is_empty() {
+        println!("{}", p.name_en);
+    }
+    println!(
+        "Tỉnh / Province: {} — giai đoạn / period {}-{} — hạn báo cáo / deadline: {}",
+        p.province,
+        p.period.0,
+        p.period.1,
+        p.deadline
+            .map_or("không quy định / none".into(), |(m, d)| format!(
+                "{d:02}/{m:02}"
+            ))
+    );
+    for t in &p.targets {
+        let (vi, en) = baobi_proto::indicators::names(t.indicator);
+        println!(
+            "  {} từ / from {}: {}% — {vi} / {en} [{}]",
+            t.indicator.as_str(),
+            t.year,
+            f64::from(t.threshold_bp) / 100.0,
+            crate::plan::covers(t.indicator)[0].join(", ")
+        );
+    }
+    for n in &p.notes {
+        println!("  • {n}");
+    }
 }
 
 /// Exit code for invalid input.
@@ -137,15 +312,32 @@ fn call(dir: &Path, req: Request) -> anyhow::Result<Response> {
     }
 }
 
-/// Initialises a hub store and returns the lines to print.
-pub fn init(dir: &Path, province: &str, name: &str, units: Option<&Path>) -> anyhow::Result<Hub> {
+/// Initialises a hub store (units, lineage, optionally a plan: a built-in id or a file).
+pub fn init(
+    dir: &Path,
+    province: &str,
+    name: &str,
+    units: Option<&Path>,
+    lineage: Option<&Path>,
+    plan: Option<&str>,
+) -> anyhow::Result<Hub> {
     let text = match units {
         Some(p) => std::fs::read_to_string(p)
             .with_context(|| format!("reading units file {}", p.display()))?,
         None => units_csv::SEED_UNITS.to_string(),
     };
     let defs = units_csv::parse(&text).map_err(|e| Usage(e.to_string()))?;
-    Hub::init(dir, province, name, defs).map_err(|e| match e {
+    let lineage_text = match lineage {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("reading lineage file {}", p.display()))?,
+        None => units_csv::SEED_LINEAGE.to_string(),
+    };
+    let rows = units_csv::parse_lineage(&lineage_text).map_err(|e| Usage(e.to_string()))?;
+    let plan = match plan {
+        Some(p) => Some(crate::plan::parse(&plan_text(p)?).map_err(|e| Usage(e.to_string()))?),
+        None => None,
+    };
+    Hub::init_with(dir, province, name, defs, rows, plan).map_err(|e| match e {
         crate::Error::Invalid(m) => Usage(m).into(),
         e => anyhow::Error::from(e).context(format!("creating the hub store in {}", dir.display())),
     })
@@ -158,9 +350,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             province,
             name,
             units,
+            lineage,
+            plan,
         } => {
             let dir = data(&cli.data)?;
-            let hub = init(dir, &province, &name, units.as_deref())?;
+            let hub = init(
+                dir,
+                &province,
+                &name,
+                units.as_deref(),
+                lineage.as_deref(),
+                plan.as_deref(),
+            )?;
             println!(
                 "Tỉnh / Province: {} ({})",
                 hub.province_name(),
@@ -271,6 +472,145 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { keep } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(crate::demo::run(keep))?;
+        }
+        Command::Plan { cmd } => run_plan(&cli.data, cmd)?,
+        Command::Review { cmd } => {
+            let dir = data(&cli.data)?;
+            let (id, returned, j) = match cmd {
+                ReviewCmd::Verify { id, json } => (id, None, json),
+                ReviewCmd::Return { id, reason, json } => (id, Some(reason), json),
+            };
+            let was_return = returned.is_some();
+            let Response::Record { record } = call(dir, Request::Review { id, returned })? else {
+                bail!("unexpected answer from the hub");
+            };
+            if j {
+                println!("{}", json(&record)?);
+            } else {
+                println!("{}", report::render_records(std::slice::from_ref(&record)));
+            }
+            if was_return {
+                eprintln!(
+                    "Đã trả lại {}; văn phòng thấy lý do ở lần đồng bộ sau / Returned {}; the office sees why at its next sync",
+                    record.short_id, record.short_id
+                );
+            } else {
+                eprintln!("Đã xác minh / Verified: {}", record.short_id);
+            }
+        }
+        Command::Settings { cmd, json: j } => {
+            let dir = data(&cli.data)?;
+            let (basis, i1_rule) = match cmd {
+                None => (None, None),
+                Some(SettingsCmd::Basis { value }) => (
+                    Some(match value {
+                        BasisArg::Submitted => crate::indicators::Basis::Submitted,
+                        BasisArg::Verified => crate::indicators::Basis::Verified,
+                    }),
+                    None,
+                ),
+                Some(SettingsCmd::I1Rule { value }) => (
+                    None,
+                    Some(match value {
+                        I1RuleArg::NoNonbio => crate::indicators::I1Rule::NoNonbio,
+                        I1RuleArg::EcoOffered => crate::indicators::I1Rule::EcoOffered,
+                    }),
+                ),
+            };
+            let changed = basis.is_some() || i1_rule.is_some();
+            let Response::Settings { settings } = call(dir, Request::Settings { basis, i1_rule })?
+            else {
+                bail!("unexpected answer from the hub");
+            };
+            if j {
+                println!("{}", json(&settings)?);
+            } else {
+                println!("basis: {}", word(&settings.basis));
+                println!("i1-rule: {}", word(&settings.i1_rule));
+            }
+            if changed {
+                eprintln!("Đã lưu cài đặt / Settings saved");
+            }
+        }
+        Command::Indicators {
+            year,
+            unit,
+            trend,
+            json: j,
+        } => {
+            let dir = data(&cli.data)?;
+            if trend {
+                let Response::Trend { reports } = call(dir, Request::Trend { unit })? else {
+                    bail!("unexpected answer from the hub");
+                };
+                if j {
+                    println!("{}", json(&reports)?);
+                } else {
+                    for r in &reports {
+                        println!("{}", crate::indicators::render(r));
+                    }
+                }
+            } else {
+                let Response::Indicators(r) = call(dir, Request::Indicators { year, unit })? else {
+                    bail!("unexpected answer from the hub");
+                };
+                if j {
+                    println!("{}", json(&r)?);
+                } else {
+                    print!("{}", crate::indicators::render(&r));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A setting's value as the word the CLI takes.
+fn word<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+fn run_plan(cli_data: &Option<PathBuf>, cmd: PlanCmd) -> anyhow::Result<()> {
+    match cmd {
+        PlanCmd::List => {
+            for (id, text) in crate::plan::BUILTIN {
+                let name = crate::plan::parse(text).map(|p| p.name).unwrap_or_default();
+                println!("{id}\t{name}");
+            }
+        }
+        PlanCmd::Set { file, json: j } => {
+            let dir = data(cli_data)?;
+            let text = plan_text(&file)?;
+            let Response::Plan { plan, .. } = call(dir, Request::PlanSet { text })? else {
+                bail!("unexpected answer from the hub");
+            };
+            if j {
+                println!("{}", json(&plan)?);
+            } else {
+                print_plan(&plan);
+            }
+            eprintln!(
+                "Đã nạp kế hoạch; các văn phòng nhận ở lần đồng bộ sau / Plan loaded; offices receive it at their next sync"
+            );
+        }
+        PlanCmd::Show { json: j, toml } => {
+            let dir = data(cli_data)?;
+            let Response::Plan { plan, toml: text } = call(dir, Request::PlanShow)? else {
+                bail!("unexpected answer from the hub");
+            };
+            if toml {
+                match text {
+                    Some(t) => print!("{t}"),
+                    None => return Err(Usage("no plan loaded / chưa nạp kế hoạch".into()).into()),
+                }
+            } else if j {
+                println!("{}", json(&plan)?);
+            } else {
+                print_plan(&plan);
+            }
         }
     }
     Ok(())

@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tracing::{debug, warn};
 
+use crate::indicators::{Basis, I1Rule, Report, Settings};
 use crate::report::{self, AgentRow, By, RecordRow, Totals};
 use crate::store::Hub;
 use crate::{rfc3339, Error, Result};
+use baobi_proto::wire::PlanDef;
 
 /// File name of the control socket inside the data directory.
 pub const SOCKET: &str = "hub.sock";
@@ -56,6 +58,39 @@ pub enum Request {
         /// Validity in hours.
         ttl_hours: u64,
     },
+    /// Load a plan (TOML text) as the plan in force.
+    PlanSet {
+        /// The plan file's text.
+        text: String,
+    },
+    /// The plan in force.
+    PlanShow,
+    /// Record a review decision.
+    Review {
+        /// Record id, full or short.
+        id: String,
+        /// Verified (none) or returned with this reason.
+        returned: Option<String>,
+    },
+    /// Show or change settings.
+    Settings {
+        /// New counting basis.
+        basis: Option<Basis>,
+        /// New I1 rule.
+        i1_rule: Option<I1Rule>,
+    },
+    /// The indicators of a year.
+    Indicators {
+        /// Year (default: latest with data).
+        year: Option<u16>,
+        /// Scope unit (default: the province).
+        unit: Option<String>,
+    },
+    /// Every year's indicators.
+    Trend {
+        /// Scope unit (default: the province).
+        unit: Option<String>,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -91,6 +126,30 @@ pub enum Response {
         expires_at: String,
         /// A note for the operator (e.g. address substituted).
         warning: Option<String>,
+    },
+    /// The plan in force.
+    Plan {
+        /// The plan, none when none was loaded.
+        plan: Option<PlanDef>,
+        /// The same as a plan file.
+        toml: Option<String>,
+    },
+    /// A record after a review decision.
+    Record {
+        /// The row.
+        record: Box<RecordRow>,
+    },
+    /// The settings now in force.
+    Settings {
+        /// The settings.
+        settings: Settings,
+    },
+    /// One year's indicators.
+    Indicators(Box<Report>),
+    /// Every year's indicators.
+    Trend {
+        /// One report per year, ascending.
+        reports: Vec<Report>,
     },
     /// The command failed.
     Error {
@@ -176,6 +235,57 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
                     warning,
                 }
             }
+            Request::PlanSet { text } => {
+                let p = crate::plan::set(hub, crate::plan::parse(&text)?)?;
+                Response::Plan {
+                    toml: Some(crate::plan::to_toml(&p)?),
+                    plan: Some(p),
+                }
+            }
+            Request::PlanShow => {
+                let plan = hub.plan()?.map(|p| p.def);
+                Response::Plan {
+                    toml: plan.as_ref().map(crate::plan::to_toml).transpose()?,
+                    plan,
+                }
+            }
+            Request::Review { id, returned } => {
+                let d = match returned {
+                    Some(r) => crate::review::Decision::Returned(r),
+                    None => crate::review::Decision::Verified,
+                };
+                Response::Record {
+                    record: Box::new(crate::review::decide(hub, &id, d)?),
+                }
+            }
+            Request::Settings { basis, i1_rule } => {
+                let mut s = hub.settings()?;
+                if basis.is_some() || i1_rule.is_some() {
+                    s.basis = basis.unwrap_or(s.basis);
+                    s.i1_rule = i1_rule.unwrap_or(s.i1_rule);
+                    hub.set_settings(&s)?;
+                }
+                Response::Settings { settings: s }
+            }
+            Request::Indicators { year, unit } => {
+                let year = match year {
+                    Some(y) => y,
+                    None => crate::indicators::default_year(hub)?,
+                };
+                let q = crate::indicators::Query { year, unit };
+                Response::Indicators(Box::new(crate::indicators::compute(
+                    hub,
+                    &q,
+                    crate::indicators::today(),
+                )?))
+            }
+            Request::Trend { unit } => Response::Trend {
+                reports: crate::indicators::compute_trend(
+                    hub,
+                    unit.as_deref(),
+                    crate::indicators::today(),
+                )?,
+            },
         })
     })();
     r.unwrap_or_else(Response::from_err)

@@ -140,7 +140,14 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         "Khởi tạo máy chủ tỉnh / Initialising the provincial hub (province 87, Đồng Tháp)",
     );
     let hub_dir = root.join("hub");
-    let hub = Arc::new(crate::cli::init(&hub_dir, "87", "Đồng Tháp", None)?);
+    let hub = Arc::new(crate::cli::init(
+        &hub_dir,
+        "87",
+        "Đồng Tháp",
+        None,
+        None,
+        Some("dong-thap-2021"),
+    )?);
     println!(
         "   {} đơn vị hành chính / units; dấu vân tay / fingerprint {}…",
         hub.units().len(),

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use baobi_proto::view::{GroupKey, GroupTotals, Value};
-use baobi_proto::wire::{Body, OutletKind};
+use baobi_proto::view::{review_of, GroupKey, GroupTotals, RecordState, ReviewStatus, Value};
+use baobi_proto::wire::{Body, Date, Decision, Hlc, OutletKind};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Table};
 use serde::{Deserialize, Serialize};
 
@@ -214,6 +214,10 @@ pub fn render_totals(t: &Totals) -> String {
 pub struct HeadRow {
     /// `<author hex>-<seq>` of the entry that wrote it.
     pub version: String,
+    /// Author (hex) of the entry that wrote it.
+    pub author: String,
+    /// When it was written, RFC 3339 from its clock.
+    pub time: String,
     /// Version hash (hex).
     pub hash: String,
     /// Its clock.
@@ -246,6 +250,39 @@ pub struct RecordRow {
     pub versions: usize,
     /// Heads, winner first.
     pub heads: Vec<HeadRow>,
+    /// Unit of the winning head (commune of an outlet or survey, unit credited for a campaign).
+    pub unit: Option<String>,
+    /// Reporting year of the winning head (a campaign's: the year of its date; none for outlets).
+    pub year: Option<u16>,
+    /// Date of the winning head (none for outlets).
+    pub date: Option<Date>,
+    /// Where the record stands in review.
+    pub review: ReviewRow,
+}
+
+/// A record's review state (`records --json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewRow {
+    /// `submitted`, `verified` or `returned`.
+    pub state: ReviewStatus,
+    /// Why it was returned.
+    pub reason: Option<String>,
+    /// When the decision was made (RFC 3339), none while submitted.
+    pub at: Option<String>,
+    /// The hub author (hex) that decided, none while submitted.
+    pub by: Option<String>,
+}
+
+/// RFC 3339 time of a clock value.
+pub fn hlc_time(h: Hlc) -> String {
+    let ms = i128::from(h.millis());
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
 fn body_type(b: &Body) -> &'static str {
@@ -257,50 +294,95 @@ fn body_type(b: &Body) -> &'static str {
     }
 }
 
+/// One record as a row: heads (winner first), the winning head's unit, year and date, its review.
+pub fn record_row(hub: &Hub, rec: &RecordState) -> Result<RecordRow> {
+    let hex = |h: &[u8]| data_encoding::HEXLOWER.encode(h);
+    let heads = rec.heads();
+    let kind = rec
+        .original()
+        .or_else(|| {
+            rec.versions.iter().find_map(|v| match &v.version.value {
+                Value::Body(b) => Some(b),
+                Value::Retracted(_) => None,
+            })
+        })
+        .map_or("unknown", body_type);
+    let head_rows: Vec<HeadRow> = heads
+        .iter()
+        .map(|h| {
+            let (retracted, reason, value) = match &h.version.value {
+                Value::Body(b) => (false, None, serde_json::to_value(b).ok()),
+                Value::Retracted(r) => (true, Some(r.clone()), None),
+            };
+            HeadRow {
+                version: format!("{}-{}", h.version.dot.author.hex(), h.version.dot.seq),
+                author: h.version.dot.author.hex(),
+                time: hlc_time(h.version.hlc),
+                hash: hex(&h.hash),
+                hlc: h.version.hlc.0,
+                retracted,
+                reason,
+                value,
+            }
+        })
+        .collect();
+    let (unit, year, date) = match heads.first().map(|h| &h.version.value) {
+        Some(Value::Body(Body::Outlet(o))) => (Some(o.unit.clone()), None, None),
+        Some(Value::Body(Body::MarketSurvey(s))) => {
+            (Some(s.unit.clone()), Some(s.year), Some(s.date))
+        }
+        Some(Value::Body(Body::RetailSurvey(s))) => {
+            (Some(s.unit.clone()), Some(s.year), Some(s.date))
+        }
+        Some(Value::Body(Body::Campaign(c))) => {
+            (Some(c.unit.clone()), Some(c.date.year()), Some(c.date))
+        }
+        _ => (None, None, None),
+    };
+    let review = match heads.first() {
+        Some(w) => match review_of(&w.hash, &hub.reviews(&rec.id)?) {
+            Some(r) => ReviewRow {
+                state: match r.decision {
+                    Decision::Verified => ReviewStatus::Verified,
+                    Decision::Returned => ReviewStatus::Returned,
+                },
+                reason: (r.decision == Decision::Returned).then(|| r.reason.clone()),
+                at: Some(hlc_time(r.hlc)),
+                by: Some(r.dot.author.hex()),
+            },
+            None => ReviewRow {
+                state: ReviewStatus::Submitted,
+                reason: None,
+                at: None,
+                by: None,
+            },
+        },
+        None => ReviewRow {
+            state: ReviewStatus::Submitted,
+            reason: None,
+            at: None,
+            by: None,
+        },
+    };
+    Ok(RecordRow {
+        id: format!("{}-{}", rec.id.author.hex(), rec.id.seq),
+        short_id: rec.id.to_string(),
+        author: rec.id.author.hex(),
+        kind: kind.to_string(),
+        retracted: head_rows.first().is_some_and(|h| h.retracted),
+        conflict: head_rows.len() > 1,
+        versions: rec.versions.len(),
+        heads: head_rows,
+        unit,
+        year,
+        date,
+        review,
+    })
+}
+
 /// Every record with its heads.
 pub fn records(hub: &Hub) -> Result<Vec<RecordRow>> {
-    let hex = |h: &[u8]| data_encoding::HEXLOWER.encode(h);
-    let mut out = vec![];
-    for rec in hub.records()? {
-        let heads = rec.heads();
-        let kind = rec
-            .original()
-            .or_else(|| {
-                rec.versions.iter().find_map(|v| match &v.version.value {
-                    Value::Body(b) => Some(b),
-                    Value::Retracted(_) => None,
-                })
-            })
-            .map_or("unknown", body_type);
-        let head_rows: Vec<HeadRow> = heads
-            .iter()
-            .map(|h| {
-                let (retracted, reason, value) = match &h.version.value {
-                    Value::Body(b) => (false, None, serde_json::to_value(b).ok()),
-                    Value::Retracted(r) => (true, Some(r.clone()), None),
-                };
-                HeadRow {
-                    version: format!("{}-{}", h.version.dot.author.hex(), h.version.dot.seq),
-                    hash: hex(&h.hash),
-                    hlc: h.version.hlc.0,
-                    retracted,
-                    reason,
-                    value,
-                }
-            })
-            .collect();
-        out.push(RecordRow {
-            id: format!("{}-{}", rec.id.author.hex(), rec.id.seq),
-            short_id: rec.id.to_string(),
-            author: rec.id.author.hex(),
-            kind: kind.to_string(),
-            retracted: head_rows.first().is_some_and(|h| h.retracted),
-            conflict: head_rows.len() > 1,
-            versions: rec.versions.len(),
-            heads: head_rows,
-        });
-    }
-    Ok(out)
+    hub.records()?.iter().map(|r| record_row(hub, r)).collect()
 }
 
 fn summary_of(v: &Option<serde_json::Value>) -> String {
@@ -344,11 +426,18 @@ pub fn render_records(rows: &[RecordRow]) -> String {
     ]);
     for r in rows {
         let state = if r.retracted {
-            "đã rút / retracted"
+            "đã rút / retracted".to_string()
         } else if r.conflict {
-            "xung đột / conflict"
+            "xung đột / conflict".to_string()
         } else {
-            "hiện hành / current"
+            match r.review.state {
+                ReviewStatus::Submitted => "đã nộp / submitted".to_string(),
+                ReviewStatus::Verified => "đã xác minh / verified".to_string(),
+                ReviewStatus::Returned => format!(
+                    "trả lại / returned: {}",
+                    r.review.reason.as_deref().unwrap_or("")
+                ),
+            }
         };
         table.add_row(vec![
             Cell::new(&r.short_id),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock};
 
 use baobi_proto::identity::{fingerprint, random_secret};
-use baobi_proto::units::Units;
+use baobi_proto::units::{Lineage, Units};
 use baobi_proto::view::{
     self, Fact, GroupKey, GroupTotals, PlanState, RecordState, ReviewState, Tables, UnitState,
 };
@@ -76,6 +76,7 @@ pub struct Hub {
     tree: sled::Db,
     merge: Mutex<()>,
     units: RwLock<std::sync::Arc<Units>>,
+    lineage: std::sync::Arc<Lineage>,
     keypair: Keypair,
     cert_der: Vec<u8>,
     province: String,
@@ -223,13 +224,27 @@ impl Hub {
     /// Creates a new hub store in `dir` (which must not hold one) for `province`, loading `units`
     /// (already parsed; only the province's subtree is kept) as hub-signed entries.
     pub fn init(dir: &Path, province: &str, name: &str, units: Vec<UnitDef>) -> Result<Hub> {
+        let lineage = crate::units_csv::parse_lineage(crate::units_csv::SEED_LINEAGE)?;
+        Hub::init_with(dir, province, name, units, lineage, None)
+    }
+
+    /// Creates a new hub store like [`Hub::init`], with a lineage (old commune → new communes: the
+    /// province's units are followed across reorganisations) and optionally a plan to load.
+    pub fn init_with(
+        dir: &Path,
+        province: &str,
+        name: &str,
+        units: Vec<UnitDef>,
+        lineage: Vec<baobi_proto::units::LineageRow>,
+        plan: Option<baobi_proto::wire::PlanDef>,
+    ) -> Result<Hub> {
         if dir.join("db").exists() || dir.join("conf").exists() {
             return Err(Error::Invalid(format!(
                 "{} already holds a hub store / đã có dữ liệu máy chủ",
                 dir.display()
             )));
         }
-        let units = crate::units_csv::subtree(units, province);
+        let (units, lineage) = crate::units_csv::subtree_with_successors(units, &lineage, province);
         if !units.iter().any(|u| u.code == province) {
             return Err(Error::Invalid(format!(
                 "province {province} is not in the units file"
@@ -247,6 +262,10 @@ impl Hub {
         );
         b.insert(keys::meta("secret"), keypair.secret().to_vec());
         b.insert(keys::meta("cert"), cert_der.clone());
+        b.insert(
+            keys::meta("lineage"),
+            crate::units_csv::lineage_csv(&lineage).as_bytes(),
+        );
         db.apply_batch(b)?;
         db.flush()?;
         let hub = Hub::from_db(dir, db)?;
@@ -259,6 +278,9 @@ impl Hub {
             entries.push(hub.keypair.sign_entry(i as u64 + 1, hlc, Op::Unit(u)));
         }
         hub.commit_own(&entries)?;
+        if let Some(p) = plan {
+            crate::plan::set(&hub, p)?;
+        }
         Ok(hub)
     }
 
@@ -284,7 +306,13 @@ impl Hub {
             .try_into()
             .map_err(|_| Error::Corrupt("meta 'secret' is not 32 bytes".into()))?;
         let text = |v: Vec<u8>| String::from_utf8(v).map_err(|e| Error::Corrupt(e.to_string()));
+        let lineage = match db.get(keys::meta("lineage"))? {
+            Some(v) => crate::units_csv::parse_lineage(&String::from_utf8_lossy(&v))
+                .map_err(|e| Error::Corrupt(format!("lineage: {e}")))?,
+            None => vec![],
+        };
         let hub = Hub {
+            lineage: std::sync::Arc::new(Lineage::new(lineage)),
             dir: dir.to_path_buf(),
             keypair: Keypair::from_secret(&secret),
             cert_der: meta("cert")?,
@@ -336,6 +364,10 @@ impl Hub {
     /// The units registry (shared, not copied: it changes only at `init`).
     pub fn units(&self) -> std::sync::Arc<Units> {
         std::sync::Arc::clone(&self.units.read().unwrap_or_else(|e| e.into_inner()))
+    }
+    /// Old commune → new communes across reorganisations (kept at `init`).
+    pub fn lineage(&self) -> std::sync::Arc<Lineage> {
+        std::sync::Arc::clone(&self.lineage)
     }
     /// Runs `f` with the units registry.
     pub fn with_units<T>(&self, f: impl FnOnce(&Units) -> T) -> T {
@@ -520,10 +552,17 @@ impl Hub {
                     self.province
                 ))
             })?;
+            // Inside the province, or inside a province-level unit the hub holds (the merged
+            // province after the 2025 reform).
+            let provinces: BTreeSet<&str> = u
+                .iter()
+                .filter(|v| v.level == baobi_proto::wire::Level::Province)
+                .map(|v| v.code.as_str())
+                .collect();
             let inside = u.iter().any(|v| {
                 v.code == unit && {
                     let d = v.valid_from.or(v.valid_to).unwrap_or(Date(20250101));
-                    u.is_within(unit, &self.province, d)
+                    provinces.iter().any(|p| u.is_within(unit, p, d))
                 }
             });
             if !inside {
@@ -678,6 +717,85 @@ impl Hub {
         let mut s = self.summary()?;
         s.retain(|a| scope.contains(a));
         Ok(s)
+    }
+
+    /// Signs `ops` as the hub's next entries, stores them durably and applies them to the view.
+    pub fn append_own(&self, ops: Vec<Op>) -> Result<Vec<Entry>> {
+        let _g = self.lock();
+        let me = self.keypair.author();
+        let mut seq = self.seq_of(&me)?;
+        let mut hlc = match self.tree.get(keys::entry(&me, seq))? {
+            Some(v) => dec::<Entry>("entry", &v)?.hlc,
+            None => Hlc(0),
+        };
+        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
+        let mut ov = Overlay::new(&self.tree);
+        let mut out = vec![];
+        for op in ops {
+            seq += 1;
+            hlc = Hlc::tick(hlc, now_ms);
+            let e = self.keypair.sign_entry(seq, hlc, op);
+            view::apply(&mut ov, &e);
+            ov.put(keys::entry(&e.author, e.seq), wire::encode(&e));
+            out.push(e);
+        }
+        ov.put(keys::seq(&me), seq.to_be_bytes().to_vec());
+        self.commit(ov)?;
+        Ok(out)
+    }
+
+    /// The plan in force, if one was loaded.
+    pub fn plan(&self) -> Result<Option<PlanState>> {
+        self.tree
+            .get(keys::plan())?
+            .map(|v| dec("plan", &v))
+            .transpose()
+    }
+
+    /// Review decisions held about a record.
+    pub fn reviews(&self, record: &Dot) -> Result<Vec<ReviewState>> {
+        Ok(self
+            .tree
+            .get(keys::reviews(record))?
+            .map(|v| dec("reviews", &v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// The settings indicators use (hub meta `basis`, `i1_rule`; defaults when unset).
+    pub fn settings(&self) -> Result<baobi_proto::indicators::Settings> {
+        let mut s = baobi_proto::indicators::Settings::default();
+        if let Some(b) = self.meta("basis")? {
+            s.basis = serde_json::from_value(serde_json::Value::String(b))
+                .map_err(|e| Error::Corrupt(format!("setting basis: {e}")))?;
+        }
+        if let Some(r) = self.meta("i1_rule")? {
+            s.i1_rule = serde_json::from_value(serde_json::Value::String(r))
+                .map_err(|e| Error::Corrupt(format!("setting i1_rule: {e}")))?;
+        }
+        Ok(s)
+    }
+
+    /// Stores the settings durably.
+    pub fn set_settings(&self, s: &baobi_proto::indicators::Settings) -> Result<()> {
+        let text = |v: serde_json::Result<serde_json::Value>| -> Result<String> {
+            v.ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .ok_or_else(|| Error::Corrupt("setting".into()))
+        };
+        let _g = self.lock();
+        let mut b = sled::Batch::default();
+        b.insert(
+            keys::meta("basis"),
+            text(serde_json::to_value(s.basis))?.as_bytes(),
+        );
+        b.insert(
+            keys::meta("i1_rule"),
+            text(serde_json::to_value(s.i1_rule))?.as_bytes(),
+        );
+        self.tree.apply_batch(b)?;
+        self.tree.flush()?;
+        Ok(())
     }
 
     /// Stores the hub's own entries (units at init), applying them to the view.

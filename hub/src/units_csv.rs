@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use baobi_proto::units::LineageRow;
 use baobi_proto::validate::nfc;
 use baobi_proto::wire::{Date, Level, UnitDef};
 
@@ -102,6 +103,130 @@ pub fn parse(text: &str) -> Result<Vec<UnitDef>> {
     Ok(out)
 }
 
+/// Lineage of the seed provinces' communes across the 2025 reform.
+pub const SEED_LINEAGE: &str = include_str!("../units/seed-lineage.csv");
+
+const LINEAGE_HEADER: [&str; 6] = [
+    "old_code", "old_name", "new_code", "new_name", "shares", "date",
+];
+
+/// Parses a lineage CSV (`old_code,old_name,new_code,new_name,shares,date`; `#` comments).
+pub fn parse_lineage(text: &str) -> Result<Vec<LineageRow>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header = rdr
+        .headers()
+        .map_err(|e| Error::Invalid(format!("lineage file: {e}")))?
+        .clone();
+    let got: Vec<&str> = header.iter().collect();
+    if got != LINEAGE_HEADER {
+        return Err(Error::Invalid(format!(
+            "lineage file: header is '{}', expected '{}'",
+            got.join(","),
+            LINEAGE_HEADER.join(",")
+        )));
+    }
+    let mut out = vec![];
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| Error::Invalid(format!("lineage file: {e}")))?;
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let bad = |msg: String| Error::Invalid(format!("lineage file, line {line}: {msg}"));
+        let f = |i: usize| rec.get(i).unwrap_or("").to_string();
+        let (old, new) = (f(0), f(2));
+        if old.is_empty() || !old.chars().all(|c| c.is_ascii_digit()) {
+            return Err(bad(format!("old_code '{old}' is not a number")));
+        }
+        if new.is_empty() || !new.chars().all(|c| c.is_ascii_digit()) {
+            return Err(bad(format!("new_code '{new}' is not a number")));
+        }
+        let whole = match f(4).as_str() {
+            "whole" => true,
+            "part" => false,
+            other => return Err(bad(format!("shares '{other}' is not whole or part"))),
+        };
+        let date = Date::parse(&f(5)).map_err(|_| bad(format!("date '{}' is not a date", f(5))))?;
+        out.push(LineageRow {
+            old,
+            new,
+            whole,
+            date,
+        });
+    }
+    Ok(out)
+}
+
+/// Lineage rows as CSV text (names left empty), readable by [`parse_lineage`].
+pub fn lineage_csv(rows: &[LineageRow]) -> String {
+    let mut s = LINEAGE_HEADER.join(",");
+    s.push('\n');
+    for r in rows {
+        s.push_str(&format!(
+            "{},,{},,{},{}\n",
+            r.old,
+            r.new,
+            if r.whole { "whole" } else { "part" },
+            r.date
+        ));
+    }
+    s
+}
+
+/// The province's subtree (see [`subtree`]) followed across reorganisations: the units its communes
+/// went into (through `lineage`) and their ancestors are kept too, so a hub for old Đồng Tháp (87)
+/// also holds the new communes of Đồng Tháp (82) that took over its communes. Returns the units and
+/// the lineage rows that concern them.
+pub fn subtree_with_successors(
+    units: Vec<UnitDef>,
+    lineage: &[LineageRow],
+    province: &str,
+) -> (Vec<UnitDef>, Vec<LineageRow>) {
+    let mut kept = subtree(units.clone(), province);
+    let key = |u: &UnitDef| (u.code.clone(), u.valid_from);
+    let mut have: BTreeSet<(String, Option<Date>)> = kept.iter().map(key).collect();
+    let mut rows = vec![];
+    let mut todo: Vec<String> = kept
+        .iter()
+        .filter(|u| u.level == Level::Commune && u.valid_to.is_some())
+        .map(|u| u.code.clone())
+        .collect();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    while let Some(old) = todo.pop() {
+        if !seen.insert(old.clone()) {
+            continue;
+        }
+        for r in lineage.iter().filter(|r| r.old == old) {
+            let Some(new) = units
+                .iter()
+                .find(|u| u.code == r.new && baobi_proto::units::in_force(u, r.date))
+            else {
+                continue;
+            };
+            rows.push(r.clone());
+            // The successor and its ancestors on the day it started.
+            let mut cur = Some(new.clone());
+            while let Some(u) = cur {
+                let parent = u.parent.clone();
+                if have.insert(key(&u)) {
+                    if u.level == Level::Commune && u.valid_to.is_some() {
+                        todo.push(u.code.clone());
+                    }
+                    kept.push(u);
+                }
+                cur = parent.and_then(|p| {
+                    units
+                        .iter()
+                        .find(|v| v.code == p && baobi_proto::units::in_force(v, r.date))
+                        .cloned()
+                });
+            }
+        }
+    }
+    (kept, rows)
+}
+
 /// Keeps the versions whose code is `province` or whose parent chain reaches it.
 pub fn subtree(units: Vec<UnitDef>, province: &str) -> Vec<UnitDef> {
     let mut keep: Vec<bool> = units.iter().map(|u| u.code == province).collect();
@@ -150,6 +275,29 @@ mod tests {
         // The post-reform reuse of 30226 under province 82 is not in 87's subtree.
         assert_eq!(dt.iter().filter(|u| u.code == "30226").count(), 1);
         assert!(dt.iter().all(|u| u.code != "82" && u.code != "20"));
+    }
+
+    #[test]
+    fn seed_lineage_follows_old_dong_thap_into_the_new_province() {
+        let all = parse(SEED_UNITS).unwrap();
+        let lineage = parse_lineage(SEED_LINEAGE).unwrap();
+        let (dt, rows) = subtree_with_successors(all, &lineage, "87");
+        // The new province 82 and the 45 new communes that took over old Đồng Tháp's communes.
+        assert!(dt
+            .iter()
+            .any(|u| u.code == "82" && u.level == Level::Province));
+        let new_communes: BTreeSet<&str> = dt
+            .iter()
+            .filter(|u| u.level == Level::Commune && u.valid_from.is_some())
+            .map(|u| u.code.as_str())
+            .collect();
+        assert_eq!(new_communes.len(), 45);
+        // Thị trấn Lai Vung (30208) went into Xã Hòa Long (30208 after the reform).
+        assert!(rows.iter().any(|r| r.old == "30208" && r.new == "30208"));
+        // No pre-reform unit of Tiền Giang (old 82) comes along.
+        assert!(!dt.iter().any(|u| u.code == "82" && u.valid_to.is_some()));
+        let back = parse_lineage(&lineage_csv(&rows)).unwrap();
+        assert_eq!(back, rows);
     }
 
     #[test]
