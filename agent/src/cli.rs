@@ -16,6 +16,8 @@ use baobi_agent::store::Store;
 use baobi_agent::sync::{self, Progress};
 use baobi_agent::{daemon, ops::EXIT_ERROR};
 use baobi_proto::validate::kg;
+use baobi_proto::view::ReviewStatus;
+use baobi_proto::wire::PlanDef;
 use baobi_proto::Token;
 use clap::{Parser, Subcommand};
 
@@ -102,6 +104,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show the province's plan: the targets this office is measured against.
+    Plan {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `outlet` subcommands.
@@ -154,8 +162,11 @@ pub enum SurveyCmd {
         #[arg(long)]
         json: bool,
     },
-    /// List surveys in this office's view.
+    /// List surveys in this office's view, with their review state (returned ones show why).
     List {
+        /// Only surveys the hub returned for correction.
+        #[arg(long)]
+        returned: bool,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -224,7 +235,9 @@ pub async fn run(cli: Cli) -> i32 {
             SurveyCmd::Retail { args, json } => {
                 request(&dir, Request::SurveyRetail(args), json).await
             }
-            SurveyCmd::List { json } => request(&dir, Request::SurveyList, json).await,
+            SurveyCmd::List { returned, json } => {
+                request(&dir, Request::SurveyList { returned }, json).await
+            }
             SurveyCmd::Show { id, json } => request(&dir, Request::SurveyShow { id }, json).await,
             SurveyCmd::Correct { args, json } => {
                 request(&dir, Request::SurveyCorrect(args), json).await
@@ -238,6 +251,7 @@ pub async fn run(cli: Cli) -> i32 {
         } => request(&dir, Request::CampaignAdd(args), json).await,
         Command::Sync { json } => request(&dir, Request::Sync, json).await,
         Command::Status { json } => request(&dir, Request::Status, json).await,
+        Command::Plan { json } => request(&dir, Request::Plan, json).await,
     };
     match result {
         Ok(code) => code,
@@ -459,6 +473,8 @@ fn render(resp: Response, json: bool) -> i32 {
                         .unwrap_or_default();
                     let name = if o.retracted {
                         format!("{} (đã rút / withdrawn)", o.name)
+                    } else if let Some(c) = o.closed {
+                        format!("{} (đóng cửa / closed {c})", o.name)
                     } else {
                         o.name
                     };
@@ -502,6 +518,13 @@ fn render(resp: Response, json: bool) -> i32 {
                 if report.up_to_date {
                     eprintln!("Đã cập nhật / Already up to date");
                 }
+            }
+        }
+        Response::Plan { plan } => {
+            if json {
+                print_json(&plan);
+            } else {
+                print_plan(plan.as_deref());
             }
         }
         Response::Status { status } => {
@@ -559,6 +582,49 @@ fn state_of(s: &SurveyRow) -> &'static str {
     }
 }
 
+fn review_of(s: &SurveyRow) -> String {
+    match s.review {
+        ReviewStatus::Submitted => "đã nộp / submitted".into(),
+        ReviewStatus::Verified => "đã xác minh / verified".into(),
+        ReviewStatus::Returned => format!(
+            "trả lại / returned: {}",
+            s.review_reason.as_deref().unwrap_or("")
+        ),
+    }
+}
+
+fn print_plan(plan: Option<&PlanDef>) {
+    let Some(p) = plan else {
+        out!("Máy chủ tỉnh chưa gửi kế hoạch / The hub has sent no plan yet");
+        return;
+    };
+    out!("{} ({})", p.name, p.id);
+    if !p.name_en.is_empty() {
+        out!("{}", p.name_en);
+    }
+    out!(
+        "Giai đoạn / Period: {}-{} — hạn báo cáo / reporting deadline: {}",
+        p.period.0,
+        p.period.1,
+        p.deadline
+            .map_or("không quy định / none".into(), |(m, d)| format!(
+                "{d:02}/{m:02}"
+            ))
+    );
+    for t in &p.targets {
+        let (vi, en) = baobi_proto::indicators::names(t.indicator);
+        out!(
+            "  {:>9} từ năm / from {}: {}% — {vi} / {en}",
+            t.indicator.as_str(),
+            t.year,
+            f64::from(t.threshold_bp) / 100.0
+        );
+    }
+    for n in &p.notes {
+        out!("  • {n}");
+    }
+}
+
 fn survey_table(surveys: &[SurveyRow]) -> comfy_table::Table {
     let mut t = comfy_table::Table::new();
     t.set_header(vec![
@@ -570,6 +636,7 @@ fn survey_table(surveys: &[SurveyRow]) -> comfy_table::Table {
         "Năm / Year",
         "Số liệu / Figure",
         "Trạng thái / State",
+        "Xét duyệt / Review",
     ]);
     for s in surveys {
         t.add_row(vec![
@@ -585,6 +652,7 @@ fn survey_table(surveys: &[SurveyRow]) -> comfy_table::Table {
             s.year.to_string(),
             key_figure(s),
             state_of(s).into(),
+            review_of(s),
         ]);
     }
     t
@@ -592,6 +660,14 @@ fn survey_table(surveys: &[SurveyRow]) -> comfy_table::Table {
 
 fn print_detail(d: &SurveyDetail) {
     out!("{}", survey_table(std::slice::from_ref(&d.survey)));
+    out!(
+        "Xét duyệt / Review: {}{}",
+        review_of(&d.survey),
+        d.survey
+            .review_at
+            .as_deref()
+            .map_or(String::new(), |at| format!(" ({at})"))
+    );
     out!("Phiên bản hiện hành / Current heads: {}", d.heads.len());
     for h in &d.heads {
         out!("  [{}] {} {}", h.hash, h.by, h.at);

@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use baobi_proto::units::Units;
 use baobi_proto::validate::{self, nfc, parse_kg};
-use baobi_proto::view::{RecordState, Value};
+use baobi_proto::view::{RecordState, ReviewStatus, Value};
 use baobi_proto::wire::{
     Body, CampaignEvent, CampaignKind, CertKind, Certification, Correction, Date, Dot,
-    MarketSurvey, Op, OutletDef, OutletKind, RetailSurvey, Retraction, Round, UnitDef,
+    MarketSurvey, Op, OutletDef, OutletKind, PlanDef, RetailSurvey, Retraction, Round, UnitDef,
 };
 use baobi_proto::AuthorId;
 use serde::{Deserialize, Serialize};
@@ -434,7 +434,11 @@ pub enum Request {
     /// Record a retail survey.
     SurveyRetail(RetailArgs),
     /// List surveys.
-    SurveyList,
+    SurveyList {
+        /// Only those returned by the hub for correction.
+        #[serde(default)]
+        returned: bool,
+    },
     /// Show one survey with its versions.
     SurveyShow {
         /// The survey id.
@@ -455,6 +459,8 @@ pub enum Request {
     Sync,
     /// The office's status.
     Status,
+    /// The plan in force, as the hub sent it.
+    Plan,
 }
 
 /// An outlet as listed.
@@ -512,6 +518,12 @@ pub struct SurveyRow {
     pub synced: bool,
     /// The winning body, none when retracted.
     pub value: Option<serde_json::Value>,
+    /// Review state of the current value, as the hub decided.
+    pub review: ReviewStatus,
+    /// Why the hub returned it.
+    pub review_reason: Option<String>,
+    /// When the hub decided (RFC 3339).
+    pub review_at: Option<String>,
 }
 
 /// One version of a record, for `survey show`.
@@ -600,6 +612,11 @@ pub enum Response {
     Status {
         /// The status.
         status: StatusInfo,
+    },
+    /// The plan in force.
+    Plan {
+        /// The plan, none before the hub sent one.
+        plan: Option<Box<PlanDef>>,
     },
     /// The command failed.
     Error {
@@ -703,8 +720,19 @@ async fn run(
         Request::OutletList => Response::Outlets {
             outlets: outlets(store)?,
         },
-        Request::SurveyList => Response::Surveys {
-            surveys: surveys(store)?,
+        Request::SurveyList { returned } => Response::Surveys {
+            surveys: surveys(store)?
+                .into_iter()
+                .filter(|s| !returned || s.review == ReviewStatus::Returned)
+                .collect(),
+        },
+        Request::Plan => Response::Plan {
+            plan: store
+                .state()
+                .view
+                .plan
+                .as_ref()
+                .map(|p| Box::new(p.def.clone())),
         },
         Request::SurveyShow { id } => Response::Survey {
             detail: Box::new(show(store, &id)?),
@@ -1365,6 +1393,7 @@ fn survey_row(
         .iter()
         .all(|v| v.version.dot.author != *me || v.version.dot.seq <= acked);
     let retracted = matches!(winner.version.value, Value::Retracted(_));
+    let (review, decision) = st.view.status(rec);
     Some(SurveyRow {
         id: rec.id.to_string(),
         kind: kind.into(),
@@ -1381,6 +1410,12 @@ fn survey_row(
             Value::Body(b) => serde_json::to_value(b).ok(),
             Value::Retracted(_) => None,
         },
+        review,
+        review_reason: decision
+            .as_ref()
+            .filter(|d| d.decision == baobi_proto::wire::Decision::Returned)
+            .map(|d| d.reason.clone()),
+        review_at: decision.map(|d| rfc3339(i128::from(d.hlc.millis()))),
     })
 }
 

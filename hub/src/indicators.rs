@@ -104,7 +104,7 @@ pub fn trend(hub: &Hub, unit: Option<&str>) -> anyhow::Result<Vec<Report>> {
 
 /// The year to report when none is given: the latest year with data, else the current year.
 pub fn default_year(hub: &Hub) -> Result<u16> {
-    let latest = with_inputs(hub, today(), |inp| core::years(inp))?
+    let latest = with_inputs(hub, today(), core::years)?
         .into_iter()
         .filter(|y| *y <= today().year())
         .max();
