@@ -63,13 +63,37 @@ pub struct Hub {
 impl Hub {
     /// `baobi-hub init` for Đồng Tháp (87), the province of seed plan 000.
     pub fn init() -> Hub {
+        Hub::init_with(&[])
+    }
+
+    /// `baobi-hub init` for Đồng Tháp (87) with more arguments (e.g. `--plan dong-thap-2021`).
+    pub fn init_with(extra: &[&str]) -> Hub {
         let hub = Hub {
             dir: tempfile::tempdir().expect("temp dir"),
             child: None,
             addr: None,
         };
-        hub.ok(&["init", "--province", "87", "--name", "Đồng Tháp"]);
+        let mut args = vec!["init", "--province", "87", "--name", "Đồng Tháp"];
+        args.extend_from_slice(extra);
+        hub.ok(&args);
         hub
+    }
+
+    /// A hub initialised with more arguments and serving.
+    pub fn start_with(extra: &[&str]) -> Hub {
+        let mut hub = Hub::init_with(extra);
+        hub.serve();
+        hub
+    }
+
+    /// `indicators --year Y [--unit CODE] --json`.
+    pub fn indicators(&self, year: u16, unit: Option<&str>) -> Value {
+        let y = year.to_string();
+        let mut args = vec!["indicators", "--year", &y];
+        if let Some(u) = unit {
+            args.extend_from_slice(&["--unit", u]);
+        }
+        self.json(&args)
     }
 
     /// A hub initialised and serving.
