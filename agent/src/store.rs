@@ -413,6 +413,13 @@ mod tests {
         assert_eq!(s.append(op(3), 0).unwrap().seq, 3);
     }
 
+    fn e2_dot(k: &Keypair) -> baobi_proto::wire::Dot {
+        baobi_proto::wire::Dot {
+            author: k.author(),
+            seq: 2,
+        }
+    }
+
     #[test]
     fn summary_counts_contiguous_received_entries() {
         let dir = tempfile::tempdir().unwrap();
@@ -426,6 +433,15 @@ mod tests {
         assert_eq!(s.summary().get(&other.author()), 1);
         assert_eq!(s.store_received(&[e2, e3], &hub).unwrap(), 1);
         assert_eq!(s.summary().get(&other.author()), 3);
+        // Review decisions (like units and plans) are accepted from the hub's key only.
+        let review = Op::Review(baobi_proto::wire::ReviewDecision {
+            record: e2_dot(&other),
+            version: [0; 32],
+            decision: baobi_proto::wire::Decision::Returned,
+            reason: "sai".into(),
+        });
+        let forged = other.sign_entry(4, Hlc(4), review.clone());
+        assert!(s.store_received(&[forged], &hub).is_err());
         let mut bad = other.sign_entry(4, Hlc(4), op(4));
         bad.seq = 5;
         assert!(s.store_received(&[bad], &hub).is_err());

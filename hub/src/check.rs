@@ -323,6 +323,21 @@ mod tests {
         let u = h.units().latest("30226").unwrap().clone();
         let e = k.sign_entry(1, Hlc(1), Op::Unit(u));
         assert_eq!(code(merge_batch(&h, &a, &[e])), RefusalCode::InvalidEntry);
+        // 4b. plans and review decisions are the hub's too
+        let plan = crate::plan::parse(crate::plan::builtin("dong-thap-2021").unwrap()).unwrap();
+        let e = k.sign_entry(1, Hlc(1), Op::Plan(plan));
+        assert_eq!(code(merge_batch(&h, &a, &[e])), RefusalCode::InvalidEntry);
+        let e = k.sign_entry(
+            1,
+            Hlc(1),
+            Op::Review(baobi_proto::wire::ReviewDecision {
+                record: o.dot(),
+                version: [0; 32],
+                decision: baobi_proto::wire::Decision::Verified,
+                reason: String::new(),
+            }),
+        );
+        assert_eq!(code(merge_batch(&h, &a, &[e])), RefusalCode::InvalidEntry);
         // jurisdiction: Thị trấn Lai Vung is not Tân Thành's
         let e = k.sign_entry(1, Hlc(1), outlet("30208"));
         assert_eq!(

@@ -215,3 +215,221 @@ pub fn render(r: &Report) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::merge_batch;
+    use crate::store::AgentRec;
+    use baobi_proto::wire::{
+        Body, CampaignEvent, CampaignKind, Date, Dot, Hlc, MarketSurvey, Op, OutletDef, OutletKind,
+        Round,
+    };
+    use baobi_proto::Keypair;
+
+    fn agent(hub: &Hub, k: &Keypair, unit: &str) -> AgentRec {
+        let a = AgentRec {
+            author: k.author(),
+            cert_fp: [k.author().0[0]; 32],
+            unit: unit.into(),
+            label: unit.into(),
+            enrolled_at: 0,
+            revoked: false,
+            last_sync: None,
+            entries_received: 0,
+        };
+        hub.put_agent(&a).unwrap();
+        a
+    }
+
+    fn survey(outlet: Dot, unit: &str, date: u32, round: Round, grams: u32) -> Op {
+        Op::Record(Body::MarketSurvey(MarketSurvey {
+            outlet,
+            unit: unit.into(),
+            date: Date(date),
+            year: (date / 10_000) as u16,
+            round,
+            vendors_total: 120,
+            vendors_surveyed: 40,
+            nonbio_g_per_day: grams,
+            eco_g_per_day: None,
+            vendors_nonbio: 30,
+            vendors_alternatives: None,
+            operating_days: None,
+            reduction_model: false,
+            notes: String::new(),
+        }))
+    }
+
+    fn campaign(unit: &str, date: u32) -> Op {
+        Op::Record(Body::Campaign(CampaignEvent {
+            unit: unit.into(),
+            date: Date(date),
+            kind: CampaignKind::Media,
+            participants: None,
+            topic: "Túi thân thiện".into(),
+        }))
+    }
+
+    fn frac(r: &Report, id: &str) -> (f64, f64) {
+        let i = r.indicators.iter().find(|i| i.id.as_str() == id).unwrap();
+        (i.numerator, i.denominator)
+    }
+
+    /// A hub for old Đồng Tháp (87) from the seed units and lineage, on sled: surveys of the first
+    /// half of 2025 in old communes (under Huyện Lai Vung), 2026 in the new communes of Đồng Tháp
+    /// (82). 2025 is judged on 31 Dec 2025, when the new communes are in force; 2026 on today.
+    #[test]
+    fn a_hub_across_the_2025_reform_reports_both_years_by_the_units_in_force() {
+        let tmp = tempfile::tempdir().unwrap();
+        let units = crate::units_csv::parse(crate::units_csv::SEED_UNITS).unwrap();
+        let plan = crate::plan::parse(crate::plan::builtin("dong-thap-2021").unwrap()).unwrap();
+        let lineage = crate::units_csv::parse_lineage(crate::units_csv::SEED_LINEAGE).unwrap();
+        let hub =
+            Hub::init_with(tmp.path(), "87", "Đồng Tháp", units, lineage, Some(plan)).unwrap();
+        // The old district office until June 2025, the new commune office (Xã Hòa Long, code 30208
+        // reused from Thị trấn Lai Vung) after.
+        let kd = Keypair::generate();
+        let district = agent(&hub, &kd, "876");
+        let kc = Keypair::generate();
+        let commune = agent(&hub, &kc, "30208");
+        let market = Op::Record(Body::Outlet(OutletDef {
+            kind: OutletKind::Market,
+            name: "Chợ Long Thắng".into(),
+            unit: "30229".into(),
+            address: String::new(),
+            market_class: Some(3),
+            certifications: vec![baobi_proto::wire::Certification {
+                kind: baobi_proto::wire::CertKind::Civilized,
+                from: Date(20190501),
+                to: None,
+            }],
+            opened: None,
+            closed: None,
+        }));
+        let e1 = kd.sign_entry(1, Hlc(1 << 16), market);
+        let m = e1.dot();
+        let batch = vec![
+            e1,
+            kd.sign_entry(
+                2,
+                Hlc(2 << 16),
+                survey(m, "30229", 20250214, Round::Baseline, 10_000),
+            ),
+            kd.sign_entry(
+                3,
+                Hlc(3 << 16),
+                survey(m, "30229", 20250610, Round::Annual, 8_000),
+            ),
+            kd.sign_entry(4, Hlc(4 << 16), campaign("30226", 20250420)),
+        ];
+        assert_eq!(merge_batch(&hub, &district, &batch).unwrap(), Ok(4));
+        // After the reform the district no longer exists: its office cannot record in new communes.
+        let late = kd.sign_entry(
+            5,
+            Hlc(5 << 16),
+            survey(m, "30208", 20260310, Round::Annual, 5_000),
+        );
+        assert!(merge_batch(&hub, &district, &[late]).unwrap().is_err());
+        let batch = vec![
+            kc.sign_entry(
+                1,
+                Hlc(6 << 16),
+                survey(m, "30208", 20260310, Round::Annual, 5_000),
+            ),
+            kc.sign_entry(2, Hlc(7 << 16), campaign("30208", 20260505)),
+        ];
+        assert_eq!(merge_batch(&hub, &commune, &batch).unwrap(), Ok(2));
+
+        let today = Date(20261121);
+        let y2025 = compute(
+            &hub,
+            &Query {
+                year: 2025,
+                unit: None,
+            },
+            today,
+        )
+        .unwrap();
+        assert_eq!(y2025.scope.code, "82");
+        assert_eq!(y2025.as_of, Date(20251231));
+        let n = y2025.units.len() as f64;
+        assert_eq!(n, 45.0, "new communes that took over old Đồng Tháp's");
+        // Long Thắng (30229) went into Xã Hòa Long (30208); Tân Thành (30226) into Xã Lai Vung.
+        let hl = y2025.units.iter().find(|u| u.code == "30208").unwrap();
+        assert!(hl.reported);
+        let i2 = hl
+            .indicators
+            .iter()
+            .find(|i| i.id.as_str() == "i2")
+            .unwrap();
+        // 1 − 8/10 = 0.2.
+        assert_eq!((i2.numerator, i2.denominator), (2.0, 10.0));
+        assert!(
+            y2025
+                .units
+                .iter()
+                .find(|u| u.code == "30226")
+                .unwrap()
+                .reported
+        );
+        assert_eq!(frac(&y2025, "completeness"), (2.0, n));
+        // I4 at the commune level (no districts on 31 Dec 2025): one campaign in Xã Lai Vung.
+        assert_eq!(frac(&y2025, "i4"), (1.0, n));
+
+        let y2026 = compute(
+            &hub,
+            &Query {
+                year: 2026,
+                unit: None,
+            },
+            today,
+        )
+        .unwrap();
+        assert_eq!((y2026.scope.code.as_str(), y2026.as_of), ("82", today));
+        // 2026 against the 2025 baseline: 1 − 5/10 = 0.5; Hòa Long alone reported, on time (its
+        // entries' clocks are in 1970, long before 10 Dec 2026).
+        assert_eq!(frac(&y2026, "i2"), (5.0, 10.0));
+        assert_eq!(frac(&y2026, "completeness"), (1.0, n));
+        assert_eq!(frac(&y2026, "timeliness"), (1.0, n));
+        assert_eq!(frac(&y2026, "i4"), (1.0, n));
+
+        // 2024: the old province and its districts; nothing recorded then.
+        let y2024 = compute(
+            &hub,
+            &Query {
+                year: 2024,
+                unit: None,
+            },
+            today,
+        )
+        .unwrap();
+        assert_eq!(y2024.scope.code, "87");
+        assert!(y2024
+            .units
+            .iter()
+            .all(|u| u.level == baobi_proto::wire::Level::District));
+        assert_eq!(frac(&y2024, "completeness").0, 0.0);
+
+        // The trend: 2021 (the plan's target year), 2025, 2026.
+        let years: Vec<u16> = compute_trend(&hub, None, today)
+            .unwrap()
+            .iter()
+            .map(|r| r.year)
+            .collect();
+        assert_eq!(years, [2021, 2025, 2026]);
+        // An unknown unit is invalid input; a district is not in force on 31 Dec 2025.
+        let q = |u: &str| Query {
+            year: 2025,
+            unit: Some(u.into()),
+        };
+        assert!(matches!(
+            compute(&hub, &q("99999"), today),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            compute(&hub, &q("876"), today),
+            Err(Error::Invalid(_))
+        ));
+    }
+}
