@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 
 use baobi_proto::view::{self, MemTables};
 use baobi_proto::wire::{
-    Body, CampaignEvent, CampaignKind, Correction, Date, Dot, Entry, Hlc, MarketSurvey, Op,
-    OutletDef, OutletKind, RetailSurvey, Retraction, Round,
+    Body, CampaignEvent, CampaignKind, Correction, Date, Decision, Dot, Entry, Hlc, IndicatorId,
+    MarketSurvey, Op, OutletDef, OutletKind, PlanDef, RetailSurvey, Retraction, ReviewDecision,
+    Round, Target,
 };
 use baobi_proto::{AuthorId, Keypair, Summary};
 use rand::rngs::StdRng;
@@ -147,6 +148,45 @@ impl Writer {
                 participants: Some(rng.gen_range(10..200)),
                 topic: "Nói không với túi ni lông".into(),
             }));
+        }
+        if !surveys.is_empty() && roll < 26 {
+            // A review decision on one of the record's heads (the hub's role; the view does not care
+            // who writes it, only the checks at hub and agent do).
+            let id = *surveys.choose(rng).unwrap();
+            let heads = v.records[&id].heads();
+            let version = heads.choose(rng).unwrap().hash;
+            let returned = rng.gen_bool(0.5);
+            return Op::Review(ReviewDecision {
+                record: id,
+                version,
+                decision: if returned {
+                    Decision::Returned
+                } else {
+                    Decision::Verified
+                },
+                reason: if returned {
+                    "sai số".into()
+                } else {
+                    String::new()
+                },
+            });
+        }
+        if roll == 26 {
+            return Op::Plan(PlanDef {
+                id: "p".into(),
+                name: "Kế hoạch".into(),
+                name_en: String::new(),
+                province: "87".into(),
+                period: (2021, 2030),
+                deadline: Some((12, rng.gen_range(1..=28))),
+                source: String::new(),
+                targets: vec![Target {
+                    indicator: IndicatorId::I1,
+                    year: 2025,
+                    threshold_bp: rng.gen_range(0..=10_000),
+                }],
+                notes: vec![],
+            });
         }
         if !surveys.is_empty() && roll < 45 {
             let id = *surveys.choose(rng).unwrap();
