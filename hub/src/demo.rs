@@ -525,6 +525,20 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         bail!("the second sync re-sent {resent} entries");
     }
     println!("   (Văn phòng huyện nhận bản ghi của các xã trong địa bàn / the district office receives its communes' records)");
+
+    step(
+        6,
+        "Chỉ số năm 2025 theo kế hoạch Đồng Tháp 2021 / 2025 indicators against the Đồng Tháp 2021 plan",
+    );
+    let q = crate::indicators::Query {
+        year: 2025,
+        unit: None,
+    };
+    let r = crate::indicators::compute(&hub, &q, crate::indicators::today())?;
+    for line in crate::indicators::render(&r).lines().take(26) {
+        println!("   {line}");
+    }
+    println!("   (đầy đủ / in full: baobi-hub indicators --year 2025)");
     running.stop().await?;
     drop(hub);
 

@@ -126,7 +126,7 @@ pub fn render(r: &Report) -> String {
     t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
         "Chỉ số / Indicator",
         "Giá trị / Value",
-        "Tử số / Den.",
+        "Tử/mẫu số / Num./den.",
         "Chỉ tiêu / Target",
         "Đạt / Met",
         "Khảo sát / Coverage",

@@ -1047,7 +1047,7 @@ fn notes_for(inp: &Inputs<'_>, y: &Year<'_>, n: &Notes, deadline: Option<Date>) 
         Some(_) => {}
     }
     if !y.ambiguous.is_empty() {
-        out.push("Một số cơ sở ở xã bị chia tách: đã gán cho xã giữ mã cũ (hoặc xã đầu tiên) / Some facilities stand in communes that were split: assigned to the successor that kept the code (or the first listed)".into());
+        out.push("Một số cơ sở ở xã bị chia tách: đã gán cho xã giữ mã cũ (hoặc xã có mã nhỏ nhất) / Some facilities stand in communes that were split: assigned to the successor that kept the code (or the one with the lowest code)".into());
     }
     out
 }

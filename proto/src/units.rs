@@ -182,7 +182,7 @@ pub struct Located {
     /// the successors of its communes).
     pub codes: Vec<String>,
     /// True when a split or merge made the choice ambiguous (the successor that kept the code, else
-    /// the first listed, was taken).
+    /// the one with the lowest code, was taken).
     pub ambiguous: bool,
 }
 
@@ -444,6 +444,69 @@ mod tests {
             r.check_commune("commune", "30226", "876", d).unwrap().name,
             "Xã Tân Thành"
         );
+    }
+
+    #[test]
+    fn units_are_located_on_the_reference_date_through_the_lineage() {
+        let mut r = reg();
+        let new = |code: &str, name: &str| UnitDef {
+            code: code.into(),
+            name: name.into(),
+            level: Level::Commune,
+            kind: String::new(),
+            parent: Some("82".into()),
+            valid_from: Some(Date(20250701)),
+            valid_to: None,
+        };
+        r.insert(UnitDef {
+            code: "82".into(),
+            name: "Đồng Tháp".into(),
+            level: Level::Province,
+            kind: String::new(),
+            parent: None,
+            valid_from: Some(Date(20250701)),
+            valid_to: None,
+        });
+        r.insert(new("30226", "Xã Lai Vung"));
+        r.insert(new("30208", "Xã Hòa Long"));
+        r.insert(new("29870", "Phường Mỹ Trà"));
+        let row = |old: &str, new: &str, whole: bool| LineageRow {
+            old: old.into(),
+            new: new.into(),
+            whole,
+            date: Date(20250701),
+        };
+        // Tân Thành went whole into Xã Lai Vung; Thị trấn Lai Vung was split between Hòa Long (which
+        // kept its code) and Lai Vung; Phường 11 was split between two communes that kept neither code.
+        let l = Lineage::new(vec![
+            row("30226", "30226", true),
+            row("30208", "30226", false),
+            row("30208", "30208", false),
+            row("29869", "29870", false),
+            row("29869", "30226", false),
+        ]);
+        let (before, after) = (Date(20250310), Date(20251231));
+        let at = |code: &str, date: Date, as_of: Date| r.locate(&l, code, date, as_of);
+        assert_eq!(at("30226", before, before).codes, ["30226"]);
+        assert_eq!(at("30226", before, after).codes, ["30226"]);
+        assert!(!at("30226", before, after).ambiguous);
+        let split = at("30208", before, after);
+        assert_eq!(
+            (split.codes.as_slice(), split.ambiguous),
+            (&["30208".to_string()][..], true)
+        );
+        // Neither successor kept the code: the one with the lowest code is taken.
+        assert_eq!(at("29869", before, after).codes, ["29870"]);
+        // A district no longer in force stands for its communes' successors.
+        assert_eq!(at("876", before, after).codes, ["30208", "30226"]);
+        // Backwards: a new commune on a date before it existed is its predecessor that kept the code.
+        assert_eq!(at("30208", after, before).codes, ["30208"]);
+        assert_eq!(r.child_of("876", "30226", before).as_deref(), Some("30226"));
+        assert_eq!(r.child_of("87", "30226", before).as_deref(), Some("876"));
+        assert_eq!(r.child_of("82", "30226", after).as_deref(), Some("30226"));
+        assert_eq!(r.child_of("87", "30226", after), None);
+        assert_eq!(day_before(Date(20250301)), Date(20250228));
+        assert_eq!(day_before(Date(20250101)), Date(20241231));
     }
 
     #[test]
