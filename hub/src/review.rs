@@ -83,8 +83,20 @@ pub fn decide(hub: &Hub, id: &str, decision: Decision) -> Result<RecordRow> {
             rec.id
         )));
     }
+    let is_survey = matches!(
+        winner.version.value,
+        Value::Body(wire::Body::MarketSurvey(_) | wire::Body::RetailSurvey(_))
+    );
     let (d, reason) = match decision {
         Decision::Verified => (wire::Decision::Verified, String::new()),
+        // Offices see returned surveys and why (`survey list`, `survey show`) and correct them; they
+        // see no review of outlets or campaigns yet, so only surveys can be returned.
+        Decision::Returned(_) if !is_survey => {
+            return Err(Error::Invalid(format!(
+                "record {} is not a survey: only surveys can be returned (outlets and campaigns can be verified) / chỉ trả lại được phiếu khảo sát",
+                rec.id
+            )))
+        }
         Decision::Returned(r) => {
             let r = baobi_proto::validate::nfc(r.trim());
             if r.is_empty() {

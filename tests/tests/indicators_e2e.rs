@@ -408,5 +408,7 @@ fn plan_set_validates_the_file_and_the_plan_reaches_offices() {
     office.sync();
     let out = hub.run(&["review", "return", &sid, "--reason", " "]);
     assert_eq!(out.status.code(), Some(2), "a return needs a reason");
+    let out = hub.run(&["review", "return", &id, "--reason", "sai tên"]);
+    assert_eq!(out.status.code(), Some(2), "only surveys can be returned");
     assert_eq!(record(&hub.records(), &sid)["review"]["state"], "submitted");
 }
