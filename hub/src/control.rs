@@ -56,6 +56,20 @@ pub enum Request {
         /// Validity in hours.
         ttl_hours: u64,
     },
+    /// Add a dashboard operator (the password already hashed by the CLI).
+    OperatorAdd {
+        /// Login name.
+        name: String,
+        /// argon2id PHC string.
+        phc: String,
+    },
+    /// List dashboard operators.
+    OperatorList,
+    /// Remove a dashboard operator.
+    OperatorRemove {
+        /// Login name.
+        name: String,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -98,6 +112,16 @@ pub enum Response {
         message: String,
         /// True when the input was invalid (exit code 2).
         invalid: bool,
+    },
+    /// Dashboard operators.
+    Operators {
+        /// The rows (no hashes).
+        operators: Vec<crate::operators::OperatorRow>,
+    },
+    /// The operator added or removed.
+    Operator {
+        /// It.
+        operator: crate::operators::OperatorRow,
     },
 }
 
@@ -176,6 +200,15 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
                     warning,
                 }
             }
+            Request::OperatorAdd { name, phc } => Response::Operator {
+                operator: crate::operators::add(hub, &name, &phc)?,
+            },
+            Request::OperatorList => Response::Operators {
+                operators: crate::operators::list(hub)?,
+            },
+            Request::OperatorRemove { name } => Response::Operator {
+                operator: crate::operators::remove(hub, &name)?,
+            },
         })
     })();
     r.unwrap_or_else(Response::from_err)

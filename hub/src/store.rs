@@ -1,7 +1,8 @@
 //! The hub's sled store: entries, the merged view, agents, tokens and meta, behind one `Hub` handle.
 //!
 //! One sled tree with key prefixes (`e` entries, `r` records, `o` outlet-years, `g` groups by year,
-//! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq). A batch
+//! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq,
+//! `p` dashboard operators). A batch
 //! is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
 //! `sled::Batch` and flushed before anyone is told it is stored. Merges are serialized by one mutex.
 
@@ -156,6 +157,12 @@ pub mod keys {
     pub fn seq(author: &AuthorId) -> Vec<u8> {
         let mut k = vec![b'v'];
         k.extend_from_slice(&author.0);
+        k
+    }
+    /// `p name`: a dashboard operator (web).
+    pub fn operator(name: &str) -> Vec<u8> {
+        let mut k = vec![b'p'];
+        k.extend_from_slice(name.as_bytes());
         k
     }
     fn dotkey(p: u8, author: &AuthorId, seq: u64) -> Vec<u8> {
