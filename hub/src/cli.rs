@@ -338,8 +338,7 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
         return Ok(line.trim_end_matches(['\r', '\n']).to_string());
     }
     let p = rpassword::prompt_password("Mật khẩu / Password: ").context("reading the password")?;
-    let again =
-        rpassword::prompt_password("Nhập lại / Again: ").context("reading the password")?;
+    let again = rpassword::prompt_password("Nhập lại / Again: ").context("reading the password")?;
     if p != again {
         return Err(Usage("passwords differ / mật khẩu không khớp".into()).into());
     }
@@ -355,7 +354,8 @@ fn operator(dir: &Path, action: OperatorCmd) -> anyhow::Result<()> {
         } => {
             let name = crate::operators::check_name(&name).map_err(|e| Usage(e.to_string()))?;
             let password = read_password(password_stdin)?;
-            let phc = crate::operators::hash_password(&password).map_err(|e| Usage(e.to_string()))?;
+            let phc =
+                crate::operators::hash_password(&password).map_err(|e| Usage(e.to_string()))?;
             let Response::Operator { operator } = call(dir, Request::OperatorAdd { name, phc })?
             else {
                 bail!("unexpected answer from the hub");

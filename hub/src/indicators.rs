@@ -168,16 +168,66 @@ pub struct Report {
 }
 
 const IDS: [(&str, &str, &str, &str); 10] = [
-    ("i1", "Tỷ lệ siêu thị, TTTM dùng bao bì thân thiện môi trường", "Eco-packaging rate, supermarkets and trade centres", "outlets"),
-    ("i1_cs", "Tỷ lệ siêu thị, TTTM, cửa hàng tiện lợi dùng bao bì thân thiện môi trường", "Eco-packaging rate, incl. convenience stores", "outlets"),
-    ("i2", "Giảm túi ni lông khó phân hủy tại chợ đạt chuẩn văn minh", "Bag reduction, civilized-standard markets", "kg/day"),
-    ("i2_share", "Tỷ lệ chợ văn minh đạt mức giảm", "Share of civilized-standard markets at target", "markets"),
-    ("i3", "Giảm túi ni lông khó phân hủy tại chợ nông thôn mới", "Bag reduction, new-rural-standard markets", "kg/day"),
-    ("i3_share", "Tỷ lệ chợ nông thôn mới đạt mức giảm", "Share of new-rural-standard markets at target", "markets"),
-    ("i4", "Tỷ lệ đơn vị có hoạt động tuyên truyền", "Campaign coverage", "units"),
-    ("coverage", "Tỷ lệ cơ sở được khảo sát", "Survey coverage", "outlets"),
-    ("completeness", "Tỷ lệ đơn vị đã báo cáo", "Units reported", "units"),
-    ("timeliness", "Tỷ lệ đơn vị báo cáo đúng hạn", "Units reported on time", "units"),
+    (
+        "i1",
+        "Tỷ lệ siêu thị, TTTM dùng bao bì thân thiện môi trường",
+        "Eco-packaging rate, supermarkets and trade centres",
+        "outlets",
+    ),
+    (
+        "i1_cs",
+        "Tỷ lệ siêu thị, TTTM, cửa hàng tiện lợi dùng bao bì thân thiện môi trường",
+        "Eco-packaging rate, incl. convenience stores",
+        "outlets",
+    ),
+    (
+        "i2",
+        "Giảm túi ni lông khó phân hủy tại chợ đạt chuẩn văn minh",
+        "Bag reduction, civilized-standard markets",
+        "kg/day",
+    ),
+    (
+        "i2_share",
+        "Tỷ lệ chợ văn minh đạt mức giảm",
+        "Share of civilized-standard markets at target",
+        "markets",
+    ),
+    (
+        "i3",
+        "Giảm túi ni lông khó phân hủy tại chợ nông thôn mới",
+        "Bag reduction, new-rural-standard markets",
+        "kg/day",
+    ),
+    (
+        "i3_share",
+        "Tỷ lệ chợ nông thôn mới đạt mức giảm",
+        "Share of new-rural-standard markets at target",
+        "markets",
+    ),
+    (
+        "i4",
+        "Tỷ lệ đơn vị có hoạt động tuyên truyền",
+        "Campaign coverage",
+        "units",
+    ),
+    (
+        "coverage",
+        "Tỷ lệ cơ sở được khảo sát",
+        "Survey coverage",
+        "outlets",
+    ),
+    (
+        "completeness",
+        "Tỷ lệ đơn vị đã báo cáo",
+        "Units reported",
+        "units",
+    ),
+    (
+        "timeliness",
+        "Tỷ lệ đơn vị báo cáo đúng hạn",
+        "Units reported on time",
+        "units",
+    ),
 ];
 
 struct Data {
@@ -292,7 +342,12 @@ fn children(u: &Units, scope: &str, year: u16) -> Vec<(String, String, String)> 
     out.into_iter().map(|(c, (n, l))| (c, n, l)).collect()
 }
 
-fn indicators_for(u: &Units, d: &Data, scope: &str, kids: &[(String, String, String)]) -> Vec<Indicator> {
+fn indicators_for(
+    u: &Units,
+    d: &Data,
+    scope: &str,
+    kids: &[(String, String, String)],
+) -> Vec<Indicator> {
     let eco = |kinds: &[OutletKind]| {
         let mut total = 0u64;
         let (mut surveyed, mut ok) = (0u64, 0u64);
@@ -327,7 +382,12 @@ fn indicators_for(u: &Units, d: &Data, scope: &str, kids: &[(String, String, Str
         .count() as f64;
     let n = kids.len() as f64;
     let f = |x: u64| Some(x as f64);
-    let cov = |s, t| Some(Coverage { surveyed: s, total: t });
+    let cov = |s, t| {
+        Some(Coverage {
+            surveyed: s,
+            total: t,
+        })
+    };
     vec![
         indicator(0, f(ok1), f(t1), cov(s1, t1)),
         indicator(1, f(ok2), f(t2), cov(s2, t2)),
@@ -361,7 +421,10 @@ pub fn report(hub: &Hub, q: &Query) -> anyhow::Result<Report> {
                 .map(|(_, day)| day.clone())
                 .min();
             if first.is_none() {
-                missing.push(Missing { code: code.clone(), name: name.clone() });
+                missing.push(Missing {
+                    code: code.clone(),
+                    name: name.clone(),
+                });
             }
             let grand = children(u, code, q.year);
             units.push(UnitRow {
@@ -398,7 +461,8 @@ pub fn report(hub: &Hub, q: &Query) -> anyhow::Result<Report> {
             units,
             gaps: vec![],
             notes: vec![
-                "Bản tạm: chưa có kế hoạch và chỉ tiêu / Temporary build: no plan or targets yet".into(),
+                "Bản tạm: chưa có kế hoạch và chỉ tiêu / Temporary build: no plan or targets yet"
+                    .into(),
             ],
         })
     })

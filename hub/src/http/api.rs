@@ -119,7 +119,9 @@ pub fn filtered_records(hub: &Hub, f: &RecordFilter) -> Result<Vec<Value>, ApiEr
     let kind = some(&f.kind);
     if let Some(k) = kind {
         if !KINDS.contains(&k) {
-            return Err(ApiError::bad(format!("Loại không hợp lệ / Invalid kind: {k}")));
+            return Err(ApiError::bad(format!(
+                "Loại không hợp lệ / Invalid kind: {k}"
+            )));
         }
     }
     let status = some(&f.status);
@@ -173,9 +175,10 @@ pub fn filtered_records(hub: &Hub, f: &RecordFilter) -> Result<Vec<Value>, ApiEr
             _ => {}
         }
         if let Some(u) = unit {
-            let inside = d.unit.as_deref().is_some_and(|c| {
-                c == u || hub.with_units(|x| ancestors(x, c).contains(u))
-            });
+            let inside = d
+                .unit
+                .as_deref()
+                .is_some_and(|c| c == u || hub.with_units(|x| ancestors(x, c).contains(u)));
             if !inside {
                 continue;
             }
@@ -239,7 +242,9 @@ fn find_record(hub: &Hub, id: &str) -> Result<Dot, ApiError> {
     }
     let not_found = || ApiError::not_found(format!("Không có bản ghi {id} / No record {id}"));
     if hex.len() == 64 {
-        let bytes = data_encoding::HEXLOWER.decode(hex.as_bytes()).map_err(|_| bad())?;
+        let bytes = data_encoding::HEXLOWER
+            .decode(hex.as_bytes())
+            .map_err(|_| bad())?;
         let author: [u8; 32] = bytes.try_into().map_err(|_| bad())?;
         let dot = Dot {
             author: baobi_proto::AuthorId(author),
@@ -361,7 +366,11 @@ pub async fn review(
     let verify = match body.decision.as_str() {
         "verify" => true,
         "return" => false,
-        d => return Err(ApiError::bad(format!("Quyết định không hợp lệ / Invalid decision: {d}"))),
+        d => {
+            return Err(ApiError::bad(format!(
+                "Quyết định không hợp lệ / Invalid decision: {d}"
+            )))
+        }
     };
     let reason = body
         .reason

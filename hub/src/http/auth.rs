@@ -189,8 +189,9 @@ pub async fn login(
     if st.auth.locked(&name) {
         return Err(ApiError {
             status: StatusCode::TOO_MANY_REQUESTS,
-            message: "Đăng nhập sai quá nhiều lần, hãy thử lại sau / Too many failed logins, try later"
-                .into(),
+            message:
+                "Đăng nhập sai quá nhiều lần, hãy thử lại sau / Too many failed logins, try later"
+                    .into(),
         });
     }
     let hub = st.hub.clone();
@@ -219,10 +220,8 @@ pub async fn login(
     let token = st.auth.open(&name);
     tracing::info!(operator = %name, "dashboard login");
     let mut r = Json(json!({ "operator": name })).into_response();
-    r.headers_mut().insert(
-        SET_COOKIE,
-        session_cookie(&token, SESSION_TTL.as_secs()),
-    );
+    r.headers_mut()
+        .insert(SET_COOKIE, session_cookie(&token, SESSION_TTL.as_secs()));
     Ok(r)
 }
 
@@ -231,11 +230,7 @@ const DUMMY_PHC: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$W3lYaDRI0eB3dbD1Ch3tDTuADhV8xvXQzXp66CdGn9E";
 
 /// `POST /api/logout`: ends the session and clears the cookie.
-pub async fn logout(
-    State(st): State<AppState>,
-    _op: Operator,
-    headers: HeaderMap,
-) -> Response {
+pub async fn logout(State(st): State<AppState>, _op: Operator, headers: HeaderMap) -> Response {
     if let Some(t) = token(&headers) {
         st.auth.close(&t);
     }
@@ -245,10 +240,7 @@ pub async fn logout(
 }
 
 /// `GET /api/me`: who is logged in, the province, the language.
-pub async fn me(
-    State(st): State<AppState>,
-    Operator(name): Operator,
-) -> Json<serde_json::Value> {
+pub async fn me(State(st): State<AppState>, Operator(name): Operator) -> Json<serde_json::Value> {
     Json(json!({
         "operator": name,
         "province": st.hub.province(),
@@ -293,7 +285,10 @@ mod tests {
     #[test]
     fn cookies_are_found() {
         let mut h = HeaderMap::new();
-        h.insert(COOKIE, HeaderValue::from_static("a=1; baobi_session=xyz; b=2"));
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("a=1; baobi_session=xyz; b=2"),
+        );
         assert_eq!(token(&h).as_deref(), Some("xyz"));
     }
 }

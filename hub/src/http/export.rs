@@ -144,8 +144,19 @@ fn workbook(sheets: &[Sheet], lang: Lang) -> Result<Vec<u8>, ApiError> {
 /// Records as a table (the filtered records browser's rows).
 pub fn records_table(rows: &[Value], lang: Lang) -> Table {
     let head = [
-        "col_id", "col_short_id", "col_type", "col_unit", "col_unit_name", "col_year", "col_date",
-        "col_status", "col_conflict", "col_retracted", "col_versions", "col_author", "col_summary",
+        "col_id",
+        "col_short_id",
+        "col_type",
+        "col_unit",
+        "col_unit_name",
+        "col_year",
+        "col_date",
+        "col_status",
+        "col_conflict",
+        "col_retracted",
+        "col_versions",
+        "col_author",
+        "col_summary",
     ];
     Table {
         head: head.iter().map(|k| lang.t(k).to_string()).collect(),
@@ -166,7 +177,10 @@ pub fn records_table(rows: &[Value], lang: Lang) -> Table {
                     Cell::Bool(r["conflict"].as_bool()),
                     Cell::Bool(r["retracted"].as_bool()),
                     Cell::Num(r["versions"].as_f64()),
-                    t(r["author_label"].as_str().unwrap_or(&s("author")).to_string()),
+                    t(r["author_label"]
+                        .as_str()
+                        .unwrap_or(&s("author"))
+                        .to_string()),
                     t(view::summary(r, lang.en())),
                 ]
             })
@@ -177,9 +191,20 @@ pub fn records_table(rows: &[Value], lang: Lang) -> Table {
 /// Indicators of the scope and of each unit below it, one row per (unit, indicator).
 pub fn indicators_table(r: &ReportV, lang: Lang) -> Table {
     let head = [
-        "col_scope_code", "col_scope_name", "col_level", "col_indicator", "col_indicator_name",
-        "col_value", "col_numerator", "col_denominator", "col_measure", "col_target", "col_met",
-        "col_surveyed", "col_total", "col_provisional",
+        "col_scope_code",
+        "col_scope_name",
+        "col_level",
+        "col_indicator",
+        "col_indicator_name",
+        "col_value",
+        "col_numerator",
+        "col_denominator",
+        "col_measure",
+        "col_target",
+        "col_met",
+        "col_surveyed",
+        "col_total",
+        "col_provisional",
     ];
     let mut rows = vec![];
     let mut add = |code: &str, name: &str, level: &str, inds: &[view::IndicatorV]| {
@@ -259,7 +284,11 @@ pub async fn records_csv(
 ) -> Result<Response, ApiError> {
     let lang = Lang::of(f.lang.as_deref(), &headers);
     let rows = load_records(&st, f).await?;
-    Ok(download(CSV, "baobi-records.csv", records_table(&rows, lang).csv()?))
+    Ok(download(
+        CSV,
+        "baobi-records.csv",
+        records_table(&rows, lang).csv()?,
+    ))
 }
 
 /// `GET /export/records.xlsx?<records filters>&lang=`.
@@ -276,7 +305,11 @@ pub async fn records_xlsx(
         lines: vec![],
         tables: vec![records_table(&rows, lang)],
     };
-    Ok(download(XLSX, "baobi-records.xlsx", workbook(&[sheet], lang)?))
+    Ok(download(
+        XLSX,
+        "baobi-records.xlsx",
+        workbook(&[sheet], lang)?,
+    ))
 }
 
 /// `GET /export/indicators.csv?year=&unit=&lang=`.
@@ -354,8 +387,13 @@ fn annual(r: &ReportV, lang: Lang) -> Annual {
     });
     let indicators = Table {
         head: [
-            "col_indicator_name", "col_value", "col_target", "col_met", "col_coverage",
-            "col_numerator", "col_denominator",
+            "col_indicator_name",
+            "col_value",
+            "col_target",
+            "col_met",
+            "col_coverage",
+            "col_numerator",
+            "col_denominator",
         ]
         .iter()
         .map(|k| lang.t(k).to_string())
@@ -381,7 +419,11 @@ fn annual(r: &ReportV, lang: Lang) -> Annual {
     };
     let ids: Vec<&view::IndicatorV> = r.indicators.iter().collect();
     let mut head: Vec<String> = [
-        "col_unit", "col_unit_name", "col_reported", "col_on_time", "col_first_report",
+        "col_unit",
+        "col_unit_name",
+        "col_reported",
+        "col_on_time",
+        "col_first_report",
     ]
     .iter()
     .map(|k| lang.t(k).to_string())
@@ -401,7 +443,11 @@ fn annual(r: &ReportV, lang: Lang) -> Annual {
                     t(u.first_report.clone().unwrap_or_default()),
                 ];
                 for i in &ids {
-                    let v = u.indicators.iter().find(|x| x.id == i.id).and_then(|x| x.value);
+                    let v = u
+                        .indicators
+                        .iter()
+                        .find(|x| x.id == i.id)
+                        .and_then(|x| x.value);
                     row.push(Cell::Pct(v));
                 }
                 row
@@ -516,7 +562,10 @@ fn html_table(tb: &Table, lang: Lang) -> String {
         for c in r {
             let (cls, text) = match c {
                 Cell::Text(s) => ("", esc(s)),
-                Cell::Num(v) => ("num", v.map(|v| format!("{v}")).unwrap_or_else(|| "—".into())),
+                Cell::Num(v) => (
+                    "num",
+                    v.map(|v| format!("{v}")).unwrap_or_else(|| "—".into()),
+                ),
                 Cell::Pct(v) => ("num", esc(&percent(*v, lang))),
                 Cell::Bool(b) => ("", esc(yes_no(*b, lang))),
             };
@@ -585,7 +634,11 @@ mod tests {
     fn csv_has_bom_and_plain_numbers() {
         let tb = Table {
             head: vec!["a".into(), "b".into(), "c".into()],
-            rows: vec![vec![t("Chợ, \"Lai Vung\""), Cell::Pct(Some(0.5)), Cell::Bool(None)]],
+            rows: vec![vec![
+                t("Chợ, \"Lai Vung\""),
+                Cell::Pct(Some(0.5)),
+                Cell::Bool(None),
+            ]],
         };
         let out = tb.csv().unwrap();
         assert_eq!(&out[..3], &[0xEF, 0xBB, 0xBF]);
