@@ -59,7 +59,7 @@ function post(path, data) {
 }
 
 const main = () => document.getElementById("main");
-function show(...nodes) { const m = main(); m.replaceChildren(...nodes); }
+function show(...nodes) { main().replaceChildren(...nodes.flat().filter((n) => n !== null && n !== undefined)); }
 
 function header(me) {
   const path = location.pathname;
@@ -232,7 +232,8 @@ function recordSummary(v) {
   switch (v.type) {
     case "outlet": return (v.name || "") + " · " + t("kind_" + String(v.kind || "").replace(/-/g, "_"));
     case "market-survey": return num((v.nonbio_g_per_day || 0) / 1000) + " " + t("kg_per_day");
-    case "retail-survey": return v.gives_nonbio ? t("gives_nonbio") : t("no_nonbio");
+    case "retail-survey": return (v.gives_nonbio ? t("gives_nonbio") : t("no_nonbio"))
+      + (v.nonbio_bags_per_day ? " · " + v.nonbio_bags_per_day + " " + t("bags_per_day") : "");
     case "campaign": return v.topic || "";
     default: return "";
   }
