@@ -43,9 +43,9 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    /// Waits until the server has shut down.
+    /// Waits until the server has shut down (at most 10 s after the stop: open requests finish first).
     pub async fn wait(self) {
-        let _ = self.task.await;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.task).await;
     }
 }
 
