@@ -136,7 +136,7 @@ pub enum OperatorCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Remove an operator (open sessions end at their expiry or the next restart).
+    /// Remove an operator (their open dashboard sessions end at once).
     Remove {
         /// Login name.
         name: String,

@@ -418,6 +418,9 @@ fn nothing_is_served_without_a_valid_session() {
     let mut minh = hub.web();
     assert_eq!(minh.login("anh Minh", "một mật khẩu khác").status, 200);
     assert_eq!(minh.json("/api/me")["operator"], "anh Minh");
+    // Removing an operator ends their open sessions at once.
+    hub.ok(&["operator", "remove", "anh Minh"]);
+    assert_eq!(minh.get("/api/me").status, 401);
 }
 
 #[test]

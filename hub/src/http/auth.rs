@@ -154,7 +154,16 @@ impl FromRequestParts<AppState> for Operator {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let t = token(&parts.headers).ok_or_else(unauthorized)?;
-        state.auth.check(&t).map(Operator).ok_or_else(unauthorized)
+        let name = state.auth.check(&t).ok_or_else(unauthorized)?;
+        // A removed operator's sessions end at once (one sled point read).
+        match crate::operators::get(&state.hub, &name) {
+            Ok(Some(_)) => Ok(Operator(name)),
+            Ok(None) => {
+                state.auth.close(&t);
+                Err(unauthorized())
+            }
+            Err(e) => Err(ApiError::internal(e)),
+        }
     }
 }
 
