@@ -69,6 +69,12 @@ pub enum Command {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "0.0.0.0:4433")]
         listen: SocketAddr,
+        /// Also serve the dashboard over HTTP on this address (PORT alone means 127.0.0.1:PORT).
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
+        /// Allow the dashboard on all interfaces (0.0.0.0 or [::]); it is plain HTTP, so prefer a proxy.
+        #[arg(long)]
+        http_public: bool,
     },
     /// Totals of a reporting year.
     Totals {
@@ -101,6 +107,12 @@ pub enum Command {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Dashboard operators: add, list, remove.
+    Operator {
+        /// What to do with operators.
+        #[command(subcommand)]
+        action: OperatorCmd,
     },
     /// Run the end-to-end demo: a hub and three offices, offline work, sync, totals.
     Demo {
@@ -279,6 +291,36 @@ fn print_plan(plan: &Option<baobi_proto::wire::PlanDef>) {
     }
 }
 
+/// What to do with dashboard operators.
+#[derive(Debug, Subcommand)]
+pub enum OperatorCmd {
+    /// Add an operator (asks for the password twice, or reads one line from stdin).
+    Add {
+        /// Login name.
+        name: String,
+        /// Read the password from the first line of stdin instead of prompting (for scripts).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List operators.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an operator (their open dashboard sessions end at once).
+    Remove {
+        /// Login name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 /// Exit code for invalid input.
 pub const EXIT_USAGE: i32 = 2;
 
@@ -413,11 +455,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                  Tại văn phòng / At the office: baobi-agent init --token <TOKEN>"
             );
         }
-        Command::Serve { listen } => {
+        Command::Serve {
+            listen,
+            http,
+            http_public,
+        } => {
             let dir = data(&cli.data)?.to_path_buf();
+            let http = match http {
+                Some(h) => Some(
+                    crate::http::parse_addr(&h, http_public).map_err(|e| Usage(e.to_string()))?,
+                ),
+                None => None,
+            };
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve(&dir, listen))?;
+            rt.block_on(serve(&dir, listen, http))?;
         }
+        Command::Operator { action } => operator(data(&cli.data)?, action)?,
         Command::Totals { year, by, json: j } => {
             let dir = data(&cli.data)?;
             let by = by.unwrap_or(By::UnitKind);
@@ -616,7 +669,77 @@ fn run_plan(cli_data: &Option<PathBuf>, cmd: PlanCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("reading the password from stdin")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_string());
+    }
+    let p = rpassword::prompt_password("Mật khẩu / Password: ").context("reading the password")?;
+    let again = rpassword::prompt_password("Nhập lại / Again: ").context("reading the password")?;
+    if p != again {
+        return Err(Usage("passwords differ / mật khẩu không khớp".into()).into());
+    }
+    Ok(p)
+}
+
+fn operator(dir: &Path, action: OperatorCmd) -> anyhow::Result<()> {
+    match action {
+        OperatorCmd::Add {
+            name,
+            password_stdin,
+            json: j,
+        } => {
+            let name = crate::operators::check_name(&name).map_err(|e| Usage(e.to_string()))?;
+            let password = read_password(password_stdin)?;
+            let phc =
+                crate::operators::hash_password(&password).map_err(|e| Usage(e.to_string()))?;
+            let Response::Operator { operator } = call(dir, Request::OperatorAdd { name, phc })?
+            else {
+                bail!("unexpected answer from the hub");
+            };
+            if j {
+                println!("{}", json(&operator)?);
+            } else {
+                println!("{}", operator.name);
+            }
+            eprintln!(
+                "Đã thêm người dùng bảng điều khiển / Dashboard operator added: {}",
+                operator.name
+            );
+        }
+        OperatorCmd::List { json: j } => {
+            let Response::Operators { operators } = call(dir, Request::OperatorList)? else {
+                bail!("unexpected answer from the hub");
+            };
+            if j {
+                println!("{}", json(&operators)?);
+            } else {
+                for o in &operators {
+                    println!("{}\t{}", o.name, o.created_at);
+                }
+                eprintln!("{} người dùng / operators", operators.len());
+            }
+        }
+        OperatorCmd::Remove { name, json: j } => {
+            let Response::Operator { operator } = call(dir, Request::OperatorRemove { name })?
+            else {
+                bail!("unexpected answer from the hub");
+            };
+            if j {
+                println!("{}", json(&operator)?);
+            } else {
+                println!("{}", operator.name);
+            }
+            eprintln!("Đã xóa người dùng / Operator removed: {}", operator.name);
+        }
+    }
+    Ok(())
+}
+
+async fn serve(dir: &Path, listen: SocketAddr, http: Option<SocketAddr>) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::open(dir).map_err(|e| match e {
         crate::Error::Invalid(m) => anyhow::Error::from(Usage(m)),
         e => anyhow::Error::from(e).context(format!("opening the hub store in {}", dir.display())),
@@ -624,11 +747,28 @@ async fn serve(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
     let running = crate::server::start(hub.clone(), listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
+    let dashboard = match http {
+        Some(addr) => Some(
+            crate::http::start(hub.clone(), addr, running.stopper().subscribe())
+                .await
+                .with_context(|| format!("dashboard on {addr}"))?,
+        ),
+        None => None,
+    };
     {
         use std::io::Write;
         let mut out = std::io::stdout();
         writeln!(out, "listening on {}", running.addr)?;
+        if let Some(d) = &dashboard {
+            writeln!(out, "dashboard on http://{}/", d.addr)?;
+        }
         out.flush()?;
+    }
+    if let Some(d) = &dashboard {
+        eprintln!(
+            "Bảng điều khiển / Dashboard: http://{}/ (baobi-hub operator add NAME)",
+            d.addr
+        );
     }
     eprintln!(
         "Máy chủ tỉnh {} đang chạy / Hub for {} serving on {} (Ctrl-C để dừng / to stop)",
@@ -655,6 +795,9 @@ async fn serve(dir: &Path, listen: SocketAddr) -> anyhow::Result<()> {
         let _ = stop.send(true);
     });
     running.wait().await?;
+    if let Some(d) = dashboard {
+        d.wait().await;
+    }
     hub.flush()?;
     eprintln!("Đã dừng máy chủ / Hub stopped");
     Ok(())

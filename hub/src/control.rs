@@ -91,6 +91,20 @@ pub enum Request {
         /// Scope unit (default: the province).
         unit: Option<String>,
     },
+    /// Add a dashboard operator (the password already hashed by the CLI).
+    OperatorAdd {
+        /// Login name.
+        name: String,
+        /// argon2id PHC string.
+        phc: String,
+    },
+    /// List dashboard operators.
+    OperatorList,
+    /// Remove a dashboard operator.
+    OperatorRemove {
+        /// Login name.
+        name: String,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -157,6 +171,16 @@ pub enum Response {
         message: String,
         /// True when the input was invalid (exit code 2).
         invalid: bool,
+    },
+    /// Dashboard operators.
+    Operators {
+        /// The rows (no hashes).
+        operators: Vec<crate::operators::OperatorRow>,
+    },
+    /// The operator added or removed.
+    Operator {
+        /// It.
+        operator: crate::operators::OperatorRow,
     },
 }
 
@@ -285,6 +309,15 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
                     unit.as_deref(),
                     crate::indicators::today(),
                 )?,
+            },
+            Request::OperatorAdd { name, phc } => Response::Operator {
+                operator: crate::operators::add(hub, &name, &phc)?,
+            },
+            Request::OperatorList => Response::Operators {
+                operators: crate::operators::list(hub)?,
+            },
+            Request::OperatorRemove { name } => Response::Operator {
+                operator: crate::operators::remove(hub, &name)?,
             },
         })
     })();

@@ -2,7 +2,7 @@
 //!
 //! One sled tree with key prefixes (`e` entries, `r` records, `o` outlet-years, `g` groups by year,
 //! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq,
-//! `w` review decisions by record, `p` the plan in force). A batch
+//! `w` review decisions by record, `p` the plan in force, `k` dashboard operators). A batch
 //! is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
 //! `sled::Batch` and flushed before anyone is told it is stored. Merges are serialized by one mutex.
 
@@ -168,6 +168,12 @@ pub mod keys {
     pub fn seq(author: &AuthorId) -> Vec<u8> {
         let mut k = vec![b'v'];
         k.extend_from_slice(&author.0);
+        k
+    }
+    /// `k name`: a dashboard operator's login (name and argon2 hash).
+    pub fn operator(name: &str) -> Vec<u8> {
+        let mut k = vec![b'k'];
+        k.extend_from_slice(name.as_bytes());
         k
     }
     fn dotkey(p: u8, author: &AuthorId, seq: u64) -> Vec<u8> {

@@ -531,7 +531,14 @@ impl<'a> Year<'a> {
         let mut ambiguous = vec![];
         let mut facilities = vec![];
         for f in inp.facilities.iter().filter(|f| active_in(f, year)) {
-            let loc = inp.units.locate(inp.lineage, &f.unit, f.unit_date, as_of);
+            // A facility carries no date of its own (`unit_date` is when it was last written): when its
+            // unit code is in force on the reference date, that is its unit then, without any lineage.
+            let unit_date = if inp.units.at(&f.unit, as_of).is_some() {
+                as_of
+            } else {
+                f.unit_date
+            };
+            let loc = inp.units.locate(inp.lineage, &f.unit, unit_date, as_of);
             if loc.ambiguous {
                 ambiguous.push(gap(
                     "ambiguous_unit",

@@ -58,6 +58,8 @@ pub struct Hub {
     child: Option<Child>,
     /// The address it listens on (the same port across restarts).
     pub addr: Option<SocketAddr>,
+    /// The dashboard's address when started with [`Hub::serve_http`].
+    pub http: Option<SocketAddr>,
 }
 
 impl Hub {
@@ -72,6 +74,7 @@ impl Hub {
             dir: tempfile::tempdir().expect("temp dir"),
             child: None,
             addr: None,
+            http: None,
         };
         let mut args = vec!["init", "--province", "87", "--name", "Đồng Tháp"];
         args.extend_from_slice(extra);
@@ -128,6 +131,15 @@ impl Hub {
 
     /// Starts `baobi-hub serve` on loopback (a free port the first time, the same port after).
     pub fn serve(&mut self) {
+        self.serve_with(false);
+    }
+
+    /// Starts `baobi-hub serve` with the dashboard on a free loopback port (`--http 127.0.0.1:0`).
+    pub fn serve_http(&mut self) {
+        self.serve_with(true);
+    }
+
+    fn serve_with(&mut self, http: bool) {
         assert!(self.child.is_none(), "hub already serving");
         let listen = self
             .addr
@@ -136,15 +148,31 @@ impl Hub {
         let mut child = Command::new(bin("baobi-hub"))
             .args(["serve", "--listen", &listen, "--data"])
             .arg(self.dir.path())
+            .args(if http {
+                &["--http", "127.0.0.1:0"][..]
+            } else {
+                &[][..]
+            })
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn baobi-hub serve");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read listen line");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        out.read_line(&mut line).expect("read listen line");
+        if http {
+            let mut l2 = String::new();
+            out.read_line(&mut l2).expect("read dashboard line");
+            let a = l2
+                .trim()
+                .trim_end_matches('/')
+                .rsplit("http://")
+                .next()
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected second line from serve: {l2:?}"));
+            self.http = Some(a);
+        }
         let addr = line
             .trim()
             .rsplit(' ')
@@ -216,6 +244,31 @@ impl Hub {
         ]);
         agent.token = token;
         agent
+    }
+
+    /// Adds a dashboard operator with `operator add NAME --password-stdin`.
+    pub fn add_operator(&self, name: &str, password: &str) -> Output {
+        use std::io::Write;
+        let mut c = Command::new(bin("baobi-hub"))
+            .args(["operator", "add", name, "--password-stdin", "--data"])
+            .arg(self.dir.path())
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run baobi-hub operator add");
+        c.stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("write password");
+        c.wait_with_output().expect("operator add")
+    }
+
+    /// A dashboard client for the serving hub (not logged in).
+    pub fn web(&self) -> Web {
+        Web::new(self.http.expect("hub serves the dashboard (serve_http)"))
     }
 
     /// Every merged record (`records --json`).
@@ -484,4 +537,188 @@ pub fn hub_totals(hub: &Hub, year: u64) -> TotalsRows {
             )
         })
         .collect()
+}
+
+/// An HTTP response as the dashboard tests read it.
+#[derive(Debug)]
+pub struct WebResponse {
+    /// Status code.
+    pub status: u16,
+    /// Headers (lowercase names), in order.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes.
+    pub body: Vec<u8>,
+}
+
+impl WebResponse {
+    /// The first header called `name`.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body[..self.body.len().min(500)])
+            )
+        })
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("utf-8 body")
+    }
+}
+
+/// A plain HTTP client of the hub's dashboard that keeps the session cookie, as a browser would.
+pub struct Web {
+    /// The dashboard's address.
+    pub addr: SocketAddr,
+    /// The session cookie (`baobi_session=…`) once logged in.
+    pub cookie: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Web {
+    /// A client of the dashboard at `addr`.
+    pub fn new(addr: SocketAddr) -> Web {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Web {
+            addr,
+            cookie: None,
+            agent,
+        }
+    }
+
+    fn done(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> WebResponse {
+        let mut r = r.expect("dashboard reachable");
+        let headers = r
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        WebResponse {
+            status: r.status().as_u16(),
+            headers,
+            body: r
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_vec()
+                .expect("body"),
+        }
+    }
+
+    /// `GET path` with the session cookie if any.
+    pub fn get(&self, path: &str) -> WebResponse {
+        let mut req = self.agent.get(format!("http://{}{path}", self.addr));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        Self::done(req.call())
+    }
+
+    /// `POST path` with a JSON body and the session cookie if any.
+    pub fn post(&self, path: &str, body: &Value) -> WebResponse {
+        let mut req = self
+            .agent
+            .post(format!("http://{}{path}", self.addr))
+            .header("content-type", "application/json");
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        Self::done(req.send(body.to_string()))
+    }
+
+    /// `POST /api/login`; keeps the session cookie on success.
+    pub fn login(&mut self, name: &str, password: &str) -> WebResponse {
+        let r = self.post(
+            "/api/login",
+            &serde_json::json!({ "name": name, "password": password }),
+        );
+        if r.status == 200 {
+            let set = r.header("set-cookie").expect("login sets a cookie");
+            self.cookie = Some(set.split(';').next().unwrap_or("").trim().to_string());
+        }
+        r
+    }
+
+    /// `GET path` that must answer 200 with JSON.
+    pub fn json(&self, path: &str) -> Value {
+        let r = self.get(path);
+        assert_eq!(
+            r.status,
+            200,
+            "GET {path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()
+    }
+}
+
+/// The offices and notable ids of [`dashboard_data`].
+pub struct DashboardData {
+    /// Office of Huyện Lai Vung (876).
+    pub lai_vung: Agent,
+    /// Office of Thành phố Cao Lãnh (866).
+    pub cao_lanh: Agent,
+    /// Trade centre T1's survey, corrected once (two versions).
+    pub corrected: String,
+    /// Market M1 (Lai Vung).
+    pub market: String,
+}
+
+/// A known data set for the dashboard tests, recorded by two real offices and synced over QUIC to the
+/// serving `hub`. All surveys are of 2024 (when Đồng Tháp's 12 districts were in force all year):
+///
+/// | outlet | kind | unit | 2024 survey(s) | gives non-bio bags (latest) |
+/// |---|---|---|---|---|
+/// | S1 Siêu thị Co.opmart Lai Vung | supermarket | 30208 (876) | 2024-04-02 | no |
+/// | T1 TTTM Lai Vung | trade centre | 30208 (876) | 2024-04-03, corrected | yes |
+/// | S2 Siêu thị Tân Thành | supermarket | 30226 (876) | none | — |
+/// | C1 Bách hóa Xanh Tân Thành | convenience | 30226 (876) | 2024-04-05 | no |
+/// | M1 Chợ Tân Thành | market | 30226 (876) | 2024-04-06 (21.5 kg/day) | — |
+/// | S3 Siêu thị Cao Lãnh | supermarket | 29869 (866) | 2024-03-01 yes, 2024-09-01 no | no |
+///
+/// So by hand: I1 (supermarkets + trade centres) = S1, S3 / S1, T1, S2, S3 = 2/4 = 50 %, coverage 3/4;
+/// I1 with convenience stores = 3/5 = 60 %; survey coverage = 5 of 6 outlets surveyed; 2 of the 12
+/// districts (876, 866) reported. Records: 6 outlets + 6 surveys = 12.
+pub fn dashboard_data(hub: &Hub) -> DashboardData {
+    let lai_vung = hub.enroll_agent("876");
+    let cao_lanh = hub.enroll_agent("866");
+    let s1 = lai_vung.outlet("supermarket", "Siêu thị Co.opmart Lai Vung", "30208", &[]);
+    let t1 = lai_vung.outlet("trade-centre", "TTTM Lai Vung", "30208", &[]);
+    let _s2 = lai_vung.outlet("supermarket", "Siêu thị Tân Thành", "30226", &[]);
+    let c1 = lai_vung.outlet("convenience", "Bách hóa Xanh Tân Thành", "30226", &[]);
+    let m1 = lai_vung.outlet(
+        "market",
+        "Chợ Tân Thành",
+        "30226",
+        &["--class", "3", "--new-rural-since", "2022-11-10"],
+    );
+    lai_vung.retail_survey(&s1, "2024-04-02", false, "0");
+    let t1s = lai_vung.retail_survey(&t1, "2024-04-03", true, "300");
+    lai_vung.ok(&["survey", "correct", &t1s, "--nonbio-bags", "250"]);
+    lai_vung.retail_survey(&c1, "2024-04-05", false, "0");
+    lai_vung.market_survey(&m1, "2024-04-06", "21.5", &["--round", "baseline"]);
+    let s3 = cao_lanh.outlet("supermarket", "Siêu thị Cao Lãnh", "29869", &[]);
+    cao_lanh.retail_survey(&s3, "2024-03-01", true, "120");
+    cao_lanh.retail_survey(&s3, "2024-09-01", false, "0");
+    lai_vung.sync();
+    cao_lanh.sync();
+    DashboardData {
+        lai_vung,
+        cao_lanh,
+        corrected: t1s,
+        market: m1,
+    }
 }

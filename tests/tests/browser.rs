@@ -1,0 +1,276 @@
+//! The dashboard as a person uses it: headless Chromium (Debian's `chromium`, driven over WebDriver by
+//! Debian's `chromium-driver` through `fantoccini`) logs in, sees the overview with the figures of a
+//! known data set, switches to English, opens a record's history and downloads an export.
+//!
+//! The browser and its driver are required: when either is missing the test fails with a message that
+//! says how to install them (`.ci/run` does). It is never skipped.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use baobi_tests::{dashboard_data, Hub};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const DRIVER: &str = "/usr/bin/chromedriver";
+const NAME: &str = "lan";
+const PASSWORD: &str = "mật khẩu của Lan";
+/// Longest wait for anything the page does (a loaded 2-core machine can be slow; this is a limit,
+/// not a timing assertion).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// `chromedriver` on a free loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        for p in [CHROMIUM, DRIVER] {
+            assert!(
+                Path::new(p).exists(),
+                "{p} not found: the browser test needs Debian's chromium and chromium-driver \
+                 (apt-get install -y chromium chromium-driver; .ci/run installs them)"
+            );
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(DRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver { child, port }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, profile: &Path, downloads: &Path) -> Client {
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,1400",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+            "prefs": {
+                "download.default_directory": downloads.display().to_string(),
+                "download.prompt_for_download": false,
+                "intl.accept_languages": "en-US"
+            }
+        }
+    });
+    let serde_json::Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("WebDriver session with headless Chromium")
+}
+
+/// Waits until the element at `css` exists and its text satisfies `ok`; returns the text.
+async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = String::from("<absent>");
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            if let Ok(t) = e.text().await {
+                if ok(&t) {
+                    return t;
+                }
+                last = t;
+            }
+        }
+        if Instant::now() > deadline {
+            let src = c.source().await.unwrap_or_default();
+            panic!(
+                "{css}: last text {last:?}; page:\n{}",
+                &src[..src.len().min(3000)]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn click(c: &Client, css: &str) {
+    c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+fn wait_file(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let partial = std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"))
+            })
+            .unwrap_or(false);
+        if p.exists() && !partial {
+            return p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} not downloaded into {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn operator_logs_in_reads_the_overview_switches_language_opens_a_record_and_downloads() {
+    let driver = Driver::start();
+    let mut hub = Hub::init();
+    let out = hub.add_operator(NAME, PASSWORD);
+    assert!(out.status.success(), "{}", baobi_tests::stderr(&out));
+    hub.serve_http();
+    let data = dashboard_data(&hub);
+    let base = format!("http://{}", hub.http.expect("dashboard address"));
+    let profile = tempfile::tempdir().expect("profile dir");
+    let downloads = tempfile::tempdir().expect("download dir");
+    let shots = std::env::var_os("BAOBI_SCREENSHOTS").map(PathBuf::from);
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let c = browser(&driver, profile.path(), downloads.path()).await;
+
+        // Login page, in Vietnamese by default.
+        c.goto(&format!("{base}/?year=2024"))
+            .await
+            .expect("open dashboard");
+        wait_text(&c, "#login-form h1", |t| t == "Đăng nhập bảng điều khiển").await;
+        // A wrong password shows the error and stays on the form.
+        c.find(Locator::Css("#login-name"))
+            .await
+            .unwrap()
+            .send_keys(NAME)
+            .await
+            .unwrap();
+        c.find(Locator::Css("#login-password"))
+            .await
+            .unwrap()
+            .send_keys("sai mật khẩu")
+            .await
+            .unwrap();
+        click(&c, "#login-submit").await;
+        wait_text(&c, "#login-error", |t| t.contains("Sai tên hoặc mật khẩu")).await;
+        let pw = c.find(Locator::Css("#login-password")).await.unwrap();
+        pw.clear().await.unwrap();
+        pw.send_keys(PASSWORD).await.unwrap();
+        click(&c, "#login-submit").await;
+
+        // The overview with the hand-computed figures (see `dashboard_data`): I1 = 2/4, I1 with
+        // convenience stores = 3/5, coverage 3 of 4 supermarkets and trade centres, 2 of 12
+        // districts reported, Huyện Lấp Vò among the missing.
+        wait_text(&c, "#page-title", |t| t.starts_with("Tổng quan năm 2024")).await;
+        wait_text(&c, "#indicators tr[data-id=i1] td.value", |t| t == "50,0 %").await;
+        wait_text(&c, "#indicators tr[data-id=i1_cs] td.value", |t| {
+            t == "60,0 %"
+        })
+        .await;
+        wait_text(&c, "#indicators tr[data-id=i1] td.coverage", |t| {
+            t == "3/4 (75,0 %)"
+        })
+        .await;
+        wait_text(&c, "#reported-count", |t| t == "2/12").await;
+        wait_text(&c, "#missing", |t| t.contains("Huyện Lấp Vò")).await;
+        wait_text(&c, "#nav-nav_overview", |t| t == "Tổng quan").await;
+        let points = c
+            .find_all(Locator::Css("#trend circle[data-series=i1]"))
+            .await
+            .unwrap();
+        assert_eq!(points.len(), 1, "one year of I1 in the trend chart");
+        if let Some(dir) = &shots {
+            let _ = std::fs::write(dir.join("overview-vi.png"), c.screenshot().await.unwrap());
+        }
+
+        // English on the switch: a known label and the number format change.
+        click(&c, "#lang-switch").await;
+        wait_text(&c, "#nav-nav_overview", |t| t == "Overview").await;
+        wait_text(&c, "#indicators tr[data-id=i1] td.value", |t| t == "50.0%").await;
+        wait_text(&c, "#completeness h2", |t| t == "Reporting completeness").await;
+
+        // The records browser (keeping the year: the six surveys of 2024; outlets have no year),
+        // then the corrected survey's page with its history.
+        click(&c, "#nav-nav_records").await;
+        wait_text(&c, "#records-count", |t| t == "6 records").await;
+        c.wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::LinkText(&data.corrected))
+            .await
+            .expect("link to the corrected survey")
+            .click()
+            .await
+            .expect("open the record");
+        wait_text(&c, "#page-title", |t| {
+            t == format!("Record {}", data.corrected)
+        })
+        .await;
+        let rows = c.find_all(Locator::Css("#history tbody tr")).await.unwrap();
+        assert_eq!(rows.len(), 2, "created and corrected");
+        assert!(rows[0].text().await.unwrap().contains("Created"));
+        let last = rows[1].text().await.unwrap();
+        assert!(
+            last.contains("Corrected") && last.contains("office 876"),
+            "{last}"
+        );
+        if let Some(dir) = &shots {
+            let _ = std::fs::write(dir.join("record-en.png"), c.screenshot().await.unwrap());
+        }
+
+        // Download the indicators CSV from the overview's export links.
+        c.goto(&format!("{base}/?year=2024")).await.unwrap();
+        click(&c, "#export-indicators-csv").await;
+        let file = wait_file(downloads.path(), "baobi-indicators-2024.csv");
+        let bytes = std::fs::read(&file).expect("read download");
+        let mut r = csv::Reader::from_reader(&bytes[3..]);
+        assert_eq!(
+            &r.headers().unwrap()[0],
+            "Unit code",
+            "the export follows the language"
+        );
+        let i1 = r
+            .records()
+            .map(|x| x.unwrap())
+            .find(|x| &x[0] == "87" && &x[3] == "i1")
+            .expect("province I1 row");
+        assert_eq!(&i1[5], "0.5");
+
+        // Logging out returns to the login form.
+        click(&c, "#logout").await;
+        wait_text(&c, "#login-form h1", |t| t == "Dashboard login").await;
+        c.close().await.expect("close the browser");
+    });
+}
