@@ -9,7 +9,8 @@ use baobi_proto::validate;
 use baobi_proto::view::{self, RecordState, Tables};
 use baobi_proto::wire::{self, Body, Date, Entry, Op, Refusal, RefusalCode};
 
-use crate::store::{keys, AgentRec, Hub, Overlay};
+use crate::limits::CLOCK_AHEAD;
+use crate::store::{keys, AgentRec, ClockFlag, Hub, Overlay};
 use crate::Result;
 
 fn refuse(code: RefusalCode, message: impl Into<String>) -> Refusal {
@@ -175,6 +176,23 @@ pub fn check_entry(
     }
 }
 
+/// Flags an entry whose clock is more than [`CLOCK_AHEAD`] ahead of the hub's clock, or earlier than
+/// its office's enrollment by as much (an office writes only after enrolling). The entry is accepted
+/// all the same, and nothing at the hub takes its clock as its own: the hub's writes are stamped from
+/// its own clock alone (see `Hlc::tick_bounded`), so a peer cannot drag it years ahead.
+fn note_clock(flag: &mut ClockFlag, agent: &AgentRec, e: &Entry, now_ms: u64) {
+    let slack = CLOCK_AHEAD.as_millis() as u64;
+    let at = e.hlc.millis();
+    let enrolled_ms = (agent.enrolled_at.max(0) as u64).saturating_mul(1000);
+    let ahead = at.saturating_sub(now_ms);
+    let behind = enrolled_ms.saturating_sub(at);
+    if ahead > slack || behind > slack {
+        flag.ahead_ms = flag.ahead_ms.max(ahead);
+        flag.behind_ms = flag.behind_ms.max(behind);
+        flag.entries += 1;
+    }
+}
+
 /// Checks and merges a batch from `agent`: either every new entry is stored durably (returns how many
 /// were new) or nothing is and the refusal comes back.
 pub fn merge_batch(hub: &Hub, agent: &AgentRec, entries: &[Entry]) -> Result<Result<u64, Refusal>> {
@@ -182,16 +200,37 @@ pub fn merge_batch(hub: &Hub, agent: &AgentRec, entries: &[Entry]) -> Result<Res
     let units = hub.units();
     let mut ov = Overlay::new(hub.tree());
     let mut new = 0u64;
+    let now_ms = (crate::now_secs().max(0) as u64).saturating_mul(1000);
+    let mut clock = ClockFlag::default();
     for e in entries {
         match check_entry(&units, &mut ov, agent, e) {
             Ok(false) => continue,
             Ok(true) => {}
             Err(r) => return Ok(Err(r)),
         }
+        note_clock(&mut clock, agent, e, now_ms);
         view::apply(&mut ov, e);
         ov.put(keys::entry(&e.author, e.seq), wire::encode(e));
         ov.put(keys::seq(&e.author), e.seq.to_be_bytes().to_vec());
         new += 1;
+    }
+    if clock.entries > 0 {
+        let key = keys::clock(&agent.author);
+        let mut flag: ClockFlag = ov
+            .get(&key)
+            .and_then(|v| wire::decode(&v).ok())
+            .unwrap_or_default();
+        flag.ahead_ms = flag.ahead_ms.max(clock.ahead_ms);
+        flag.behind_ms = flag.behind_ms.max(clock.behind_ms);
+        flag.entries += clock.entries;
+        ov.put(key, wire::encode(&flag));
+        tracing::warn!(
+            agent = %agent.author.short(),
+            ahead_s = clock.ahead_ms / 1000,
+            behind_s = clock.behind_ms / 1000,
+            entries = clock.entries,
+            "office clock is off; entries accepted and flagged"
+        );
     }
     if new > 0 {
         hub.commit(ov)?;

@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod control;
 pub mod demo;
+pub mod limits;
 pub mod net;
 pub mod report;
 pub mod server;

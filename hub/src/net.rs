@@ -85,7 +85,7 @@ pub fn server_config(hub: &Hub) -> Result<quinn::ServerConfig> {
     transport
         .keep_alive_interval(Some(Duration::from_secs(10)))
         .max_idle_timeout(Some(
-            quinn::IdleTimeout::try_from(Duration::from_secs(60))
+            quinn::IdleTimeout::try_from(crate::limits::IDLE_TIMEOUT)
                 .map_err(|e| Error::Tls(e.to_string()))?,
         ))
         .max_concurrent_bidi_streams(1u32.into())
