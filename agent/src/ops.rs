@@ -662,9 +662,18 @@ async fn run(
     })
 }
 
-/// Milliseconds since the epoch now.
+/// Environment variable that shifts the office's clock (the entries' clock only, not dates typed
+/// by staff) by this many seconds, positive or negative: a test hook for offices whose PC clock is off.
+pub const ENV_CLOCK_OFFSET: &str = "BAOBI_CLOCK_OFFSET_SECS";
+
+/// Milliseconds since the epoch now (shifted by `BAOBI_CLOCK_OFFSET_SECS` when set).
 pub fn now_ms() -> u64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64
+    let offset_ms = std::env::var(ENV_CLOCK_OFFSET)
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map_or(0, |s| i128::from(s) * 1000);
+    let ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000 + offset_ms;
+    ms.clamp(0, i128::from(u64::MAX)) as u64
 }
 
 /// Today's date in Vietnam (UTC+7).

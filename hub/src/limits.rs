@@ -82,7 +82,10 @@ mod tests {
 
     #[test]
     fn zero_or_missing_keeps_defaults() {
-        assert_eq!(Timeouts::with_secs(None, Some(0), None), Timeouts::default());
+        assert_eq!(
+            Timeouts::with_secs(None, Some(0), None),
+            Timeouts::default()
+        );
         let t = Timeouts::with_secs(Some(2), Some(3), Some(4));
         assert_eq!(
             (t.first_message, t.read, t.frame),

@@ -411,8 +411,9 @@ async fn sync(
                 new.short(),
                 new.short()
             ),
-            None => "đăng ký của văn phòng đã bị thu hồi / this office's enrollment was revoked"
-                .into(),
+            None => {
+                "đăng ký của văn phòng đã bị thu hồi / this office's enrollment was revoked".into()
+            }
         };
         return Err(refuse(conn, io, peer, &who, RefusalCode::Revoked, message).await);
     }
@@ -497,9 +498,7 @@ async fn session_loop(
                 }
             }
             Ok(None) => return Err(ConnError::Net("agent ended the stream early".into())),
-            Err(ConnError::Proto(e)) => {
-                return Err(protocol_refusal(conn, io, peer, &who, e).await)
-            }
+            Err(ConnError::Proto(e)) => return Err(protocol_refusal(conn, io, peer, &who, e).await),
             Err(e) => return Err(e),
         }
     }

@@ -275,7 +275,7 @@ impl Hub {
         let mut hlc = Hlc(0);
         let now_ms = (now_secs().max(0) as u64) * 1000;
         for (i, u) in units.into_iter().enumerate() {
-            hlc = Hlc::tick(hlc, now_ms);
+            hlc = Hlc::tick_bounded(hlc, now_ms);
             entries.push(hub.keypair.sign_entry(i as u64 + 1, hlc, Op::Unit(u)));
         }
         hub.commit_own(&entries)?;
