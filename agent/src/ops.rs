@@ -600,6 +600,17 @@ async fn run(
 ) -> Result<Response> {
     let store = &ctx.store;
     let hub = store.hub()?.ok_or(Error::NotEnrolled)?;
+    let writes = !matches!(
+        req,
+        Request::OutletList
+            | Request::SurveyList
+            | Request::SurveyShow { .. }
+            | Request::Sync
+            | Request::Status
+    );
+    if writes && store.restoring()? {
+        return Err(store::Error::Restoring.into());
+    }
     let saved = |id: Dot, what: &str, warnings: Vec<String>| {
         if let Some(n) = &ctx.saved {
             n.notify_one();
