@@ -20,6 +20,9 @@ pub const MAX_CONNECTIONS: usize = 1024;
 pub const MAX_SESSIONS_PER_AGENT: usize = 1;
 /// Buffer of one stream read, in bytes: a connection holds at most one partial frame plus this.
 pub const READ_CHUNK: usize = 64 * 1024;
+/// UDP receive buffer the hub asks for (the kernel caps it at `net.core.rmem_max`): room for the
+/// first packets of a few thousand handshakes arriving together.
+pub const UDP_RECV_BUFFER: usize = 4 << 20;
 /// Default: the TLS handshake, opening the stream and the whole first message must fit in this.
 pub const FIRST_MESSAGE: Duration = Duration::from_secs(10);
 /// Default: longest wait for the peer's next bytes (keep-alives alone do not count).

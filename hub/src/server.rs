@@ -311,6 +311,18 @@ async fn protocol_refusal(
     .await
 }
 
+/// Runs store work (reads that scan, writes that flush) off the async workers: a flush blocks for
+/// milliseconds, and 200 offices finishing at once must not stall every connection's I/O meanwhile.
+async fn blocking<T: Send + 'static>(
+    hub: &Arc<Hub>,
+    f: impl FnOnce(&Hub) -> crate::Result<T> + Send + 'static,
+) -> Result<T, ConnError> {
+    let h = hub.clone();
+    Ok(tokio::task::spawn_blocking(move || f(&h))
+        .await
+        .map_err(|e| ConnError::Net(e.to_string()))??)
+}
+
 /// Sends a refusal, logs it, and returns the error that closes the connection.
 async fn refuse(
     conn: &quinn::Connection,
@@ -388,7 +400,7 @@ async fn sync(
     peer: SocketAddr,
 ) -> Result<(), ConnError> {
     let hub = &shared.hub;
-    let agent: AgentRec = match hub.agent_by_fp(&fp)? {
+    let agent: AgentRec = match blocking(hub, move |h| h.agent_by_fp(&fp)).await? {
         Some(a) => a,
         None => {
             return Err(refuse(
@@ -432,7 +444,8 @@ async fn session_loop(
     peer: SocketAddr,
 ) -> Result<(), ConnError> {
     let who = agent.author.short();
-    let mut session = Session::server(hub.scoped_summary(agent)?);
+    let a = agent.clone();
+    let mut session = Session::server(blocking(hub, move |h| h.scoped_summary(&a)).await?);
     if let Err(e) = session.handle(Msg::Hello(hello)) {
         return Err(protocol_refusal(conn, io, peer, &who, e).await);
     }
@@ -455,7 +468,8 @@ async fn session_loop(
                             session.stored(id)?;
                         }
                         Err(r) => {
-                            let _ = hub.note_sync(&agent.author, received);
+                            let author = agent.author;
+                            let _ = blocking(hub, move |h| h.note_sync(&author, received)).await;
                             return Err(refuse(conn, io, peer, &who, r.code, r.message).await);
                         }
                     }
@@ -503,7 +517,8 @@ async fn session_loop(
         }
     }
     io.finish(conn).await;
-    hub.note_sync(&agent.author, received)?;
+    let author = agent.author;
+    blocking(hub, move |h| h.note_sync(&author, received)).await?;
     info!(%peer, agent = %who, received, sent, up_to_date = session.stats().up_to_date, "synced");
     Ok(())
 }
