@@ -744,21 +744,17 @@ impl Hub {
         };
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
-            [] => {
-                return Err(Error::Invalid(format!(
-                    "no agent matches '{who}' / không tìm thấy văn phòng '{who}'"
-                )))
-            }
-            many => {
-                return Err(Error::Invalid(format!(
-                    "'{who}' matches {} agents ({}); give more of the key",
-                    many.len(),
-                    many.iter()
-                        .map(|a| a.author.short())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )))
-            }
+            [] => Err(Error::Invalid(format!(
+                "no agent matches '{who}' / không tìm thấy văn phòng '{who}'"
+            ))),
+            many => Err(Error::Invalid(format!(
+                "'{who}' matches {} agents ({}); give more of the key",
+                many.len(),
+                many.iter()
+                    .map(|a| a.author.short())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
         }
     }
 

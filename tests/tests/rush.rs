@@ -39,7 +39,7 @@ struct Office {
 /// An outlet, a market survey of it and a retail survey, written through the agent's store.
 fn record(o: &Office, i: usize) {
     let now = baobi_agent::ops::now_ms();
-    let kind = if i % 2 == 0 {
+    let kind = if matches!(i % 2, 0) {
         OutletKind::Market
     } else {
         OutletKind::Supermarket
@@ -60,6 +60,8 @@ fn record(o: &Office, i: usize) {
         .unwrap()
         .dot();
     for (n, date) in [(0u32, Date(20250210)), (1, Date(20250520))] {
+        // A third of the retail surveys give non-biodegradable bags.
+        let gives = matches!((i + n as usize) % 3, 0);
         let body = match kind {
             OutletKind::Market => Body::MarketSurvey(MarketSurvey {
                 outlet,
@@ -87,13 +89,9 @@ fn record(o: &Office, i: usize) {
                 unit: o.unit.clone(),
                 date,
                 year: 2025,
-                gives_nonbio: (i + n as usize) % 3 == 0,
+                gives_nonbio: gives,
                 bag_types: String::new(),
-                nonbio_bags_per_day: Some(if (i + n as usize) % 3 == 0 {
-                    50 + i as u32
-                } else {
-                    0
-                }),
+                nonbio_bags_per_day: Some(if gives { 50 + i as u32 } else { 0 }),
                 eco_bags_per_day: None,
                 sells_reusable: None,
                 eco_labelled: None,
