@@ -138,6 +138,21 @@ pub fn check_entry(
     }
     let have = ov.seq(&e.author);
     if e.seq <= have {
+        // A duplicate only if it is the very entry held: the same (author, seq) with other content
+        // means the author's log forked (a key restored on two PCs), and skipping it silently would
+        // acknowledge a record the hub never keeps.
+        if let Some(held) = ov.get(&keys::entry(&e.author, e.seq)) {
+            if held != wire::encode(e) {
+                return Err(refuse(
+                    RefusalCode::InvalidEntry,
+                    format!(
+                        "entry {}: số thứ tự đã dùng cho bản ghi khác / this sequence number already \
+                         holds a different entry (is this office's key in use on another PC?)",
+                        e.dot()
+                    ),
+                ));
+            }
+        }
         return Ok(false);
     }
     if e.seq != have + 1 {
@@ -315,6 +330,12 @@ mod tests {
             assert_eq!(merge_batch(&h, &a, &[o.clone(), s.clone()]).unwrap(), Ok(2));
             // Resending is harmless.
             assert_eq!(merge_batch(&h, &a, &[o.clone(), s.clone()]).unwrap(), Ok(0));
+            // The same seq with other content (a forked log) is refused, not skipped.
+            let fork = k.sign_entry(2, Hlc(3), Op::Record(survey(o.dot(), "30226", 1_000)));
+            assert_eq!(
+                merge_batch(&h, &a, &[fork]).unwrap().unwrap_err().code,
+                RefusalCode::InvalidEntry
+            );
         }
         let h = Hub::open(tmp.path()).unwrap();
         assert_eq!(h.seq_of(&k.author()).unwrap(), 2);
