@@ -98,6 +98,30 @@ pub enum Command {
         #[arg(long, default_value_t = 300)]
         interval: u64,
     },
+    /// Rebuild this office's store from the hub after its disk was lost: with a restore token from
+    /// `baobi-hub restore` (new key; the lost key is retired) or with a key backup (same key).
+    /// Records saved but never synced before the loss cannot be recovered.
+    Restore {
+        /// Restore token from `baobi-hub restore AGENT` (baobi1.…).
+        #[arg(long, conflicts_with = "key", required_unless_present = "key")]
+        token: Option<String>,
+        /// Key backup file written by `baobi-agent backup-key`.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// What this office calls itself (token restore; default: the lost office's label).
+        #[arg(long)]
+        label: Option<String>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a backup of this office's key and hub pin (keep it safe, like a password), so that a
+    /// lost disk can be restored with the same key.
+    BackupKey {
+        /// File to write (created readable by its owner only).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Show the office's unit, hub, pending entries and last sync.
     Status {
         /// Print the result as JSON.
@@ -221,6 +245,13 @@ pub async fn run(cli: Cli) -> i32 {
     let result = match cli.cmd {
         Command::Init { token, label, json } => init(&dir, &token, label, json).await,
         Command::Daemon { interval } => run_daemon(&dir, interval).await,
+        Command::Restore {
+            token,
+            key,
+            label,
+            json,
+        } => restore(&dir, token, key, label, json).await,
+        Command::BackupKey { out } => backup_key(&dir, &out),
         Command::Outlet { cmd } => match cmd {
             OutletCmd::Add { args, json } => request(&dir, Request::OutletAdd(args), json).await,
             OutletCmd::List { json } => request(&dir, Request::OutletList, json).await,
@@ -296,6 +327,127 @@ fn on_progress(pb: &indicatif::ProgressBar) -> impl FnMut(Progress) + Send + '_ 
             pb.set_message(format!("nhận / received {received}"));
         }
     }
+}
+
+fn backup_key(dir: &Path, out: &Path) -> anyhow::Result<i32> {
+    let store = open_store(dir)?;
+    let b = match baobi_agent::restore::backup(&store) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("Lỗi / Error: {e}");
+            return Ok(EXIT_ERROR);
+        }
+    };
+    baobi_agent::restore::write_backup(&b, out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    out!("{}", out.display());
+    eprintln!(
+        "Đã sao lưu khóa văn phòng / Office key backed up to {}. Giữ tệp này như mật khẩu, ngoài \
+         máy này / Keep it like a password, off this PC.",
+        out.display()
+    );
+    Ok(0)
+}
+
+async fn restore(
+    dir: &Path,
+    token: Option<String>,
+    key: Option<PathBuf>,
+    label: Option<String>,
+    json: bool,
+) -> anyhow::Result<i32> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let store = open_store(dir)?;
+    if let Err(e) = baobi_agent::restore::ensure_empty(&store) {
+        eprintln!("Lỗi / Error: {e}");
+        return Ok(ops::EXIT_INVALID);
+    }
+    let mode = if let Some(path) = key {
+        let b = match baobi_agent::restore::read_backup(&path) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("Lỗi / Error: {e}");
+                return Ok(ops::EXIT_INVALID);
+            }
+        };
+        if let Err(e) = baobi_agent::restore::install(&store, &b) {
+            eprintln!("Lỗi / Error: {e}");
+            return Ok(EXIT_ERROR);
+        }
+        "key"
+    } else {
+        let text = token.unwrap_or_default();
+        let token = match Token::from_text(&text) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("Mã khôi phục không hợp lệ / Invalid restore token: {e}");
+                return Ok(ops::EXIT_INVALID);
+            }
+        };
+        let label = label.unwrap_or_default();
+        if let Err(e) = sync::enroll(&store, &token, &label).await {
+            let e = ops::Error::Sync(e);
+            eprintln!("{e}");
+            return Ok(e.exit_code());
+        }
+        "token"
+    };
+    let pb = progress_bar();
+    let first = sync::sync(&store, &mut on_progress(&pb)).await;
+    pb.finish_and_clear();
+    let report = match first {
+        Ok(r) => r,
+        Err(e) => {
+            let e = ops::Error::Sync(e);
+            eprintln!(
+                "{e}\nKhôi phục chưa xong; chạy lại `baobi-agent sync` khi có mạng / Restore not \
+                 finished; run `baobi-agent sync` when the hub is reachable (recording waits until then)"
+            );
+            return Ok(e.exit_code());
+        }
+    };
+    let hub = store.hub()?.context("store lost its enrollment")?;
+    let author = store.author()?;
+    let own_seq = store.own_seq()?;
+    let records = store.state().view.records.len();
+    eprintln!(
+        "Đã khôi phục văn phòng / Office restored: {} ({}); nhận / received {} entries, {} records \
+         in view; {}",
+        hub.unit_name,
+        hub.unit,
+        report.received,
+        records,
+        if mode == "key" {
+            format!(
+                "cùng khóa, ghi tiếp từ số {} / same key, next entry is seq {}",
+                own_seq + 1,
+                own_seq + 1
+            )
+        } else {
+            "khóa mới, khóa cũ đã bị thu hồi / new key; the lost key is retired".to_string()
+        }
+    );
+    eprintln!(
+        "Lưu ý / Note: bản ghi đã lưu nhưng chưa đồng bộ trước khi mất máy không thể khôi phục; hãy \
+         nhập lại / records saved but never synced before the loss cannot be recovered: enter them again."
+    );
+    if json {
+        out!(
+            "{}",
+            serde_json::json!({
+                "mode": mode,
+                "author": author.hex(),
+                "unit": hub.unit,
+                "unit_name": hub.unit_name,
+                "received": report.received,
+                "records": records,
+                "own_seq": own_seq,
+            })
+        );
+    } else {
+        out!("{}", author.hex());
+    }
+    Ok(0)
 }
 
 async fn init(dir: &Path, token: &str, label: Option<String>, json: bool) -> anyhow::Result<i32> {

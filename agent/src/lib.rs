@@ -6,5 +6,6 @@
 pub mod daemon;
 pub mod net;
 pub mod ops;
+pub mod restore;
 pub mod store;
 pub mod sync;

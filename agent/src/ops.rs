@@ -671,6 +671,18 @@ async fn run(
 ) -> Result<Response> {
     let store = &ctx.store;
     let hub = store.hub()?.ok_or(Error::NotEnrolled)?;
+    let writes = !matches!(
+        req,
+        Request::OutletList
+            | Request::SurveyList { .. }
+            | Request::SurveyShow { .. }
+            | Request::Sync
+            | Request::Status
+            | Request::Plan
+    );
+    if writes && store.restoring()? {
+        return Err(store::Error::Restoring.into());
+    }
     let saved = |id: Dot, what: &str, warnings: Vec<String>| {
         if let Some(n) = &ctx.saved {
             n.notify_one();
@@ -749,9 +761,18 @@ async fn run(
     })
 }
 
-/// Milliseconds since the epoch now.
+/// Environment variable that shifts the office's clock (the entries' clock only, not dates typed
+/// by staff) by this many seconds, positive or negative: a test hook for offices whose PC clock is off.
+pub const ENV_CLOCK_OFFSET: &str = "BAOBI_CLOCK_OFFSET_SECS";
+
+/// Milliseconds since the epoch now (shifted by `BAOBI_CLOCK_OFFSET_SECS` when set).
 pub fn now_ms() -> u64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64
+    let offset_ms = std::env::var(ENV_CLOCK_OFFSET)
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map_or(0, |s| i128::from(s) * 1000);
+    let ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000 + offset_ms;
+    ms.clamp(0, i128::from(u64::MAX)) as u64
 }
 
 /// Today's date in Vietnam (UTC+7).

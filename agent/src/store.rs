@@ -29,6 +29,14 @@ pub enum Error {
     /// An entry received from the hub is not acceptable.
     #[error("entry {0} refused: {1}")]
     BadEntry(String, String),
+    /// A restore from a key backup has not fetched the office's entries from the hub yet: writing
+    /// now could reuse a sequence number the hub already holds.
+    #[error(
+        "khôi phục chưa xong: chưa lấy lại dữ liệu từ máy chủ tỉnh / restore not finished: this \
+         office's entries have not been fetched from the hub yet; run `baobi-agent sync` when the \
+         hub is reachable, then record again"
+    )]
+    Restoring,
 }
 
 /// Result with the store's error.
@@ -100,6 +108,7 @@ const K_ACKED: &[u8] = b"acked_seq";
 const K_HLC: &[u8] = b"last_hlc";
 const K_LAST_SYNC: &[u8] = b"last_sync";
 const K_LAST_ERROR: &[u8] = b"last_error";
+const K_RESTORING: &[u8] = b"restoring";
 
 /// The sled key of an entry: author bytes then seq big-endian.
 pub fn entry_key(author: &AuthorId, seq: u64) -> [u8; 40] {
@@ -284,13 +293,34 @@ impl Store {
         Ok(self.state().summary.get(&me))
     }
 
-    /// Signs `op` as the next entry of the office's log, stores it durably and applies it.
+    /// True while a restore from a key backup waits for its first sync (writes are refused).
+    pub fn restoring(&self) -> Result<bool> {
+        Ok(self.meta.get(K_RESTORING)?.is_some())
+    }
+
+    /// Marks (or clears) the restore-from-key state, durably.
+    pub fn set_restoring(&self, on: bool) -> Result<()> {
+        if on {
+            self.meta.insert(K_RESTORING, &[1u8][..])?;
+        } else {
+            self.meta.remove(K_RESTORING)?;
+        }
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Signs `op` as the next entry of the office's log, stores it durably and applies it. The clock
+    /// ticks from `now_ms`, taking the highest clock seen into account only up to a day ahead
+    /// (`Hlc::tick_bounded`), so an entry from an office whose clock is years ahead cannot drag ours.
     pub fn append(&self, op: Op, now_ms: u64) -> Result<Entry> {
+        if self.restoring()? {
+            return Err(Error::Restoring);
+        }
         let kp = self.keypair()?;
         let me = kp.author();
         let mut st = self.state();
         let seq = st.summary.get(&me) + 1;
-        let hlc = Hlc::tick(st.max_hlc, now_ms);
+        let hlc = Hlc::tick_bounded(st.max_hlc, now_ms);
         let e = kp.sign_entry(seq, hlc, op);
         self.entries.insert(entry_key(&me, seq), wire::encode(&e))?;
         self.meta.insert(K_HLC, &hlc.0.to_be_bytes())?;

@@ -195,7 +195,14 @@ pub async fn sync(
 ) -> Result<SyncReport> {
     let r = sync_inner(store, progress).await;
     match &r {
-        Ok(_) => store.record_sync_ok(now_unix())?,
+        Ok(_) => {
+            if store.restoring()? {
+                // Everything the hub holds of ours is here now: writing may resume at its seq + 1.
+                store.set_acked_seq(store.own_seq()?)?;
+                store.set_restoring(false)?;
+            }
+            store.record_sync_ok(now_unix())?
+        }
         Err(Error::NotEnrolled) => {}
         Err(e) => store.record_sync_error(&e.to_string())?,
     }
@@ -268,6 +275,10 @@ async fn drive(
                 }
                 Event::Received { id, entries } => {
                     store.store_received(&entries, hub_author)?;
+                    if entries.iter().any(|e| e.author == me) {
+                        // Our own entries coming back (a restore): the hub holds them.
+                        store.set_acked_seq(store.summary().get(&me))?;
+                    }
                     session.stored(id)?;
                     report.received += entries.len() as u64;
                     progress(Progress::Received(entries.len() as u64));

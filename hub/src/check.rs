@@ -9,7 +9,8 @@ use baobi_proto::validate;
 use baobi_proto::view::{self, RecordState, Tables};
 use baobi_proto::wire::{self, Body, Date, Entry, Op, Refusal, RefusalCode};
 
-use crate::store::{keys, AgentRec, Hub, Overlay};
+use crate::limits::CLOCK_AHEAD;
+use crate::store::{keys, AgentRec, ClockFlag, Hub, Overlay};
 use crate::Result;
 
 fn refuse(code: RefusalCode, message: impl Into<String>) -> Refusal {
@@ -137,6 +138,21 @@ pub fn check_entry(
     }
     let have = ov.seq(&e.author);
     if e.seq <= have {
+        // A duplicate only if it is the very entry held: the same (author, seq) with other content
+        // means the author's log forked (a key restored on two PCs), and skipping it silently would
+        // acknowledge a record the hub never keeps.
+        if let Some(held) = ov.get(&keys::entry(&e.author, e.seq)) {
+            if held != wire::encode(e) {
+                return Err(refuse(
+                    RefusalCode::InvalidEntry,
+                    format!(
+                        "entry {}: số thứ tự đã dùng cho bản ghi khác / this sequence number already \
+                         holds a different entry (is this office's key in use on another PC?)",
+                        e.dot()
+                    ),
+                ));
+            }
+        }
         return Ok(false);
     }
     if e.seq != have + 1 {
@@ -182,6 +198,23 @@ pub fn check_entry(
     }
 }
 
+/// Flags an entry whose clock is more than [`CLOCK_AHEAD`] ahead of the hub's clock, or earlier than
+/// its office's enrollment by as much (an office writes only after enrolling). The entry is accepted
+/// all the same, and nothing at the hub takes its clock as its own: the hub's writes are stamped from
+/// its own clock alone (see `Hlc::tick_bounded`), so a peer cannot drag it years ahead.
+fn note_clock(flag: &mut ClockFlag, agent: &AgentRec, e: &Entry, now_ms: u64) {
+    let slack = CLOCK_AHEAD.as_millis() as u64;
+    let at = e.hlc.millis();
+    let enrolled_ms = (agent.enrolled_at.max(0) as u64).saturating_mul(1000);
+    let ahead = at.saturating_sub(now_ms);
+    let behind = enrolled_ms.saturating_sub(at);
+    if ahead > slack || behind > slack {
+        flag.ahead_ms = flag.ahead_ms.max(ahead);
+        flag.behind_ms = flag.behind_ms.max(behind);
+        flag.entries += 1;
+    }
+}
+
 /// Checks and merges a batch from `agent`: either every new entry is stored durably (returns how many
 /// were new) or nothing is and the refusal comes back.
 pub fn merge_batch(hub: &Hub, agent: &AgentRec, entries: &[Entry]) -> Result<Result<u64, Refusal>> {
@@ -189,16 +222,37 @@ pub fn merge_batch(hub: &Hub, agent: &AgentRec, entries: &[Entry]) -> Result<Res
     let units = hub.units();
     let mut ov = Overlay::new(hub.tree());
     let mut new = 0u64;
+    let now_ms = (crate::now_secs().max(0) as u64).saturating_mul(1000);
+    let mut clock = ClockFlag::default();
     for e in entries {
         match check_entry(&units, &mut ov, agent, e) {
             Ok(false) => continue,
             Ok(true) => {}
             Err(r) => return Ok(Err(r)),
         }
+        note_clock(&mut clock, agent, e, now_ms);
         view::apply(&mut ov, e);
         ov.put(keys::entry(&e.author, e.seq), wire::encode(e));
         ov.put(keys::seq(&e.author), e.seq.to_be_bytes().to_vec());
         new += 1;
+    }
+    if clock.entries > 0 {
+        let key = keys::clock(&agent.author);
+        let mut flag: ClockFlag = ov
+            .get(&key)
+            .and_then(|v| wire::decode(&v).ok())
+            .unwrap_or_default();
+        flag.ahead_ms = flag.ahead_ms.max(clock.ahead_ms);
+        flag.behind_ms = flag.behind_ms.max(clock.behind_ms);
+        flag.entries += clock.entries;
+        ov.put(key, wire::encode(&flag));
+        tracing::warn!(
+            agent = %agent.author.short(),
+            ahead_s = clock.ahead_ms / 1000,
+            behind_s = clock.behind_ms / 1000,
+            entries = clock.entries,
+            "office clock is off; entries accepted and flagged"
+        );
     }
     if new > 0 {
         hub.commit(ov)?;
@@ -285,6 +339,12 @@ mod tests {
             assert_eq!(merge_batch(&h, &a, &[o.clone(), s.clone()]).unwrap(), Ok(2));
             // Resending is harmless.
             assert_eq!(merge_batch(&h, &a, &[o.clone(), s.clone()]).unwrap(), Ok(0));
+            // The same seq with other content (a forked log) is refused, not skipped.
+            let fork = k.sign_entry(2, Hlc(3), Op::Record(survey(o.dot(), "30226", 1_000)));
+            assert_eq!(
+                merge_batch(&h, &a, &[fork]).unwrap().unwrap_err().code,
+                RefusalCode::InvalidEntry
+            );
         }
         let h = Hub::open(tmp.path()).unwrap();
         assert_eq!(h.seq_of(&k.author()).unwrap(), 2);

@@ -63,6 +63,21 @@ pub enum Command {
         /// Hours the token stays valid.
         #[arg(long, default_value_t = 168)]
         ttl_hours: u64,
+        /// Seconds the token stays valid (overrides --ttl-hours; for tests of expiry).
+        #[arg(long, hide = true)]
+        ttl_secs: Option<u64>,
+    },
+    /// Issue a one-time restore token for an office whose disk (and key) was lost: the office that
+    /// redeems it (`baobi-agent restore --token`) takes over its unit, and the lost key is retired.
+    Restore {
+        /// The lost office: author key prefix (at least 8 hex digits) or exact label.
+        agent: String,
+        /// Hub address the office connects to (default: the last address `serve` listened on).
+        #[arg(long)]
+        addr: Option<String>,
+        /// Hours the token stays valid.
+        #[arg(long, default_value_t = 168)]
+        ttl_hours: u64,
     },
     /// Serve agents over QUIC (and the control socket) until SIGINT/SIGTERM.
     Serve {
@@ -75,6 +90,15 @@ pub enum Command {
         /// Allow the dashboard on all interfaces (0.0.0.0 or [::]); it is plain HTTP, so prefer a proxy.
         #[arg(long)]
         http_public: bool,
+        /// Seconds a peer has for the handshake and its first message (default 10).
+        #[arg(long, hide = true, env = crate::limits::ENV_FIRST_MESSAGE)]
+        first_message_secs: Option<u64>,
+        /// Seconds of silence before a connection is dropped (default 120).
+        #[arg(long, hide = true, env = crate::limits::ENV_READ_TIMEOUT)]
+        read_timeout_secs: Option<u64>,
+        /// Seconds a begun frame may take to complete (default 180).
+        #[arg(long, hide = true, env = crate::limits::ENV_FRAME_TIMEOUT)]
+        frame_timeout_secs: Option<u64>,
     },
     /// Totals of a reporting year.
     Totals {
@@ -424,6 +448,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             label,
             addr,
             ttl_hours,
+            ttl_secs,
         } => {
             let dir = data(&cli.data)?;
             let r = call(
@@ -433,6 +458,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     label,
                     addr,
                     ttl_hours,
+                    ttl_secs,
                 },
             )?;
             let Response::Token {
@@ -455,10 +481,49 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                  Tại văn phòng / At the office: baobi-agent init --token <TOKEN>"
             );
         }
+        Command::Restore {
+            agent,
+            addr,
+            ttl_hours,
+        } => {
+            let dir = data(&cli.data)?;
+            let r = call(
+                dir,
+                Request::Restore {
+                    agent,
+                    addr,
+                    ttl_hours,
+                },
+            )?;
+            let Response::Token {
+                token,
+                unit,
+                unit_name,
+                expires_at,
+                warning,
+            } = r
+            else {
+                bail!("unexpected answer from the hub");
+            };
+            if let Some(w) = warning {
+                eprintln!("Cảnh báo / Warning: {w}");
+            }
+            println!("{token}");
+            eprintln!(
+                "Mã khôi phục dùng một lần cho {unit_name} ({unit}), hết hạn {expires_at} / \
+                 One-time restore token for {unit_name} ({unit}), expires {expires_at}.\n\
+                 Khi dùng mã, khóa cũ bị thu hồi vĩnh viễn / When it is redeemed, the lost key is \
+                 retired for good.\n\
+                 Tại văn phòng / At the office: baobi-agent --data DIR restore --token <TOKEN>"
+            );
+        }
         Command::Serve {
             listen,
             http,
             http_public,
+            first_message_secs,
+            read_timeout_secs,
+            frame_timeout_secs,
         } => {
             let dir = data(&cli.data)?.to_path_buf();
             let http = match http {
@@ -467,8 +532,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
+            let timeouts = crate::limits::Timeouts::with_secs(
+                first_message_secs,
+                read_timeout_secs,
+                frame_timeout_secs,
+            );
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve(&dir, listen, http))?;
+            rt.block_on(serve(&dir, listen, http, timeouts))?;
         }
         Command::Operator { action } => operator(data(&cli.data)?, action)?,
         Command::Totals { year, by, json: j } => {
@@ -739,12 +809,17 @@ fn operator(dir: &Path, action: OperatorCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(dir: &Path, listen: SocketAddr, http: Option<SocketAddr>) -> anyhow::Result<()> {
+async fn serve(
+    dir: &Path,
+    listen: SocketAddr,
+    http: Option<SocketAddr>,
+    timeouts: crate::limits::Timeouts,
+) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::open(dir).map_err(|e| match e {
         crate::Error::Invalid(m) => anyhow::Error::from(Usage(m)),
         e => anyhow::Error::from(e).context(format!("opening the hub store in {}", dir.display())),
     })?);
-    let running = crate::server::start(hub.clone(), listen)
+    let running = crate::server::start_with(hub.clone(), listen, timeouts)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let dashboard = match http {

@@ -57,6 +57,18 @@ pub enum Request {
         addr: Option<String>,
         /// Validity in hours.
         ttl_hours: u64,
+        /// Validity in seconds, overriding `ttl_hours` (tests of expiry).
+        #[serde(default)]
+        ttl_secs: Option<u64>,
+    },
+    /// Issue a restore token for a lost office.
+    Restore {
+        /// Author hex prefix (≥ 8) or exact label of the lost office.
+        agent: String,
+        /// Hub address for the token (default: last listen address).
+        addr: Option<String>,
+        /// Validity in hours.
+        ttl_hours: u64,
     },
     /// Load a plan (TOML text) as the plan in force.
     PlanSet {
@@ -239,6 +251,7 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
                 label,
                 addr,
                 ttl_hours,
+                ttl_secs,
             } => {
                 if hub.with_units(|u| u.latest(&unit).is_none()) {
                     return Err(Error::Invalid(format!(
@@ -250,7 +263,26 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
                     Some(a) => (a, None),
                     None => default_addr(hub)?,
                 };
-                let issued = hub.enroll(&unit, &label, &addr, ttl_hours)?;
+                let ttl = ttl_secs.unwrap_or(ttl_hours.min(24 * 365) * 3600);
+                let issued = hub.issue(&unit, &label, &addr, ttl, None)?;
+                Response::Token {
+                    token: issued.token.to_text(),
+                    unit: issued.unit,
+                    unit_name: issued.unit_name,
+                    expires_at: rfc3339(issued.expires_at),
+                    warning,
+                }
+            }
+            Request::Restore {
+                agent,
+                addr,
+                ttl_hours,
+            } => {
+                let (addr, warning) = match addr {
+                    Some(a) => (a, None),
+                    None => default_addr(hub)?,
+                };
+                let issued = hub.issue_restore(&agent, &addr, ttl_hours)?;
                 Response::Token {
                     token: issued.token.to_text(),
                     unit: issued.unit,

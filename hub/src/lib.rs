@@ -9,6 +9,7 @@ pub mod control;
 pub mod demo;
 pub mod http;
 pub mod indicators;
+pub mod limits;
 pub mod net;
 pub mod operators;
 pub mod plan;

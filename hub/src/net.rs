@@ -85,7 +85,7 @@ pub fn server_config(hub: &Hub) -> Result<quinn::ServerConfig> {
     transport
         .keep_alive_interval(Some(Duration::from_secs(10)))
         .max_idle_timeout(Some(
-            quinn::IdleTimeout::try_from(Duration::from_secs(60))
+            quinn::IdleTimeout::try_from(crate::limits::IDLE_TIMEOUT)
                 .map_err(|e| Error::Tls(e.to_string()))?,
         ))
         .max_concurrent_bidi_streams(1u32.into())
@@ -94,9 +94,30 @@ pub fn server_config(hub: &Hub) -> Result<quinn::ServerConfig> {
     Ok(cfg)
 }
 
-/// Binds the hub's QUIC endpoint on `addr` (port 0 picks a free port; see `local_addr`).
+/// Binds the hub's QUIC endpoint on `addr` (port 0 picks a free port; see `local_addr`), with a
+/// UDP receive buffer of [`crate::limits::UDP_RECV_BUFFER`]: at the deadline hundreds of offices
+/// connect at once, and the kernel's default (208 KiB) drops their first packets, each drop costing
+/// a handshake a retransmission of a second or more.
 pub fn endpoint(hub: &Hub, addr: SocketAddr) -> Result<quinn::Endpoint> {
-    Ok(quinn::Endpoint::server(server_config(hub)?, addr)?)
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        // Accept IPv4 too where the system allows it, as `Endpoint::server` does.
+        let _ = socket.set_only_v6(false);
+    }
+    // The kernel caps this at net.core.rmem_max; a smaller buffer is not an error.
+    if let Err(e) = socket.set_recv_buffer_size(crate::limits::UDP_RECV_BUFFER) {
+        tracing::debug!(error = %e, "could not enlarge the UDP receive buffer");
+    }
+    socket.bind(&addr.into())?;
+    let runtime = quinn::default_runtime()
+        .ok_or_else(|| Error::Tls("no async runtime for the QUIC endpoint".into()))?;
+    Ok(quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server_config(hub)?),
+        socket.into(),
+        runtime,
+    )?)
 }
 
 /// SHA-256 fingerprint of the client's certificate on an established connection.

@@ -1,5 +1,5 @@
 //! Dashboard operators: names with argon2id password hashes (PHC strings) in the hub's sled tree under
-//! the `k` prefix. Passwords are hashed by the caller (the CLI) before anything is sent to a running hub,
+//! the `n` prefix. Passwords are hashed by the caller (the CLI) before anything is sent to a running hub,
 //! so plaintext never crosses the control socket and is never stored.
 //!
 //! Architecture invariant: only PHC strings are stored; verification runs in constant time in argon2.
@@ -126,7 +126,7 @@ pub fn get(hub: &Hub, name: &str) -> Result<Option<OperatorRec>> {
 /// Every operator, by name.
 pub fn list(hub: &Hub) -> Result<Vec<OperatorRow>> {
     let mut out = vec![];
-    for kv in hub.tree().scan_prefix([b'k']) {
+    for kv in hub.tree().scan_prefix([b'n']) {
         let rec: OperatorRec = baobi_proto::wire::decode(&kv?.1)
             .map_err(|e| Error::Corrupt(format!("operator: {e}")))?;
         out.push(row(&rec));

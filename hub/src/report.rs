@@ -471,10 +471,15 @@ pub struct AgentRow {
     pub last_sync: Option<String>,
     /// Entries received.
     pub entries_received: u64,
+    /// Largest lead of its entry clocks over the hub's clock, in seconds, when flagged.
+    pub clock_ahead_secs: Option<u64>,
+    /// Largest lag of its entry clocks behind its enrollment, in seconds, when flagged.
+    pub clock_behind_secs: Option<u64>,
 }
 
 /// An agent as a row.
 pub fn agent_row(hub: &Hub, a: &AgentRec) -> AgentRow {
+    let clock = hub.clock_flag(&a.author).ok().flatten();
     AgentRow {
         author: a.author.hex(),
         short: a.author.short(),
@@ -485,6 +490,8 @@ pub fn agent_row(hub: &Hub, a: &AgentRec) -> AgentRow {
         revoked: a.revoked,
         last_sync: a.last_sync.map(rfc3339),
         entries_received: a.entries_received,
+        clock_ahead_secs: clock.map(|c| c.ahead_ms / 1000).filter(|s| *s > 0),
+        clock_behind_secs: clock.map(|c| c.behind_ms / 1000).filter(|s| *s > 0),
     }
 }
 
@@ -513,10 +520,19 @@ pub fn render_agents(rows: &[AgentRow]) -> String {
             Cell::new(&a.enrolled_at),
             Cell::new(a.last_sync.as_deref().unwrap_or("—")),
             num(a.entries_received as i64),
-            Cell::new(if a.revoked {
-                "đã thu hồi / revoked"
-            } else {
-                "hoạt động / active"
+            Cell::new({
+                let mut state = if a.revoked {
+                    "đã thu hồi / revoked".to_string()
+                } else {
+                    "hoạt động / active".to_string()
+                };
+                if let Some(s) = a.clock_ahead_secs {
+                    state += &format!("\nđồng hồ nhanh / clock ahead {} d", s / 86_400);
+                }
+                if let Some(s) = a.clock_behind_secs {
+                    state += &format!("\nđồng hồ chậm / clock behind {} d", s / 86_400);
+                }
+                state
             }),
         ]);
     }

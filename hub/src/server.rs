@@ -5,10 +5,11 @@
 //! that connection (with a `Refused` message first where the contract says so). Acks are sent only
 //! after the batch is flushed to disk.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use baobi_proto::session::Event;
@@ -17,20 +18,17 @@ use baobi_proto::wire::{
     encode_frame, EnrollReply, EnrollRequest, FrameDecoder, Hello, Msg, Refusal, RefusalCode,
     MAX_TEXT,
 };
-use baobi_proto::{Range, Session};
+use baobi_proto::{AuthorId, Range, Session};
 use tokio::sync::Semaphore;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::check;
+use crate::limits::{self, Timeouts};
 use crate::net::peer_fingerprint;
 use crate::store::{AgentRec, Hub};
 
-/// Most connections served at once; more are refused at the QUIC layer.
-pub const MAX_CONNECTIONS: usize = 1024;
-/// Longest wait for the peer's next bytes (keep-alives alone must not hold a connection open).
-pub const READ_TIMEOUT: Duration = Duration::from_secs(120);
-/// Most entries per batch the hub sends.
-pub const BATCH: usize = 256;
+pub use crate::limits::{MAX_CONNECTIONS, READ_TIMEOUT, SEND_BATCH as BATCH};
 
 /// Close codes the hub uses.
 pub mod codes {
@@ -42,6 +40,55 @@ pub mod codes {
     pub const PROTOCOL: u32 = 2;
     /// The hub is shutting down.
     pub const SHUTDOWN: u32 = 0;
+    /// A newer session of the same office replaced this one.
+    pub const SUPERSEDED: u32 = 3;
+    /// The peer was too slow or silent (first message, frame or read deadline).
+    pub const TIMEOUT: u32 = 4;
+}
+
+/// The live sync session of each office: at most [`limits::MAX_SESSIONS_PER_AGENT`] (one). A new
+/// session of an office closes the older one: after a mobile link drops, the hub may not notice the
+/// dead connection for up to the idle timeout, and the office reconnecting must not be refused for it.
+#[derive(Debug, Default)]
+struct Sessions {
+    next: AtomicU64,
+    live: Mutex<HashMap<AuthorId, (u64, quinn::Connection)>>,
+}
+
+impl Sessions {
+    /// Registers `conn` as `author`'s session, closing the one it replaces; returns its ticket.
+    fn begin(&self, author: AuthorId, conn: &quinn::Connection) -> u64 {
+        let ticket = self.next.fetch_add(1, Ordering::Relaxed);
+        let old = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(author, (ticket, conn.clone()));
+        if let Some((_, old)) = old {
+            warn!(agent = %author.short(), "a newer session of this office replaces the older one");
+            old.close(
+                codes::SUPERSEDED.into(),
+                b"replaced by a newer session of the same office",
+            );
+        }
+        ticket
+    }
+
+    /// Forgets `author`'s session if it is still the one with `ticket`.
+    fn end(&self, author: &AuthorId, ticket: u64) {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if live.get(author).is_some_and(|(t, _)| *t == ticket) {
+            live.remove(author);
+        }
+    }
+}
+
+/// What every connection task shares.
+#[derive(Debug)]
+struct Shared {
+    hub: Arc<Hub>,
+    timeouts: Timeouts,
+    sessions: Sessions,
 }
 
 /// Why a connection ended early.
@@ -55,6 +102,8 @@ enum ConnError {
     Store(#[from] crate::Error),
     #[error("refused ({:?}): {}", .0.code, .0.message)]
     Refused(Refusal),
+    #[error("{0}")]
+    Timeout(&'static str),
 }
 
 /// Accepts connections on `endpoint` until `shutdown` completes, then closes the endpoint (code 0),
@@ -64,6 +113,21 @@ pub async fn run(
     hub: Arc<Hub>,
     shutdown: impl Future<Output = ()>,
 ) -> crate::Result<()> {
+    run_with(endpoint, hub, shutdown, Timeouts::default()).await
+}
+
+/// [`run`] with explicit deadlines.
+pub async fn run_with(
+    endpoint: quinn::Endpoint,
+    hub: Arc<Hub>,
+    shutdown: impl Future<Output = ()>,
+    timeouts: Timeouts,
+) -> crate::Result<()> {
+    let shared = Arc::new(Shared {
+        hub: hub.clone(),
+        timeouts,
+        sessions: Sessions::default(),
+    });
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
     loop {
@@ -76,12 +140,14 @@ pub async fn run(
                     inc.refuse();
                     continue;
                 };
-                let hub = hub.clone();
+                let shared = shared.clone();
                 tokio::spawn(async move {
                     let peer = inc.remote_address();
-                    match inc.await {
-                        Ok(conn) => serve_conn(hub, conn, peer).await,
-                        Err(e) => debug!(%peer, error = %e, "handshake failed"),
+                    let deadline = Instant::now() + shared.timeouts.first_message;
+                    match tokio::time::timeout_at(deadline, inc).await {
+                        Ok(Ok(conn)) => serve_conn(&shared, conn, peer, deadline).await,
+                        Ok(Err(e)) => debug!(%peer, error = %e, "handshake failed"),
+                        Err(_) => debug!(%peer, "handshake too slow; dropped"),
                     }
                     drop(permit);
                 });
@@ -100,6 +166,9 @@ struct Framed {
     recv: quinn::RecvStream,
     dec: FrameDecoder,
     buf: Vec<u8>,
+    timeouts: Timeouts,
+    /// When set, the next message must be complete by then (the first message's deadline).
+    deadline: Option<Instant>,
 }
 
 impl Framed {
@@ -110,14 +179,36 @@ impl Framed {
             .map_err(|e| ConnError::Net(e.to_string()))
     }
 
+    /// The next message. Bounded in time three ways: no bytes for `timeouts.read`, a frame begun but
+    /// not finished within `timeouts.frame`, or (first message) past `deadline`. Memory is bounded by
+    /// the decoder: one partial frame (at most `MAX_FRAME`) plus one read chunk.
     async fn recv(&mut self) -> Result<Option<Msg>, ConnError> {
+        let mut frame_started: Option<Instant> = None;
         loop {
             if let Some(m) = self.dec.next_msg()? {
                 return Ok(Some(m));
             }
-            let read = tokio::time::timeout(READ_TIMEOUT, self.recv.read(&mut self.buf)).await;
+            let now = Instant::now();
+            if !self.dec.is_empty() {
+                frame_started.get_or_insert(now);
+            }
+            let mut until = now + self.timeouts.read;
+            let mut why = "peer sent nothing for too long";
+            if let Some(t) = frame_started {
+                if t + self.timeouts.frame < until {
+                    until = t + self.timeouts.frame;
+                    why = "peer too slow to finish a frame";
+                }
+            }
+            if let Some(d) = self.deadline {
+                if d < until {
+                    until = d;
+                    why = "peer too slow to send its first message";
+                }
+            }
+            let read = tokio::time::timeout_at(until, self.recv.read(&mut self.buf)).await;
             let Ok(read) = read else {
-                return Err(ConnError::Net("peer sent nothing for too long".into()));
+                return Err(ConnError::Timeout(why));
             };
             match read {
                 Ok(Some(n)) => self.dec.push(&self.buf[..n]),
@@ -139,15 +230,17 @@ impl Framed {
     }
 }
 
-async fn serve_conn(hub: Arc<Hub>, conn: quinn::Connection, peer: SocketAddr) {
-    let (send, recv) = match tokio::time::timeout(Duration::from_secs(30), conn.accept_bi()).await {
+async fn serve_conn(shared: &Shared, conn: quinn::Connection, peer: SocketAddr, deadline: Instant) {
+    let hub = &shared.hub;
+    let (send, recv) = match tokio::time::timeout_at(deadline, conn.accept_bi()).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             debug!(%peer, error = %e, "no stream");
             return;
         }
         Err(_) => {
-            conn.close(codes::PROTOCOL.into(), b"no stream opened");
+            debug!(%peer, "no stream opened in time; dropped");
+            conn.close(codes::TIMEOUT.into(), b"no stream opened in time");
             return;
         }
     };
@@ -155,15 +248,19 @@ async fn serve_conn(hub: Arc<Hub>, conn: quinn::Connection, peer: SocketAddr) {
         send,
         recv,
         dec: FrameDecoder::new(),
-        buf: vec![0; 64 * 1024],
+        buf: vec![0; limits::READ_CHUNK],
+        timeouts: shared.timeouts,
+        deadline: Some(deadline),
     };
     let Some(fp) = peer_fingerprint(&conn) else {
         conn.close(codes::PROTOCOL.into(), b"no client certificate");
         return;
     };
-    let result = match io.recv().await {
-        Ok(Some(Msg::Enroll(req))) => enroll(&hub, &conn, &mut io, fp, req, peer).await,
-        Ok(Some(Msg::Hello(h))) => sync(&hub, &conn, &mut io, fp, h, peer).await,
+    let first = io.recv().await;
+    io.deadline = None;
+    let result = match first {
+        Ok(Some(Msg::Enroll(req))) => enroll(hub, &conn, &mut io, fp, req, peer).await,
+        Ok(Some(Msg::Hello(h))) => sync(shared, &conn, &mut io, fp, h, peer).await,
         Ok(Some(_)) => Err(ConnError::Proto(baobi_proto::Error::Protocol(
             "first message must be Enroll or Hello".into(),
         ))),
@@ -180,11 +277,50 @@ async fn serve_conn(hub: Arc<Hub>, conn: quinn::Connection, peer: SocketAddr) {
             tracing::error!(%peer, error = %e, "store error");
             conn.close(codes::PROTOCOL.into(), b"hub store error");
         }
+        Err(ConnError::Timeout(why)) => {
+            warn!(%peer, why, "dropped a silent or slow peer");
+            conn.close(codes::TIMEOUT.into(), why.as_bytes());
+        }
         Err(e) => {
             warn!(%peer, error = %e, "connection closed with an error");
             conn.close(codes::PROTOCOL.into(), b"protocol error");
         }
     }
+}
+
+/// Turns a protocol violation (bad frame, oversized batch, out-of-turn message) into a clear
+/// `Refused(Protocol)` before the connection closes; a refusal the peer itself sent passes through.
+async fn protocol_refusal(
+    conn: &quinn::Connection,
+    io: &mut Framed,
+    peer: SocketAddr,
+    who: &str,
+    e: baobi_proto::Error,
+) -> ConnError {
+    if let baobi_proto::Error::Refused(_) = e {
+        return ConnError::Proto(e);
+    }
+    refuse(
+        conn,
+        io,
+        peer,
+        who,
+        RefusalCode::Protocol,
+        format!("vi phạm giao thức / protocol violation: {e}"),
+    )
+    .await
+}
+
+/// Runs store work (reads that scan, writes that flush) off the async workers: a flush blocks for
+/// milliseconds, and 200 offices finishing at once must not stall every connection's I/O meanwhile.
+async fn blocking<T: Send + 'static>(
+    hub: &Arc<Hub>,
+    f: impl FnOnce(&Hub) -> crate::Result<T> + Send + 'static,
+) -> Result<T, ConnError> {
+    let h = hub.clone();
+    Ok(tokio::task::spawn_blocking(move || f(&h))
+        .await
+        .map_err(|e| ConnError::Net(e.to_string()))??)
 }
 
 /// Sends a refusal, logs it, and returns the error that closes the connection.
@@ -256,14 +392,15 @@ async fn enroll(
 }
 
 async fn sync(
-    hub: &Arc<Hub>,
+    shared: &Shared,
     conn: &quinn::Connection,
     io: &mut Framed,
     fp: [u8; 32],
     hello: Hello,
     peer: SocketAddr,
 ) -> Result<(), ConnError> {
-    let agent: AgentRec = match hub.agent_by_fp(&fp)? {
+    let hub = &shared.hub;
+    let agent: AgentRec = match blocking(hub, move |h| h.agent_by_fp(&fp)).await? {
         Some(a) => a,
         None => {
             return Err(refuse(
@@ -279,18 +416,39 @@ async fn sync(
     };
     let who = agent.author.short();
     if agent.revoked {
-        return Err(refuse(
-            conn,
-            io,
-            peer,
-            &who,
-            RefusalCode::Revoked,
-            "this office's enrollment was revoked".into(),
-        )
-        .await);
+        let message = match hub.replaced_by(&agent.author)? {
+            Some(new) => format!(
+                "khóa này đã bị thay khi khôi phục văn phòng (khóa mới {}) / this key was retired \
+                 when the office was restored (new key {}); it can never write again",
+                new.short(),
+                new.short()
+            ),
+            None => {
+                "đăng ký của văn phòng đã bị thu hồi / this office's enrollment was revoked".into()
+            }
+        };
+        return Err(refuse(conn, io, peer, &who, RefusalCode::Revoked, message).await);
     }
-    let mut session = Session::server(hub.scoped_summary(&agent)?);
-    session.handle(Msg::Hello(hello))?;
+    let ticket = shared.sessions.begin(agent.author, conn);
+    let result = session_loop(hub, conn, io, &agent, hello, peer).await;
+    shared.sessions.end(&agent.author, ticket);
+    result
+}
+
+async fn session_loop(
+    hub: &Arc<Hub>,
+    conn: &quinn::Connection,
+    io: &mut Framed,
+    agent: &AgentRec,
+    hello: Hello,
+    peer: SocketAddr,
+) -> Result<(), ConnError> {
+    let who = agent.author.short();
+    let a = agent.clone();
+    let mut session = Session::server(blocking(hub, move |h| h.scoped_summary(&a)).await?);
+    if let Err(e) = session.handle(Msg::Hello(hello)) {
+        return Err(protocol_refusal(conn, io, peer, &who, e).await);
+    }
     let mut sending: Option<VecDeque<Range>> = None;
     let mut received = 0u64;
     let mut sent = 0u64;
@@ -310,7 +468,8 @@ async fn sync(
                             session.stored(id)?;
                         }
                         Err(r) => {
-                            let _ = hub.note_sync(&agent.author, received);
+                            let author = agent.author;
+                            let _ = blocking(hub, move |h| h.note_sync(&author, received)).await;
                             return Err(refuse(conn, io, peer, &who, r.code, r.message).await);
                         }
                     }
@@ -346,13 +505,20 @@ async fn sync(
         if session.is_finished() {
             break;
         }
-        match io.recv().await? {
-            Some(m) => session.handle(m)?,
-            None => return Err(ConnError::Net("agent ended the stream early".into())),
+        match io.recv().await {
+            Ok(Some(m)) => {
+                if let Err(e) = session.handle(m) {
+                    return Err(protocol_refusal(conn, io, peer, &who, e).await);
+                }
+            }
+            Ok(None) => return Err(ConnError::Net("agent ended the stream early".into())),
+            Err(ConnError::Proto(e)) => return Err(protocol_refusal(conn, io, peer, &who, e).await),
+            Err(e) => return Err(e),
         }
     }
     io.finish(conn).await;
-    hub.note_sync(&agent.author, received)?;
+    let author = agent.author;
+    blocking(hub, move |h| h.note_sync(&author, received)).await?;
     info!(%peer, agent = %who, received, sent, up_to_date = session.stats().up_to_date, "synced");
     Ok(())
 }
@@ -373,6 +539,15 @@ async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
 
 /// Binds `addr`, records it as the last listen address, and serves QUIC and `DIR/hub.sock`.
 pub async fn start(hub: Arc<Hub>, addr: SocketAddr) -> crate::Result<Running> {
+    start_with(hub, addr, Timeouts::default()).await
+}
+
+/// [`start`] with explicit deadlines.
+pub async fn start_with(
+    hub: Arc<Hub>,
+    addr: SocketAddr,
+    timeouts: Timeouts,
+) -> crate::Result<Running> {
     let listener = crate::control::bind(hub.dir())?;
     let endpoint = crate::net::endpoint(&hub, addr)?;
     let addr = endpoint.local_addr()?;
@@ -383,7 +558,7 @@ pub async fn start(hub: Arc<Hub>, addr: SocketAddr) -> crate::Result<Running> {
         listener,
         stopped(rx.clone()),
     ));
-    let quic = tokio::spawn(run(endpoint, hub, stopped(rx)));
+    let quic = tokio::spawn(run_with(endpoint, hub, stopped(rx), timeouts));
     Ok(Running {
         addr,
         stop: tx,

@@ -2,7 +2,8 @@
 //!
 //! One sled tree with key prefixes (`e` entries, `r` records, `o` outlet-years, `g` groups by year,
 //! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq,
-//! `w` review decisions by record, `p` the plan in force, `k` dashboard operators). A batch
+//! `w` review decisions by record, `p` the plan in force, `n` dashboard operators, `R` restore tokens,
+//! `X` retired authors, `k` clock-skew flags). A batch
 //! is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
 //! `sled::Batch` and flushed before anyone is told it is stored. Merges are serialized by one mutex.
 
@@ -55,6 +56,19 @@ pub struct TokenRec {
     pub expires_at: i64,
     /// Already used.
     pub used: bool,
+}
+
+/// How far an office's entry clocks were seen off the hub's clock (kept only when beyond
+/// [`crate::limits::CLOCK_AHEAD`]). Entries are accepted anyway: they are signed and cannot be
+/// re-stamped, and a clock never decides convergence; the flag tells the operator to fix the PC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
+pub struct ClockFlag {
+    /// Largest lead over the hub's clock at receipt, in milliseconds.
+    pub ahead_ms: u64,
+    /// Largest lag behind the office's enrollment time, in milliseconds.
+    pub behind_ms: u64,
+    /// Entries flagged.
+    pub entries: u64,
 }
 
 /// A freshly issued token.
@@ -164,15 +178,33 @@ pub mod keys {
     pub fn plan() -> Vec<u8> {
         vec![b'p']
     }
+    /// `R secret-hash` → author of the lost office a restore token replaces.
+    pub fn restore(hash: &[u8; 32]) -> Vec<u8> {
+        let mut k = vec![b'R'];
+        k.extend_from_slice(hash);
+        k
+    }
+    /// `X author` → author of the office that replaced it at a restore (the key is retired).
+    pub fn retired(author: &AuthorId) -> Vec<u8> {
+        let mut k = vec![b'X'];
+        k.extend_from_slice(&author.0);
+        k
+    }
+    /// `k author` → the author's [`super::ClockFlag`].
+    pub fn clock(author: &AuthorId) -> Vec<u8> {
+        let mut k = vec![b'k'];
+        k.extend_from_slice(&author.0);
+        k
+    }
     /// `v author` → highest seq (u64 BE).
     pub fn seq(author: &AuthorId) -> Vec<u8> {
         let mut k = vec![b'v'];
         k.extend_from_slice(&author.0);
         k
     }
-    /// `k name`: a dashboard operator's login (name and argon2 hash).
+    /// `n name`: a dashboard operator's login (name and argon2 hash).
     pub fn operator(name: &str) -> Vec<u8> {
-        let mut k = vec![b'k'];
+        let mut k = vec![b'n'];
         k.extend_from_slice(name.as_bytes());
         k
     }
@@ -280,7 +312,7 @@ impl Hub {
         let mut hlc = Hlc(0);
         let now_ms = (now_secs().max(0) as u64) * 1000;
         for (i, u) in units.into_iter().enumerate() {
-            hlc = Hlc::tick(hlc, now_ms);
+            hlc = Hlc::tick_bounded(hlc, now_ms);
             entries.push(hub.keypair.sign_entry(i as u64 + 1, hlc, Op::Unit(u)));
         }
         hub.commit_own(&entries)?;
@@ -551,6 +583,38 @@ impl Hub {
 
     /// Issues an enrollment token for `unit`.
     pub fn enroll(&self, unit: &str, label: &str, addr: &str, ttl_hours: u64) -> Result<Issued> {
+        self.issue(unit, label, addr, ttl_hours.min(24 * 365) * 3600, None)
+    }
+
+    /// Issues a restore token for the lost office `who` (author hex prefix or exact label): the office
+    /// redeeming it gets the same unit and label, and the lost author is retired at that moment.
+    pub fn issue_restore(&self, who: &str, addr: &str, ttl_hours: u64) -> Result<Issued> {
+        let old = self.find_agent(who)?;
+        if self.tree.get(keys::retired(&old.author))?.is_some() {
+            return Err(Error::Invalid(format!(
+                "office {} was already restored (its key is retired) / văn phòng này đã được khôi phục",
+                old.author.short()
+            )));
+        }
+        self.issue(
+            &old.unit,
+            &old.label,
+            addr,
+            ttl_hours.min(24 * 365) * 3600,
+            Some(old.author),
+        )
+    }
+
+    /// Issues a one-time token for `unit` valid `ttl_secs` seconds (0: already expired, for tests),
+    /// optionally a restore token replacing `replaces`.
+    pub fn issue(
+        &self,
+        unit: &str,
+        label: &str,
+        addr: &str,
+        ttl_secs: u64,
+        replaces: Option<AuthorId>,
+    ) -> Result<Issued> {
         let unit_name = self.with_units(|u| {
             let def = u.latest(unit).ok_or_else(|| {
                 Error::Invalid(format!(
@@ -585,15 +649,18 @@ impl Hub {
             unit: unit.to_string(),
             label: baobi_proto::validate::nfc(label.trim()),
             created_at: now,
-            expires_at: now + (ttl_hours.min(24 * 365) as i64) * 3600,
+            expires_at: now + ttl_secs.min(10 * 365 * 24 * 3600) as i64,
             used: false,
         };
         {
             let _g = self.lock();
-            self.tree.insert(
-                keys::token(&Token::secret_hash(&secret)),
-                wire::encode(&rec),
-            )?;
+            let hash = Token::secret_hash(&secret);
+            let mut b = sled::Batch::default();
+            b.insert(keys::token(&hash), wire::encode(&rec));
+            if let Some(old) = replaces {
+                b.insert(keys::restore(&hash), old.0.to_vec());
+            }
+            self.tree.apply_batch(b)?;
             self.tree.flush()?;
         }
         Ok(Issued {
@@ -620,18 +687,39 @@ impl Hub {
         let _g = self.lock();
         let tkey = keys::token(&Token::secret_hash(secret));
         let Some(raw) = self.tree.get(&tkey)? else {
-            return Ok(Err("unknown enrollment token".into()));
+            return Ok(Err(
+                "mã đăng ký không tồn tại / unknown enrollment token".into()
+            ));
         };
         let mut tok: TokenRec = dec("token", &raw)?;
         if tok.used {
-            return Ok(Err("enrollment token already used".into()));
+            return Ok(Err(
+                "mã đăng ký đã được dùng / enrollment token already used".into(),
+            ));
         }
-        if tok.expires_at < now_secs() {
-            return Ok(Err("enrollment token expired".into()));
+        if tok.expires_at <= now_secs() {
+            return Ok(Err(format!(
+                "mã đăng ký đã hết hạn lúc {} / enrollment token expired at {}; ask the hub for a new one",
+                crate::rfc3339(tok.expires_at),
+                crate::rfc3339(tok.expires_at)
+            )));
         }
         if self.agent(&author)?.is_some() || self.tree.get(keys::fp(&cert_fp))?.is_some() {
-            return Ok(Err("this key is already enrolled".into()));
+            return Ok(Err(
+                "khóa này đã đăng ký / this key is already enrolled".into()
+            ));
         }
+        let rkey = keys::restore(&Token::secret_hash(secret));
+        let replaced = match self.tree.get(&rkey)? {
+            Some(v) => {
+                let a: [u8; 32] = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| Error::Corrupt("restore token".into()))?;
+                self.agent(&AuthorId(a))?
+            }
+            None => None,
+        };
         tok.used = true;
         let label = if tok.label.is_empty() {
             baobi_proto::validate::nfc(label.trim())
@@ -652,14 +740,48 @@ impl Hub {
         b.insert(tkey, wire::encode(&tok));
         b.insert(keys::agent(&author), wire::encode(&agent));
         b.insert(keys::fp(&cert_fp), author.0.to_vec());
+        if let Some(mut old) = replaced {
+            // The lost key can never write again, so none of its sequence numbers is ever reused.
+            old.revoked = true;
+            b.insert(keys::agent(&old.author), wire::encode(&old));
+            b.insert(keys::retired(&old.author), author.0.to_vec());
+        }
         self.tree.apply_batch(b)?;
         self.tree.flush()?;
         Ok(Ok(agent))
     }
 
+    /// The office that replaced `author` at a restore, when its key was retired that way.
+    pub fn replaced_by(&self, author: &AuthorId) -> Result<Option<AuthorId>> {
+        Ok(match self.tree.get(keys::retired(author))? {
+            Some(v) => Some(AuthorId(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| Error::Corrupt("retired key".into()))?,
+            )),
+            None => None,
+        })
+    }
+
+    /// How far `author`'s clock was seen off, when it was flagged.
+    pub fn clock_flag(&self, author: &AuthorId) -> Result<Option<ClockFlag>> {
+        self.tree
+            .get(keys::clock(author))?
+            .map(|v| dec("clock flag", &v))
+            .transpose()
+    }
+
     /// Revokes the agent named by author hex prefix (≥ 8 digits) or exact label.
     pub fn revoke(&self, who: &str) -> Result<AgentRec> {
         let _g = self.lock();
+        let mut a = self.find_agent(who)?;
+        a.revoked = true;
+        self.put_agent(&a)?;
+        Ok(a)
+    }
+
+    /// The one agent named by author hex prefix (≥ 8 digits) or exact label.
+    pub fn find_agent(&self, who: &str) -> Result<AgentRec> {
         let who_l = who.trim().to_lowercase();
         let agents = self.agents()?;
         let by_hex: Vec<&AgentRec> =
@@ -677,27 +799,20 @@ impl Hub {
         } else {
             by_hex
         };
-        let mut a = match matches.as_slice() {
-            [one] => (*one).clone(),
-            [] => {
-                return Err(Error::Invalid(format!(
-                    "no agent matches '{who}' / không tìm thấy văn phòng '{who}'"
-                )))
-            }
-            many => {
-                return Err(Error::Invalid(format!(
-                    "'{who}' matches {} agents ({}); give more of the key",
-                    many.len(),
-                    many.iter()
-                        .map(|a| a.author.short())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )))
-            }
-        };
-        a.revoked = true;
-        self.put_agent(&a)?;
-        Ok(a)
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(Error::Invalid(format!(
+                "no agent matches '{who}' / không tìm thấy văn phòng '{who}'"
+            ))),
+            many => Err(Error::Invalid(format!(
+                "'{who}' matches {} agents ({}); give more of the key",
+                many.len(),
+                many.iter()
+                    .map(|a| a.author.short())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
     }
 
     /// The authors an agent at `unit` may see: the hub, itself, and every enrolled author whose unit is

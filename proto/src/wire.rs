@@ -263,10 +263,24 @@ impl std::fmt::Display for Dot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Encode, Decode)]
 pub struct Hlc(pub u64);
 
+/// Most a clock value may run ahead of the local wall clock when ticking: one day, in milliseconds.
+pub const MAX_CLOCK_DRIFT_MS: u64 = 24 * 3600 * 1000;
+/// Largest wall-clock milliseconds an [`Hlc`] can hold (48 bits).
+const MAX_HLC_MS: u64 = (1 << 48) - 1;
+
 impl Hlc {
-    /// The next clock value after `prev`, given the wall clock in milliseconds.
+    /// The next clock value after `prev`, given the wall clock in milliseconds. Saturates instead
+    /// of overflowing, whatever `prev` a peer sent.
     pub fn tick(prev: Hlc, now_ms: u64) -> Hlc {
-        Hlc((now_ms << 16).max(prev.0 + 1))
+        Hlc((now_ms.min(MAX_HLC_MS) << 16).max(prev.0.saturating_add(1)))
+    }
+
+    /// Like [`Hlc::tick`], but `prev` (the highest clock seen, possibly from a peer whose clock is
+    /// years ahead) counts only up to [`MAX_CLOCK_DRIFT_MS`] past `now_ms`: one wrong clock cannot
+    /// drag every replica's clock into the future.
+    pub fn tick_bounded(prev: Hlc, now_ms: u64) -> Hlc {
+        let ceiling = now_ms.saturating_add(MAX_CLOCK_DRIFT_MS).min(MAX_HLC_MS) << 16;
+        Hlc::tick(Hlc(prev.0.min(ceiling)), now_ms)
     }
 
     /// Milliseconds since the epoch this clock value stands for.

@@ -60,6 +60,8 @@ pub struct Hub {
     pub addr: Option<SocketAddr>,
     /// The dashboard's address when started with [`Hub::serve_http`].
     pub http: Option<SocketAddr>,
+    /// Extra environment for `serve` (e.g. short deadlines: `BAOBI_HUB_FIRST_MESSAGE_SECS`).
+    pub serve_env: Vec<(String, String)>,
 }
 
 impl Hub {
@@ -75,6 +77,7 @@ impl Hub {
             child: None,
             addr: None,
             http: None,
+            serve_env: vec![],
         };
         let mut args = vec!["init", "--province", "87", "--name", "Đồng Tháp"];
         args.extend_from_slice(extra);
@@ -104,6 +107,31 @@ impl Hub {
         let mut hub = Hub::init();
         hub.serve();
         hub
+    }
+
+    /// A hub initialised and serving with extra environment (kept across restarts).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Hub {
+        let mut hub = Hub::init();
+        hub.serve_env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        hub.serve();
+        hub
+    }
+
+    /// Process id of the serving hub.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Resident memory of the serving hub in KiB (`VmRSS` of `/proc/PID/status`).
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
     /// Runs `baobi-hub ARGS --data DIR`.
@@ -154,6 +182,7 @@ impl Hub {
                 &[][..]
             })
             .env("RUST_LOG", "info")
+            .envs(self.serve_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -322,10 +351,37 @@ impl Agent {
             .expect("run baobi-agent")
     }
 
+    /// Runs `baobi-agent --data DIR ARGS` with extra environment (e.g. `BAOBI_CLOCK_OFFSET_SECS`).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        Command::new(bin("baobi-agent"))
+            .arg("--data")
+            .arg(self.dir.path())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run baobi-agent")
+    }
+
     /// Runs an agent command that must succeed; returns its stdout trimmed.
     pub fn ok(&self, args: &[&str]) -> String {
         check(self.run(args), &format!("baobi-agent {args:?}"))
             .trim()
+            .to_string()
+    }
+
+    /// [`Agent::ok`] with extra environment.
+    pub fn ok_env(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        check(self.run_env(args, env), &format!("baobi-agent {args:?}"))
+            .trim()
+            .to_string()
+    }
+
+    /// The office's author key, hex (from `status --json`).
+    pub fn author(&self) -> String {
+        self.json(&["status"])["author"]
+            .as_str()
+            .expect("author in status")
             .to_string()
     }
 
@@ -720,5 +776,87 @@ pub fn dashboard_data(hub: &Hub) -> DashboardData {
         cao_lanh,
         corrected: t1s,
         market: m1,
+    }
+}
+
+/// Raw protocol clients for peers an honest agent cannot imitate (replays, floods, slow or oversized
+/// senders), built on the agent library's transport.
+pub mod raw {
+    use baobi_agent::net::{self, FramedStream, Identity};
+    use baobi_agent::store::Store;
+    use baobi_proto::wire::{Batch, Hello, Msg, RefusalCode};
+    use baobi_proto::{Entry, Summary, Token};
+
+    use super::{Agent, Hub};
+
+    /// A two-worker runtime for raw clients.
+    pub fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    }
+
+    /// The identity (key and certificate) of an enrolled agent, read from its store.
+    pub fn identity_of(agent: &Agent) -> Identity {
+        let store = Store::open(agent.dir.path()).expect("agent store");
+        baobi_agent::sync::identity(&store).expect("identity")
+    }
+
+    /// Opens a raw connection to the hub as `id` (pinning the hub of `token`).
+    pub async fn open(
+        hub: &Hub,
+        token: &str,
+        id: &Identity,
+    ) -> (quinn::Endpoint, quinn::Connection, FramedStream) {
+        let t = Token::from_text(token).expect("token");
+        net::connect(hub.addr.expect("hub serving"), t.hub_fingerprint, id)
+            .await
+            .expect("connect")
+    }
+
+    /// Opens a sync by hand (a digest that never matches, an empty summary) on `s`.
+    pub async fn open_session(s: &mut FramedStream) -> Option<Msg> {
+        s.send(&Msg::Hello(Hello {
+            version: 1,
+            digest: [0xAB; 16],
+        }))
+        .await
+        .ok()?;
+        match s.recv().await {
+            Ok(Some(Msg::Summary(_))) => {}
+            other => return other.ok().flatten(),
+        }
+        s.send(&Msg::Summary(Summary::new().to_wire())).await.ok()?;
+        None
+    }
+
+    /// Runs the opening of a sync by hand and pushes `entries` as one batch; returns the hub's
+    /// answer to it: `Refused`, `Ack`, or `None` when the connection just closed.
+    pub async fn push(hub: &Hub, token: &str, id: &Identity, entries: Vec<Entry>) -> Option<Msg> {
+        let (_ep, _conn, mut s) = open(hub, token, id).await;
+        if let Some(m) = open_session(&mut s).await {
+            return Some(m);
+        }
+        s.send(&Msg::Batch(Batch { id: 0, entries })).await.ok()?;
+        s.send(&Msg::Done).await.ok()?;
+        loop {
+            match s.recv().await {
+                Ok(Some(Msg::Refused(r))) => return Some(Msg::Refused(r)),
+                Ok(Some(Msg::Ack(id))) => return Some(Msg::Ack(id)),
+                Ok(Some(Msg::Batch(_))) | Ok(Some(Msg::Done)) => continue,
+                Ok(other) => return other,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// The refusal code of an answer; panics on anything else.
+    pub fn refusal(m: Option<Msg>) -> RefusalCode {
+        match m {
+            Some(Msg::Refused(r)) => r.code,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 }

@@ -2,73 +2,12 @@
 //! writing outside their jurisdiction, or sending broken frames. Each refusal stores nothing and the
 //! hub keeps serving honest agents.
 
-use baobi_agent::net::{self, FramedStream, Identity};
+use baobi_agent::net::{self, Identity};
 use baobi_agent::store::Store;
-use baobi_proto::wire::{
-    self, Batch, Body, CampaignEvent, CampaignKind, Hello, Msg, Op, RefusalCode,
-};
-use baobi_proto::{Date, Entry, Hlc, Keypair, Summary, Token};
+use baobi_proto::wire::{self, Body, CampaignEvent, CampaignKind, Hello, Msg, Op, RefusalCode};
+use baobi_proto::{Date, Entry, Hlc, Keypair, Token};
+use baobi_tests::raw::{identity_of, open, push, refusal, rt};
 use baobi_tests::{stderr, Agent, Hub};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// Opens a raw connection to the hub as `id` and returns the framed stream.
-async fn open(
-    hub: &Hub,
-    token: &str,
-    id: &Identity,
-) -> (quinn::Endpoint, quinn::Connection, FramedStream) {
-    let t = Token::from_text(token).unwrap();
-    net::connect(hub.addr.unwrap(), t.hub_fingerprint, id)
-        .await
-        .expect("connect")
-}
-
-/// Runs the opening of a sync by hand and pushes `entries` as one batch; returns the hub's answer.
-async fn push(hub: &Hub, token: &str, id: &Identity, entries: Vec<Entry>) -> Option<Msg> {
-    let (_ep, _conn, mut s) = open(hub, token, id).await;
-    s.send(&Msg::Hello(Hello {
-        version: 1,
-        digest: [0xAB; 16],
-    }))
-    .await
-    .unwrap();
-    match s.recv().await {
-        Ok(Some(Msg::Summary(_))) => {}
-        other => return other.ok().flatten(),
-    }
-    s.send(&Msg::Summary(Summary::new().to_wire()))
-        .await
-        .unwrap();
-    s.send(&Msg::Batch(Batch { id: 0, entries })).await.unwrap();
-    s.send(&Msg::Done).await.unwrap();
-    loop {
-        match s.recv().await {
-            Ok(Some(Msg::Refused(r))) => return Some(Msg::Refused(r)),
-            Ok(Some(Msg::Batch(_))) | Ok(Some(Msg::Done)) => continue,
-            Ok(other) => return other,
-            Err(_) => return None,
-        }
-    }
-}
-
-fn refusal(m: Option<Msg>) -> RefusalCode {
-    match m {
-        Some(Msg::Refused(r)) => r.code,
-        other => panic!("expected a refusal, got {other:?}"),
-    }
-}
-
-fn identity_of(agent: &Agent) -> Identity {
-    let store = Store::open(agent.dir.path()).unwrap();
-    baobi_agent::sync::identity(&store).unwrap()
-}
 
 fn campaign(unit: &str) -> Op {
     Op::Record(Body::Campaign(CampaignEvent {
