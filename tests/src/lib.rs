@@ -391,6 +391,22 @@ impl Agent {
         });
     }
 
+    /// Kills the daemon abruptly (SIGKILL) and removes the socket it leaves behind.
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            let _ = std::fs::remove_file(self.dir.path().join("agent.sock"));
+        }
+    }
+
+    /// True while a daemon started by [`Agent::start_daemon`] runs.
+    pub fn has_daemon(&mut self) -> bool {
+        self.daemon
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
     /// Stops the daemon gracefully.
     pub fn stop_daemon(&mut self) {
         if let Some(mut c) = self.daemon.take() {
