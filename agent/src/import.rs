@@ -152,7 +152,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
+                let line = e.position().map_or(0, |p| line_at(text, p.byte()));
                 errors.push(LineError {
                     line,
                     message: format!("CSV không hợp lệ / invalid CSV: {e}"),
@@ -160,7 +160,8 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
                 continue;
             }
         };
-        let line = rec.position().map_or(0, |p| p.line() as usize);
+        // csv's own line count skips comment lines: count from the byte offset instead.
+        let line = rec.position().map_or(0, |p| line_at(text, p.byte()));
         let mut argv: Vec<String> = Vec::new();
         for (i, cell) in rec.iter().enumerate() {
             if i == type_col || cell.is_empty() {
@@ -208,13 +209,38 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
     done(rows, errors)
 }
 
-/// The first line of a clap error without its `error:` prefix (the rest is usage text).
+/// The 1-based line of the record starting at byte `offset` of `text`: csv reports the offset where it
+/// started reading, before the comment and blank lines it skipped.
+fn line_at(text: &str, offset: u64) -> usize {
+    let mut at = (offset as usize).min(text.len());
+    let mut line = text.as_bytes()[..at]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1;
+    while let Some(rest) = text.get(at..) {
+        let this = rest.split('\n').next().unwrap_or_default().trim();
+        if !(this.is_empty() || this.starts_with('#')) || rest.len() == this.len() {
+            break;
+        }
+        at += rest.find('\n').map_or(rest.len(), |i| i + 1);
+        line += 1;
+    }
+    line
+}
+
+/// A clap error on one line, without its `error:` prefix and the usage text after it.
 fn clap_first_line(e: &clap::Error) -> String {
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or_default();
+    let what: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
     format!(
         "Dữ liệu không hợp lệ / Invalid input: {}",
-        first.trim_start_matches("error: ")
+        what.join(" ").trim_start_matches("error: ")
     )
 }
 
