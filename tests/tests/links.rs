@@ -142,7 +142,7 @@ fn no_change_syncs_on_gprs_all_succeed() {
     s.link.proxy().set_profile(Profile::gprs());
     let mut times = Vec::new();
     let mut bytes = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..3 {
         s.link.proxy().reset_stats();
         let t = Instant::now();
         let r = s.agent.sync();
@@ -154,10 +154,10 @@ fn no_change_syncs_on_gprs_all_succeed() {
     bytes.sort_unstable();
     eprintln!(
         "links: gprs no-change sync: median {:.2} s (min {:.2}, max {:.2}), median UDP bytes up {}",
-        times[2].as_secs_f64(),
+        times[1].as_secs_f64(),
         times[0].as_secs_f64(),
-        times[4].as_secs_f64(),
-        bytes[2]
+        times[2].as_secs_f64(),
+        bytes[1]
     );
 }
 
@@ -187,10 +187,11 @@ fn partition_mid_sync_heals_and_the_sync_completes_without_resending() {
     s.link.proxy().set_profile(Profile::edge());
     s.link.proxy().reset_stats();
     let sync = s.agent.spawn(&["sync", "--json"]);
-    // About a third of the backlog's ~100 KB is through: cut the link for 8 s, then heal it.
+    // About a third of the backlog's ~100 KB is through: cut the link for 5 s (several loss timers),
+    // then heal it.
     wait_for_upload(&s.link, 35_000);
     s.link.proxy().set_partitioned(true);
-    std::thread::sleep(Duration::from_secs(8));
+    std::thread::sleep(Duration::from_secs(5));
     s.link.proxy().set_partitioned(false);
     let r = report(sync.wait_with_output().expect("sync exits"));
     // The same connection carried on: every record was sent once, none twice.
