@@ -346,7 +346,7 @@ fn run(seed: u64, secs: u64, t: &mut Tally) {
     t.saved += run_saved;
     t.runs += 1;
     eprintln!(
-        "chaos seed {seed}: {run_saved} saved, {} records at the hub, {} held by offices",
+        "chaos seed {seed}: {run_saved} saved, {} records at the hub, {} held by offices; so far {t:?}",
         records.len(),
         held.len()
     );
