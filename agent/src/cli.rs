@@ -212,6 +212,14 @@ pub enum SurveyCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Record many surveys from a CSV or JSON Lines file, all or nothing (see README, "survey import").
+    Import {
+        /// The file: `.csv` with a header (a `type` column and one column per flag) or JSON Lines.
+        file: PathBuf,
+        /// Print the saved ids (with their file lines) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Withdraw a survey.
     Retract {
         /// The survey id.
@@ -276,6 +284,7 @@ pub async fn run(cli: Cli) -> i32 {
             SurveyCmd::Retract { id, reason, json } => {
                 request(&dir, Request::SurveyRetract { id, reason }, json).await
             }
+            SurveyCmd::Import { file, json } => import(&dir, &file, json).await,
         },
         Command::Campaign {
             cmd: CampaignCmd::Add { args, json },
@@ -577,6 +586,32 @@ async fn request(dir: &Path, req: Request, json: bool) -> anyhow::Result<i32> {
     Ok(render(resp, json))
 }
 
+async fn import(dir: &Path, file: &Path, json: bool) -> anyhow::Result<i32> {
+    let rows = match baobi_agent::import::parse_file(file) {
+        Ok(rows) => rows,
+        Err(baobi_agent::import::Error::Lines(errors)) => {
+            for e in &errors {
+                eprintln!("dòng / line {}: {}", e.line, e.message);
+            }
+            eprintln!(
+                "Không lưu gì / Nothing saved: {} dòng lỗi / bad lines",
+                errors.len()
+            );
+            return Ok(ops::EXIT_INVALID);
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ops::EXIT_INVALID);
+        }
+    };
+    eprintln!(
+        "Đang kiểm tra và lưu {} khảo sát / Checking and saving {} surveys…",
+        rows.len(),
+        rows.len()
+    );
+    request(dir, Request::SurveyImport { rows }, json).await
+}
+
 fn print_json(v: &impl serde::Serialize) {
     match serde_json::to_string_pretty(v) {
         Ok(s) => out!("{s}"),
@@ -678,6 +713,35 @@ fn render(resp: Response, json: bool) -> i32 {
             } else {
                 print_plan(plan.as_deref());
             }
+        }
+        Response::Imported { saved, errors } => {
+            if !errors.is_empty() {
+                for e in &errors {
+                    eprintln!("dòng / line {}: {}", e.line, e.message);
+                }
+                eprintln!(
+                    "Không lưu gì / Nothing saved: {} dòng lỗi / bad lines",
+                    errors.len()
+                );
+                return ops::EXIT_INVALID;
+            }
+            if json {
+                print_json(&saved);
+            } else {
+                for r in &saved {
+                    out!("{}", r.id);
+                }
+            }
+            for r in &saved {
+                for w in &r.warnings {
+                    eprintln!("Cảnh báo / Warning: dòng / line {}: {w}", r.line);
+                }
+            }
+            eprintln!(
+                "Đã lưu {} khảo sát / Saved {} surveys",
+                saved.len(),
+                saved.len()
+            );
         }
         Response::Status { status } => {
             if json {

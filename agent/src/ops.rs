@@ -291,6 +291,7 @@ pub struct MarketArgs {
     pub operating_days: Option<u8>,
     /// A plastic-reduction model runs at the market.
     #[arg(long)]
+    #[serde(default)]
     pub reduction_model: bool,
     /// Notes.
     #[arg(long)]
@@ -461,6 +462,11 @@ pub enum Request {
     Status,
     /// The plan in force, as the hub sent it.
     Plan,
+    /// Record many surveys at once, all or nothing (`survey import`).
+    SurveyImport {
+        /// The surveys with their file lines.
+        rows: Vec<crate::import::NumberedRow>,
+    },
 }
 
 /// An outlet as listed.
@@ -625,6 +631,24 @@ pub enum Response {
         /// Bilingual message.
         message: String,
     },
+    /// `survey import` ran: every row saved, or none when some failed its checks.
+    Imported {
+        /// Saved surveys in file order (empty when `errors` is not).
+        saved: Vec<ImportedRow>,
+        /// Rows that failed their checks (nothing was saved then).
+        errors: Vec<crate::import::LineError>,
+    },
+}
+
+/// A survey `survey import` saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportedRow {
+    /// File line.
+    pub line: usize,
+    /// Record id.
+    pub id: String,
+    /// Validation warnings.
+    pub warnings: Vec<String>,
 }
 
 /// What `execute` needs besides the request.
@@ -758,6 +782,15 @@ async fn run(
         Request::Status => Response::Status {
             status: status(store, &hub)?,
         },
+        Request::SurveyImport { rows } => {
+            let r = import(store, &hub, &rows)?;
+            if let (Some(n), Response::Imported { saved, .. }) = (&ctx.saved, &r) {
+                if !saved.is_empty() {
+                    n.notify_one();
+                }
+            }
+            r
+        }
     })
 }
 
@@ -1091,6 +1124,42 @@ fn retail_op(store: &Store, hub: &HubInfo, a: &RetailArgs) -> Result<(Op, Vec<St
     let w = validate::body(&body, Some(today()))?;
     check_survey_unit(&units(store), &hub.unit, &def.unit, date)?;
     Ok((Op::Record(body), w))
+}
+
+/// Checks every row, then (only when all pass) saves them in order, each flushed before it counts.
+fn import(store: &Store, hub: &HubInfo, rows: &[crate::import::NumberedRow]) -> Result<Response> {
+    use crate::import::{ImportRow, LineError};
+    let mut checked = Vec::with_capacity(rows.len());
+    let mut errors = Vec::new();
+    for r in rows {
+        let op = match &r.row {
+            ImportRow::Market(a) => market_op(store, hub, a),
+            ImportRow::Retail(a) => retail_op(store, hub, a),
+        };
+        match op {
+            Ok((op, w)) => checked.push((r.line, op, w)),
+            Err(e) => errors.push(LineError {
+                line: r.line,
+                message: e.to_string(),
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Ok(Response::Imported {
+            saved: vec![],
+            errors,
+        });
+    }
+    let mut saved = Vec::with_capacity(checked.len());
+    for (line, op, warnings) in checked {
+        let e = store.append(op, now_ms())?;
+        saved.push(ImportedRow {
+            line,
+            id: e.dot().to_string(),
+            warnings,
+        });
+    }
+    Ok(Response::Imported { saved, errors })
 }
 
 /// A correction of `rec` to `body`, superseding every current head (so it also resolves conflicts).

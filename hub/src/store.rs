@@ -835,7 +835,12 @@ impl Hub {
     /// The hub's summary restricted to an agent's scope.
     pub fn scoped_summary(&self, agent: &AgentRec) -> Result<Summary> {
         let scope = self.scope(agent)?;
-        let mut s = self.summary()?;
+        // Under the merge lock: a batch is visible in the tree before its flush ends, and a summary
+        // showing it then would let the agent count as acknowledged entries a crash can still lose.
+        let mut s = {
+            let _g = self.lock();
+            self.summary()?
+        };
         s.retain(|a| scope.contains(a));
         Ok(s)
     }

@@ -300,6 +300,24 @@ impl Hub {
         Web::new(self.http.expect("hub serves the dashboard (serve_http)"))
     }
 
+    /// Enrolls a new agent at `unit` whose token names `addr` (a link proxy in front of the hub).
+    pub fn enroll_agent_at(&self, unit: &str, addr: SocketAddr) -> Agent {
+        let mut agent = Agent::new();
+        let token = self
+            .ok(&["enroll", "--unit", unit, "--addr", &addr.to_string()])
+            .trim()
+            .to_string();
+        agent.ok(&[
+            "init",
+            "--token",
+            &token,
+            "--label",
+            &format!("office {unit}"),
+        ]);
+        agent.token = token;
+        agent
+    }
+
     /// Every merged record (`records --json`).
     pub fn records(&self) -> Vec<Value> {
         match self.json(&["records"]) {
@@ -454,6 +472,36 @@ impl Agent {
         ])
     }
 
+    /// Starts `baobi-agent ARGS` in the background (stdout piped, stderr inherited).
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        Command::new(bin("baobi-agent"))
+            .arg("--data")
+            .arg(self.dir.path())
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn baobi-agent")
+    }
+
+    /// Writes `rows` (JSON objects) as a JSON Lines file and runs `survey import FILE --json`;
+    /// returns the saved ids in order.
+    pub fn import(&self, rows: &[Value]) -> Vec<String> {
+        let file = self.dir.path().join(format!("import-{}.jsonl", rows.len()));
+        let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+        std::fs::write(&file, text).expect("write import file");
+        let path = file.to_string_lossy().into_owned();
+        let saved = self.json(&["survey", "import", &path]);
+        let _ = std::fs::remove_file(&file);
+        saved
+            .as_array()
+            .expect("import --json is an array")
+            .iter()
+            .map(|r| r["id"].as_str().expect("id").to_string())
+            .collect()
+    }
+
     /// Starts `baobi-agent daemon` with a short interval.
     pub fn start_daemon(&mut self, interval_secs: u32) {
         let child = Command::new(bin("baobi-agent"))
@@ -469,6 +517,22 @@ impl Agent {
         wait_for(Duration::from_secs(10), || {
             self.dir.path().join("agent.sock").exists()
         });
+    }
+
+    /// Kills the daemon abruptly (SIGKILL) and removes the socket it leaves behind.
+    pub fn kill_daemon(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+            let _ = std::fs::remove_file(self.dir.path().join("agent.sock"));
+        }
+    }
+
+    /// True while a daemon started by [`Agent::start_daemon`] runs.
+    pub fn has_daemon(&mut self) -> bool {
+        self.daemon
+            .as_mut()
+            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     /// Stops the daemon gracefully.
@@ -488,6 +552,72 @@ impl Drop for Agent {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// `n` market surveys as import rows, spread over `outlets` and the years 2015–2024 (a few surveys per
+/// outlet and year, as offices make them), with amounts that vary with `salt`.
+pub fn market_rows(outlets: &[String], n: usize, salt: u64) -> Vec<Value> {
+    let k = outlets.len().max(1);
+    (0..n)
+        .map(|i| {
+            let year = 2015 + (i / k) % 10;
+            let nth = i / (k * 10);
+            let month = nth % 12 + 1;
+            let day = (nth / 12) % 28 + 1;
+            let grams = (i as u64 * 7919 + salt * 104_729) % 50_000 + 250;
+            serde_json::json!({
+                "type": "market",
+                "outlet": outlets[i % k],
+                "date": format!("{year}-{month:02}-{day:02}"),
+                "vendors_total": 180,
+                "vendors_surveyed": 60,
+                "nonbio_kg": format!("{}.{:03}", grams / 1000, grams % 1000),
+                "vendors_nonbio": 45,
+            })
+        })
+        .collect()
+}
+
+/// A simulated link ([`baobi_netsim::UdpProxy`]) between agents and the hub, with its own small tokio
+/// runtime so that blocking tests (which run the real binaries) can use it.
+pub struct Link {
+    proxy: Option<baobi_netsim::UdpProxy>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Link {
+    /// A proxy in front of `upstream` (the hub's address) with `profile`, randomness seeded by `seed`.
+    pub fn start(upstream: SocketAddr, profile: baobi_netsim::Profile, seed: u64) -> Link {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let proxy = rt
+            .block_on(baobi_netsim::UdpProxy::start(upstream, profile, seed))
+            .expect("start the link proxy");
+        Link {
+            proxy: Some(proxy),
+            rt,
+        }
+    }
+
+    /// The proxy (set its profile, partition it, migrate it, read its stats).
+    pub fn proxy(&self) -> &baobi_netsim::UdpProxy {
+        self.proxy.as_ref().expect("proxy runs until drop")
+    }
+
+    /// Where agents connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.proxy().addr()
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        let _guard = self.rt.enter();
+        self.proxy.take();
     }
 }
 

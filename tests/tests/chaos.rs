@@ -1,0 +1,390 @@
+//! The chaos test: several offices record surveys and sync through a flapping simulated link while
+//! their CLI processes, their daemons and the hub are killed with SIGKILL at random moments (mid-write,
+//! mid-sync, mid-merge) and restarted. After healing and a final sync, every record id an agent printed
+//! as saved is at the hub exactly once, the hub holds exactly the records the offices hold, and the
+//! hub's totals equal a recomputation from its records.
+//!
+//! Seeded and reproducible in its decisions (`BAOBI_CHAOS_SEED`, printed); the timing of processes still
+//! varies from run to run. `BAOBI_CHAOS_RUNS` (default 1) and `BAOBI_CHAOS_SECS` (default 20) set the
+//! number and length of runs; the suite runs one short run. Figures are printed at the end:
+//! `cargo test -p baobi-tests --test chaos -- --nocapture`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use baobi_netsim::Profile;
+use baobi_tests::{hub_totals, recompute_totals, Agent, Hub, Link};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// Offices in each run: (unit of the office, commune of its markets). The first runs a daemon.
+const OFFICES: &[(&str, &str)] = &[("30226", "30226"), ("876", "30208"), ("30208", "30208")];
+
+/// Reads a number from the environment, or `default`.
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// What happened over all runs.
+#[derive(Debug, Default)]
+struct Tally {
+    runs: u64,
+    saved: u64,
+    cli_kills_writing: u64,
+    cli_kills_syncing: u64,
+    daemon_kills: u64,
+    hub_kills: u64,
+    partitions: u64,
+    migrations: u64,
+    losses: u64,
+    duplicates: u64,
+    phantoms: u64,
+    totals_mismatches: u64,
+}
+
+/// An office under test and its one running CLI process, if any.
+struct Office {
+    agent: Agent,
+    commune: String,
+    outlets: Vec<String>,
+    daemon: bool,
+    running: Option<Running>,
+    /// Ids it printed as saved.
+    saved: Vec<String>,
+}
+
+/// A CLI process and when to kill it if it is still running.
+struct Running {
+    child: Child,
+    kill_at: Instant,
+    syncing: bool,
+}
+
+/// The record ids a (possibly killed) `survey market` process printed on stdout.
+fn printed_ids(child: Child) -> Vec<String> {
+    let out = child.wait_with_output().expect("collect output");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// A survey the office's staff type in.
+fn survey_args(rng: &mut StdRng, outlet: &str) -> Vec<String> {
+    let year = rng.gen_range(2022..=2024);
+    let kg = rng.gen_range(1..=400);
+    vec![
+        "survey".into(),
+        "market".into(),
+        "--outlet".into(),
+        outlet.into(),
+        "--date".into(),
+        format!(
+            "{year}-{:02}-{:02}",
+            rng.gen_range(1..=12),
+            rng.gen_range(1..=28)
+        ),
+        "--vendors-total".into(),
+        "180".into(),
+        "--vendors-surveyed".into(),
+        "60".into(),
+        "--nonbio-kg".into(),
+        format!("{kg}.{}", rng.gen_range(0..10)),
+        "--vendors-nonbio".into(),
+        "45".into(),
+    ]
+}
+
+fn random_profile(rng: &mut StdRng) -> Profile {
+    match rng.gen_range(0..4) {
+        0 => Profile::lte(),
+        1 => Profile::umts(),
+        2 => Profile::edge(),
+        _ => Profile {
+            name: "3g+burst".into(),
+            burst: Some(baobi_netsim::Burst {
+                p_enter: 0.01,
+                p_exit: 0.3,
+                loss_in_burst: 0.8,
+            }),
+            reorder: 0.01,
+            duplicate: 0.01,
+            ..Profile::umts()
+        },
+    }
+}
+
+/// One run: set up, cause chaos for `secs`, heal, check. Adds to `t`.
+fn run(seed: u64, secs: u64, t: &mut Tally) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut hub = Hub::start();
+    let link = Link::start(hub.addr.expect("serving"), Profile::loopback(), seed);
+    let mut offices: Vec<Office> = OFFICES
+        .iter()
+        .enumerate()
+        .map(|(i, (unit, commune))| {
+            let agent = hub.enroll_agent_at(unit, link.addr());
+            let outlets = (0..2)
+                .map(|k| agent.outlet("market", &format!("Chợ {i}-{k}"), commune, &[]))
+                .collect::<Vec<_>>();
+            Office {
+                agent,
+                commune: commune.to_string(),
+                outlets,
+                daemon: i == 0,
+                running: None,
+                saved: Vec::new(),
+            }
+        })
+        .collect();
+    for o in &mut offices {
+        if o.daemon {
+            o.agent.start_daemon(2);
+        }
+    }
+
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut hub_back_at: Option<Instant> = None;
+    let mut heal_at: Option<Instant> = None;
+    while Instant::now() < end {
+        // The hub: killed now and then (whatever it is merging), back after a while.
+        match hub_back_at {
+            Some(at) if Instant::now() >= at => {
+                hub.serve();
+                hub_back_at = None;
+            }
+            None if rng.gen_bool(0.015) => {
+                hub.kill();
+                t.hub_kills += 1;
+                hub_back_at =
+                    Some(Instant::now() + Duration::from_millis(rng.gen_range(200..2_500)));
+            }
+            _ => {}
+        }
+        // The link: flaps, changes quality, rebinds.
+        match heal_at {
+            Some(at) if Instant::now() >= at => {
+                link.proxy().set_partitioned(false);
+                heal_at = None;
+            }
+            None if rng.gen_bool(0.01) => {
+                link.proxy().set_partitioned(true);
+                t.partitions += 1;
+                heal_at = Some(Instant::now() + Duration::from_millis(rng.gen_range(300..4_000)));
+            }
+            _ => {}
+        }
+        if rng.gen_bool(0.02) {
+            link.proxy().set_profile(random_profile(&mut rng));
+        }
+        if rng.gen_bool(0.005) {
+            link.proxy().migrate().expect("rebind");
+            t.migrations += 1;
+        }
+        for o in &mut offices {
+            // The daemon office's background process dies now and then, mid-write or mid-sync.
+            if o.daemon && rng.gen_bool(0.015) {
+                o.agent.kill_daemon();
+                t.daemon_kills += 1;
+                o.agent.start_daemon(2);
+            }
+            if let Some(r) = &mut o.running {
+                let done = r.child.try_wait().ok().flatten().is_some();
+                if done || Instant::now() >= r.kill_at {
+                    let Some(mut r) = o.running.take() else {
+                        continue;
+                    };
+                    if !done {
+                        let _ = r.child.kill();
+                        if r.syncing {
+                            t.cli_kills_syncing += 1;
+                        } else {
+                            t.cli_kills_writing += 1;
+                        }
+                    }
+                    let printed = printed_ids(r.child);
+                    if !r.syncing {
+                        o.saved.extend(printed);
+                    }
+                }
+                continue;
+            }
+            let roll: f64 = rng.gen();
+            if roll < 0.25 {
+                let outlet = o.outlets[rng.gen_range(0..o.outlets.len())].clone();
+                let args = survey_args(&mut rng, &outlet);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                // Killed at a random moment: before, during or after its write.
+                let kill_after = if rng.gen_bool(0.3) {
+                    rng.gen_range(5..120)
+                } else {
+                    30_000
+                };
+                o.running = Some(Running {
+                    child: o.agent.spawn(&args),
+                    kill_at: Instant::now() + Duration::from_millis(kill_after),
+                    syncing: false,
+                });
+            } else if roll < 0.32 && !o.daemon {
+                let kill_after = if rng.gen_bool(0.5) {
+                    rng.gen_range(50..5_000)
+                } else {
+                    30_000
+                };
+                o.running = Some(Running {
+                    child: o.agent.spawn(&["sync", "--json"]),
+                    kill_at: Instant::now() + Duration::from_millis(kill_after),
+                    syncing: true,
+                });
+            }
+        }
+        std::thread::sleep(Duration::from_millis(rng.gen_range(10..60)));
+    }
+
+    // Heal: the link is clean, the hub serves, processes finish, every office syncs until it succeeds.
+    link.proxy().set_partitioned(false);
+    link.proxy().set_profile(Profile::loopback());
+    if !hub.is_serving() {
+        hub.kill();
+        hub.serve();
+    }
+    for o in &mut offices {
+        if let Some(r) = o.running.take() {
+            let printed = printed_ids(r.child);
+            if !r.syncing {
+                o.saved.extend(printed);
+            }
+        }
+        if o.daemon {
+            o.agent.stop_daemon();
+        }
+        let mut ok = false;
+        for _ in 0..10 {
+            if o.agent.run(&["sync"]).status.success() {
+                ok = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        assert!(ok, "office {} could not sync after healing", o.commune);
+    }
+
+    // Check.
+    let records = hub.records();
+    let mut at_hub: BTreeMap<String, u64> = BTreeMap::new();
+    for r in &records {
+        *at_hub
+            .entry(r["short_id"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    let mut held: BTreeSet<String> = BTreeSet::new();
+    for o in &offices {
+        for s in o
+            .agent
+            .json(&["survey", "list"])
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            held.insert(s["id"].as_str().unwrap_or_default().to_string());
+        }
+        held.extend(o.outlets.iter().cloned());
+    }
+    let mut run_saved = 0;
+    for o in &offices {
+        for id in &o.saved {
+            run_saved += 1;
+            match at_hub.get(id) {
+                Some(1) => {}
+                Some(_) => {
+                    t.duplicates += 1;
+                    eprintln!("chaos seed {seed}: {id} at the hub more than once");
+                }
+                None => {
+                    t.losses += 1;
+                    eprintln!("chaos seed {seed}: LOST {id}: printed as saved, not at the hub");
+                }
+            }
+            if !held.contains(id) {
+                t.losses += 1;
+                eprintln!(
+                    "chaos seed {seed}: LOST {id}: printed as saved, not in the office's store"
+                );
+            }
+        }
+    }
+    for (id, n) in &at_hub {
+        if !held.contains(id) {
+            t.phantoms += 1;
+            eprintln!("chaos seed {seed}: {id} at the hub but in no office's store");
+        }
+        if *n > 1 {
+            t.duplicates += 1;
+        }
+    }
+    for id in &held {
+        if !at_hub.contains_key(id) {
+            t.losses += 1;
+            eprintln!("chaos seed {seed}: {id} held by an office but not at the hub after healing");
+        }
+    }
+    for year in 2022..=2024 {
+        let (theirs, ours) = (hub_totals(&hub, year), recompute_totals(&records, year));
+        if theirs != ours {
+            t.totals_mismatches += 1;
+            eprintln!(
+                "chaos seed {seed}: totals for {year} differ:\nhub {theirs:?}\nrecomputed {ours:?}"
+            );
+        }
+    }
+    t.saved += run_saved;
+    t.runs += 1;
+    eprintln!(
+        "chaos seed {seed}: {run_saved} saved, {} records at the hub, {} held by offices; so far {t:?}",
+        records.len(),
+        held.len()
+    );
+}
+
+#[test]
+fn records_reported_saved_survive_kills_and_flapping_links_exactly_once() {
+    let seed = env_u64("BAOBI_CHAOS_SEED", 20_251_121);
+    let runs = env_u64("BAOBI_CHAOS_RUNS", 1);
+    let secs = env_u64("BAOBI_CHAOS_SECS", 20);
+    eprintln!("chaos: BAOBI_CHAOS_SEED={seed} BAOBI_CHAOS_RUNS={runs} BAOBI_CHAOS_SECS={secs}");
+    let started = Instant::now();
+    let mut t = Tally::default();
+    for i in 0..runs {
+        run(seed.wrapping_add(i), secs, &mut t);
+    }
+    eprintln!(
+        "chaos: {} runs in {:.0} s; {} records reported saved; kills: {} CLI mid-write, {} CLI mid-sync, \
+         {} daemon, {} hub; {} partitions, {} rebindings; losses {}, duplicates {}, phantoms {}, \
+         totals mismatches {}",
+        t.runs,
+        started.elapsed().as_secs_f64(),
+        t.saved,
+        t.cli_kills_writing,
+        t.cli_kills_syncing,
+        t.daemon_kills,
+        t.hub_kills,
+        t.partitions,
+        t.migrations,
+        t.losses,
+        t.duplicates,
+        t.phantoms,
+        t.totals_mismatches
+    );
+    assert!(t.saved > 0, "the run recorded nothing: it proved nothing");
+    assert_eq!(
+        (t.losses, t.duplicates, t.phantoms, t.totals_mismatches),
+        (0, 0, 0, 0),
+        "seed {seed}: see the lines above"
+    );
+}
