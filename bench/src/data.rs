@@ -50,18 +50,59 @@ const STREETS: &[&str] = &[
     "Đường Trần Hưng Đạo",
     "Tỉnh lộ 851",
 ];
-const NOTE_PHRASES: &[&str] = &[
-    "Tiểu thương đã được phát túi vải miễn phí.",
-    "Nhiều hộ kinh doanh chuyển sang dùng lá chuối gói hàng.",
-    "Ban quản lý chợ treo băng rôn tuyên truyền.",
-    "Lượng túi ni lông giảm so với đợt trước.",
-    "Khách hàng còn quen dùng túi ni lông khó phân hủy.",
-    "Đề nghị hỗ trợ thêm túi thân thiện môi trường.",
-    "Khảo sát vào buổi sáng, chợ đông khách.",
-    "Một số tiểu thương chưa hợp tác.",
-    "Cửa hàng bán túi sinh học có thể tái sử dụng.",
-    "Hàng rau củ đã dùng dây chuối thay dây nhựa.",
+/// Words field staff use in notes; notes are drawn word by word, so they compress like free text,
+/// not like a handful of repeated phrases.
+const NOTE_WORDS: &[&str] = &[
+    "tiểu", "thương", "chợ", "túi", "ni", "lông", "khó", "phân", "hủy", "vải", "giấy", "sinh", "học",
+    "lá", "chuối", "dây", "nhựa", "hộp", "xốp", "ly", "ống", "hút", "khách", "hàng", "người", "bán",
+    "mua", "rau", "củ", "quả", "thịt", "cá", "tôm", "gạo", "trái", "cây", "hoa", "đồ", "khô", "tạp",
+    "hóa", "ban", "quản", "lý", "băng", "rôn", "loa", "phát", "thanh", "tuyên", "truyền", "vận",
+    "động", "hỗ", "trợ", "miễn", "phí", "giảm", "tăng", "nhiều", "ít", "một", "số", "đa", "phần",
+    "vẫn", "còn", "đã", "chưa", "sẽ", "đang", "thói", "quen", "sử", "dụng", "thay", "thế", "thân",
+    "thiện", "môi", "trường", "rác", "thải", "thu", "gom", "phân", "loại", "tại", "nguồn", "buổi",
+    "sáng", "chiều", "đông", "vắng", "ngày", "tháng", "đợt", "trước", "sau", "so", "với", "năm",
+    "ngoái", "đề", "nghị", "kiến", "xã", "huyện", "ủy", "ban", "nhân", "dân", "hội", "phụ", "nữ",
+    "đoàn", "thanh", "niên", "mô", "hình", "điểm", "giá", "cao", "rẻ", "không", "có", "được", "cần",
+    "thêm", "kinh", "phí", "khảo", "sát", "ghi", "nhận", "hợp", "tác", "tốt", "kém", "bình",
+    "thường", "mùa", "mưa", "lễ", "tết", "cuối", "tuần", "sạp", "quầy", "lô", "ki", "ốt", "bến",
+    "ghe", "xuồng", "nổi", "cân", "ký", "bao", "bì", "tái", "chế", "sử", "lại", "nhiều", "lần",
 ];
+
+/// Realistic free text: empty a third of the time, else one to three sentences of 6-20 words.
+fn notes(rng: &mut StdRng) -> String {
+    if rng.gen_bool(0.35) {
+        return String::new();
+    }
+    let sentences = rng.gen_range(1..=3);
+    let mut out = String::new();
+    for _ in 0..sentences {
+        let words = rng.gen_range(6..=20);
+        let mut sentence = String::new();
+        for w in 0..words {
+            let word = NOTE_WORDS[rng.gen_range(0..NOTE_WORDS.len())];
+            if w == 0 {
+                let mut cs = word.chars();
+                if let Some(c) = cs.next() {
+                    sentence.extend(c.to_uppercase());
+                    sentence.push_str(cs.as_str());
+                }
+            } else {
+                sentence.push(' ');
+                sentence.push_str(word);
+            }
+        }
+        if rng.gen_bool(0.2) {
+            sentence.push_str(&format!(" {} hộ", rng.gen_range(2..80)));
+        }
+        sentence.push('.');
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&sentence);
+    }
+    out
+}
+
 const BAG_TYPES: &[&str] = &[
     "túi giấy, túi vải",
     "túi sinh học phân hủy",
@@ -76,18 +117,6 @@ const TOPICS: &[&str] = &[
     "Tiêu dùng bền vững trong trường học",
     "Hưởng ứng Tháng hành động vì môi trường",
 ];
-
-/// Realistic free text: empty a third of the time, else one to four phrases (about 40-170 characters).
-fn notes(rng: &mut StdRng) -> String {
-    if rng.gen_bool(0.35) {
-        return String::new();
-    }
-    let n = rng.gen_range(1..=4);
-    (0..n)
-        .map(|_| NOTE_PHRASES[rng.gen_range(0..NOTE_PHRASES.len())])
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 /// A date in 2021-2024 (before the 2025 reform, when the district units are in force).
 fn date(rng: &mut StdRng) -> Date {

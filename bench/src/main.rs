@@ -14,6 +14,7 @@ mod peers;
 mod report;
 mod scale;
 mod tls;
+mod whatif;
 
 use std::time::Instant;
 
@@ -101,6 +102,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .profiles
         .clone()
         .unwrap_or_else(|| link::profiles().iter().map(|s| s.to_string()).collect());
+    link::check(&profiles)?;
     let want = |s: &str| args.sections.iter().any(|x| x == s);
     let peer = |p: peers::PeerKind| args.peers.iter().any(|x| x == p.name());
     let mut out = report::Report::new(quick, records, args.few);
@@ -112,13 +114,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
             use peers::PeerKind;
             if peer(PeerKind::Baobi) {
                 say(&format!("baobi on {profile} / baobi qua {profile}"));
-                let (run, per_record, sizes) = peers::baobi::run(profile, &data)
+                let (run, extras) = peers::baobi::run(profile, &data)
                     .await
                     .with_context(|| format!("baobi on {profile}"))?;
                 out.sync.push(run);
-                out.few_sizes = sizes;
-                if profile == "loopback" || out.store_bytes_per_record.is_none() {
-                    out.store_bytes_per_record = Some(per_record);
+                if out.whatif.is_none() {
+                    out.few_sizes = extras.few_sizes;
+                    out.store_bytes_per_record = Some(extras.store_bytes_per_record);
+                    out.whatif = Some((
+                        whatif::encodings(&extras.initial),
+                        whatif::encodings(&extras.few),
+                    ));
                 }
             }
             if peer(PeerKind::FullState) {

@@ -153,9 +153,21 @@ pub struct FewSizes {
     pub entries: u64,
 }
 
-/// Runs the four scenarios; also returns the store's disk bytes per record after the initial sync
-/// and the encoded sizes of the few new records.
-pub async fn run(profile: &str, data: &Dataset) -> anyhow::Result<(PeerRun, f64, FewSizes)> {
+/// What the baobi run learns besides its measurements.
+#[derive(Debug, Clone)]
+pub struct Extras {
+    /// The agent store's disk bytes per record after the initial sync.
+    pub store_bytes_per_record: f64,
+    /// Encoded sizes of the few new records.
+    pub few_sizes: FewSizes,
+    /// The initial entries as signed and sent.
+    pub initial: Vec<Entry>,
+    /// The few new entries as signed and sent.
+    pub few: Vec<Entry>,
+}
+
+/// Runs the four scenarios.
+pub async fn run(profile: &str, data: &Dataset) -> anyhow::Result<(PeerRun, Extras)> {
     let hub_dir = tempfile::tempdir()?;
     let agent_dir = tempfile::tempdir()?;
     let served = Served::start(init_hub(hub_dir.path())?)?;
@@ -170,7 +182,7 @@ pub async fn run(profile: &str, data: &Dataset) -> anyhow::Result<(PeerRun, f64,
     .await?;
     let mut results = vec![];
 
-    bulk_record(
+    let initial = bulk_record(
         &store,
         &data.keypair,
         1,
@@ -188,10 +200,12 @@ pub async fn run(profile: &str, data: &Dataset) -> anyhow::Result<(PeerRun, f64,
     let per_record = store_bytes / data.initial.len().max(1) as f64;
 
     let mut sizes = FewSizes::default();
+    let mut few = vec![];
     for b in &data.extra {
         let e = store.append(Op::Record(b.clone()), now_ms())?;
         sizes.bodies += baobi_proto::wire::encode(b).len() as u64;
         sizes.entries += baobi_proto::wire::encode(&e).len() as u64;
+        few.push(e);
     }
     let (r, m) = timed_sync(&store, &link).await?;
     anyhow::ensure!(r.sent == data.extra.len() as u64, "baobi sent {}", r.sent);
@@ -226,8 +240,12 @@ pub async fn run(profile: &str, data: &Dataset) -> anyhow::Result<(PeerRun, f64,
             profile: profile.to_string(),
             results,
         },
-        per_record,
-        sizes,
+        Extras {
+            store_bytes_per_record: per_record,
+            few_sizes: sizes,
+            initial,
+            few,
+        },
     ))
 }
 
