@@ -56,7 +56,7 @@ struct Args {
     #[arg(long, default_value_t = 100)]
     concurrent_records: usize,
     /// Most HTTPS requests actually sent per scenario on a slow profile; the rest is extrapolated.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 100)]
     https_cap: usize,
     /// Sections to run (comma-separated): sync, hub, concurrent, footprint.
     #[arg(long, value_delimiter = ',', default_value = "sync,hub,concurrent,footprint")]
@@ -75,6 +75,10 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if let Err(e) = link::check(args.profiles.as_deref().unwrap_or_default()) {
+        eprintln!("Lỗi / Error: {e}");
+        return std::process::ExitCode::from(2);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -102,7 +106,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .profiles
         .clone()
         .unwrap_or_else(|| link::profiles().iter().map(|s| s.to_string()).collect());
-    link::check(&profiles)?;
     let want = |s: &str| args.sections.iter().any(|x| x == s);
     let peer = |p: peers::PeerKind| args.peers.iter().any(|x| x == p.name());
     let mut out = report::Report::new(quick, records, args.few);
@@ -184,6 +187,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         out.footprint = Some(footprint::measure(quick).await.context("agent footprint")?);
     }
     out.check_goals();
+    out.machine.load_end = report::load_avg();
     out.total_s = started.elapsed().as_secs_f64();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);

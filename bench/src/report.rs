@@ -22,6 +22,18 @@ pub struct Machine {
     pub cpu: String,
     /// Total memory, bytes.
     pub ram: u64,
+    /// 1-minute load average when the run started (other work on the machine skews wall times).
+    pub load_start: f64,
+    /// 1-minute load average when the run ended.
+    pub load_end: f64,
+}
+
+/// The 1-minute load average.
+pub fn load_avg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
+        .unwrap_or(0.0)
 }
 
 impl Machine {
@@ -49,6 +61,8 @@ impl Machine {
             nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
             cpu,
             ram,
+            load_start: load_avg(),
+            load_end: 0.0,
         }
     }
 }
@@ -213,10 +227,12 @@ impl Report {
     pub fn render(&self) -> String {
         let mut out = String::new();
         out.push_str(&format!(
-            "Máy / Machine: {} × {}, {:.1} GiB RAM{}\n\n",
+            "Máy / Machine: {} × {}, {:.1} GiB RAM, load average {:.1} → {:.1}{}\n\n",
             self.machine.nproc,
             self.machine.cpu,
             self.machine.ram as f64 / (1u64 << 30) as f64,
+            self.machine.load_start,
+            self.machine.load_end,
             if self.quick { " (--quick)" } else { "" }
         ));
         if !self.sync.is_empty() {
