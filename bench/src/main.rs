@@ -25,19 +25,24 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "baobi-bench", version)]
 struct Args {
-    /// Small sizes for CI's smoke run (under a minute): 1,000 records, 20,000 hub entries, 50 syncs.
+    /// Small sizes for CI's smoke run (under a minute): 1,000 records on loopback only, 20,000 hub
+    /// entries from 20 offices, 50 concurrent syncs, a store of 200 records for the footprint.
     #[arg(long)]
     quick: bool,
     /// Print the figures as JSON on stdout instead of tables.
     #[arg(long)]
     json: bool,
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    json_out: Option<std::path::PathBuf>,
     /// Records in the initial sync (default 10,000; 1,000 with --quick).
     #[arg(long)]
     records: Option<usize>,
     /// New records in the second scenario.
     #[arg(long, default_value_t = 10)]
     few: usize,
-    /// Link profiles to run the sync scenarios on (comma-separated).
+    /// Link profiles to run the sync scenarios on (comma-separated; default loopback,3g,edge, or
+    /// loopback with --quick).
     #[arg(long, value_delimiter = ',')]
     profiles: Option<Vec<String>>,
     /// Peers to run (comma-separated): baobi, full-state, automerge, https.
@@ -102,10 +107,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let quick = args.quick;
     let records = args.records.unwrap_or(if quick { 1_000 } else { 10_000 });
-    let profiles = args
-        .profiles
-        .clone()
-        .unwrap_or_else(|| link::profiles().iter().map(|s| s.to_string()).collect());
+    let profiles = match (&args.profiles, quick) {
+        (Some(p), _) => p.clone(),
+        (None, true) => vec!["loopback".to_string()],
+        (None, false) => link::profiles().iter().map(|s| s.to_string()).collect(),
+    };
     let want = |s: &str| args.sections.iter().any(|x| x == s);
     let peer = |p: peers::PeerKind| args.peers.iter().any(|x| x == p.name());
     let mut out = report::Report::new(quick, records, args.few);
@@ -189,6 +195,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     out.check_goals();
     out.machine.load_end = report::load_avg();
     out.total_s = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.json_out {
+        std::fs::write(path, serde_json::to_string_pretty(&out)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {

@@ -90,6 +90,14 @@ async fn sync(
         .await?
         .ok_or_else(|| anyhow::anyhow!("server sent no state"))?;
     client.merge(decode(&theirs)?);
+    // The server ends its side once it has merged our state: that is its acknowledgement (it
+    // arrives within the same round trip as its state).
+    io.finish();
+    let end = tokio::time::timeout(std::time::Duration::from_secs(600), io.recv()).await;
+    anyhow::ensure!(
+        matches!(end, Ok(Ok(None))),
+        "full-state server did not confirm the merge"
+    );
     let (up, down) = (io.bytes_sent, io.bytes_received);
     frame::close(endpoint, conn, io).await;
     let (wall_s, cpu_s) = clock.stop();
