@@ -143,7 +143,8 @@ pub async fn measure(quick: bool) -> anyhow::Result<Footprint> {
     let agent_dir = tempfile::tempdir()?;
     let served = Served::start(init_hub(hub_dir.path())?)?;
     let kp = Keypair::generate();
-    let store = enrolled_agent(agent_dir.path(), &served.hub, OFFICE_UNIT, served.addr, &kp).await?;
+    let store =
+        enrolled_agent(agent_dir.path(), &served.hub, OFFICE_UNIT, served.addr, &kp).await?;
     let market = Op::Record(Body::Outlet(OutletDef {
         kind: OutletKind::Market,
         name: "Chợ Lai Vung".into(),

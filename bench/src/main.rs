@@ -46,7 +46,11 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     profiles: Option<Vec<String>>,
     /// Peers to run (comma-separated): baobi, full-state, automerge, https.
-    #[arg(long, value_delimiter = ',', default_value = "baobi,full-state,automerge,https")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "baobi,full-state,automerge,https"
+    )]
     peers: Vec<String>,
     /// Entries merged into the hub at scale (default 1,000,000; 20,000 with --quick).
     #[arg(long)]
@@ -64,7 +68,11 @@ struct Args {
     #[arg(long, default_value_t = 100)]
     https_cap: usize,
     /// Sections to run (comma-separated): sync, hub, concurrent, footprint.
-    #[arg(long, value_delimiter = ',', default_value = "sync,hub,concurrent,footprint")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "sync,hub,concurrent,footprint"
+    )]
     sections: Vec<String>,
     /// Seed of the record generator.
     #[arg(long, default_value_t = 2025)]
@@ -172,7 +180,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .hub_entries
             .unwrap_or(if quick { 20_000 } else { 1_000_000 });
         let authors = args.hub_authors.unwrap_or(if quick { 20 } else { 1_000 });
-        say(&format!("hub at scale: {entries} entries from {authors} offices"));
+        say(&format!(
+            "hub at scale: {entries} entries from {authors} offices"
+        ));
         out.hub = Some(
             scale::hub_at_scale(entries, authors, args.seed)
                 .await

@@ -160,7 +160,8 @@ impl Report {
         let p = "loopback";
         if let Some(m) = self.find(PeerKind::Baobi, p, Scenario::NoChange) {
             goals.push(Goal {
-                goal: "no-change sync: 1 round trip, ≤ 150 B of application payload each way".into(),
+                goal: "no-change sync: 1 round trip, ≤ 150 B of application payload each way"
+                    .into(),
                 measured: format!(
                     "{} round trip(s), {} B up, {} B down",
                     m.round_trips, m.app_up, m.app_down
@@ -270,7 +271,10 @@ impl Report {
             out.push_str(&t.to_string());
             out.push('\n');
         }
-        out.push_str(&format!("\nTổng thời gian / Total time: {}\n", secs(self.total_s)));
+        out.push_str(&format!(
+            "\nTổng thời gian / Total time: {}\n",
+            secs(self.total_s)
+        ));
         out
     }
 

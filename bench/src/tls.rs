@@ -189,9 +189,7 @@ pub fn client_tls(
 fn transport() -> anyhow::Result<Arc<quinn::TransportConfig>> {
     let mut t = quinn::TransportConfig::default();
     t.keep_alive_interval(Some(Duration::from_secs(10)))
-        .max_idle_timeout(Some(quinn::IdleTimeout::try_from(Duration::from_secs(
-            60,
-        ))?))
+        .max_idle_timeout(Some(quinn::IdleTimeout::try_from(Duration::from_secs(60))?))
         .max_concurrent_uni_streams(0u32.into());
     Ok(Arc::new(t))
 }

@@ -116,7 +116,8 @@ mod tests {
     #[test]
     fn compact_batches_save_author_and_signatures() {
         let k = Keypair::generate();
-        let bodies = crate::data::Generator::new(k.author(), 1, &crate::data::lai_vung(), 3).take(10);
+        let bodies =
+            crate::data::Generator::new(k.author(), 1, &crate::data::lai_vung(), 3).take(10);
         let entries: Vec<Entry> = bodies
             .into_iter()
             .zip(1u64..)
@@ -125,7 +126,10 @@ mod tests {
         let e = encodings(&entries);
         // Nine authors and nine signatures fewer, give or take a few varint bytes.
         let saved = e.today - e.compact;
-        assert!((9 * 96 - 20..=9 * 96 + 20).contains(&saved), "saved {saved}");
+        assert!(
+            (9 * 96 - 20..=9 * 96 + 20).contains(&saved),
+            "saved {saved}"
+        );
         assert!(e.today > e.bodies && e.compact > e.bodies);
     }
 }

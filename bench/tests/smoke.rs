@@ -37,7 +37,8 @@ fn measure<'a>(report: &'a Value, peer: &str, scenario: &str) -> &'a Value {
 }
 
 fn n(v: &Value, k: &str) -> u64 {
-    v[k].as_u64().unwrap_or_else(|| panic!("{k} missing in {v}"))
+    v[k].as_u64()
+        .unwrap_or_else(|| panic!("{k} missing in {v}"))
 }
 
 #[test]
@@ -61,8 +62,14 @@ fn every_peer_syncs_the_same_records_and_baobi_sends_least_for_a_few_new() {
             assert!(m["wall_s"].as_f64().is_some(), "{peer} {sc}: {m}");
         }
         let init = measure(&r, peer, "initial");
-        assert!(n(init, "app_up") > 150 * 30, "{peer} sent too little: {init}");
-        assert!(n(init, "wire_up") >= n(init, "app_up"), "{peer}: wire < app");
+        assert!(
+            n(init, "app_up") > 150 * 30,
+            "{peer} sent too little: {init}"
+        );
+        assert!(
+            n(init, "wire_up") >= n(init, "app_up"),
+            "{peer}: wire < app"
+        );
     }
     let b = measure(&r, "baobi", "no-change");
     assert_eq!(n(b, "round_trips"), 1);

@@ -102,12 +102,7 @@ fn put_fields(
 }
 
 /// Records `body` as record `seq` of the office's document, in a commit of its own.
-pub fn record(
-    doc: &mut AutoCommit,
-    records: &ObjId,
-    seq: u64,
-    body: &Body,
-) -> anyhow::Result<()> {
+pub fn record(doc: &mut AutoCommit, records: &ObjId, seq: u64, body: &Body) -> anyhow::Result<()> {
     let Value::Object(fields) = serde_json::to_value(body)? else {
         anyhow::bail!("a record body is not a JSON object");
     };

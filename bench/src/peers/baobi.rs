@@ -92,7 +92,9 @@ pub async fn enrolled_agent(
     sync::enroll(&store, &issued.token, "bench")
         .await
         .context("enroll")?;
-    sync::sync(&store, &mut |_| {}).await.context("first sync")?;
+    sync::sync(&store, &mut |_| {})
+        .await
+        .context("first sync")?;
     Ok(store)
 }
 
@@ -112,10 +114,7 @@ pub fn bulk_record(
             keypair.sign_entry(seq, hlc, op)
         })
         .collect();
-    let hub_author = store
-        .hub()?
-        .context("agent not enrolled")?
-        .author_id()?;
+    let hub_author = store.hub()?.context("agent not enrolled")?.author_id()?;
     for chunk in entries.chunks(2048) {
         store.store_received(chunk, &hub_author)?;
     }

@@ -162,7 +162,11 @@ pub async fn run(profile: &str, data: &Dataset) -> anyhow::Result<PeerRun> {
         Scenario::LostState,
         sync(&mut client, link.addr(), cfg()?, &link).await?,
     ));
-    let held = server_state.lock().unwrap_or_else(|p| p.into_inner()).0.len();
+    let held = server_state
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .0
+        .len();
     anyhow::ensure!(held == numbered.len(), "full-state server holds {held}");
     endpoint.close(0u32.into(), b"done");
     task.abort();

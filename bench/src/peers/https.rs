@@ -53,11 +53,12 @@ type Submissions = Arc<Mutex<HashMap<String, Body>>>;
 
 async fn submit(State(db): State<Submissions>, Json(s): Json<Submission>) -> StatusCode {
     let mut db = db.lock().unwrap_or_else(|p| p.into_inner());
-    if db.contains_key(&s.instance_id) {
-        StatusCode::OK
-    } else {
-        db.insert(s.instance_id, s.record);
-        StatusCode::CREATED
+    match db.entry(s.instance_id) {
+        std::collections::hash_map::Entry::Occupied(_) => StatusCode::OK,
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(s.record);
+            StatusCode::CREATED
+        }
     }
 }
 
@@ -116,10 +117,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -108,7 +108,8 @@ impl Dataset {
     /// `initial` + `extra` records for a fresh key, from `seed`.
     pub fn generate(initial: usize, extra: usize, seed: u64) -> Dataset {
         let keypair = Keypair::generate();
-        let mut g = crate::data::Generator::new(keypair.author(), 1, &crate::data::lai_vung(), seed);
+        let mut g =
+            crate::data::Generator::new(keypair.author(), 1, &crate::data::lai_vung(), seed);
         let first = g.take(initial);
         let more = g.take(extra);
         Dataset {
@@ -120,7 +121,11 @@ impl Dataset {
 
     /// Every record, initial then extra, with its sequence number in the office's log.
     pub fn numbered(&self) -> impl Iterator<Item = (u64, &Body)> {
-        self.initial.iter().chain(&self.extra).zip(1u64..).map(|(b, s)| (s, b))
+        self.initial
+            .iter()
+            .chain(&self.extra)
+            .zip(1u64..)
+            .map(|(b, s)| (s, b))
     }
 }
 
