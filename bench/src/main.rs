@@ -25,8 +25,8 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "baobi-bench", version)]
 struct Args {
-    /// Small sizes for CI's smoke run (under a minute): 1,000 records on loopback only, 20,000 hub
-    /// entries from 20 offices, 50 concurrent syncs, a store of 200 records for the footprint.
+    /// Small sizes for CI's smoke run (under a minute in release): 1,000 records on loopback only,
+    /// 10,000 hub entries from 10 offices, 50 concurrent syncs, a store of 200 records for the footprint.
     #[arg(long)]
     quick: bool,
     /// Print the figures as JSON on stdout instead of tables.
@@ -52,10 +52,10 @@ struct Args {
         default_value = "baobi,full-state,automerge,https"
     )]
     peers: Vec<String>,
-    /// Entries merged into the hub at scale (default 1,000,000; 20,000 with --quick).
+    /// Entries merged into the hub at scale (default 1,000,000; 10,000 with --quick).
     #[arg(long)]
     hub_entries: Option<u64>,
-    /// Authors (offices) of those entries (default 1,000; 20 with --quick).
+    /// Authors (offices) of those entries (default 1,000; 10 with --quick).
     #[arg(long)]
     hub_authors: Option<u64>,
     /// Concurrent agent syncs (default 500; 50 with --quick).
@@ -178,8 +178,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if want("hub") {
         let entries = args
             .hub_entries
-            .unwrap_or(if quick { 20_000 } else { 1_000_000 });
-        let authors = args.hub_authors.unwrap_or(if quick { 20 } else { 1_000 });
+            .unwrap_or(if quick { 10_000 } else { 1_000_000 });
+        let authors = args.hub_authors.unwrap_or(if quick { 10 } else { 1_000 });
         say(&format!(
             "hub at scale: {entries} entries from {authors} offices"
         ));

@@ -350,7 +350,19 @@ pub async fn concurrent(n: usize, records: usize, seed: u64) -> anyhow::Result<C
         setup.spawn(async move {
             let _permit = sem.acquire().await?;
             let kp = Keypair::generate();
-            let store = enrolled_agent(&dir, &hub, &unit, addr, &kp).await?;
+            // Enrollment handshakes can time out on a loaded machine (debug builds): retry.
+            let mut tries = 0;
+            let store = loop {
+                tries += 1;
+                match enrolled_agent(&dir, &hub, &unit, addr, &kp).await {
+                    Ok(s) => break s,
+                    Err(e) if tries < 3 => {
+                        tracing::warn!(error = %e, "agent set-up failed; retrying");
+                        let _ = std::fs::remove_dir_all(&dir);
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
             let ops: Vec<Op> = Generator::new(kp.author(), 1, &[unit], seed ^ i as u64)
                 .take(records)
                 .into_iter()
