@@ -349,13 +349,14 @@ pub async fn concurrent(n: usize, records: usize, seed: u64) -> anyhow::Result<C
         let dir = agents_dir.path().join(format!("a{i}"));
         setup.spawn(async move {
             let _permit = sem.acquire().await?;
-            let kp = Keypair::generate();
-            // Enrollment handshakes can time out on a loaded machine (debug builds): retry.
+            // Enrollment handshakes can time out on a loaded machine (debug builds): retry with a
+            // fresh key and folder (the hub may have enrolled the first key after all).
             let mut tries = 0;
-            let store = loop {
+            let (store, kp) = loop {
                 tries += 1;
+                let kp = Keypair::generate();
                 match enrolled_agent(&dir, &hub, &unit, addr, &kp).await {
-                    Ok(s) => break s,
+                    Ok(s) => break (s, kp),
                     Err(e) if tries < 3 => {
                         tracing::warn!(error = %e, "agent set-up failed; retrying");
                         let _ = std::fs::remove_dir_all(&dir);
