@@ -27,14 +27,16 @@ pub struct Profile {
     pub name: String,
     /// One-way propagation delay added to every packet in each direction (half the round trip).
     pub delay: Duration,
-    /// One-way jitter: each packet's delay varies uniformly within `delay ± jitter` (never below 0).
-    /// Packets overtake each other when jitter exceeds their spacing: reordering falls out of it.
+    /// One-way jitter: each packet's delay varies uniformly within `delay ± jitter` (never below 0),
+    /// but a packet never arrives before the one sent ahead of it (cellular links deliver in order;
+    /// see the `shaper` module for the measurement behind this). Reordering is [`Profile::reorder`].
     pub jitter: Duration,
     /// Probability in `0..=1` that a packet is lost (in the good state when `burst` is set).
     pub loss: f64,
     /// Optional burst loss on top of `loss`.
     pub burst: Option<Burst>,
-    /// Probability that a packet is held back by an extra delay so that later packets overtake it.
+    /// Probability that a packet is held back by an extra delay (up to `max(delay/2, 2×jitter, 5 ms)`)
+    /// so that later packets overtake it.
     pub reorder: f64,
     /// Probability that a packet is delivered twice.
     pub duplicate: f64,
