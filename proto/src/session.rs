@@ -325,5 +325,6 @@ fn msg_name(m: &Msg) -> &'static str {
         Msg::Refused(_) => "Refused",
         Msg::Enroll(_) => "Enroll",
         Msg::Enrolled(_) => "Enrolled",
+        Msg::Packed(_) => "Packed",
     }
 }

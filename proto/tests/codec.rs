@@ -91,3 +91,54 @@ proptest! {
         }
     }
 }
+
+fn deflated(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(bytes).unwrap();
+    z.finish().unwrap()
+}
+
+#[test]
+fn batches_travel_deflated_and_come_back_identical() {
+    let batch = sample_batch(50, 9);
+    let plain = wire::encode(&batch).len() + 4;
+    let frame = wire::encode_frame(&batch);
+    assert!(
+        frame.len() < plain,
+        "a packed batch ({} B) is smaller than the plain one ({plain} B)",
+        frame.len()
+    );
+    assert!(matches!(
+        wire::decode::<Msg>(&frame[4..]),
+        Ok(Msg::Packed(_))
+    ));
+    let mut dec = FrameDecoder::new();
+    dec.push(&frame);
+    assert_eq!(dec.next_msg().unwrap(), Some(batch));
+    // Other messages are never packed.
+    assert_eq!(
+        wire::encode_frame(&Msg::Done),
+        [1, 0, 0, 0, wire::encode(&Msg::Done)[0]]
+    );
+}
+
+#[test]
+fn packed_frames_hold_only_a_batch_and_never_inflate_past_the_limit() {
+    let refuse = |body: Vec<u8>| {
+        let mut dec = FrameDecoder::new();
+        dec.push(&wire::encode_frame(&Msg::Packed(body)));
+        dec.next_msg()
+    };
+    // A packed Done (only batches may be packed), a packed Packed, garbage, and a bomb.
+    assert!(refuse(deflated(&wire::encode(&Msg::Done))).is_err());
+    let inner = wire::encode(&Msg::Packed(deflated(&wire::encode(&sample_batch(2, 3)))));
+    assert!(refuse(deflated(&inner)).is_err());
+    assert!(refuse(vec![0xff; 64]).is_err());
+    let bomb = deflated(&vec![0u8; MAX_FRAME + 1024]);
+    assert!(bomb.len() < 10_000, "the bomb is small on the wire");
+    assert!(matches!(
+        refuse(bomb),
+        Err(baobi_proto::Error::FrameTooLarge(_))
+    ));
+}
