@@ -89,9 +89,16 @@ fn provider() -> Arc<CryptoProvider> {
 
 /// Accepts the hub iff its certificate's fingerprint is the pinned one.
 #[derive(Debug)]
-struct PinnedHub {
+pub struct PinnedHub {
     pin: [u8; 32],
     provider: Arc<CryptoProvider>,
+}
+
+impl PinnedHub {
+    /// A verifier pinning the certificate whose SHA-256 is `pin`.
+    pub fn new(pin: [u8; 32], provider: Arc<CryptoProvider>) -> Self {
+        PinnedHub { pin, provider }
+    }
 }
 
 impl ServerCertVerifier for PinnedHub {

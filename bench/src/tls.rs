@@ -1,4 +1,5 @@
-//! TLS for the peers the bench writes itself, set up like baobi's transport so the comparison is fair:
+//! TLS for the peers the bench writes itself, set up like baobi's transport so the comparison is fair (the
+//! verifiers are baobi's own: the agent's `PinnedHub` and the hub's `AnyClient`):
 //! TLS 1.3 on rustls with the ring provider, a self-signed server certificate pinned by its SHA-256,
 //! and (for the QUIC peers) a client certificate as baobi's mutual TLS has. The HTTPS peer uses server
 //! authentication only plus a token header, as ODK Collect and KoBoToolbox clients do.
@@ -6,13 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use baobi_proto::identity::fingerprint;
 use baobi_proto::Keypair;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// Name the bench servers' certificates carry.
 pub const SERVER_NAME: &str = "bench-server";
@@ -50,110 +47,13 @@ impl Cert {
     }
 }
 
-#[derive(Debug)]
-struct Pinned {
-    pin: [u8; 32],
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if fingerprint(end_entity.as_ref()) == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General("certificate not pinned".into()))
-        }
-    }
-    fn verify_tls12_signature(
-        &self,
-        _m: &[u8],
-        _c: &CertificateDer<'_>,
-        _d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is not supported".into()))
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            m,
-            c,
-            d,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-#[derive(Debug)]
-struct AnyClient {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ClientCertVerifier for AnyClient {
-    fn client_auth_mandatory(&self) -> bool {
-        true
-    }
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-    fn verify_client_cert(
-        &self,
-        _e: &CertificateDer<'_>,
-        _i: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        Ok(ClientCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _m: &[u8],
-        _c: &CertificateDer<'_>,
-        _d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is not supported".into()))
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            m,
-            c,
-            d,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// A TLS 1.3 server config; `mutual` requires a client certificate (any, checked by signature).
 pub fn server_tls(cert: &Cert, alpn: &[u8], mutual: bool) -> anyhow::Result<rustls::ServerConfig> {
     let p = provider();
     let b = rustls::ServerConfig::builder_with_provider(p.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?;
     let mut cfg = if mutual {
-        b.with_client_cert_verifier(Arc::new(AnyClient { provider: p }))
+        b.with_client_cert_verifier(Arc::new(baobi_hub::net::AnyClient::new(p)))
             .with_single_cert(cert.chain(), cert.key())?
     } else {
         b.with_no_client_auth()
@@ -173,10 +73,7 @@ pub fn client_tls(
     let b = rustls::ClientConfig::builder_with_provider(p.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Pinned {
-            pin: server_fp,
-            provider: p,
-        }));
+        .with_custom_certificate_verifier(Arc::new(baobi_agent::net::PinnedHub::new(server_fp, p)));
     let mut cfg = match client_cert {
         Some(c) => b.with_client_auth_cert(c.chain(), c.key())?,
         None => b.with_no_client_auth(),

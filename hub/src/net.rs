@@ -21,8 +21,15 @@ use crate::{Error, Result};
 
 /// Accepts any client certificate whose TLS 1.3 handshake signature verifies.
 #[derive(Debug)]
-struct AnyClient {
+pub struct AnyClient {
     provider: Arc<CryptoProvider>,
+}
+
+impl AnyClient {
+    /// A verifier checking handshake signatures with `provider`'s algorithms.
+    pub fn new(provider: Arc<CryptoProvider>) -> Self {
+        AnyClient { provider }
+    }
 }
 
 impl ClientCertVerifier for AnyClient {
