@@ -1,16 +1,18 @@
 //! The agent's durable state in sled: its key and certificate, what it learned at enrollment, sync
 //! bookkeeping, and every entry it holds (its own and those received from the hub).
 //!
-//! The view (records, units) and the summary are rebuilt in memory on open by replaying all entries
-//! through `proto::view::apply`; agents hold little data. Every write is flushed before the caller is
+//! The view (records, units), the summary and the chain links of the office's own log (to seal the
+//! runs it sends, see `proto::chain`) are rebuilt in memory on open by replaying all entries through
+//! `proto::view::apply`; agents hold little data. Every write is flushed before the caller is
 //! told it happened, so nothing reported as saved or acknowledged can be lost.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use baobi_proto::chain::{self, Link};
 use baobi_proto::view::{self, MemTables};
-use baobi_proto::wire::{self, Entry, Hlc, Op};
+use baobi_proto::wire::{self, Entry, Hlc, Op, Run};
 use baobi_proto::{AuthorId, Keypair, Summary};
 use serde::{Deserialize, Serialize};
 
@@ -90,6 +92,8 @@ pub struct State {
     pub max_hlc: Hlc,
     /// Number of entries held.
     pub entries: u64,
+    /// Chain links of the office's own entries `1..=n`, contiguous (index = seq - 1).
+    pub own_links: Vec<Link>,
 }
 
 /// The agent's store. Cloning is cheap and clones share the database and the view.
@@ -181,8 +185,49 @@ impl Store {
         for (a, s) in seqs {
             st.summary.set(a, s);
         }
+        st.own_links = self.own_links()?;
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) = st;
         Ok(())
+    }
+
+    /// Chain links of the office's own contiguous entries, from the stored entries (none without a
+    /// key yet).
+    fn own_links(&self) -> Result<Vec<Link>> {
+        let Ok(me) = self.author() else {
+            return Ok(vec![]);
+        };
+        let mut link = chain::genesis(&me);
+        let mut out = vec![];
+        for e in self.range(&me, 1, u64::MAX)? {
+            if e.seq != out.len() as u64 + 1 {
+                break;
+            }
+            link = chain::link_of(&link, &e);
+            out.push(link);
+        }
+        Ok(out)
+    }
+
+    /// The chain link of own entry `seq` (the genesis link for 0).
+    pub fn own_link(&self, seq: u64) -> Result<Link> {
+        match seq.checked_sub(1) {
+            None => Ok(chain::genesis(&self.author()?)),
+            Some(i) => self
+                .state()
+                .own_links
+                .get(i as usize)
+                .copied()
+                .ok_or_else(|| Error::Corrupt(format!("no chain link for own entry {seq}"))),
+        }
+    }
+
+    /// Seals own entries (contiguous, as [`Store::range`] returns them) as one run to send.
+    pub fn seal(&self, entries: &[Entry]) -> Result<Run> {
+        let kp = self.keypair()?;
+        let prev = self.own_link(entries.first().map_or(1, |e| e.seq) - 1)?;
+        Run::seal(&kp, prev, entries)
+            .map(|(run, _)| run)
+            .ok_or_else(|| Error::Corrupt("own entries to send are not contiguous".into()))
     }
 
     /// Locks the derived state.
@@ -328,17 +373,28 @@ impl Store {
         st.summary.set(me, seq);
         st.max_hlc = hlc;
         st.entries += 1;
+        let prev = st
+            .own_links
+            .last()
+            .copied()
+            .unwrap_or_else(|| chain::genesis(&me));
+        st.own_links.push(chain::link_of(&prev, &e));
         view::apply(&mut st.view, &e);
         Ok(e)
     }
 
-    /// Checks and stores entries received from the hub, durably, then applies them.
-    /// Nothing is stored when one of them is unacceptable.
-    pub fn store_received(&self, entries: &[Entry], hub_author: &AuthorId) -> Result<usize> {
-        for e in entries {
-            if !e.verify() {
-                return Err(Error::BadEntry(e.dot().to_string(), "bad signature".into()));
-            }
+    /// Opens runs received from the hub (their seals must verify), stores their entries durably,
+    /// then applies them. Nothing is stored when one of them is unacceptable.
+    pub fn store_received(&self, runs: &[Run], hub_author: &AuthorId) -> Result<usize> {
+        let mut entries = Vec::new();
+        for run in runs {
+            let span = format!("{}-{}..{}", run.author.short(), run.from, run.last());
+            let opened = run
+                .open()
+                .ok_or_else(|| Error::BadEntry(span, "bad signature".into()))?;
+            entries.extend(opened.into_iter().map(|(e, _)| e));
+        }
+        for e in &entries {
             if matches!(e.op, Op::Unit(_) | Op::Plan(_) | Op::Review(_)) && e.author != *hub_author
             {
                 return Err(Error::BadEntry(
@@ -349,7 +405,7 @@ impl Store {
         }
         let mut batch = sled::Batch::default();
         let mut fresh = Vec::new();
-        for e in entries {
+        for e in &entries {
             let k = entry_key(&e.author, e.seq);
             if self.entries.contains_key(k)? {
                 continue;
@@ -373,6 +429,15 @@ impl Store {
                 have += 1;
             }
             st.summary.set(a, have);
+        }
+        let own_back = self
+            .author()
+            .is_ok_and(|me| fresh.iter().any(|e| e.author == me));
+        drop(st);
+        if own_back {
+            // The office's own entries came back from the hub (a restore): chain them.
+            let links = self.own_links()?;
+            self.state().own_links = links;
         }
         Ok(fresh.len())
     }
@@ -450,18 +515,31 @@ mod tests {
         }
     }
 
+    /// Seals `entries[from-1..]` of `k`'s log (`entries` starts at seq 1) as one run.
+    fn run(k: &Keypair, entries: &[Entry], from: usize, to: usize) -> Run {
+        let mut prev = chain::genesis(&k.author());
+        for e in &entries[..from - 1] {
+            prev = chain::link_of(&prev, e);
+        }
+        Run::seal(k, prev, &entries[from - 1..to]).unwrap().0
+    }
+
     #[test]
     fn summary_counts_contiguous_received_entries() {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path()).unwrap();
         let other = Keypair::generate();
         let hub = Keypair::generate().author();
-        let e1 = other.sign_entry(1, Hlc(1), op(1));
-        let e2 = other.sign_entry(2, Hlc(2), op(2));
-        let e3 = other.sign_entry(3, Hlc(3), op(3));
-        assert_eq!(s.store_received(&[e1, e3.clone()], &hub).unwrap(), 2);
+        let log: Vec<Entry> = (1..=4)
+            .map(|i| other.sign_entry(i, Hlc(i), op(i as u32)))
+            .collect();
+        let (r1, r3) = (run(&other, &log, 1, 1), run(&other, &log, 3, 3));
+        assert_eq!(s.store_received(&[r1, r3], &hub).unwrap(), 2);
         assert_eq!(s.summary().get(&other.author()), 1);
-        assert_eq!(s.store_received(&[e2, e3], &hub).unwrap(), 1);
+        assert_eq!(
+            s.store_received(&[run(&other, &log, 2, 3)], &hub).unwrap(),
+            1
+        );
         assert_eq!(s.summary().get(&other.author()), 3);
         // Review decisions (like units and plans) are accepted from the hub's key only.
         let review = Op::Review(baobi_proto::wire::ReviewDecision {
@@ -470,11 +548,47 @@ mod tests {
             decision: baobi_proto::wire::Decision::Returned,
             reason: "sai".into(),
         });
-        let forged = other.sign_entry(4, Hlc(4), review.clone());
-        assert!(s.store_received(&[forged], &hub).is_err());
-        let mut bad = other.sign_entry(4, Hlc(4), op(4));
-        bad.seq = 5;
+        let mut forged = log.clone();
+        forged[3] = other.sign_entry(4, Hlc(4), review);
+        assert!(s
+            .store_received(&[run(&other, &forged, 4, 4)], &hub)
+            .is_err());
+        // A run whose content changed after sealing.
+        let mut bad = run(&other, &log, 4, 4);
+        bad.from = 5;
+        assert!(s.store_received(&[bad], &hub).is_err());
+        let mut bad = run(&other, &log, 4, 4);
+        bad.items[0].hlc = Hlc(40);
         assert!(s.store_received(&[bad], &hub).is_err());
         assert_eq!(s.entries().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn own_runs_chain_on_across_reopen_and_restore() {
+        let kp = Keypair::generate();
+        let dir = tempfile::tempdir().unwrap();
+        let log = {
+            let s = Store::open(dir.path()).unwrap();
+            s.set_identity(&kp.secret(), b"cert").unwrap();
+            (1..=3)
+                .map(|i| s.append(op(i), 1000).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let s = Store::open(dir.path()).unwrap();
+        // After a reopen the links are rebuilt: a run from any seq seals as a fresh chain would.
+        let r = s.seal(&log[1..]).unwrap();
+        assert_eq!(r, run(&kp, &log, 2, 3));
+        assert!(r.open().is_some());
+        drop(s);
+        // A store restored from the key gets its entries back from the hub, then continues the chain.
+        let dir2 = tempfile::tempdir().unwrap();
+        let s2 = Store::open(dir2.path()).unwrap();
+        s2.set_identity(&kp.secret(), b"cert").unwrap();
+        let hub = Keypair::generate().author();
+        s2.store_received(&[run(&kp, &log, 1, 3)], &hub).unwrap();
+        let e4 = s2.append(op(4), 1000).unwrap();
+        let mut all = log.clone();
+        all.push(e4.clone());
+        assert_eq!(s2.seal(&[e4]).unwrap(), run(&kp, &all, 4, 4));
     }
 }

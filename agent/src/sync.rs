@@ -273,15 +273,16 @@ async fn drive(
                     progress(Progress::ToSend(queue.len() as u64));
                     sending = true;
                 }
-                Event::Received { id, entries } => {
-                    store.store_received(&entries, hub_author)?;
-                    if entries.iter().any(|e| e.author == me) {
+                Event::Received { id, runs } => {
+                    store.store_received(&runs, hub_author)?;
+                    if runs.iter().any(|r| r.author == me) {
                         // Our own entries coming back (a restore): the hub holds them.
                         store.set_acked_seq(store.summary().get(&me))?;
                     }
                     session.stored(id)?;
-                    report.received += entries.len() as u64;
-                    progress(Progress::Received(entries.len() as u64));
+                    let got: u64 = runs.iter().map(|r| r.items.len() as u64).sum();
+                    report.received += got;
+                    progress(Progress::Received(got));
                 }
                 Event::Acked { id, entries } => {
                     if let Some(b) = batches.get_mut(&id) {
@@ -314,7 +315,7 @@ async fn drive(
             let n = queue.len().min(BATCH);
             let batch: Vec<Entry> = queue.drain(..n).collect();
             let top = batch.last().map_or(0, |e| e.seq);
-            session.push_batch(batch)?;
+            session.push_runs(vec![store.seal(&batch)?])?;
             batches.insert(next_batch, (top, false));
             next_batch += 1;
         }

@@ -14,7 +14,6 @@ mod peers;
 mod report;
 mod scale;
 mod tls;
-mod whatif;
 
 use std::time::Instant;
 
@@ -135,13 +134,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("baobi on {profile}"))?;
                 out.sync.push(run);
-                if out.whatif.is_none() {
+                if out.store_bytes_per_record.is_none() {
                     out.few_sizes = extras.few_sizes;
                     out.store_bytes_per_record = Some(extras.store_bytes_per_record);
-                    out.whatif = Some((
-                        whatif::encodings(&extras.initial),
-                        whatif::encodings(&extras.few),
-                    ));
                 }
             }
             if peer(PeerKind::FullState) {

@@ -11,7 +11,6 @@ use crate::meter::Measure;
 use crate::peers::baobi::FewSizes;
 use crate::peers::{PeerKind, PeerRun, Scenario};
 use crate::scale::{Concurrent, HubScale};
-use crate::whatif::Encodings;
 
 /// The machine the run was on.
 #[derive(Debug, Clone, Serialize)]
@@ -95,8 +94,6 @@ pub struct Report {
     pub few_sizes: FewSizes,
     /// The agent store's disk bytes per record after the initial sync.
     pub store_bytes_per_record: Option<f64>,
-    /// baobi's batches under other encodings: (initial, few).
-    pub whatif: Option<(Encodings, Encodings)>,
     /// The hub at scale.
     pub hub: Option<HubScale>,
     /// Concurrent syncs.
@@ -138,7 +135,6 @@ impl Report {
             sync: vec![],
             few_sizes: FewSizes::default(),
             store_bytes_per_record: None,
-            whatif: None,
             hub: None,
             concurrent: None,
             footprint: None,
@@ -238,10 +234,6 @@ impl Report {
         ));
         if !self.sync.is_empty() {
             out.push_str(&self.sync_table());
-            out.push('\n');
-        }
-        if let Some((i, f)) = &self.whatif {
-            out.push_str(&crate::whatif::table(i, f));
             out.push('\n');
         }
         if let Some(h) = &self.hub {

@@ -2,10 +2,11 @@
 //! merge, the totals query as the store grows, and hundreds of agents syncing at once over QUIC.
 //!
 //! Merge throughput is measured in-process, without QUIC: each office's first 1% of its entries, then
-//! batches of 256 (the agent's batch size), go through `baobi_hub::check::merge_batch`, exactly what the server calls per received batch
-//! (every check, the view update, one atomic sled batch, a flush). Entries are generated and signed on
+//! batches of 256 (the agent's batch size), each sealed as one run, go through
+//! `baobi_hub::check::merge_runs`, exactly what the server calls per received batch (the seal, every
+//! check, the view update, one atomic sled batch, a flush). Entries are generated and sealed on
 //! another thread while the hub merges, so the two share the machine's cores as they would not in the
-//! field; the figure is entries merged per second of time spent inside `merge_batch`.
+//! field; the figure is entries merged per second of time spent inside `merge_runs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use baobi_hub::report::By;
 use baobi_hub::store::AgentRec;
-use baobi_proto::wire::{Date, Entry, Hlc, Level, Op};
+use baobi_proto::wire::{Date, Entry, Hlc, Level, Op, Run};
 use baobi_proto::Keypair;
 use comfy_table::{presets::ASCII_MARKDOWN, Table};
 use serde::Serialize;
@@ -185,7 +186,7 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
         .collect();
 
     // Producer: signs batches round-robin over authors, each author's seqs contiguous.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<Entry>)>(16);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Run, usize)>(16);
     let producer = std::thread::spawn(move || {
         let mut gens: Vec<Generator> = keys
             .iter()
@@ -200,6 +201,10 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
             })
             .collect();
         let mut next_seq = vec![1u64; keys.len()];
+        let mut links: Vec<_> = keys
+            .iter()
+            .map(|k| baobi_proto::chain::genesis(&k.author()))
+            .collect();
         let mut hlc = Hlc(1 << 40);
         // Round 0: every office's first sync carries 1% of its records (offices start reporting
         // over the year), so from the first checkpoint on every group exists and the totals query
@@ -224,7 +229,11 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
                         e
                     })
                     .collect();
-                if tx.send((i, batch)).is_err() {
+                let Some((run, head)) = Run::seal(k, links[i], &batch) else {
+                    return;
+                };
+                links[i] = head;
+                if tx.send((i, run, n)).is_err() {
                     return;
                 }
             }
@@ -236,12 +245,12 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
     let mut merged = 0u64;
     let mut totals = vec![];
     let mut next_cp = checkpoints.iter().copied().peekable();
-    for (i, batch) in rx {
+    for (i, run, len) in rx {
         let t = Instant::now();
-        let r = baobi_hub::check::merge_batch(&hub, &recs[i], &batch)?;
+        let r = baobi_hub::check::merge_runs(&hub, &recs[i], &[run])?;
         merge += t.elapsed();
         let n = r.map_err(|r| anyhow::anyhow!("hub refused a batch: {}", r.message))?;
-        anyhow::ensure!(n == batch.len() as u64, "hub merged {n} of {}", batch.len());
+        anyhow::ensure!(n == len as u64, "hub merged {n} of {len}");
         merged += n;
         while next_cp.peek().is_some_and(|&c| merged >= c) {
             next_cp.next();

@@ -1,4 +1,4 @@
-//! Fuzz target: arbitrary bytes as a batch of entries. Decoding never panics; each decoded entry
+//! Fuzz target: arbitrary bytes as a sealed run, and as a batch of entries. Decoding never panics; each decoded entry
 //! round-trips, its signature check and the field validation the hub runs never panic, and applying
 //! the entries to an in-memory view (as agents do, and as a hostile enrolled office could cause with
 //! entries it signs itself) never panics, in any order.
@@ -8,11 +8,20 @@
 use baobi_proto::units::Units;
 use baobi_proto::validate;
 use baobi_proto::view::{self, MemTables};
-use baobi_proto::wire::{decode, encode, Entry, Op};
+use baobi_proto::wire::{decode, encode, Entry, Op, Run};
 use baobi_proto::Date;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    // As a sealed run: opening it (the chain and the head signature) never panics.
+    if let Ok(run) = decode::<Run>(data) {
+        if let Some(opened) = run.open() {
+            let mut t = MemTables::new();
+            for (e, _) in &opened {
+                one(e, &mut t);
+            }
+        }
+    }
     let Ok(entries) = decode::<Vec<Entry>>(data) else {
         // Also as a single entry.
         if let Ok(e) = decode::<Entry>(data) {
@@ -50,7 +59,7 @@ fn one(e: &Entry, t: &mut MemTables) {
             let _ = units.is_within(&u.code, "87", Date(20250101));
             let _ = units.name(&u.code);
         }
-        Op::Retract(_) => {}
+        Op::Retract(_) | Op::Plan(_) | Op::Review(_) => {}
     }
     view::apply(t, e);
     for rec in t.records.values() {

@@ -4,7 +4,7 @@
 use baobi_proto::wire::{
     encode, encode_frame, Batch, Body, CampaignEvent, CampaignKind, Correction, Date, EnrollReply,
     EnrollRequest, Hello, Hlc, Level, MarketSurvey, Msg, Op, OutletDef, OutletKind, Refusal,
-    RefusalCode, RetailSurvey, Retraction, Round, SummaryWire, UnitDef,
+    RefusalCode, RetailSurvey, Retraction, Round, Run, RunBatch, SummaryWire, UnitDef,
 };
 use baobi_proto::Keypair;
 
@@ -20,6 +20,8 @@ fn main() -> std::io::Result<()> {
             address: "ấp Tân Phú".into(),
             market_class: Some(3),
             certifications: vec![],
+            opened: None,
+            closed: None,
         })),
     );
     let survey = k.sign_entry(
@@ -106,9 +108,11 @@ fn main() -> std::io::Result<()> {
         }),
     );
     let entries = vec![unit, outlet, survey, retail, campaign, fix, retract];
+    let mut in_order = entries.clone();
+    in_order.sort_by_key(|e| e.seq);
     let msgs = vec![
         Msg::Hello(Hello {
-            version: 1,
+            version: baobi_proto::session::VERSION,
             digest: [1; 16],
         }),
         Msg::UpToDate,
@@ -116,6 +120,14 @@ fn main() -> std::io::Result<()> {
         Msg::Batch(Batch {
             id: 0,
             entries: entries.clone(),
+        }),
+        Msg::Runs(RunBatch {
+            id: 1,
+            runs: vec![
+                Run::seal(&k, baobi_proto::chain::genesis(&k.author()), &in_order)
+                    .expect("the seed log is contiguous from seq 1")
+                    .0,
+            ],
         }),
         Msg::Ack(3),
         Msg::Done,

@@ -1,13 +1,15 @@
 //! The hub's checks on every entry an agent sends, and the atomic merge of an accepted batch.
 //!
-//! Order matters and is the contract's: author, signature, sequence, then the operation (validation and
-//! jurisdiction). One refused entry refuses the whole batch: nothing of it is stored. Entries earlier
-//! in the same batch count as present, because checks read through the merge overlay.
+//! Order matters and is the contract's: author, signature (the run's seal, see `proto::chain`),
+//! sequence, then the operation (validation and jurisdiction). One refused entry refuses the whole
+//! batch: nothing of it is stored. Entries earlier in the same batch count as present, because checks
+//! read through the merge overlay.
 
+use baobi_proto::chain::Link;
 use baobi_proto::units::Units;
 use baobi_proto::validate;
 use baobi_proto::view::{self, RecordState, Tables};
-use baobi_proto::wire::{self, Body, Date, Entry, Op, Refusal, RefusalCode};
+use baobi_proto::wire::{self, Body, Date, Entry, Op, Refusal, RefusalCode, Run};
 
 use crate::limits::CLOCK_AHEAD;
 use crate::store::{keys, AgentRec, ClockFlag, Hub, Overlay};
@@ -117,12 +119,25 @@ fn check_existing(
     Ok(rec)
 }
 
-/// Checks one entry against the overlay. `Ok(false)` = duplicate (skip), `Ok(true)` = accept.
+fn fork(e: &Entry) -> Refusal {
+    refuse(
+        RefusalCode::InvalidEntry,
+        format!(
+            "entry {}: số thứ tự đã dùng cho bản ghi khác / this sequence number already holds a \
+             different entry (is this office's key in use on another PC?)",
+            e.dot()
+        ),
+    )
+}
+
+/// Checks one entry of an opened run (its seal already verified) against the overlay, `link` being
+/// its chain link. `Ok(false)` = duplicate (skip), `Ok(true)` = accept.
 pub fn check_entry(
     units: &Units,
     ov: &mut Overlay<'_>,
     agent: &AgentRec,
     e: &Entry,
+    link: &Link,
 ) -> Result<bool, Refusal> {
     if e.author != agent.author {
         return Err(refuse(
@@ -130,28 +145,13 @@ pub fn check_entry(
             format!("entry {} is not authored by the connected office", e.dot()),
         ));
     }
-    if !e.verify() {
-        return Err(refuse(
-            RefusalCode::BadSignature,
-            format!("entry {}: signature does not verify", e.dot()),
-        ));
-    }
     let have = ov.seq(&e.author);
     if e.seq <= have {
-        // A duplicate only if it is the very entry held: the same (author, seq) with other content
-        // means the author's log forked (a key restored on two PCs), and skipping it silently would
-        // acknowledge a record the hub never keeps.
-        if let Some(held) = ov.get(&keys::entry(&e.author, e.seq)) {
-            if held != wire::encode(e) {
-                return Err(refuse(
-                    RefusalCode::InvalidEntry,
-                    format!(
-                        "entry {}: số thứ tự đã dùng cho bản ghi khác / this sequence number already \
-                         holds a different entry (is this office's key in use on another PC?)",
-                        e.dot()
-                    ),
-                ));
-            }
+        // A duplicate only if it is the very entry held (same link: same content and history). The
+        // same (author, seq) with other content means the author's log forked (a key restored on
+        // two PCs), and skipping it silently would acknowledge a record the hub never keeps.
+        if ov.get(&keys::link(&e.author, e.seq)).as_deref() != Some(&link[..]) {
+            return Err(fork(e));
         }
         return Ok(false);
     }
@@ -215,26 +215,58 @@ fn note_clock(flag: &mut ClockFlag, agent: &AgentRec, e: &Entry, now_ms: u64) {
     }
 }
 
-/// Checks and merges a batch from `agent`: either every new entry is stored durably (returns how many
-/// were new) or nothing is and the refusal comes back.
-pub fn merge_batch(hub: &Hub, agent: &AgentRec, entries: &[Entry]) -> Result<Result<u64, Refusal>> {
+/// Checks and merges a batch of runs from `agent`: either every new entry is stored durably (returns
+/// how many were new) or nothing is and the refusal comes back. Each run's head signature is kept, so
+/// the hub can forward the office's entries sealed by the office.
+pub fn merge_runs(hub: &Hub, agent: &AgentRec, runs: &[Run]) -> Result<Result<u64, Refusal>> {
     let _g = hub.lock();
     let units = hub.units();
     let mut ov = Overlay::new(hub.tree());
     let mut new = 0u64;
     let now_ms = (crate::now_secs().max(0) as u64).saturating_mul(1000);
     let mut clock = ClockFlag::default();
-    for e in entries {
-        match check_entry(&units, &mut ov, agent, e) {
-            Ok(false) => continue,
-            Ok(true) => {}
-            Err(r) => return Ok(Err(r)),
+    for run in runs {
+        let span = format!("{}-{}..{}", run.author.short(), run.from, run.last());
+        if run.author != agent.author {
+            return Ok(Err(refuse(
+                RefusalCode::WrongAuthor,
+                format!("entries {span} are not authored by the connected office"),
+            )));
         }
-        note_clock(&mut clock, agent, e, now_ms);
-        view::apply(&mut ov, e);
-        ov.put(keys::entry(&e.author, e.seq), wire::encode(e));
-        ov.put(keys::seq(&e.author), e.seq.to_be_bytes().to_vec());
-        new += 1;
+        let Some(opened) = run.open() else {
+            return Ok(Err(refuse(
+                RefusalCode::BadSignature,
+                format!("entries {span}: the run's signature does not verify"),
+            )));
+        };
+        let have = ov.seq(&run.author);
+        if run.from > have + 1 {
+            return Ok(Err(refuse(
+                RefusalCode::InvalidEntry,
+                format!("entries {span}: gap after seq {have}"),
+            )));
+        }
+        if ov.link(&run.author, run.from - 1)? != run.prev {
+            return Ok(Err(fork(&opened[0].0)));
+        }
+        let mut fresh = false;
+        for (e, link) in &opened {
+            match check_entry(&units, &mut ov, agent, e, link) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(r) => return Ok(Err(r)),
+            }
+            note_clock(&mut clock, agent, e, now_ms);
+            view::apply(&mut ov, e);
+            ov.put(keys::entry(&e.author, e.seq), wire::encode(e));
+            ov.put(keys::link(&e.author, e.seq), link.to_vec());
+            ov.put(keys::seq(&e.author), e.seq.to_be_bytes().to_vec());
+            new += 1;
+            fresh = true;
+        }
+        if fresh {
+            ov.put(keys::head(&run.author, run.last()), run.head.0.to_vec());
+        }
     }
     if clock.entries > 0 {
         let key = keys::clock(&agent.author);
@@ -260,6 +292,25 @@ pub fn merge_batch(hub: &Hub, agent: &AgentRec, entries: &[Entry]) -> Result<Res
         return Err(crate::Error::Corrupt(e.to_string()));
     }
     Ok(Ok(new))
+}
+
+/// Seals `entries` (contiguous entries of `key`'s log) as one run after the link the hub holds for
+/// the entry before them, or the genesis link when it holds none (a gap, which the merge refuses), and
+/// merges it as a sync would. For tests and benchmarks that build entries directly.
+pub fn merge_entries(
+    hub: &Hub,
+    agent: &AgentRec,
+    key: &baobi_proto::Keypair,
+    entries: &[Entry],
+) -> Result<Result<u64, Refusal>> {
+    let first = entries.first().map(|e| e.seq).unwrap_or(1);
+    let prev = hub
+        .link(&key.author(), first.saturating_sub(1))
+        .unwrap_or_else(|_| baobi_proto::chain::genesis(&key.author()));
+    let (run, _) = Run::seal(key, prev, entries).ok_or_else(|| {
+        crate::Error::Invalid("entries to merge are not contiguous entries of the key".into())
+    })?;
+    merge_runs(hub, agent, &[run])
 }
 
 #[cfg(test)]
@@ -336,21 +387,45 @@ mod tests {
         {
             let h = hub(tmp.path());
             let a = enroll(&h, &k, "30226");
-            assert_eq!(merge_batch(&h, &a, &[o.clone(), s.clone()]).unwrap(), Ok(2));
+            assert_eq!(
+                merge_entries(&h, &a, &k, &[o.clone(), s.clone()]).unwrap(),
+                Ok(2)
+            );
             // Resending is harmless.
-            assert_eq!(merge_batch(&h, &a, &[o.clone(), s.clone()]).unwrap(), Ok(0));
+            assert_eq!(
+                merge_entries(&h, &a, &k, &[o.clone(), s.clone()]).unwrap(),
+                Ok(0)
+            );
             // The same seq with other content (a forked log) is refused, not skipped.
             let fork = k.sign_entry(2, Hlc(3), Op::Record(survey(o.dot(), "30226", 1_000)));
             assert_eq!(
-                merge_batch(&h, &a, &[fork]).unwrap().unwrap_err().code,
+                merge_entries(&h, &a, &k, &[fork])
+                    .unwrap()
+                    .unwrap_err()
+                    .code,
                 RefusalCode::InvalidEntry
             );
         }
         let h = Hub::open(tmp.path()).unwrap();
         assert_eq!(h.seq_of(&k.author()).unwrap(), 2);
+        // Kept without signatures of their own (the run's head vouched for them)...
+        let chained = |e: &Entry| Entry {
+            sig: baobi_proto::Sig::CHAINED,
+            ..e.clone()
+        };
         assert_eq!(
             h.entries(&k.author(), 1, 2, 10).unwrap(),
-            vec![o.clone(), s]
+            vec![chained(&o), chained(&s)]
+        );
+        // ...and forwarded, from any seq, sealed by the office's own head signature.
+        for from in [1, 2] {
+            let run = h.run(&k.author(), from, 2, 512).unwrap().unwrap();
+            let opened: Vec<Entry> = run.open().unwrap().into_iter().map(|(e, _)| e).collect();
+            assert_eq!(opened, [chained(&o), chained(&s)][from as usize - 1..]);
+        }
+        assert!(
+            h.run(&k.author(), 1, 2, 1).unwrap().is_none(),
+            "no head at seq 1"
         );
         assert!(h.record(&o.dot()).unwrap().is_some());
         let groups = h.groups(2025).unwrap();
@@ -371,22 +446,44 @@ mod tests {
 
         // 1. author
         let e = other.sign_entry(1, Hlc(1), outlet("30226"));
-        assert_eq!(code(merge_batch(&h, &a, &[e])), RefusalCode::WrongAuthor);
-        // 2. signature
-        let mut e = o.clone();
-        e.hlc = Hlc(99);
-        assert_eq!(code(merge_batch(&h, &a, &[e])), RefusalCode::BadSignature);
+        assert_eq!(
+            code(merge_entries(&h, &a, &other, &[e])),
+            RefusalCode::WrongAuthor
+        );
+        // 2. signature: content altered after sealing, or sealed by another key.
+        let genesis = baobi_proto::chain::genesis(&k.author());
+        let (mut run, _) = Run::seal(&k, genesis, std::slice::from_ref(&o)).unwrap();
+        run.items[0].hlc = Hlc(99);
+        assert_eq!(
+            code(merge_runs(&h, &a, &[run.clone()])),
+            RefusalCode::BadSignature
+        );
+        run.items[0].hlc = o.hlc;
+        run.head = Run::seal(&other, genesis, &[other.sign_entry(1, o.hlc, o.op.clone())])
+            .unwrap()
+            .0
+            .head;
+        assert_eq!(code(merge_runs(&h, &a, &[run])), RefusalCode::BadSignature);
         // 3. gap
         let e = k.sign_entry(2, Hlc(1), outlet("30226"));
-        assert_eq!(code(merge_batch(&h, &a, &[e])), RefusalCode::InvalidEntry);
+        assert_eq!(
+            code(merge_entries(&h, &a, &k, &[e])),
+            RefusalCode::InvalidEntry
+        );
         // 4. units are the hub's
         let u = h.units().latest("30226").unwrap().clone();
         let e = k.sign_entry(1, Hlc(1), Op::Unit(u));
-        assert_eq!(code(merge_batch(&h, &a, &[e])), RefusalCode::InvalidEntry);
+        assert_eq!(
+            code(merge_entries(&h, &a, &k, &[e])),
+            RefusalCode::InvalidEntry
+        );
         // 4b. plans and review decisions are the hub's too
         let plan = crate::plan::parse(crate::plan::builtin("dong-thap-2021").unwrap()).unwrap();
         let e = k.sign_entry(1, Hlc(1), Op::Plan(plan));
-        assert_eq!(code(merge_batch(&h, &a, &[e])), RefusalCode::InvalidEntry);
+        assert_eq!(
+            code(merge_entries(&h, &a, &k, &[e])),
+            RefusalCode::InvalidEntry
+        );
         let e = k.sign_entry(
             1,
             Hlc(1),
@@ -397,11 +494,14 @@ mod tests {
                 reason: String::new(),
             }),
         );
-        assert_eq!(code(merge_batch(&h, &a, &[e])), RefusalCode::InvalidEntry);
+        assert_eq!(
+            code(merge_entries(&h, &a, &k, &[e])),
+            RefusalCode::InvalidEntry
+        );
         // jurisdiction: Thị trấn Lai Vung is not Tân Thành's
         let e = k.sign_entry(1, Hlc(1), outlet("30208"));
         assert_eq!(
-            code(merge_batch(&h, &a, &[e])),
+            code(merge_entries(&h, &a, &k, &[e])),
             RefusalCode::OutsideJurisdiction
         );
         // validation
@@ -411,7 +511,7 @@ mod tests {
         }
         let e = k.sign_entry(2, Hlc(2), Op::Record(bad));
         assert_eq!(
-            code(merge_batch(&h, &a, &[o.clone(), e])),
+            code(merge_entries(&h, &a, &k, &[o.clone(), e])),
             RefusalCode::InvalidEntry
         );
         // Nothing of a refused batch is stored.
@@ -437,12 +537,12 @@ mod tests {
         };
         let e = fix(3, missing, vec![[0; 32]], survey(o.dot(), "30226", 1));
         assert_eq!(
-            code(merge_batch(&h, &a, &[o.clone(), s.clone(), e])),
+            code(merge_entries(&h, &a, &k, &[o.clone(), s.clone(), e])),
             RefusalCode::InvalidEntry
         );
         let e = fix(3, s.dot(), vec![[7; 32]], survey(o.dot(), "30226", 1));
         assert_eq!(
-            code(merge_batch(&h, &a, &[o.clone(), s.clone(), e])),
+            code(merge_entries(&h, &a, &k, &[o.clone(), s.clone(), e])),
             RefusalCode::InvalidEntry
         );
         let Op::Record(sb) = &s.op else {
@@ -461,12 +561,12 @@ mod tests {
         };
         let e = fix(3, s.dot(), vec![head], ob.clone());
         assert_eq!(
-            code(merge_batch(&h, &a, &[o.clone(), s.clone(), e])),
+            code(merge_entries(&h, &a, &k, &[o.clone(), s.clone(), e])),
             RefusalCode::InvalidEntry
         );
         let e = fix(3, s.dot(), vec![head], survey(o.dot(), "30208", 1));
         assert_eq!(
-            code(merge_batch(&h, &a, &[o.clone(), s.clone(), e])),
+            code(merge_entries(&h, &a, &k, &[o.clone(), s.clone(), e])),
             RefusalCode::OutsideJurisdiction
         );
         let good = fix(3, s.dot(), vec![head], survey(o.dot(), "30226", 4_000));
@@ -480,15 +580,16 @@ mod tests {
             }),
         );
         assert_eq!(
-            code(merge_batch(
+            code(merge_entries(
                 &h,
                 &a,
+                &k,
                 &[o.clone(), s.clone(), good.clone(), retract]
             )),
             RefusalCode::InvalidEntry
         );
         assert_eq!(
-            merge_batch(&h, &a, &[o.clone(), s.clone(), good]).unwrap(),
+            merge_entries(&h, &a, &k, &[o.clone(), s.clone(), good]).unwrap(),
             Ok(3)
         );
         assert_eq!(h.groups(2025).unwrap()[0].1.amount, 4_000);
@@ -497,12 +598,12 @@ mod tests {
         let kd = Keypair::generate();
         let d = enroll(&h, &kd, "876");
         let e = kd.sign_entry(1, Hlc(1), outlet("30226"));
-        assert_eq!(merge_batch(&h, &d, &[e]).unwrap(), Ok(1));
+        assert_eq!(merge_entries(&h, &d, &kd, &[e]).unwrap(), Ok(1));
         let kx = Keypair::generate();
         let x = enroll(&h, &kx, "866");
         let e = kx.sign_entry(1, Hlc(1), outlet("30226"));
         assert_eq!(
-            code(merge_batch(&h, &x, &[e])),
+            code(merge_entries(&h, &x, &kx, &[e])),
             RefusalCode::OutsideJurisdiction
         );
         // Scope: the district sees the commune, the other district does not.

@@ -219,7 +219,7 @@ pub fn render(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::merge_batch;
+    use crate::check::merge_entries;
     use crate::store::AgentRec;
     use baobi_proto::wire::{
         Body, CampaignEvent, CampaignKind, Date, Dot, Hlc, MarketSurvey, Op, OutletDef, OutletKind,
@@ -323,14 +323,16 @@ mod tests {
             ),
             kd.sign_entry(4, Hlc(4 << 16), campaign("30226", 20250420)),
         ];
-        assert_eq!(merge_batch(&hub, &district, &batch).unwrap(), Ok(4));
+        assert_eq!(merge_entries(&hub, &district, &kd, &batch).unwrap(), Ok(4));
         // After the reform the district no longer exists: its office cannot record in new communes.
         let late = kd.sign_entry(
             5,
             Hlc(5 << 16),
             survey(m, "30208", 20260310, Round::Annual, 5_000),
         );
-        assert!(merge_batch(&hub, &district, &[late]).unwrap().is_err());
+        assert!(merge_entries(&hub, &district, &kd, &[late])
+            .unwrap()
+            .is_err());
         let batch = vec![
             kc.sign_entry(
                 1,
@@ -339,7 +341,7 @@ mod tests {
             ),
             kc.sign_entry(2, Hlc(7 << 16), campaign("30208", 20260505)),
         ];
-        assert_eq!(merge_batch(&hub, &commune, &batch).unwrap(), Ok(2));
+        assert_eq!(merge_entries(&hub, &commune, &kc, &batch).unwrap(), Ok(2));
 
         let today = Date(20261121);
         let y2025 = compute(

@@ -456,12 +456,11 @@ async fn session_loop(
         while let Some(ev) = session.poll_event() {
             match ev {
                 Event::Send(ranges) => sending = Some(ranges.into()),
-                Event::Received { id, entries } => {
+                Event::Received { id, runs } => {
                     let (h, a) = (hub.clone(), agent.clone());
-                    let res =
-                        tokio::task::spawn_blocking(move || check::merge_batch(&h, &a, &entries))
-                            .await
-                            .map_err(|e| ConnError::Net(e.to_string()))??;
+                    let res = tokio::task::spawn_blocking(move || check::merge_runs(&h, &a, &runs))
+                        .await
+                        .map_err(|e| ConnError::Net(e.to_string()))??;
                     match res {
                         Ok(n) => {
                             received += n;
@@ -479,20 +478,33 @@ async fn session_loop(
             }
         }
         if let Some(q) = &mut sending {
-            while session.can_send() {
-                let Some(r) = q.front_mut() else { break };
-                let batch = hub.entries(&r.author, r.from, r.to, BATCH)?;
-                match batch.last() {
-                    None => {
-                        q.pop_front();
+            while session.can_send() && !q.is_empty() {
+                // Fill one batch with runs, across ranges, up to BATCH entries.
+                let mut runs = vec![];
+                let mut room = BATCH;
+                while let Some(r) = q.front_mut() {
+                    let Some(run) = hub.run(&r.author, r.from, r.to, room)? else {
+                        if room < BATCH {
+                            break; // the next run opens the next batch
+                        }
+                        q.pop_front(); // nothing held there
                         continue;
-                    }
-                    Some(last) if last.seq >= r.to => {
+                    };
+                    room -= run.items.len();
+                    if run.last() >= r.to {
                         q.pop_front();
+                    } else {
+                        r.from = run.last() + 1;
                     }
-                    Some(last) => r.from = last.seq + 1,
+                    runs.push(run);
+                    if room == 0 {
+                        break;
+                    }
                 }
-                session.push_batch(batch)?;
+                if runs.is_empty() {
+                    break;
+                }
+                session.push_runs(runs)?;
             }
             if q.is_empty() {
                 session.finish_sending()?;

@@ -3,7 +3,10 @@
 //! One sled tree with key prefixes (`e` entries, `r` records, `o` outlet-years, `g` groups by year,
 //! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq,
 //! `w` review decisions by record, `p` the plan in force, `n` dashboard operators, `R` restore tokens,
-//! `X` retired authors, `k` clock-skew flags). A batch
+//! `X` retired authors, `k` clock-skew flags, `l` each entry's chain link, `h` head signatures received).
+//! Entries from offices arrive in sealed runs (see `proto::chain`) and are kept without a signature of
+//! their own; the heads received let the hub forward any run of them, still sealed by their author. A
+//! batch
 //! is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
 //! `sled::Batch` and flushed before anyone is told it is stored. Merges are serialized by one mutex.
 
@@ -11,13 +14,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock};
 
+use baobi_proto::chain::{self, Link};
 use baobi_proto::identity::{fingerprint, random_secret};
 use baobi_proto::units::{Lineage, Units};
 use baobi_proto::view::{
     self, Fact, GroupKey, GroupTotals, PlanState, RecordState, ReviewState, Tables, UnitState,
 };
-use baobi_proto::wire::{self, Date, Dot, Entry, Hlc, Op, UnitDef};
-use baobi_proto::{AuthorId, Keypair, Summary, Token};
+use baobi_proto::wire::{self, Date, Dot, Entry, Hlc, Op, Run, UnitDef};
+use baobi_proto::{AuthorId, Keypair, Sig, Summary, Token};
 use bincode::{Decode, Encode};
 
 use crate::{now_secs, Error, Result};
@@ -202,6 +206,14 @@ pub mod keys {
         k.extend_from_slice(&author.0);
         k
     }
+    /// `l author seq` → the entry's chain link (32 bytes).
+    pub fn link(author: &AuthorId, seq: u64) -> Vec<u8> {
+        dotkey(b'l', author, seq)
+    }
+    /// `h author seq` → the author's head signature at seq (64 bytes), as received in a run.
+    pub fn head(author: &AuthorId, seq: u64) -> Vec<u8> {
+        dotkey(b'h', author, seq)
+    }
     /// `n name`: a dashboard operator's login (name and argon2 hash).
     pub fn operator(name: &str) -> Vec<u8> {
         let mut k = vec![b'n'];
@@ -215,6 +227,14 @@ pub mod keys {
         k.extend_from_slice(&seq.to_be_bytes());
         k
     }
+}
+
+/// The seq of an `h author seq` key.
+fn head_seq(k: &[u8]) -> u64 {
+    k.get(33..41)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0)
 }
 
 fn dec<T: Decode<()>>(what: &str, bytes: &[u8]) -> Result<T> {
@@ -475,6 +495,62 @@ impl Hub {
             out.push(dec("entry", &v)?);
         }
         Ok(out)
+    }
+
+    /// The chain link of entry `seq` of `author` (its genesis link for seq 0).
+    pub fn link(&self, author: &AuthorId, seq: u64) -> Result<Link> {
+        if seq == 0 {
+            return Ok(chain::genesis(author));
+        }
+        let v = self
+            .tree
+            .get(keys::link(author, seq))?
+            .ok_or_else(|| Error::Corrupt(format!("no chain link for {author}-{seq}")))?;
+        v.as_ref()
+            .try_into()
+            .map_err(|_| Error::Corrupt("chain link value".into()))
+    }
+
+    /// One sealed run of `author`'s entries `from..=to`, or its longest prefix of at most `room`
+    /// entries that ends where a head exists. The hub's own entries are sealed with a fresh head; an
+    /// office's end where the office signed a head (each batch it sent ended at one, and a head
+    /// vouches for everything before it, so a run may start anywhere). `None` when nothing fits in
+    /// `room` or nothing is held from `from`.
+    pub fn run(&self, author: &AuthorId, from: u64, to: u64, room: usize) -> Result<Option<Run>> {
+        if room == 0 || from == 0 || to < from {
+            return Ok(None);
+        }
+        let prev = self.link(author, from - 1)?;
+        let last_fit = from.saturating_add(room as u64 - 1);
+        if *author == self.keypair.author() {
+            let entries = self.entries(author, from, to.min(last_fit), room)?;
+            return Ok(Run::seal(&self.keypair, prev, &entries).map(|(run, _)| run));
+        }
+        // The last head within reach: `to` itself when the range fits (the hub holds an office's log
+        // up to the end of the last batch it accepted, which ended at a head).
+        let head = match self
+            .tree
+            .range(keys::head(author, from)..=keys::head(author, to.min(last_fit)))
+            .next_back()
+        {
+            Some(kv) => Some(kv?),
+            None => None,
+        };
+        let Some((k, sig)) = head else {
+            return Ok(None);
+        };
+        let end = head_seq(&k);
+        let sig = Sig(sig
+            .as_ref()
+            .try_into()
+            .map_err(|_| Error::Corrupt("head signature value".into()))?);
+        let entries = self.entries(author, from, end, room)?;
+        if entries.last().map(|e| e.seq) != Some(end) {
+            return Err(Error::Corrupt(format!(
+                "entries {author}-{from}..{end} are not all held under their head"
+            )));
+        }
+        Ok(Run::with_head(*author, prev, &entries, sig))
     }
 
     /// A stored record.
@@ -856,6 +932,7 @@ impl Hub {
         };
         let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
         let mut ov = Overlay::new(&self.tree);
+        let mut link = self.link(&me, seq)?;
         let mut out = vec![];
         for op in ops {
             seq += 1;
@@ -863,6 +940,8 @@ impl Hub {
             let e = self.keypair.sign_entry(seq, hlc, op);
             view::apply(&mut ov, &e);
             ov.put(keys::entry(&e.author, e.seq), wire::encode(&e));
+            link = chain::link_of(&link, &e);
+            ov.put(keys::link(&e.author, e.seq), link.to_vec());
             out.push(e);
         }
         ov.put(keys::seq(&me), seq.to_be_bytes().to_vec());
@@ -932,6 +1011,11 @@ impl Hub {
         for e in entries {
             view::apply(&mut ov, e);
             ov.put(keys::entry(&e.author, e.seq), wire::encode(e));
+            let prev = ov.link(&e.author, e.seq - 1)?;
+            ov.put(
+                keys::link(&e.author, e.seq),
+                chain::link_of(&prev, e).to_vec(),
+            );
             seqs.insert(e.author, e.seq);
         }
         for (a, s) in seqs {
@@ -1038,6 +1122,16 @@ impl<'a> Overlay<'a> {
                 None
             }
         }
+    }
+
+    /// The chain link of entry `seq` of `author` as seen through the overlay (genesis for 0).
+    pub fn link(&mut self, author: &AuthorId, seq: u64) -> Result<Link> {
+        if seq == 0 {
+            return Ok(chain::genesis(author));
+        }
+        self.get(&keys::link(author, seq))
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| Error::Corrupt(format!("no chain link for {author}-{seq}")))
     }
 
     /// Highest seq of `author` as seen through the overlay.

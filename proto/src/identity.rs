@@ -65,6 +65,11 @@ impl std::fmt::Display for AuthorId {
 #[derive(Clone, Copy, PartialEq, Eq, Encode, Decode)]
 pub struct Sig(pub [u8; 64]);
 
+impl Sig {
+    /// The `sig` of an entry received in a sealed run: no signature of its own.
+    pub const CHAINED: Sig = Sig([0; 64]);
+}
+
 impl std::fmt::Debug for Sig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Sig({}…)", HEXLOWER.encode(&self.0[..4]))

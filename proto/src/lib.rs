@@ -4,6 +4,7 @@
 //! threads or storage, so every rule about entries, validation, convergence and the protocol can be
 //! tested in memory. See `ARCHITECTURE.md` for the map.
 
+pub mod chain;
 pub mod identity;
 pub mod indicators;
 pub mod session;

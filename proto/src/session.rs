@@ -3,7 +3,8 @@
 //! Client and hub each hold a [`Session`] and move its messages over one stream. The client opens with
 //! a digest of its summary; if the hub's digest for that client matches, the hub answers `UpToDate` and
 //! the sync is one round trip. Otherwise both send full summaries, each side learns the ranges the other
-//! lacks ([`Event::Send`]) and pushes them as numbered batches, at most `window` unacknowledged at once.
+//! lacks ([`Event::Send`]) and pushes them as numbered batches of sealed runs (see [`crate::chain`]),
+//! at most `window` unacknowledged at once.
 //! A received batch surfaces as [`Event::Received`]; the driver makes it durable, then calls
 //! [`Session::stored`], which emits the `Ack`. Each side ends with `Done`; the session is finished when
 //! both sides are done and every batch either way is acknowledged. Resending after a drop is harmless
@@ -12,11 +13,11 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::summary::{Range, Summary};
-use crate::wire::{Batch, Entry, Hello, Msg, Refusal, MAX_BATCH_ENTRIES};
+use crate::wire::{Hello, Msg, Refusal, Run, RunBatch, MAX_BATCH_ENTRIES};
 use crate::Error;
 
-/// Protocol revision spoken in `Hello`.
-pub const VERSION: u16 = 1;
+/// Protocol revision spoken in `Hello`: 2 sends entries as sealed runs ([`Msg::Runs`]).
+pub const VERSION: u16 = 2;
 /// Default number of unacknowledged batches in flight.
 pub const DEFAULT_WINDOW: usize = 8;
 
@@ -32,15 +33,16 @@ pub enum Role {
 /// Something the driver must act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// The peer lacks these ranges: feed them with [`Session::push_batch`] as the window allows, then
+    /// The peer lacks these ranges: feed them with [`Session::push_runs`] as the window allows, then
     /// call [`Session::finish_sending`]. The driver may send fewer (entries it may not share).
     Send(Vec<Range>),
-    /// The peer sent entries: check and store them durably, then call [`Session::stored`].
+    /// The peer sent entries: open the runs (`Run::open` checks their seals), check and store them
+    /// durably, then call [`Session::stored`].
     Received {
         /// Batch id to acknowledge.
         id: u32,
-        /// The entries.
-        entries: Vec<Entry>,
+        /// The runs, not yet opened.
+        runs: Vec<Run>,
     },
     /// A batch of ours is durable at the peer.
     Acked {
@@ -164,23 +166,19 @@ impl Session {
         self.phase == Phase::Exchanging && !self.sent_done && self.in_flight.len() < self.window
     }
 
-    /// Queues a batch of entries the peer lacks (at most [`MAX_BATCH_ENTRIES`]).
-    pub fn push_batch(&mut self, entries: Vec<Entry>) -> Result<(), Error> {
+    /// Queues a batch of runs the peer lacks (at most [`MAX_BATCH_ENTRIES`] entries in all, none
+    /// empty).
+    pub fn push_runs(&mut self, runs: Vec<Run>) -> Result<(), Error> {
         if !self.can_send() {
             return Err(Error::Protocol(
                 "batch pushed while the window is closed".into(),
             ));
         }
-        if entries.is_empty() || entries.len() > MAX_BATCH_ENTRIES {
-            return Err(Error::Protocol(format!(
-                "batch of {} entries",
-                entries.len()
-            )));
-        }
+        let n = batch_entries(&runs)?;
         let id = self.next_out_id;
         self.next_out_id += 1;
-        self.in_flight.insert(id, entries.len());
-        self.out.push_back(Msg::Batch(Batch { id, entries }));
+        self.in_flight.insert(id, n);
+        self.out.push_back(Msg::Runs(RunBatch { id, runs }));
         Ok(())
     }
 
@@ -245,28 +243,23 @@ impl Session {
                 self.start_exchange(Summary::from_wire(&w));
                 Ok(())
             }
-            (_, Phase::Exchanging, Msg::Batch(b)) => {
+            (_, Phase::Exchanging, Msg::Runs(b)) => {
                 if self.peer_done {
                     return Err(Error::Protocol("batch after done".into()));
                 }
                 if b.id != self.next_in_id {
                     return Err(Error::Protocol(format!("batch {} out of order", b.id)));
                 }
-                if b.entries.is_empty() || b.entries.len() > MAX_BATCH_ENTRIES {
-                    return Err(Error::Protocol(format!(
-                        "batch of {} entries",
-                        b.entries.len()
-                    )));
-                }
+                let n = batch_entries(&b.runs)?;
                 if self.unstored.len() >= self.window.max(DEFAULT_WINDOW) * 4 {
                     return Err(Error::Protocol("too many unacknowledged batches".into()));
                 }
                 self.next_in_id += 1;
                 self.unstored.insert(b.id);
-                self.stats.entries_received += b.entries.len() as u64;
+                self.stats.entries_received += n as u64;
                 self.events.push_back(Event::Received {
                     id: b.id,
-                    entries: b.entries,
+                    runs: b.runs,
                 });
                 Ok(())
             }
@@ -314,6 +307,27 @@ impl Session {
     }
 }
 
+/// Entries in a batch of runs, or why the batch is malformed: no runs, an empty run, a run from seq
+/// 0, or more than [`MAX_BATCH_ENTRIES`] entries.
+fn batch_entries(runs: &[Run]) -> Result<usize, Error> {
+    let mut n = 0usize;
+    for r in runs {
+        if r.items.is_empty() || r.from == 0 {
+            return Err(Error::Protocol(format!(
+                "run of {} from seq {} with {} entries",
+                r.author.short(),
+                r.from,
+                r.items.len()
+            )));
+        }
+        n = n.saturating_add(r.items.len());
+    }
+    if n == 0 || n > MAX_BATCH_ENTRIES {
+        return Err(Error::Protocol(format!("batch of {n} entries")));
+    }
+    Ok(n)
+}
+
 fn msg_name(m: &Msg) -> &'static str {
     match m {
         Msg::Hello(_) => "Hello",
@@ -326,5 +340,6 @@ fn msg_name(m: &Msg) -> &'static str {
         Msg::Enroll(_) => "Enroll",
         Msg::Enrolled(_) => "Enrolled",
         Msg::Packed(_) => "Packed",
+        Msg::Runs(_) => "Runs",
     }
 }

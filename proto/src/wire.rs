@@ -5,9 +5,10 @@
 //! allocation, bincode's own allocation limit applies inside the body, and trailing bytes are an error.
 //! Enum variants are only ever appended, never reordered or removed: their index is the wire tag.
 //! The same codec stores entries on disk, so one swap here changes both.
-//! On the wire a batch travels deflated ([`Msg::Packed`]) when that is smaller: entries repeat their
-//! author and field layout, so a batch shrinks by about 40%; the decoder inflates at most
-//! [`MAX_FRAME`] bytes and accepts nothing but a batch inside.
+//! Entries travel as [`Run`]s of one author's log sealed by one signature (see [`crate::chain`]),
+//! in numbered [`RunBatch`]es, deflated ([`Msg::Packed`]) when that is smaller: records repeat their
+//! field layout and units. The decoder inflates at most [`MAX_FRAME`] bytes and accepts nothing but a
+//! batch inside.
 
 use std::io::{Read, Write};
 
@@ -63,7 +64,7 @@ pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, Error> {
 /// deflating makes it smaller.
 pub fn encode_frame(msg: &Msg) -> Vec<u8> {
     let mut body = encode(msg);
-    if matches!(msg, Msg::Batch(_)) {
+    if matches!(msg, Msg::Batch(_) | Msg::Runs(_)) {
         if let Some(packed) = deflate(&body) {
             let packed = encode(&Msg::Packed(packed));
             if packed.len() < body.len() {
@@ -97,7 +98,7 @@ pub fn decode_msg(body: &[u8]) -> Result<Msg, Error> {
                 return Err(Error::FrameTooLarge(inner.len()));
             }
             match decode::<Msg>(&inner)? {
-                m @ Msg::Batch(_) => Ok(m),
+                m @ (Msg::Batch(_) | Msg::Runs(_)) => Ok(m),
                 _ => Err(Error::Malformed(
                     "a packed frame holds something other than a batch".into(),
                 )),
@@ -169,7 +170,7 @@ pub enum Msg {
     UpToDate,
     /// Either way: the sender's full summary.
     Summary(SummaryWire),
-    /// Either way: entries the receiver lacks.
+    /// Protocol 1 only (refused since protocol 2): entries the receiver lacks, each signed alone.
     Batch(Batch),
     /// Either way: the batch with this id is durable at the sender.
     Ack(u32),
@@ -181,8 +182,11 @@ pub enum Msg {
     Enroll(EnrollRequest),
     /// Hub → client: enrollment accepted.
     Enrolled(EnrollReply),
-    /// Either way: a [`Msg::Batch`], bincode-encoded then deflated (see [`encode_frame`]).
+    /// Either way: a [`Msg::Runs`] (or [`Msg::Batch`]), bincode-encoded then deflated (see
+    /// [`encode_frame`]).
     Packed(Vec<u8>),
+    /// Either way (protocol 2): entries the receiver lacks, as sealed runs of authors' logs.
+    Runs(RunBatch),
 }
 
 /// Opening message of a sync session.
@@ -205,6 +209,40 @@ pub struct Batch {
     pub id: u32,
     /// The entries, in (author, seq) order.
     pub entries: Vec<Entry>,
+}
+
+/// A numbered batch of runs (protocol 2): at most [`MAX_BATCH_ENTRIES`] entries in all.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct RunBatch {
+    /// Sender-assigned id, consecutive from 0 within a session.
+    pub id: u32,
+    /// The runs, each of one author.
+    pub runs: Vec<Run>,
+}
+
+/// Entries `from..=from + items.len() - 1` of one author's log, sealed by one signature over the
+/// head of the author's hash chain (see [`crate::chain`]).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Run {
+    /// Whose log.
+    pub author: AuthorId,
+    /// Seq of the first item.
+    pub from: u64,
+    /// The chain link of entry `from - 1` (the author's genesis link when `from` is 1).
+    pub prev: [u8; 32],
+    /// The entries' content, in seq order.
+    pub items: Vec<Item>,
+    /// The author's signature over the chain head at the last item.
+    pub head: Sig,
+}
+
+/// One entry of a [`Run`]: what a signed [`Entry`] holds besides its author, seq and signature.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Item {
+    /// Hybrid logical clock at writing.
+    pub hlc: Hlc,
+    /// What the entry does.
+    pub op: Op,
 }
 
 /// Why the hub refuses.
@@ -286,7 +324,8 @@ pub struct Entry {
     pub hlc: Hlc,
     /// What the entry does.
     pub op: Op,
-    /// The author's signature over `(author, seq, hlc, op)`.
+    /// The author's signature over `(author, seq, hlc, op)`, or [`Sig::CHAINED`] when the entry
+    /// arrived in a [`Run`]: the run's head signature vouched for it (stores keep heads apart).
     pub sig: Sig,
 }
 

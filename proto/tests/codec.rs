@@ -9,16 +9,22 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+/// A batch as protocol 2 sends it: `n` entries of one author, as one sealed run.
 fn sample_batch(n: usize, seed: u64) -> Msg {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut w = Writer::new();
-    let entries = (0..n)
+    let entries: Vec<_> = (0..n)
         .map(|i| {
             let op = w.random_op(&mut rng);
             w.write(op, 1_700_000_000_000 + i as u64)
         })
         .collect();
-    Msg::Batch(wire::Batch { id: 0, entries })
+    let genesis = baobi_proto::chain::genesis(&w.author());
+    let (run, _) = wire::Run::seal(&w.key, genesis, &entries).unwrap();
+    Msg::Runs(wire::RunBatch {
+        id: 0,
+        runs: vec![run],
+    })
 }
 
 #[test]
@@ -62,11 +68,13 @@ fn trailing_bytes_and_unknown_variants_are_refused() {
 
 #[test]
 fn a_huge_claimed_vector_length_does_not_allocate() {
-    // Batch { id: 0, entries: <claims u64::MAX entries> }
-    let mut body = vec![3u8, 0];
-    body.push(253);
-    body.extend_from_slice(&u64::MAX.to_le_bytes());
-    assert!(wire::decode::<Msg>(&body).is_err());
+    // Batch { id: 0, entries: <claims u64::MAX entries> }, and the same for Runs.
+    for tag in [3u8, 10] {
+        let mut body = vec![tag, 0];
+        body.push(253);
+        body.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(wire::decode::<Msg>(&body).is_err());
+    }
 }
 
 proptest! {
@@ -82,11 +90,11 @@ proptest! {
         }
         let _ = wire::decode::<Msg>(&bytes);
         let _ = wire::decode::<Msg>(&bytes[..cut % bytes.len()]);
-        // A decoded entry whose bytes were changed must not verify unless nothing changed.
-        if let Ok(Msg::Batch(b)) = wire::decode::<Msg>(&bytes) {
-            let Msg::Batch(orig) = &orig else { unreachable!() };
-            for (e, o) in b.entries.iter().zip(orig.entries.iter()) {
-                if e != o { prop_assert!(!e.verify()); }
+        // A decoded run whose bytes were changed must not open unless nothing changed.
+        if let Ok(Msg::Runs(b)) = wire::decode::<Msg>(&bytes) {
+            let Msg::Runs(orig) = &orig else { unreachable!() };
+            for (r, o) in b.runs.iter().zip(orig.runs.iter()) {
+                prop_assert_eq!(r.open().is_some(), r == o);
             }
         }
     }
@@ -135,6 +143,17 @@ fn packed_frames_hold_only_a_batch_and_never_inflate_past_the_limit() {
     let inner = wire::encode(&Msg::Packed(deflated(&wire::encode(&sample_batch(2, 3)))));
     assert!(refuse(deflated(&inner)).is_err());
     assert!(refuse(vec![0xff; 64]).is_err());
+    // A protocol 1 batch still inflates (the session refuses it).
+    let w = Writer::new();
+    let v1 = Msg::Batch(wire::Batch {
+        id: 0,
+        entries: vec![w.key.sign_entry(
+            1,
+            wire::Hlc(1),
+            w.random_op(&mut StdRng::seed_from_u64(1)),
+        )],
+    });
+    assert!(refuse(deflated(&wire::encode(&v1))).is_ok());
     let bomb = deflated(&vec![0u8; MAX_FRAME + 1024]);
     assert!(bomb.len() < 10_000, "the bomb is small on the wire");
     assert!(matches!(

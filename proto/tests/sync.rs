@@ -4,9 +4,11 @@
 
 mod common;
 
+use std::collections::VecDeque;
+
 use baobi_proto::session::{Event, Session};
 use baobi_proto::wire::{self, FrameDecoder, Msg};
-use baobi_proto::{AuthorId, Summary};
+use baobi_proto::{AuthorId, Keypair, Range, Summary};
 use common::{Replica, Writer};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -21,12 +23,14 @@ struct Traffic {
     entries_down: usize,
 }
 
-/// One party: its replica, its session, which authors it may send (None: any).
+/// One party: its replica, its key (to seal its own runs), its session, which authors it may send
+/// (None: any).
 struct Peer<'a> {
     replica: &'a mut Replica,
+    key: Option<&'a Keypair>,
     session: Session,
     only: Option<AuthorId>,
-    pending: Vec<wire::Entry>,
+    pending: VecDeque<Range>,
     /// Stop acknowledging (simulating a drop) after this many stored batches.
     store_limit: Option<usize>,
     stored: usize,
@@ -39,18 +43,16 @@ impl Peer<'_> {
                 Event::Send(ranges) => {
                     for r in ranges {
                         if self.only.is_none_or(|a| a == r.author) {
-                            self.pending
-                                .extend(self.replica.range(r.author, r.from, r.to));
+                            self.pending.push_back(r);
                         }
                     }
                 }
-                Event::Received { id, entries } => {
+                Event::Received { id, runs } => {
                     if self.store_limit.is_some_and(|l| self.stored >= l) {
                         continue;
                     }
-                    for e in &entries {
-                        assert!(e.verify());
-                        self.replica.insert(e);
+                    for r in &runs {
+                        assert!(self.replica.receive(r), "a run's seal does not verify");
                     }
                     self.stored += 1;
                     self.session.stored(id).unwrap();
@@ -59,9 +61,25 @@ impl Peer<'_> {
             }
         }
         while self.session.can_send() && !self.pending.is_empty() {
-            let n = self.pending.len().min(100);
-            let batch: Vec<_> = self.pending.drain(..n).collect();
-            self.session.push_batch(batch).unwrap();
+            // Batches of at most 100 entries, across ranges.
+            let (mut runs, mut room) = (vec![], 100);
+            while let Some(r) = self.pending.front_mut() {
+                let Some(run) = self.replica.run(r.author, r.from, r.to, room, self.key) else {
+                    break;
+                };
+                room -= run.items.len() as u64;
+                if run.last() >= r.to {
+                    self.pending.pop_front();
+                } else {
+                    r.from = run.last() + 1;
+                }
+                runs.push(run);
+                if room == 0 {
+                    break;
+                }
+            }
+            assert!(!runs.is_empty(), "nothing sealable in {:?}", self.pending);
+            self.session.push_runs(runs).unwrap();
         }
         if self.session.can_send() && self.pending.is_empty() {
             self.session.finish_sending().unwrap();
@@ -77,33 +95,31 @@ impl Peer<'_> {
 fn feed(session: &mut Session, dec: &mut FrameDecoder, bytes: &[u8], count: &mut usize) {
     dec.push(bytes);
     while let Some(m) = dec.next_msg().unwrap() {
-        if let Msg::Batch(b) = &m {
-            *count += b.entries.len();
+        if let Msg::Runs(b) = &m {
+            *count += b.runs.iter().map(|r| r.items.len()).sum::<usize>();
         }
         session.handle(m).unwrap();
     }
 }
 
 /// Runs a whole sync between an agent (client, sends only its own entries) and a hub.
-fn sync(
-    agent: &mut Replica,
-    own: AuthorId,
-    hub: &mut Replica,
-    hub_store_limit: Option<usize>,
-) -> Traffic {
+fn sync(agent: &mut Writer, hub: &mut Replica, hub_store_limit: Option<usize>) -> Traffic {
+    let own = agent.author();
     let mut c = Peer {
-        session: Session::client(agent.summary()),
-        replica: agent,
+        session: Session::client(agent.replica.summary()),
+        replica: &mut agent.replica,
+        key: Some(&agent.key),
         only: Some(own),
-        pending: vec![],
+        pending: VecDeque::new(),
         store_limit: None,
         stored: 0,
     };
     let mut s = Peer {
         session: Session::server(hub.summary()),
         replica: hub,
+        key: None,
         only: None,
-        pending: vec![],
+        pending: VecDeque::new(),
         store_limit: hub_store_limit,
         stored: 0,
     };
@@ -141,14 +157,13 @@ fn agent_with_records(n: usize, seed: u64) -> Writer {
 #[test]
 fn first_sync_sends_everything_once_and_second_sync_is_one_small_round_trip() {
     let mut w = agent_with_records(300, 1);
-    let own = w.author();
     let mut hub = Replica::default();
-    let t = sync(&mut w.replica, own, &mut hub, None);
+    let t = sync(&mut w, &mut hub, None);
     assert_eq!(t.entries_up, 300);
     assert_eq!(hub.entries.len(), 300);
     assert_eq!(hub.view, w.replica.view);
 
-    let t = sync(&mut w.replica, own, &mut hub, None);
+    let t = sync(&mut w, &mut hub, None);
     assert_eq!(t.entries_up + t.entries_down, 0);
     assert_eq!(t.round_trips, 1, "{t:?}");
     assert!(t.client_bytes <= 150 && t.server_bytes <= 150, "{t:?}");
@@ -161,9 +176,8 @@ fn first_sync_sends_everything_once_and_second_sync_is_one_small_round_trip() {
 #[test]
 fn k_new_records_cost_about_their_encoded_size() {
     let mut w = agent_with_records(1000, 2);
-    let own = w.author();
     let mut hub = Replica::default();
-    sync(&mut w.replica, own, &mut hub, None);
+    sync(&mut w, &mut hub, None);
     let mut rng = StdRng::seed_from_u64(3);
     let mut size = 0;
     for i in 0..10 {
@@ -171,7 +185,7 @@ fn k_new_records_cost_about_their_encoded_size() {
         let e = w.write(op, 1_800_000_000_000 + i);
         size += wire::encode(&e).len();
     }
-    let t = sync(&mut w.replica, own, &mut hub, None);
+    let t = sync(&mut w, &mut hub, None);
     assert_eq!(t.entries_up, 10);
     eprintln!(
         "10 new records: {size} bytes of entries, {} bytes up, {} down",
@@ -184,13 +198,12 @@ fn k_new_records_cost_about_their_encoded_size() {
 #[test]
 fn a_dropped_sync_resumes_without_resending_what_was_acknowledged() {
     let mut w = agent_with_records(1000, 4);
-    let own = w.author();
     let mut hub = Replica::default();
     // The hub stores and acknowledges 3 batches of 100, then the link drops.
-    let t = sync(&mut w.replica, own, &mut hub, Some(3));
+    let t = sync(&mut w, &mut hub, Some(3));
     assert_eq!(hub.entries.len(), 300);
     assert!(t.entries_up > 300, "the window had more in flight");
-    let t = sync(&mut w.replica, own, &mut hub, None);
+    let t = sync(&mut w, &mut hub, None);
     assert_eq!(t.entries_up, 700, "only what the hub lacked");
     assert_eq!(hub.view, w.replica.view);
 }
@@ -200,12 +213,11 @@ fn hub_sends_down_what_the_agent_lacks() {
     let mut district = agent_with_records(50, 5);
     let mut commune = agent_with_records(40, 6);
     let mut hub = Replica::default();
-    let (d, c) = (district.author(), commune.author());
-    sync(&mut commune.replica, c, &mut hub, None);
-    let t = sync(&mut district.replica, d, &mut hub, None);
+    sync(&mut commune, &mut hub, None);
+    let t = sync(&mut district, &mut hub, None);
     assert_eq!((t.entries_up, t.entries_down), (50, 40));
     assert_eq!(district.replica.view, hub.view);
-    let t = sync(&mut commune.replica, c, &mut hub, None);
+    let t = sync(&mut commune, &mut hub, None);
     assert_eq!((t.entries_up, t.entries_down), (0, 50));
     assert_eq!(commune.replica.view, hub.view);
 }

@@ -914,8 +914,8 @@ pub fn dashboard_data(hub: &Hub) -> DashboardData {
 pub mod raw {
     use baobi_agent::net::{self, FramedStream, Identity};
     use baobi_agent::store::Store;
-    use baobi_proto::wire::{Batch, Hello, Msg, RefusalCode};
-    use baobi_proto::{Entry, Summary, Token};
+    use baobi_proto::wire::{Hello, Msg, RefusalCode, Run, RunBatch};
+    use baobi_proto::{Entry, Keypair, Summary, Token};
 
     use super::{Agent, Hub};
 
@@ -949,7 +949,7 @@ pub mod raw {
     /// Opens a sync by hand (a digest that never matches, an empty summary) on `s`.
     pub async fn open_session(s: &mut FramedStream) -> Option<Msg> {
         s.send(&Msg::Hello(Hello {
-            version: 1,
+            version: baobi_proto::session::VERSION,
             digest: [0xAB; 16],
         }))
         .await
@@ -962,20 +962,29 @@ pub mod raw {
         None
     }
 
-    /// Runs the opening of a sync by hand and pushes `entries` as one batch; returns the hub's
+    /// Seals `entries` (the start of `key`'s log, from seq 1) as one run, as an agent sends them.
+    pub fn seal(key: &Keypair, entries: &[Entry]) -> Run {
+        assert_eq!(entries.first().map(|e| e.seq), Some(1), "a log from seq 1");
+        let genesis = baobi_proto::chain::genesis(&key.author());
+        Run::seal(key, genesis, entries)
+            .expect("contiguous entries of the key")
+            .0
+    }
+
+    /// Runs the opening of a sync by hand and pushes `runs` as one batch; returns the hub's
     /// answer to it: `Refused`, `Ack`, or `None` when the connection just closed.
-    pub async fn push(hub: &Hub, token: &str, id: &Identity, entries: Vec<Entry>) -> Option<Msg> {
+    pub async fn push(hub: &Hub, token: &str, id: &Identity, runs: Vec<Run>) -> Option<Msg> {
         let (_ep, _conn, mut s) = open(hub, token, id).await;
         if let Some(m) = open_session(&mut s).await {
             return Some(m);
         }
-        s.send(&Msg::Batch(Batch { id: 0, entries })).await.ok()?;
+        s.send(&Msg::Runs(RunBatch { id: 0, runs })).await.ok()?;
         s.send(&Msg::Done).await.ok()?;
         loop {
             match s.recv().await {
                 Ok(Some(Msg::Refused(r))) => return Some(Msg::Refused(r)),
                 Ok(Some(Msg::Ack(id))) => return Some(Msg::Ack(id)),
-                Ok(Some(Msg::Batch(_))) | Ok(Some(Msg::Done)) => continue,
+                Ok(Some(Msg::Runs(_))) | Ok(Some(Msg::Done)) => continue,
                 Ok(other) => return other,
                 Err(_) => return None,
             }

@@ -6,7 +6,7 @@ use baobi_agent::net::{self, Identity};
 use baobi_agent::store::Store;
 use baobi_proto::wire::{self, Body, CampaignEvent, CampaignKind, Hello, Msg, Op, RefusalCode};
 use baobi_proto::{Date, Entry, Hlc, Keypair, Token};
-use baobi_tests::raw::{identity_of, open, push, refusal, rt};
+use baobi_tests::raw::{identity_of, open, push, refusal, rt, seal};
 use baobi_tests::{stderr, Agent, Hub};
 
 fn campaign(unit: &str) -> Op {
@@ -33,6 +33,7 @@ fn hub_refuses_strangers_forgers_and_trespassers_and_keeps_serving() {
         .own_entries()
         .unwrap();
     let other_id = identity_of(&other);
+    let honest_run = seal(&identity_of(&honest).keypair, &honest_entries);
     let rt = rt();
 
     // 1. A stranger the hub never enrolled.
@@ -49,17 +50,18 @@ fn hub_refuses_strangers_forgers_and_trespassers_and_keeps_serving() {
     });
     assert_eq!(refusal(answer.ok().flatten()), RefusalCode::NotEnrolled);
 
-    // 2. An enrolled agent replaying another author's (validly signed) entries.
+    // 2. An enrolled agent replaying another author's (validly sealed) entries.
     assert_eq!(
-        refusal(rt.block_on(push(&hub, &other.token, &other_id, honest_entries.clone()))),
+        refusal(rt.block_on(push(&hub, &other.token, &other_id, vec![honest_run]))),
         RefusalCode::WrongAuthor
     );
 
-    // 3. An entry claiming the agent as author but not signed by it.
-    let mut forged = other_id
+    // 3. An entry claiming the agent as author but not sealed by it (altered after sealing).
+    let honest_one = other_id
         .keypair
         .sign_entry(1, Hlc(1 << 40), campaign("30208"));
-    forged.op = campaign("30226");
+    let mut forged = seal(&other_id.keypair, &[honest_one]);
+    forged.items[0].op = campaign("30226");
     assert_eq!(
         refusal(rt.block_on(push(&hub, &other.token, &other_id, vec![forged]))),
         RefusalCode::BadSignature
@@ -70,7 +72,12 @@ fn hub_refuses_strangers_forgers_and_trespassers_and_keeps_serving() {
         .keypair
         .sign_entry(1, Hlc(1 << 40), campaign("30226"));
     assert_eq!(
-        refusal(rt.block_on(push(&hub, &other.token, &other_id, vec![trespass]))),
+        refusal(rt.block_on(push(
+            &hub,
+            &other.token,
+            &other_id,
+            vec![seal(&other_id.keypair, &[trespass])]
+        ))),
         RefusalCode::OutsideJurisdiction
     );
 

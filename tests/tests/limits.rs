@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use baobi_agent::net::{self, Identity};
 use baobi_proto::wire::{
     enroll_proof_bytes, Body, CampaignEvent, CampaignKind, EnrollRequest, Hello, Msg, Op,
-    RefusalCode, MAX_BATCH_ENTRIES,
+    RefusalCode, Run, MAX_BATCH_ENTRIES,
 };
 use baobi_proto::{Date, Entry, Token};
-use baobi_tests::raw::{identity_of, open, open_session, push, refusal, rt};
+use baobi_tests::raw::{identity_of, open, open_session, push, refusal, rt, seal};
 use baobi_tests::{stderr, Agent, Hub};
 
 /// Short deadlines so the tests need not wait minutes (the defaults are 10 s, 120 s and 180 s).
@@ -265,8 +265,8 @@ fn oversized_batch_is_refused_and_a_full_one_accepted() {
     let agent = hub.enroll_agent("30226");
     let id = identity_of(&agent);
     let rt = rt();
-    let sign = |n: usize| -> Vec<Entry> {
-        (1..=n as u64)
+    let sign = |n: usize| -> Vec<Run> {
+        let entries: Vec<Entry> = (1..=n as u64)
             .map(|seq| {
                 id.keypair.sign_entry(
                     seq,
@@ -274,7 +274,8 @@ fn oversized_batch_is_refused_and_a_full_one_accepted() {
                     campaign("30226", seq as u32),
                 )
             })
-            .collect()
+            .collect();
+        vec![seal(&id.keypair, &entries)]
     };
     let answer = rt.block_on(push(&hub, &agent.token, &id, sign(MAX_BATCH_ENTRIES + 1)));
     match answer {
@@ -330,7 +331,7 @@ fn replayed_sessions_are_idempotent_and_replayed_enrollments_refused() {
     // The office's old session replayed (its batches re-sent, twice): acknowledged, nothing new.
     for _ in 0..2 {
         assert_eq!(
-            rt.block_on(push(&hub, &agent.token, &id, own.clone())),
+            rt.block_on(push(&hub, &agent.token, &id, vec![seal(&id.keypair, &own)])),
             Some(Msg::Ack(0))
         );
     }

@@ -181,15 +181,16 @@ fn wait_for_upload(link: &Link, bytes: u64) {
 
 #[test]
 fn partition_mid_sync_heals_and_the_sync_completes_without_resending() {
-    let n = 600;
+    let n = 1_000;
     let s = setup(n, 11);
-    // ~106 KB of records on a 200 kbit/s link: about 5 s of upload.
-    s.link.proxy().set_profile(Profile::edge());
+    // Sealed, deflated runs of these rows cost ~16 B a record on the wire (600 took 9,530 B up on
+    // EDGE): ~16 KB on GPRS's 20 kbit/s uplink is about 6 s of upload.
+    s.link.proxy().set_profile(Profile::gprs());
     s.link.proxy().reset_stats();
     let sync = s.agent.spawn(&["sync", "--json"]);
-    // About a third of the backlog's ~100 KB is through: cut the link for 5 s (several loss timers),
-    // then heal it.
-    wait_for_upload(&s.link, 35_000);
+    // About a third is through (the handshake's ~1.3 KB included): cut the link for 5 s (several
+    // loss timers), then heal it.
+    wait_for_upload(&s.link, 6_000);
     s.link.proxy().set_partitioned(true);
     std::thread::sleep(Duration::from_secs(5));
     s.link.proxy().set_partitioned(false);
@@ -209,7 +210,8 @@ fn partition_mid_sync_heals_and_the_sync_completes_without_resending() {
 fn sync_killed_during_a_partition_resumes_with_exactly_what_the_hub_lacks() {
     let n = 1_000;
     let s = setup(n, 12);
-    s.link.proxy().set_profile(Profile::edge());
+    // ~16 KB of upload on GPRS (see above): about 6 s, four batches of 256.
+    s.link.proxy().set_profile(Profile::gprs());
     let mut sync = s.agent.spawn(&["sync", "--json"]);
     // The hub has merged the first batch of 256 (of four): cut the link.
     wait_for(Duration::from_secs(120), || s.hub_surveys() > 0);
@@ -251,10 +253,11 @@ fn sync_killed_during_a_partition_resumes_with_exactly_what_the_hub_lacks() {
 fn address_change_mid_sync_completes() {
     let n = 1_000;
     let s = setup(n, 13);
-    s.link.proxy().set_profile(Profile::umts());
+    // ~16 KB of upload on GPRS (see above): rebind about a third of the way through.
+    s.link.proxy().set_profile(Profile::gprs());
     s.link.proxy().reset_stats();
     let sync = s.agent.spawn(&["sync", "--json"]);
-    wait_for_upload(&s.link, 60_000);
+    wait_for_upload(&s.link, 6_000);
     s.link.proxy().migrate().expect("rebind");
     let r = report(sync.wait_with_output().expect("sync exits"));
     assert_eq!(r["sent"], n as u64);

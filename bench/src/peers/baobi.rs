@@ -115,8 +115,12 @@ pub fn bulk_record(
         })
         .collect();
     let hub_author = store.hub()?.context("agent not enrolled")?.author_id()?;
+    let mut prev = store.own_link(first_seq - 1)?;
     for chunk in entries.chunks(2048) {
-        store.store_received(chunk, &hub_author)?;
+        let (run, head) =
+            baobi_proto::wire::Run::seal(keypair, prev, chunk).context("sealing own entries")?;
+        store.store_received(&[run], &hub_author)?;
+        prev = head;
     }
     Ok(entries)
 }
@@ -159,10 +163,6 @@ pub struct Extras {
     pub store_bytes_per_record: f64,
     /// Encoded sizes of the few new records.
     pub few_sizes: FewSizes,
-    /// The initial entries as signed and sent.
-    pub initial: Vec<Entry>,
-    /// The few new entries as signed and sent.
-    pub few: Vec<Entry>,
 }
 
 /// Runs the four scenarios.
@@ -181,7 +181,7 @@ pub async fn run(profile: &str, data: &Dataset) -> anyhow::Result<(PeerRun, Extr
     .await?;
     let mut results = vec![];
 
-    let initial = bulk_record(
+    bulk_record(
         &store,
         &data.keypair,
         1,
@@ -199,12 +199,10 @@ pub async fn run(profile: &str, data: &Dataset) -> anyhow::Result<(PeerRun, Extr
     let per_record = store_bytes / data.initial.len().max(1) as f64;
 
     let mut sizes = FewSizes::default();
-    let mut few = vec![];
     for b in &data.extra {
         let e = store.append(Op::Record(b.clone()), now_ms())?;
         sizes.bodies += baobi_proto::wire::encode(b).len() as u64;
         sizes.entries += baobi_proto::wire::encode(&e).len() as u64;
-        few.push(e);
     }
     let (r, m) = timed_sync(&store, &link).await?;
     anyhow::ensure!(r.sent == data.extra.len() as u64, "baobi sent {}", r.sent);
@@ -242,8 +240,6 @@ pub async fn run(profile: &str, data: &Dataset) -> anyhow::Result<(PeerRun, Extr
         Extras {
             store_bytes_per_record: per_record,
             few_sizes: sizes,
-            initial,
-            few,
         },
     ))
 }

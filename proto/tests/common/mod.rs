@@ -1,19 +1,21 @@
 //! Shared helpers for proto's tests: an in-memory replica and a generator of realistic entries.
 //!
 //! The replica is the smallest honest thing that can run a sync session: a map of entries by dot,
-//! the summary derived from it, and a `MemTables` view fed by `view::apply`.
+//! their chain links and the head signatures received (to forward sealed runs, as the hub does), the
+//! summary derived from it, and a `MemTables` view fed by `view::apply`.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
+use baobi_proto::chain::{self, Link};
 use baobi_proto::view::{self, MemTables};
 use baobi_proto::wire::{
     Body, CampaignEvent, CampaignKind, Correction, Date, Decision, Dot, Entry, Hlc, IndicatorId,
     MarketSurvey, Op, OutletDef, OutletKind, PlanDef, RetailSurvey, Retraction, ReviewDecision,
-    Round, Target,
+    Round, Run, Target,
 };
-use baobi_proto::{AuthorId, Keypair, Summary};
+use baobi_proto::{AuthorId, Keypair, Sig, Summary};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -22,13 +24,65 @@ use rand::Rng;
 #[derive(Default, Clone)]
 pub struct Replica {
     pub entries: BTreeMap<(AuthorId, u64), Entry>,
+    pub links: BTreeMap<(AuthorId, u64), Link>,
+    pub heads: BTreeMap<(AuthorId, u64), Sig>,
     pub view: MemTables,
 }
 
 impl Replica {
+    /// Inserts an entry written here (its link follows from the previous one, which must be held).
     pub fn insert(&mut self, e: &Entry) {
+        let prev = self.link(e.author, e.seq - 1).expect("previous entry held");
+        self.insert_linked(e, chain::link_of(&prev, e));
+    }
+
+    fn insert_linked(&mut self, e: &Entry, link: Link) {
         if self.entries.insert((e.author, e.seq), e.clone()).is_none() {
+            self.links.insert((e.author, e.seq), link);
             view::apply(&mut self.view, e);
+        }
+    }
+
+    /// Opens a received run and keeps its entries and its head; false when its seal does not verify.
+    pub fn receive(&mut self, run: &Run) -> bool {
+        let Some(opened) = run.open() else {
+            return false;
+        };
+        for (e, link) in &opened {
+            self.insert_linked(e, *link);
+        }
+        self.heads.insert((run.author, run.last()), run.head);
+        true
+    }
+
+    pub fn link(&self, author: AuthorId, seq: u64) -> Option<Link> {
+        if seq == 0 {
+            return Some(chain::genesis(&author));
+        }
+        self.links.get(&(author, seq)).copied()
+    }
+
+    /// A sealed run of `author` from `from`, at most `room` entries up to `to`: sealed afresh with
+    /// `key` when it is the author's, else ending at the last head received within reach.
+    pub fn run(
+        &self,
+        author: AuthorId,
+        from: u64,
+        to: u64,
+        room: u64,
+        key: Option<&Keypair>,
+    ) -> Option<Run> {
+        let end = to.min(from + room - 1);
+        let prev = self.link(author, from - 1)?;
+        match key.filter(|k| k.author() == author) {
+            Some(k) => Run::seal(k, prev, &self.range(author, from, end)).map(|(r, _)| r),
+            None => {
+                let (&(_, h), sig) = self
+                    .heads
+                    .range((author, from)..=(author, end))
+                    .next_back()?;
+                Run::with_head(author, prev, &self.range(author, from, h), *sig)
+            }
         }
     }
 
