@@ -12,7 +12,7 @@ pub const MAX_FRAME: usize = baobi_proto::wire::MAX_FRAME;
 /// Most entries one received batch may carry; a larger batch is refused (`Refused(Protocol)`).
 pub const MAX_BATCH_ENTRIES: usize = baobi_proto::wire::MAX_BATCH_ENTRIES;
 /// Most entries per batch the hub sends.
-pub const SEND_BATCH: usize = 256;
+pub const SEND_BATCH: usize = 512;
 /// Most connections served at once (handshaking or syncing); more are refused at the QUIC layer.
 /// 200 offices syncing at the deadline use a fifth of it.
 pub const MAX_CONNECTIONS: usize = 1024;

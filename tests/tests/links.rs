@@ -210,10 +210,10 @@ fn partition_mid_sync_heals_and_the_sync_completes_without_resending() {
 fn sync_killed_during_a_partition_resumes_with_exactly_what_the_hub_lacks() {
     let n = 1_000;
     let s = setup(n, 12);
-    // ~16 KB of upload on GPRS (see above): about 6 s, four batches of 256.
+    // ~16 KB of upload on GPRS (see above): about 6 s, two batches of 512.
     s.link.proxy().set_profile(Profile::gprs());
     let mut sync = s.agent.spawn(&["sync", "--json"]);
-    // The hub has merged the first batch of 256 (of four): cut the link.
+    // The hub has merged the first batch of 512 (of two): cut the link.
     wait_for(Duration::from_secs(120), || s.hub_surveys() > 0);
     s.link.proxy().set_partitioned(true);
     // The office gives up (or loses power) while the link is down.
