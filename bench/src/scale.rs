@@ -260,6 +260,8 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
             None => vec![],
         })
         .collect();
+    // Below 8 entries an office cannot carry its whole coverage: groups may still appear later.
+    let complete = covers.iter().all(|c| c.len() as u64 <= per_author);
     let first = (per_author / 100).max(1);
     let round0 = move |cover: usize| first.max(cover as u64).min(per_author);
     // Coverage offices come first in round 0: the first checkpoint waits for all of them.
@@ -268,11 +270,13 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
         .filter(|c| !c.is_empty())
         .map(|c| round0(c.len()))
         .sum();
-    let mut checkpoints: Vec<u64> = [(total / 100).max(covered), total / 10, total]
-        .into_iter()
-        .filter(|&c| c > 0 && c <= total)
-        .collect();
-    checkpoints.dedup();
+    let mut checkpoints: Vec<u64> = vec![];
+    for c in [total / 100, total / 10, total] {
+        let c = c.max(covered).min(total);
+        if c > 0 && checkpoints.last() != Some(&c) {
+            checkpoints.push(c);
+        }
+    }
 
     // Producer: signs batches round-robin over authors, each author's seqs contiguous.
     let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Vec<Entry>)>(16);
@@ -351,13 +355,12 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
         .map_err(|_| anyhow::anyhow!("the entry generator panicked"))?;
     // A fair comparison times the same groups at every size.
     if let Some(q) = totals.iter().find(|q| q.groups != totals[0].groups) {
-        anyhow::bail!(
+        let msg = format!(
             "the totals query read {} groups at {} entries but {} at {}",
-            totals[0].groups,
-            totals[0].entries,
-            q.groups,
-            q.entries
+            totals[0].groups, totals[0].entries, q.groups, q.entries
         );
+        anyhow::ensure!(!complete, "{msg}");
+        tracing::warn!("{msg} (too few entries per office for every group from the start)");
     }
     let wall_s = start.elapsed().as_secs_f64();
     let peak = peak_rss();
