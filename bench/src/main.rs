@@ -15,6 +15,10 @@ mod report;
 mod scale;
 mod tls;
 
+/// The hub binary's allocator (see `hub/src/main.rs`): the bench stands in for the hub process.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use anyhow::Context;

@@ -2,7 +2,7 @@
 //! merge, the totals query as the store grows, and hundreds of agents syncing at once over QUIC.
 //!
 //! Merge throughput is measured in-process, without QUIC: each office's first 1% of its entries, then
-//! batches of 256 (the agent's batch size), each sealed as one run, go through
+//! batches of 512 (the agent's batch size), each sealed as one run, go through
 //! `baobi_hub::check::merge_runs`, exactly what the server calls per received batch (the seal, every
 //! check, the view update, one atomic sled batch, a flush). Entries are generated and sealed on
 //! another thread while the hub merges, so the two share the machine's cores as they would not in the
@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use baobi_hub::report::By;
 use baobi_hub::store::AgentRec;
-use baobi_proto::wire::{Date, Entry, Hlc, Level, Op, Run};
+use baobi_proto::wire::{
+    Body, Date, Dot, Entry, Hlc, Level, MarketSurvey, Op, OutletDef, OutletKind, RetailSurvey,
+    Round, Run,
+};
 use baobi_proto::Keypair;
 use comfy_table::{presets::ASCII_MARKDOWN, Table};
 use serde::Serialize;
@@ -24,11 +27,20 @@ use crate::meter::{disk_usage, median, peak_rss, percentile};
 use crate::peers::baobi::{bulk_record, enrolled_agent, init_hub, Served};
 
 /// Entries per merged batch after each office's first (the agent's batch size).
-const BATCH: usize = 256;
+const BATCH: usize = 512;
 /// Attempts per agent in the concurrent run (the agent's connect timeout is 5 s).
 const MAX_ATTEMPTS: u32 = 8;
 /// Runs of the totals query per checkpoint (the median is reported).
 const TOTALS_RUNS: usize = 21;
+/// The reporting year whose totals are timed.
+const TOTALS_YEAR: u16 = 2024;
+/// Outlet kinds, each a totals group per commune and year.
+const KINDS: [OutletKind; 4] = [
+    OutletKind::Market,
+    OutletKind::Supermarket,
+    OutletKind::TradeCentre,
+    OutletKind::Convenience,
+];
 
 /// The totals query at one size of the store.
 #[derive(Debug, Clone, Serialize)]
@@ -143,12 +155,72 @@ fn agent_rec(k: &Keypair, unit: &str) -> AgentRec {
     }
 }
 
+/// The first records of the first office of a commune: one outlet of each kind, each surveyed in
+/// [`TOTALS_YEAR`], so every (commune, kind) group the totals query reads exists from the first
+/// checkpoint on. The generator alone registers outlets of new kinds all along the load (408 groups
+/// at 10k entries, 534 at 100k, 564 at 1M), which timed a growing query, not a growing store.
+fn coverage(author: &Keypair, unit: &str) -> Vec<Body> {
+    let mut out = vec![];
+    for kind in KINDS {
+        let outlet = Dot {
+            author: author.author(),
+            seq: out.len() as u64 + 1,
+        };
+        let market = kind == OutletKind::Market;
+        out.push(Body::Outlet(OutletDef {
+            kind,
+            name: if market { "Chợ xã" } else { "Cửa hàng" }.to_string(),
+            unit: unit.to_string(),
+            address: "Ấp Tân Lộc".to_string(),
+            market_class: market.then_some(3),
+            certifications: vec![],
+            opened: None,
+            closed: None,
+        }));
+        let date = Date(u32::from(TOTALS_YEAR) * 10000 + 315);
+        out.push(if market {
+            Body::MarketSurvey(MarketSurvey {
+                outlet,
+                unit: unit.to_string(),
+                date,
+                year: TOTALS_YEAR,
+                round: Round::Baseline,
+                vendors_total: 120,
+                vendors_surveyed: 40,
+                nonbio_g_per_day: 9_000,
+                eco_g_per_day: None,
+                vendors_nonbio: 25,
+                vendors_alternatives: None,
+                operating_days: Some(30),
+                reduction_model: false,
+                notes: String::new(),
+            })
+        } else {
+            Body::RetailSurvey(RetailSurvey {
+                outlet,
+                kind,
+                unit: unit.to_string(),
+                date,
+                year: TOTALS_YEAR,
+                gives_nonbio: false,
+                bag_types: "túi giấy, túi vải".to_string(),
+                nonbio_bags_per_day: Some(0),
+                eco_bags_per_day: Some(150),
+                sells_reusable: Some(true),
+                eco_labelled: None,
+                notes: String::new(),
+            })
+        });
+    }
+    out
+}
+
 fn time_totals(hub: &baobi_hub::Hub, entries: u64) -> anyhow::Result<TotalsAt> {
     let mut xs = vec![];
     let mut groups = 0;
     for _ in 0..TOTALS_RUNS {
         let t = Instant::now();
-        let r = baobi_hub::report::totals(hub, Some(2024), By::UnitKind)?;
+        let r = baobi_hub::report::totals(hub, Some(TOTALS_YEAR), By::UnitKind)?;
         xs.push(t.elapsed().as_secs_f64());
         groups = r.rows.len();
     }
@@ -180,10 +252,32 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
     let peak_reset = reset_peak();
     let per_author = entries / authors;
     let total = per_author * authors;
-    let checkpoints: Vec<u64> = [total / 100, total / 10, total]
-        .into_iter()
-        .filter(|&c| c > 0)
+    // The first office of each commune starts with its coverage records (part of its entries).
+    let covers: Vec<Vec<Body>> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| match communes.get(i) {
+            Some(unit) => coverage(k, unit),
+            None => vec![],
+        })
         .collect();
+    // Below 8 entries an office cannot carry its whole coverage: groups may still appear later.
+    let complete = covers.iter().all(|c| c.len() as u64 <= per_author);
+    let first = (per_author / 100).max(1);
+    let round0 = move |cover: usize| first.max(cover as u64).min(per_author);
+    // Coverage offices come first in round 0: the first checkpoint waits for all of them.
+    let covered: u64 = covers
+        .iter()
+        .filter(|c| !c.is_empty())
+        .map(|c| round0(c.len()))
+        .sum();
+    let mut checkpoints: Vec<u64> = vec![];
+    for c in [total / 100, total / 10, total] {
+        let c = c.max(covered).min(total);
+        if c > 0 && checkpoints.last() != Some(&c) {
+            checkpoints.push(c);
+        }
+    }
 
     // Producer: signs batches round-robin over authors, each author's seqs contiguous.
     let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Run, usize)>(16);
@@ -194,12 +288,13 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
             .map(|(i, k)| {
                 Generator::new(
                     k.author(),
-                    1,
+                    1 + covers[i].len() as u64,
                     &[communes[i % communes.len()].clone()],
                     seed ^ i as u64,
                 )
             })
             .collect();
+        let mut covers = covers;
         let mut next_seq = vec![1u64; keys.len()];
         let mut links: Vec<_> = keys
             .iter()
@@ -207,20 +302,27 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
             .collect();
         let mut hlc = Hlc(1 << 40);
         // Round 0: every office's first sync carries 1% of its records (offices start reporting
-        // over the year), so from the first checkpoint on every group exists and the totals query
-        // is timed over the same groups at every size; later syncs carry full batches.
-        let first = (per_author / 100).max(1);
+        // over the year), the first office of each commune its coverage records before them, so
+        // from the first checkpoint on every group exists and the totals query is timed over the
+        // same groups at every size; later syncs carry full batches.
         let rounds = 1 + (per_author - first.min(per_author)).div_ceil(BATCH as u64);
         for round in 0..rounds {
             for (i, k) in keys.iter().enumerate() {
                 let left = per_author + 1 - next_seq[i];
-                let size = if round == 0 { first } else { BATCH as u64 };
+                let size = if round == 0 {
+                    round0(covers[i].len())
+                } else {
+                    BATCH as u64
+                };
                 let n = left.min(size) as usize;
                 if n == 0 {
                     continue;
                 }
-                let batch: Vec<Entry> = gens[i]
-                    .take(n)
+                let mut bodies = std::mem::take(&mut covers[i]);
+                bodies.truncate(n);
+                let more = n - bodies.len();
+                bodies.extend(gens[i].take(more));
+                let batch: Vec<Entry> = bodies
                     .into_iter()
                     .map(|b| {
                         hlc = Hlc(hlc.0 + 1);
@@ -260,6 +362,15 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
     producer
         .join()
         .map_err(|_| anyhow::anyhow!("the entry generator panicked"))?;
+    // A fair comparison times the same groups at every size.
+    if let Some(q) = totals.iter().find(|q| q.groups != totals[0].groups) {
+        let msg = format!(
+            "the totals query read {} groups at {} entries but {} at {}",
+            totals[0].groups, totals[0].entries, q.groups, q.entries
+        );
+        anyhow::ensure!(!complete, "{msg}");
+        tracing::warn!("{msg} (too few entries per office for every group from the start)");
+    }
     let wall_s = start.elapsed().as_secs_f64();
     let peak = peak_rss();
     hub.flush()?;

@@ -7,6 +7,7 @@ pub mod check;
 pub mod cli;
 pub mod control;
 pub mod demo;
+mod groups;
 pub mod http;
 pub mod indicators;
 pub mod limits;

@@ -9,6 +9,8 @@
 //! batch
 //! is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
 //! `sled::Batch` and flushed before anyone is told it is stored. Merges are serialized by one mutex.
+//! The `g` groups are also mirrored in memory ([`crate::groups`]), updated by [`Hub::commit`] after
+//! the flush, so the totals query never touches the tree; nothing writes `g` keys except `commit`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ use baobi_proto::wire::{self, Date, Dot, Entry, Hlc, Op, Run, UnitDef};
 use baobi_proto::{AuthorId, Keypair, Sig, Summary, Token};
 use bincode::{Decode, Encode};
 
+use crate::groups::{GroupMirror, GroupWrite};
 use crate::{now_secs, Error, Result};
 
 /// An enrolled office.
@@ -93,6 +96,8 @@ pub struct Hub {
     dir: PathBuf,
     tree: sled::Db,
     merge: Mutex<()>,
+    /// The `g` keys in memory (read by the totals query; written only by `commit`).
+    pub(crate) group_mirror: GroupMirror,
     units: RwLock<std::sync::Arc<Units>>,
     lineage: std::sync::Arc<Lineage>,
     keypair: Keypair,
@@ -378,6 +383,7 @@ impl Hub {
             province_name: text(meta("province_name")?)?,
             merge: Mutex::new(()),
             units: RwLock::new(std::sync::Arc::new(Units::new())),
+            group_mirror: GroupMirror::load(&db)?,
             tree: db,
         };
         hub.reload_units()?;
@@ -570,24 +576,14 @@ impl Hub {
         Ok(out)
     }
 
-    /// The groups of `year`.
+    /// The groups of `year`, in key order: read from the in-memory mirror, O(groups of the year).
     pub fn groups(&self, year: u16) -> Result<Vec<(GroupKey, GroupTotals)>> {
-        let mut out = vec![];
-        for kv in self.tree.scan_prefix(keys::group_year(year)) {
-            out.push(dec("group", &kv?.1)?);
-        }
-        Ok(out)
+        Ok(self.group_mirror.year(year))
     }
 
-    /// The latest year that has totals.
+    /// The latest year that has totals (from the in-memory mirror).
     pub fn latest_year(&self) -> Result<Option<u16>> {
-        Ok(match self.tree.scan_prefix([b'g']).next_back() {
-            Some(kv) => {
-                let (k, _) = kv?;
-                Some(u16::from_be_bytes([k[1], k[2]]))
-            }
-            None => None,
-        })
+        Ok(self.group_mirror.latest_year())
     }
 
     /// Every enrolled agent.
@@ -1025,21 +1021,32 @@ impl Hub {
         self.reload_units()
     }
 
-    /// Writes an overlay atomically and flushes.
+    /// Writes an overlay atomically and flushes, then updates the in-memory groups (the caller holds
+    /// the merge lock). Group values are decoded first, so a bad one writes nothing.
     pub(crate) fn commit(&self, ov: Overlay<'_>) -> Result<()> {
         if let Some(e) = ov.err {
             return Err(e);
         }
         let mut b = sled::Batch::default();
+        let mut groups = vec![];
         for (k, v) in ov.writes {
+            if k.first() == Some(&b'g') {
+                groups.push(GroupWrite::decode(k.clone(), v.as_deref())?);
+            }
             match v {
                 Some(v) => b.insert(k, v),
                 None => b.remove(k),
             }
         }
-        self.tree.apply_batch(b)?;
-        self.tree.flush()?;
-        Ok(())
+        if let Err(e) = self
+            .tree
+            .apply_batch(b)
+            .and_then(|()| self.tree.flush().map(drop))
+        {
+            self.group_mirror.mark_stale();
+            return Err(e.into());
+        }
+        self.group_mirror.committed(&self.tree, groups)
     }
 }
 
