@@ -160,7 +160,7 @@ impl GroupMirror {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::merge_batch;
+    use crate::check::merge_entries;
     use crate::store::{keys, AgentRec, Hub, Overlay};
     use baobi_proto::view::RecordState;
     use baobi_proto::wire::{
@@ -286,7 +286,10 @@ mod tests {
         }
         fn merge(&mut self, h: &Hub, ops: Vec<Op>) -> Vec<Dot> {
             let es: Vec<Entry> = ops.into_iter().map(|op| self.sign(op)).collect();
-            assert_eq!(merge_batch(h, &self.a, &es).unwrap(), Ok(es.len() as u64));
+            assert_eq!(
+                merge_entries(h, &self.a, &self.k, &es).unwrap(),
+                Ok(es.len() as u64)
+            );
             es.iter().map(Entry::dot).collect()
         }
     }
@@ -377,7 +380,7 @@ mod tests {
                 Hlc(99),
                 Op::Record(market(m1, "30226", 20250101, 1)),
             );
-            assert!(merge_batch(&h, &o.a, &[bad]).unwrap().is_err());
+            assert!(merge_entries(&h, &o.a, &o.k, &[bad]).unwrap().is_err());
             assert_eq!(assert_mirrors(&h), scan);
             scan
         };
