@@ -9,7 +9,7 @@
 //! batch
 //! is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
 //! `sled::Batch` and flushed before anyone is told it is stored. Merges are serialized by one mutex.
-//! The `g` groups are also mirrored in memory ([`crate::groups`]), updated by [`Hub::commit`] after
+//! The `g` groups are also mirrored in memory (`groups.rs`), updated by `Hub::commit` after
 //! the flush, so the totals query never touches the tree; nothing writes `g` keys except `commit`.
 
 use std::collections::{BTreeMap, BTreeSet};
