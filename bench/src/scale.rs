@@ -60,7 +60,7 @@ pub struct HubScale {
     pub entries: u64,
     /// Authors (offices) they came from.
     pub authors: u64,
-    /// Seconds spent inside `merge_batch`.
+    /// Seconds spent inside `merge_runs`.
     pub merge_s: f64,
     /// Wall time of the whole load, signing included, seconds.
     pub wall_s: f64,
