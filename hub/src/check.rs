@@ -322,25 +322,7 @@ mod tests {
     };
     use baobi_proto::Keypair;
 
-    fn hub(dir: &std::path::Path) -> Hub {
-        let units = crate::units_csv::parse(crate::units_csv::SEED_UNITS).unwrap();
-        Hub::init(dir, "87", "Đồng Tháp", units).unwrap()
-    }
-
-    fn enroll(hub: &Hub, k: &Keypair, unit: &str) -> AgentRec {
-        let a = AgentRec {
-            author: k.author(),
-            cert_fp: [k.author().0[0]; 32],
-            unit: unit.into(),
-            label: unit.into(),
-            enrolled_at: 0,
-            revoked: false,
-            last_sync: None,
-            entries_received: 0,
-        };
-        hub.put_agent(&a).unwrap();
-        a
-    }
+    use crate::testkit::{enroll, hub};
 
     fn outlet(unit: &str) -> Op {
         Op::Record(Body::Outlet(OutletDef {

@@ -169,25 +169,11 @@ mod tests {
     };
     use baobi_proto::Keypair;
 
-    fn hub(dir: &std::path::Path) -> Hub {
-        let units = crate::units_csv::parse(crate::units_csv::SEED_UNITS).unwrap();
-        Hub::init(dir, "87", "Đồng Tháp", units).unwrap()
-    }
+    use crate::testkit::{enroll_as, hub};
 
     /// Huyện Lai Vung's office: it covers communes 30226 and 30208.
     fn district(hub: &Hub, k: &Keypair) -> AgentRec {
-        let a = AgentRec {
-            author: k.author(),
-            cert_fp: [k.author().0[0]; 32],
-            unit: "876".into(),
-            label: "Lai Vung".into(),
-            enrolled_at: 0,
-            revoked: false,
-            last_sync: None,
-            entries_received: 0,
-        };
-        hub.put_agent(&a).unwrap();
-        a
+        enroll_as(hub, k, "876", "Lai Vung")
     }
 
     fn outlet(kind: OutletKind, unit: &str) -> Body {

@@ -220,27 +220,13 @@ pub fn render(r: &Report) -> String {
 mod tests {
     use super::*;
     use crate::check::merge_entries;
-    use crate::store::AgentRec;
     use baobi_proto::wire::{
         Body, CampaignEvent, CampaignKind, Date, Dot, Hlc, MarketSurvey, Op, OutletDef, OutletKind,
         Round,
     };
     use baobi_proto::Keypair;
 
-    fn agent(hub: &Hub, k: &Keypair, unit: &str) -> AgentRec {
-        let a = AgentRec {
-            author: k.author(),
-            cert_fp: [k.author().0[0]; 32],
-            unit: unit.into(),
-            label: unit.into(),
-            enrolled_at: 0,
-            revoked: false,
-            last_sync: None,
-            entries_received: 0,
-        };
-        hub.put_agent(&a).unwrap();
-        a
-    }
+    use crate::testkit::enroll as agent;
 
     fn survey(outlet: Dot, unit: &str, date: u32, round: Round, grams: u32) -> Op {
         Op::Record(Body::MarketSurvey(MarketSurvey {

@@ -18,6 +18,8 @@ pub mod report;
 pub mod review;
 pub mod server;
 pub mod store;
+#[cfg(test)]
+mod testkit;
 pub mod units_csv;
 
 pub use store::Hub;

@@ -6,8 +6,7 @@
 //! `X` retired authors, `k` clock-skew flags, `l` each entry's chain link, `h` head signatures received).
 //! Entries from offices arrive in sealed runs (see `proto::chain`) and are kept without a signature of
 //! their own; the heads received let the hub forward any run of them, still sealed by their author. A
-//! batch
-//! is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
+//! batch is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
 //! `sled::Batch` and flushed before anyone is told it is stored. Merges are serialized by one mutex.
 //! The `g` groups are also mirrored in memory (`groups.rs`), updated by `Hub::commit` after
 //! the flush, so the totals query never touches the tree; nothing writes `g` keys except `commit`.
@@ -232,6 +231,12 @@ pub mod keys {
         k.extend_from_slice(&seq.to_be_bytes());
         k
     }
+}
+
+/// A stored chain link (the value of `l author seq`), or why there is none.
+fn link_value(author: &AuthorId, seq: u64, v: Option<&[u8]>) -> Result<Link> {
+    v.and_then(|v| v.try_into().ok())
+        .ok_or_else(|| Error::Corrupt(format!("no chain link for {author}-{seq}")))
 }
 
 /// The seq of an `h author seq` key.
@@ -508,13 +513,11 @@ impl Hub {
         if seq == 0 {
             return Ok(chain::genesis(author));
         }
-        let v = self
-            .tree
-            .get(keys::link(author, seq))?
-            .ok_or_else(|| Error::Corrupt(format!("no chain link for {author}-{seq}")))?;
-        v.as_ref()
-            .try_into()
-            .map_err(|_| Error::Corrupt("chain link value".into()))
+        link_value(
+            author,
+            seq,
+            self.tree.get(keys::link(author, seq))?.as_deref(),
+        )
     }
 
     /// One sealed run of `author`'s entries `from..=to`, or its longest prefix of at most `room`
@@ -1136,9 +1139,8 @@ impl<'a> Overlay<'a> {
         if seq == 0 {
             return Ok(chain::genesis(author));
         }
-        self.get(&keys::link(author, seq))
-            .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| Error::Corrupt(format!("no chain link for {author}-{seq}")))
+        let v = self.get(&keys::link(author, seq));
+        link_value(author, seq, v.as_deref())
     }
 
     /// Highest seq of `author` as seen through the overlay.

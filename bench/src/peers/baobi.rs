@@ -115,12 +115,9 @@ pub fn bulk_record(
         })
         .collect();
     let hub_author = store.hub()?.context("agent not enrolled")?.author_id()?;
-    let mut prev = store.own_link(first_seq - 1)?;
     for chunk in entries.chunks(2048) {
-        let (run, head) =
-            baobi_proto::wire::Run::seal(keypair, prev, chunk).context("sealing own entries")?;
-        store.store_received(&[run], &hub_author)?;
-        prev = head;
+        // Each chunk continues the chain of the one before, which storing made the office's own.
+        store.store_received(&[store.seal(chunk)?], &hub_author)?;
     }
     Ok(entries)
 }
