@@ -5,7 +5,9 @@
 //! real records without thousands of processes. Parsing happens in the CLI (so errors name file lines);
 //! checking and saving happen in `ops::execute`, in the daemon when one runs. Every row is checked
 //! before any is saved: a file with one bad line changes nothing, so fixing it and importing again never
-//! creates duplicates. Each saved record is flushed before its id is reported, like a single survey.
+//! creates duplicates. The rows are saved in one atomic batch with one flush (`Store::append_all`), so
+//! a kill or a power cut midway leaves all of them or none, and the cost is O(rows) whatever the store
+//! holds; the ids are reported once that batch is durable.
 
 use std::path::Path;
 

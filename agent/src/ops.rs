@@ -729,12 +729,12 @@ async fn run(
             saved(e.dot(), "Đã lưu bản sửa cơ sở / Outlet correction saved", w)
         }
         Request::SurveyMarket(a) => {
-            let (op, w) = market_op(store, &hub, &a)?;
+            let (op, w) = market_op(store, &units(store), &hub, &a)?;
             let e = store.append(op, now_ms())?;
             saved(e.dot(), "Đã lưu khảo sát chợ / Market survey saved", w)
         }
         Request::SurveyRetail(a) => {
-            let (op, w) = retail_op(store, &hub, &a)?;
+            let (op, w) = retail_op(store, &units(store), &hub, &a)?;
             let e = store.append(op, now_ms())?;
             saved(e.dot(), "Đã lưu khảo sát bán lẻ / Retail survey saved", w)
         }
@@ -864,8 +864,7 @@ pub fn parse_id<'a>(s: &str, authors: impl IntoIterator<Item = &'a AuthorId>) ->
 
 fn find_record(store: &Store, field: &str, id: &str) -> Result<RecordState> {
     let st = store.state();
-    let authors: Vec<AuthorId> = st.view.records.keys().map(|d| d.author).collect();
-    let dot = parse_id(id, authors.iter()).map_err(|e| match e {
+    let dot = parse_id(id, st.authors.iter()).map_err(|e| match e {
         Error::Invalid(m) => Error::Invalid(m.replacen("id:", &format!("{field}:"), 1)),
         o => o,
     })?;
@@ -1064,7 +1063,12 @@ fn check_survey_unit(units: &Units, office: &str, unit: &str, date: Date) -> Res
     Ok(())
 }
 
-fn market_op(store: &Store, hub: &HubInfo, a: &MarketArgs) -> Result<(Op, Vec<String>)> {
+fn market_op(
+    store: &Store,
+    units: &Units,
+    hub: &HubInfo,
+    a: &MarketArgs,
+) -> Result<(Op, Vec<String>)> {
     let (outlet, def) = find_outlet(store, &a.outlet)?;
     if def.kind != OutletKind::Market {
         return Err(invalid(
@@ -1094,11 +1098,16 @@ fn market_op(store: &Store, hub: &HubInfo, a: &MarketArgs) -> Result<(Op, Vec<St
         notes: nfc(a.notes.as_deref().unwrap_or("").trim()),
     });
     let w = validate::body(&body, Some(today()))?;
-    check_survey_unit(&units(store), &hub.unit, &def.unit, date)?;
+    check_survey_unit(units, &hub.unit, &def.unit, date)?;
     Ok((Op::Record(body), w))
 }
 
-fn retail_op(store: &Store, hub: &HubInfo, a: &RetailArgs) -> Result<(Op, Vec<String>)> {
+fn retail_op(
+    store: &Store,
+    units: &Units,
+    hub: &HubInfo,
+    a: &RetailArgs,
+) -> Result<(Op, Vec<String>)> {
     let (outlet, def) = find_outlet(store, &a.outlet)?;
     if def.kind == OutletKind::Market {
         return Err(invalid(
@@ -1122,19 +1131,21 @@ fn retail_op(store: &Store, hub: &HubInfo, a: &RetailArgs) -> Result<(Op, Vec<St
         notes: nfc(a.notes.as_deref().unwrap_or("").trim()),
     });
     let w = validate::body(&body, Some(today()))?;
-    check_survey_unit(&units(store), &hub.unit, &def.unit, date)?;
+    check_survey_unit(units, &hub.unit, &def.unit, date)?;
     Ok((Op::Record(body), w))
 }
 
-/// Checks every row, then (only when all pass) saves them in order, each flushed before it counts.
+/// Checks every row, then (only when all pass) saves them all in one atomic batch with one flush:
+/// O(rows) whatever the store holds, and all or nothing even when the process is killed midway.
 fn import(store: &Store, hub: &HubInfo, rows: &[crate::import::NumberedRow]) -> Result<Response> {
     use crate::import::{ImportRow, LineError};
+    let units = units(store);
     let mut checked = Vec::with_capacity(rows.len());
     let mut errors = Vec::new();
     for r in rows {
         let op = match &r.row {
-            ImportRow::Market(a) => market_op(store, hub, a),
-            ImportRow::Retail(a) => retail_op(store, hub, a),
+            ImportRow::Market(a) => market_op(store, &units, hub, a),
+            ImportRow::Retail(a) => retail_op(store, &units, hub, a),
         };
         match op {
             Ok((op, w)) => checked.push((r.line, op, w)),
@@ -1150,15 +1161,20 @@ fn import(store: &Store, hub: &HubInfo, rows: &[crate::import::NumberedRow]) -> 
             errors,
         });
     }
-    let mut saved = Vec::with_capacity(checked.len());
-    for (line, op, warnings) in checked {
-        let e = store.append(op, now_ms())?;
-        saved.push(ImportedRow {
+    let (meta, ops): (Vec<_>, Vec<_>) = checked
+        .into_iter()
+        .map(|(line, op, w)| ((line, w), op))
+        .unzip();
+    let entries = store.append_all(ops, now_ms())?;
+    let saved = meta
+        .into_iter()
+        .zip(entries)
+        .map(|((line, warnings), e)| ImportedRow {
             line,
             id: e.dot().to_string(),
             warnings,
-        });
-    }
+        })
+        .collect();
     Ok(Response::Imported { saved, errors })
 }
 

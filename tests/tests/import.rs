@@ -72,3 +72,60 @@ fn import_goes_through_a_running_daemon() {
     }
     agent.stop_daemon();
 }
+
+/// An import killed while it writes (SIGKILL: a power button, a frozen PC) leaves all of its rows or
+/// none, never some: fixing the file and importing again must not create duplicates. The kill lands
+/// once the store's log starts growing (the rows are checked before anything is written), after a
+/// seeded delay.
+#[test]
+fn an_import_killed_midway_saves_all_of_its_rows_or_none() {
+    use rand::{Rng, SeedableRng};
+    use std::time::{Duration, Instant};
+    const ROWS: usize = 3000;
+    let hub = Hub::start();
+    let agent = hub.enroll_agent("30226");
+    let outlets: Vec<String> = (0..4)
+        .map(|i| agent.outlet("market", &format!("Chợ Tân Thành {i}"), "30226", &[]))
+        .collect();
+    let count = || agent.json(&["survey", "list"]).as_array().unwrap().len();
+    let file = agent.dir.path().join("surveys.jsonl");
+    let log = agent.dir.path().join("db");
+    let size = || std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let mut have = count();
+    let mut killed = 0;
+    for salt in 0..5u64 {
+        let rows = market_rows(&outlets, ROWS, salt);
+        let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+        std::fs::write(&file, text).unwrap();
+        let before = size();
+        let delay = Duration::from_millis(rng.gen_range(0..30));
+        let mut child = agent.spawn(&["survey", "import", file.to_str().unwrap()]);
+        let started = Instant::now();
+        let mut writing: Option<Instant> = None;
+        while child.try_wait().unwrap().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(120), "import hangs");
+            match writing {
+                None if size() > before + 16 * 1024 => writing = Some(Instant::now()),
+                Some(t) if t.elapsed() >= delay => {
+                    child.kill().unwrap();
+                    killed += 1;
+                    break;
+                }
+                _ => std::thread::sleep(Duration::from_micros(200)),
+            }
+        }
+        let _ = child.wait();
+        let now = count();
+        assert!(
+            now == have || now == have + ROWS,
+            "an import killed {delay:?} into writing left {} of its {ROWS} rows",
+            now - have
+        );
+        have = now;
+    }
+    assert!(
+        killed >= 3,
+        "the kills landed while writing ({killed} of 5)"
+    );
+}
