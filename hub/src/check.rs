@@ -23,7 +23,7 @@ fn refuse(code: RefusalCode, message: impl Into<String>) -> Refusal {
 }
 
 /// The unit and date a body is about: surveys and campaigns at their date, outlets at no fixed date.
-fn unit_of(b: &Body) -> (&str, Option<Date>) {
+pub(crate) fn unit_of(b: &Body) -> (&str, Option<Date>) {
     match b {
         Body::Outlet(o) => (&o.unit, None),
         Body::MarketSurvey(s) => (&s.unit, Some(s.date)),
