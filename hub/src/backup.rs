@@ -568,3 +568,165 @@ fn replay_batch(
     }
     hub.commit(ov)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baobi_proto::wire::{Body, Hlc, MarketSurvey, Op, OutletDef, OutletKind, Round};
+    use baobi_proto::Keypair;
+
+    use crate::check::merge_entries;
+    use crate::testkit::{enroll, hub};
+
+    fn outlet(unit: &str) -> Op {
+        Op::Record(Body::Outlet(OutletDef {
+            kind: OutletKind::Market,
+            name: "Chợ Tân Thành".into(),
+            unit: unit.into(),
+            address: String::new(),
+            market_class: Some(3),
+            certifications: vec![],
+            opened: None,
+            closed: None,
+        }))
+    }
+
+    fn survey(outlet: baobi_proto::wire::Dot, unit: &str, day: u32, g: u32) -> Op {
+        Op::Record(Body::MarketSurvey(MarketSurvey {
+            outlet,
+            unit: unit.into(),
+            date: baobi_proto::wire::Date(20250300 + day),
+            year: 2025,
+            round: Round::Baseline,
+            vendors_total: 85,
+            vendors_surveyed: 30,
+            nonbio_g_per_day: g,
+            eco_g_per_day: None,
+            vendors_nonbio: 20,
+            vendors_alternatives: None,
+            operating_days: Some(30),
+            reduction_model: false,
+            notes: String::new(),
+        }))
+    }
+
+    fn all(h: &Hub) -> Vec<(Vec<u8>, Vec<u8>)> {
+        h.tree()
+            .iter()
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+            .collect()
+    }
+
+    /// A hub with two offices' records, a review, a plan, settings and an operator.
+    fn busy_hub(dir: &Path) -> Hub {
+        let h = hub(dir);
+        for (unit, n) in [("30226", 5u32), ("30208", 3)] {
+            let k = Keypair::generate();
+            let a = enroll(&h, &k, unit);
+            let o = k.sign_entry(1, Hlc(1), outlet(unit));
+            let mut es = vec![o.clone()];
+            for i in 0..n {
+                es.push(k.sign_entry(
+                    u64::from(i) + 2,
+                    Hlc(u64::from(i) + 2),
+                    survey(o.dot(), unit, i + 1, 1000 * (i + 1)),
+                ));
+            }
+            // Two batches: two heads.
+            assert_eq!(merge_entries(&h, &a, &k, &es[..2]).unwrap(), Ok(2));
+            assert_eq!(
+                merge_entries(&h, &a, &k, &es[2..]).unwrap(),
+                Ok(es.len() as u64 - 2)
+            );
+        }
+        let first = h.records().unwrap()[1].id;
+        crate::review::decide(
+            &h,
+            &first.to_string(),
+            crate::review::Decision::Returned("sai số liệu".into()),
+        )
+        .unwrap();
+        let plan = crate::plan::parse(crate::plan::BUILTIN[0].1).unwrap();
+        crate::plan::set(&h, plan).unwrap();
+        let phc = crate::operators::hash_password("mật khẩu dài").unwrap();
+        crate::operators::add(&h, "lan", &phc).unwrap();
+        h
+    }
+
+    #[test]
+    fn a_restored_hub_is_the_same_store_key_for_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = busy_hub(&tmp.path().join("old"));
+        let file = tmp.path().join("b.bak");
+        let w = write(&h, &file, &mut |_| {}).unwrap();
+        assert_eq!(w.header.agents, 2);
+        assert_eq!(w.header.authors, 3);
+        assert_eq!(w.header.operators, 1);
+        assert_eq!(
+            w.header.entries,
+            h.summary().unwrap().iter().map(|(_, s)| s).sum::<u64>()
+        );
+        assert!(w
+            .header
+            .by_prefix
+            .keys()
+            .all(|p| !DERIVED.contains(&p.as_bytes()[0])));
+        let dir = tmp.path().join("new");
+        let r = restore(&file, &dir, &mut |_| {}).unwrap();
+        assert!(r.verify.ok, "{:?}", r.verify.problems);
+        let n = Hub::open(&dir).unwrap();
+        assert_eq!(
+            all(&n),
+            all(&h),
+            "every key, derived ones rebuilt identically"
+        );
+        assert_eq!(n.groups(2025).unwrap(), h.groups(2025).unwrap());
+        assert_eq!(n.fingerprint(), h.fingerprint());
+    }
+
+    #[test]
+    fn an_altered_file_with_a_recomputed_checksum_is_still_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = busy_hub(&tmp.path().join("old"));
+        let file = tmp.path().join("b.bak");
+        write(&h, &file, &mut |_| {}).unwrap();
+        // Rewrite the records with one survey's amount changed, then a fresh checksum: only the
+        // entries' own chain and seals can tell.
+        let c = check_file(&file).unwrap();
+        let bytes = std::fs::read(&file).unwrap();
+        let body = &bytes[c.body.start as usize..c.body.end as usize];
+        let mut plain = vec![];
+        DeflateDecoder::new(body).read_to_end(&mut plain).unwrap();
+        let mut out = vec![];
+        let mut rd = &plain[..];
+        let mut changed = false;
+        while let Some(k) = read_item(&mut rd, &file).unwrap() {
+            let mut v = read_item(&mut rd, &file).unwrap().unwrap();
+            if k[0] == b'e' && !changed {
+                let mut e: Entry = wire::decode(&v).unwrap();
+                if let Op::Record(Body::MarketSurvey(s)) = &mut e.op {
+                    s.nonbio_g_per_day += 1;
+                    v = wire::encode(&e);
+                    changed = true;
+                }
+            }
+            put_item(&mut out, &k).unwrap();
+            put_item(&mut out, &v).unwrap();
+        }
+        assert!(changed);
+        out.extend_from_slice(&END.to_be_bytes());
+        let mut z = DeflateEncoder::new(Vec::new(), Compression::fast());
+        z.write_all(&out).unwrap();
+        let mut forged = MAGIC.to_vec();
+        forged.extend(z.finish().unwrap());
+        forged.extend_from_slice(&bytes[c.body.end as usize..bytes.len() - 32]);
+        let sum: [u8; 32] = Sha256::digest(&forged).into();
+        forged.extend_from_slice(&sum);
+        std::fs::write(&file, forged).unwrap();
+        let dir = tmp.path().join("new");
+        let e = restore(&file, &dir, &mut |_| {}).unwrap_err();
+        assert!(matches!(e, Error::Invalid(_)), "{e}");
+        assert!(e.to_string().contains("chain link"), "{e}");
+        assert!(!dir.exists(), "nothing created");
+    }
+}

@@ -543,3 +543,117 @@ pub fn render(r: &Report) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baobi_proto::wire::{Body, Hlc, OutletDef, OutletKind};
+    use baobi_proto::Keypair;
+
+    use crate::check::merge_entries;
+    use crate::testkit::{enroll, hub};
+
+    fn outlet(k: &Keypair, seq: u64, unit: &str) -> Entry {
+        k.sign_entry(
+            seq,
+            Hlc(seq),
+            Op::Record(Body::Outlet(OutletDef {
+                kind: OutletKind::Market,
+                name: format!("Chợ số {seq}"),
+                unit: unit.into(),
+                address: String::new(),
+                market_class: Some(3),
+                certifications: vec![],
+                opened: None,
+                closed: None,
+            })),
+        )
+    }
+
+    fn kinds(h: &Hub) -> Vec<Kind> {
+        let r = run(h, &mut |_| {}).unwrap();
+        assert_eq!(r.ok, r.problems.is_empty());
+        r.problems.iter().map(|p| p.kind).collect()
+    }
+
+    /// A hub with one office at 30226 whose 4 entries came in two batches (heads at 2 and 4).
+    fn setup(dir: &std::path::Path) -> (Hub, Keypair) {
+        let h = hub(dir);
+        let k = Keypair::generate();
+        let a = enroll(&h, &k, "30226");
+        let es: Vec<Entry> = (1..=4).map(|s| outlet(&k, s, "30226")).collect();
+        assert_eq!(merge_entries(&h, &a, &k, &es[..2]).unwrap(), Ok(2));
+        assert_eq!(merge_entries(&h, &a, &k, &es[2..]).unwrap(), Ok(2));
+        (h, k)
+    }
+
+    #[test]
+    fn each_kind_of_damage_is_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (h, k) = setup(tmp.path());
+        let me = k.author();
+        assert_eq!(kinds(&h), vec![], "a healthy hub verifies clean");
+        let t = h.tree();
+
+        // The last head removed: entries 3..4 lie under no signature.
+        let head = t.remove(keys::head(&me, 4)).unwrap().unwrap();
+        assert_eq!(kinds(&h), vec![Kind::Unsealed]);
+        // A forged head (another key's signature) does not verify.
+        let other = Keypair::generate();
+        let link = h.link(&me, 4).unwrap();
+        let forged = other.sign(&chain::head_bytes(&me, 4, &link));
+        t.insert(keys::head(&me, 4), &forged.0[..]).unwrap();
+        assert_eq!(kinds(&h), vec![Kind::Signature, Kind::Unsealed]);
+        t.insert(keys::head(&me, 4), head).unwrap();
+        assert_eq!(kinds(&h), vec![]);
+
+        // The office's unit moved to another commune: its records are now outside its jurisdiction.
+        let mut a = h.agent(&me).unwrap().unwrap();
+        let unit = std::mem::replace(&mut a.unit, "30208".into());
+        h.put_agent(&a).unwrap();
+        assert_eq!(kinds(&h), vec![Kind::Jurisdiction; 4]);
+        a.unit = unit;
+        h.put_agent(&a).unwrap();
+
+        // A record's stored state altered, an extra view key, an entry removed (a gap).
+        let rec = keys::record(&outlet(&k, 1, "30226").dot());
+        let v = t.get(&rec).unwrap().unwrap();
+        let mut bad = v.to_vec();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        t.insert(&rec, bad).unwrap();
+        assert_eq!(kinds(&h), vec![Kind::ViewDiffers]);
+        t.insert(&rec, v).unwrap();
+        t.insert(
+            keys::record(&baobi_proto::wire::Dot {
+                author: me,
+                seq: 99,
+            }),
+            &b"x"[..],
+        )
+        .unwrap();
+        assert_eq!(kinds(&h), vec![Kind::ViewExtra]);
+        t.remove(keys::record(&baobi_proto::wire::Dot {
+            author: me,
+            seq: 99,
+        }))
+        .unwrap();
+        let e2 = t.remove(keys::entry(&me, 2)).unwrap().unwrap();
+        let ks = kinds(&h);
+        assert!(ks.contains(&Kind::Gap), "{ks:?}");
+        assert!(
+            ks.contains(&Kind::ViewExtra),
+            "record 2 is no longer derived: {ks:?}"
+        );
+        t.insert(keys::entry(&me, 2), e2).unwrap();
+        assert_eq!(kinds(&h), vec![]);
+    }
+
+    #[test]
+    fn entries_of_an_unknown_author_are_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (h, k) = setup(tmp.path());
+        h.tree().remove(keys::agent(&k.author())).unwrap();
+        assert_eq!(kinds(&h), vec![Kind::Author]);
+    }
+}

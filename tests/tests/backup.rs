@@ -122,7 +122,11 @@ fn restore_refuses_a_truncated_altered_or_foreign_file_and_creates_nothing() {
     let file = keep.path().join("hub.bak");
     backup(&hub, &file);
     let again = hub.run(&["backup", "--out", file.to_str().unwrap()]);
-    assert_eq!(again.status.code(), Some(2), "an existing file is not overwritten");
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "an existing file is not overwritten"
+    );
 
     let good = std::fs::read(&file).unwrap();
     let mut altered = good.clone();
@@ -131,7 +135,11 @@ fn restore_refuses_a_truncated_altered_or_foreign_file_and_creates_nothing() {
     let cases: [(&str, Vec<u8>, &str); 4] = [
         ("truncated", good[..good.len() - 100].to_vec(), "checksum"),
         ("altered", altered, "checksum"),
-        ("foreign", b"PK\x03\x04 not a backup at all".repeat(10), "not a baobi hub backup"),
+        (
+            "foreign",
+            b"PK\x03\x04 not a backup at all".repeat(10),
+            "not a baobi hub backup",
+        ),
         ("empty", vec![], "not a baobi hub backup"),
     ];
     for (name, bytes, says) in cases {
@@ -147,7 +155,11 @@ fn restore_refuses_a_truncated_altered_or_foreign_file_and_creates_nothing() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
         assert!(stderr(&out).contains(says), "{name}: {}", stderr(&out));
-        assert!(stderr(&out).contains("không"), "bilingual: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("không"),
+            "bilingual: {}",
+            stderr(&out)
+        );
         assert!(!dir.exists(), "{name}: nothing created");
     }
 
@@ -187,7 +199,11 @@ fn verify_finds_a_tampered_entry_and_a_removed_view_key_and_changes_nothing() {
     a.sync();
     let clean = hub.json(&["verify"]);
     assert_eq!(clean["ok"], true, "{clean}");
-    assert_eq!(clean["entries"].as_u64().unwrap() > 200, true, "units and records: {clean}");
+    assert_eq!(
+        clean["entries"].as_u64().unwrap() > 200,
+        true,
+        "units and records: {clean}"
+    );
     hub.stop();
 
     // Damage the stopped hub's store directly: one entry altered, one group total removed.
@@ -224,7 +240,11 @@ fn verify_finds_a_tampered_entry_and_a_removed_view_key_and_changes_nothing() {
     assert_eq!(text.status.code(), Some(3));
     let shown = String::from_utf8_lossy(&text.stdout);
     assert!(shown.contains("view key missing"), "{shown}");
-    assert!(stderr(&text).contains("verification found"), "{}", stderr(&text));
+    assert!(
+        stderr(&text).contains("verification found"),
+        "{}",
+        stderr(&text)
+    );
 
     // Nothing was changed by verifying.
     let h = baobi_hub::Hub::open(hub.dir.path()).unwrap();
