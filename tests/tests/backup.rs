@@ -255,3 +255,55 @@ fn verify_finds_a_tampered_entry_and_a_removed_view_key_and_changes_nothing() {
         .collect();
     assert_eq!(before, after);
 }
+
+fn review_of(hub: &Hub, short_id: &str) -> Value {
+    hub.records()
+        .into_iter()
+        .find(|r| r["short_id"] == short_id)
+        .unwrap_or_else(|| panic!("record {short_id} not at the hub"))["review"]
+        .clone()
+}
+
+#[test]
+fn hub_decisions_made_after_the_backup_come_back_from_the_offices() {
+    let mut hub = Hub::start();
+    let a = hub.enroll_agent("30226");
+    let market = a.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    let s = surveys(&a, &market, 2, 2);
+    a.sync();
+    let keep = tempfile::tempdir().unwrap();
+    let file = keep.path().join("hub.bak");
+    backup(&hub, &file);
+
+    // After the backup the hub returns one survey and verifies the other; the office sees both.
+    let reason = "sai số liệu";
+    hub.json(&["review", "return", &s[0], "--reason", reason]);
+    hub.json(&["review", "verify", &s[1]]);
+    assert_eq!(a.sync()["received"], 2);
+    let returned = a.json(&["survey", "list", "--returned"]);
+    assert_eq!(returned.as_array().unwrap().len(), 1, "{returned}");
+
+    // The hub is lost and the older backup restored: it lacks its own two decisions.
+    hub.stop();
+    let addr = hub.addr;
+    drop(hub);
+    let mut restored = Hub::restored(&file, addr);
+    assert_eq!(review_of(&restored, &s[0])["state"], "submitted");
+    restored.serve();
+
+    // The office holds them, sealed by the hub's key: it hands them back.
+    let back = a.sync();
+    assert_eq!(back["sent"], 2, "{back}");
+    assert_eq!(review_of(&restored, &s[0])["state"], "returned");
+    assert_eq!(review_of(&restored, &s[0])["reason"], reason);
+    assert_eq!(review_of(&restored, &s[1])["state"], "verified");
+    assert_eq!(a.sync()["up_to_date"], true);
+
+    // The restored hub's next decision follows them (no seq reused) and reaches the office.
+    restored.json(&["review", "verify", &s[0]]);
+    assert_eq!(a.sync()["received"], 1);
+    let returned = a.json(&["survey", "list", "--returned"]);
+    assert_eq!(returned.as_array().unwrap().len(), 0, "{returned}");
+    let v = restored.json(&["verify"]);
+    assert_eq!(v["ok"], true, "{v}");
+}
