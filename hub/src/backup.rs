@@ -729,4 +729,62 @@ mod tests {
         assert!(e.to_string().contains("chain link"), "{e}");
         assert!(!dir.exists(), "nothing created");
     }
+
+    #[test]
+    fn a_restored_hub_takes_its_own_lost_entries_back_only_under_its_own_seal() {
+        use baobi_proto::wire::{Refusal, RefusalCode, Run};
+        let tmp = tempfile::tempdir().unwrap();
+        let h = busy_hub(&tmp.path().join("old"));
+        let file = tmp.path().join("b.bak");
+        write(&h, &file, &mut |_| {}).unwrap();
+        let me = h.keypair().author();
+        let n = h.seq_of(&me).unwrap();
+        // After the backup the hub verifies a record: its own entry n + 1, which offices receive.
+        let id = h.records().unwrap()[2].id.to_string();
+        crate::review::decide(&h, &id, crate::review::Decision::Verified).unwrap();
+        let lost = h.run(&me, n + 1, n + 1, 512).unwrap().unwrap();
+        let office = h.agents().unwrap()[0].clone();
+        let after = all(&h);
+        drop(h);
+
+        let b = restore(&file, &tmp.path().join("b"), &mut |_| {}).unwrap();
+        assert!(b.verify.ok);
+        let b = Hub::open(&tmp.path().join("b")).unwrap();
+        // Forged: the hub's author, but not the hub's signature.
+        let forged = Run {
+            head: baobi_proto::Sig([7; 64]),
+            ..lost.clone()
+        };
+        let r: std::result::Result<u64, Refusal> =
+            crate::check::merge_runs(&b, &office, &[forged]).unwrap();
+        assert_eq!(r.unwrap_err().code, RefusalCode::BadSignature);
+        assert_eq!(b.seq_of(&me).unwrap(), n);
+        // Sealed by the hub: taken back, and the store is the one before the loss (heads aside:
+        // the returned run's head is kept, as for an office's).
+        assert_eq!(
+            crate::check::merge_runs(&b, &office, &[lost.clone()]).unwrap(),
+            Ok(1)
+        );
+        let without_heads = |v: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<(Vec<u8>, Vec<u8>)> {
+            v.into_iter()
+                .filter(|(k, _)| !(k[0] == b'h' && k[1..33] == me.0) && k[0] != b'e')
+                .collect()
+        };
+        assert_eq!(without_heads(all(&b)), without_heads(after.clone()));
+        assert!(crate::verify::run(&b, &mut |_| {}).unwrap().ok);
+        drop(b);
+
+        // A restored hub that has meanwhile written another entry n + 1 keeps its own, and the
+        // office's sync is not refused.
+        restore(&file, &tmp.path().join("c"), &mut |_| {}).unwrap();
+        let c = Hub::open(&tmp.path().join("c")).unwrap();
+        crate::review::decide(&c, &id, crate::review::Decision::Returned("thiếu".into())).unwrap();
+        let mine = c.entries(&me, n + 1, n + 1, 1).unwrap();
+        assert_eq!(
+            crate::check::merge_runs(&c, &office, &[lost]).unwrap(),
+            Ok(0)
+        );
+        assert_eq!(c.entries(&me, n + 1, n + 1, 1).unwrap(), mine);
+        assert!(crate::verify::run(&c, &mut |_| {}).unwrap().ok);
+    }
 }
