@@ -513,15 +513,11 @@ impl Store {
             return Ok(out);
         };
         let mut start = from;
-        loop {
-            let Some((end, sig)) = heads
-                .iter()
-                .filter(|(h, _)| *h >= start && *h - start < room as u64)
-                .next_back()
-                .copied()
-            else {
-                break;
-            };
+        while let Some((end, sig)) = heads
+            .iter()
+            .rfind(|(h, _)| *h >= start && *h - start < room as u64)
+            .copied()
+        {
             let entries = self.range(hub_author, start, end)?;
             let Some(run) = Run::with_head(*hub_author, prev, &entries, sig) else {
                 break;

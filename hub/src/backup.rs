@@ -233,7 +233,7 @@ fn write_to(hub: &Hub, tmp: &Path, progress: &mut dyn FnMut(Step)) -> Result<Hea
             put_item(&mut z, &v)?;
             *by_prefix.entry((p as char).to_string()).or_default() += 1;
             n += 1;
-            if n % 10_000 == 0 {
+            if n.is_multiple_of(10_000) {
                 progress(Step::Written(n));
             }
         }
@@ -477,7 +477,7 @@ fn rebuild(
             _ => {
                 raw.insert(k, v);
                 raw_n += 1;
-                if raw_n % REPLAY_BATCH == 0 {
+                if raw_n.is_multiple_of(REPLAY_BATCH) {
                     db.apply_batch(std::mem::take(&mut raw))?;
                 }
             }
@@ -762,7 +762,7 @@ mod tests {
         // Sealed by the hub: taken back, and the store is the one before the loss (heads aside:
         // the returned run's head is kept, as for an office's).
         assert_eq!(
-            crate::check::merge_runs(&b, &office, &[lost.clone()]).unwrap(),
+            crate::check::merge_runs(&b, &office, std::slice::from_ref(&lost)).unwrap(),
             Ok(1)
         );
         let without_heads = |v: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<(Vec<u8>, Vec<u8>)> {

@@ -292,7 +292,7 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
         }
         let Some(c) = chain.as_mut() else { continue };
         entries += 1;
-        if entries % 10_000 == 0 {
+        if entries.is_multiple_of(10_000) {
             progress(Step::Entries(entries));
         }
         if seq != c.next {
@@ -397,7 +397,7 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
             continue;
         };
         n += 1;
-        if n % 10_000 == 0 {
+        if n.is_multiple_of(10_000) {
             progress(Step::Jurisdiction(n));
         }
         let Some(agent) = agents.get(&e.author) else {

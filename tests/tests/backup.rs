@@ -199,9 +199,8 @@ fn verify_finds_a_tampered_entry_and_a_removed_view_key_and_changes_nothing() {
     a.sync();
     let clean = hub.json(&["verify"]);
     assert_eq!(clean["ok"], true, "{clean}");
-    assert_eq!(
+    assert!(
         clean["entries"].as_u64().unwrap() > 200,
-        true,
         "units and records: {clean}"
     );
     hub.stop();
