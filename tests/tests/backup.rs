@@ -306,3 +306,54 @@ fn hub_decisions_made_after_the_backup_come_back_from_the_offices() {
     let v = restored.json(&["verify"]);
     assert_eq!(v["ok"], true, "{v}");
 }
+
+#[test]
+fn backups_taken_during_a_sync_hold_whole_batches_and_restore() {
+    let hub = Hub::start();
+    let a = hub.enroll_agent("30226");
+    let market = a.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    assert_eq!(a.sync()["sent"], 1);
+    let n = 2000;
+    a.import(&baobi_tests::market_rows(
+        std::slice::from_ref(&market),
+        n,
+        7,
+    ));
+    let keep = tempfile::tempdir().unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let files = std::thread::scope(|s| {
+        s.spawn(|| {
+            assert_eq!(a.sync()["sent"], n);
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut files = vec![];
+        while !done.load(std::sync::atomic::Ordering::SeqCst) || files.is_empty() {
+            let f = keep.path().join(format!("b{}.bak", files.len()));
+            backup(&hub, &f);
+            files.push(f);
+        }
+        files
+    });
+    // The agent sends batches of 512 entries, each merged atomically: a backup holds whole ones.
+    let batch = baobi_agent::sync::BATCH;
+    let whole: BTreeSet<usize> = (0..=n / batch)
+        .map(|k| 1 + k * batch)
+        .chain([1 + n])
+        .collect();
+    let mut seen = BTreeSet::new();
+    for f in &files {
+        let r = Hub::restored(f, None);
+        let v = r.json(&["verify"]);
+        assert_eq!(v["ok"], true, "{v}");
+        let records = v["records"].as_u64().unwrap() as usize;
+        assert!(
+            whole.contains(&records),
+            "{records} records: not whole batches"
+        );
+        seen.insert(records);
+    }
+    eprintln!(
+        "{} backups during the sync held {seen:?} records",
+        files.len()
+    );
+}
