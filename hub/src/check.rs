@@ -3,7 +3,8 @@
 //! Order matters and is the contract's: author, signature (the run's seal, see `proto::chain`),
 //! sequence, then the operation (validation and jurisdiction). One refused entry refuses the whole
 //! batch: nothing of it is stored. Entries earlier in the same batch count as present, because checks
-//! read through the merge overlay.
+//! read through the merge overlay. An office may also hand back the hub's own entries, sealed by the
+//! hub's key, to a hub restored from an older backup (`own_back`).
 
 use baobi_proto::chain::Link;
 use baobi_proto::units::Units;
