@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use baobi_proto::chain::{self, Link};
 use baobi_proto::view::{self, MemTables};
 use baobi_proto::wire::{self, Entry, Hlc, Op, Run};
-use baobi_proto::{AuthorId, Keypair, Summary};
+use baobi_proto::{AuthorId, Keypair, Sig, Summary};
 use serde::{Deserialize, Serialize};
 
 /// What can go wrong in the store.
@@ -119,6 +119,14 @@ const K_HLC: &[u8] = b"last_hlc";
 const K_LAST_SYNC: &[u8] = b"last_sync";
 const K_LAST_ERROR: &[u8] = b"last_error";
 const K_RESTORING: &[u8] = b"restoring";
+/// `hub_head/` + seq (u64 BE) → the hub's head signature over its log at that seq, as received.
+const K_HUB_HEAD: &[u8] = b"hub_head/";
+
+fn hub_head_key(seq: u64) -> Vec<u8> {
+    let mut k = K_HUB_HEAD.to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
 
 /// The sled key of an entry: author bytes then seq big-endian.
 pub fn entry_key(author: &AuthorId, seq: u64) -> [u8; 40] {
@@ -445,12 +453,91 @@ impl Store {
             .author()
             .is_ok_and(|me| fresh.iter().any(|e| e.author == me));
         drop(st);
+        self.keep_hub_heads(runs, hub_author)?;
         if own_back {
             // The office's own entries came back from the hub (a restore): chain them.
             let links = self.own_links()?;
             self.state().own_links = links;
         }
         Ok(fresh.len())
+    }
+
+    /// Keeps the head signatures of the hub's runs that cover the hub entries this store holds (a
+    /// head over other entries, a hub that forked its log, is not kept), so the office can hand the
+    /// hub's own entries back to a hub restored from an older backup: sealed by the hub's key, they
+    /// are the hub's word, whoever carries them.
+    fn keep_hub_heads(&self, runs: &[Run], hub_author: &AuthorId) -> Result<()> {
+        let mut kept = false;
+        for run in runs.iter().filter(|r| r.author == *hub_author) {
+            let Some(link) = self.hub_link(hub_author, run.last())? else {
+                continue;
+            };
+            if hub_author.verify(&chain::head_bytes(hub_author, run.last(), &link), &run.head) {
+                self.meta
+                    .insert(hub_head_key(run.last()), &run.head.0[..])?;
+                kept = true;
+            }
+        }
+        if kept {
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The link of the hub's entry `seq` over the hub entries held (genesis for 0), `None` when they
+    /// are not all held.
+    fn hub_link(&self, hub_author: &AuthorId, seq: u64) -> Result<Option<Link>> {
+        let mut link = chain::genesis(hub_author);
+        let mut n = 0;
+        for e in self.range(hub_author, 1, seq)? {
+            n += 1;
+            if e.seq != n {
+                return Ok(None);
+            }
+            link = chain::link_of(&link, &e);
+        }
+        Ok((n == seq).then_some(link))
+    }
+
+    /// The hub's own entries `from..=to` this store holds, as runs sealed by the hub's head
+    /// signatures kept (each at most `room` entries, ending at a head), for a hub that lacks them.
+    pub fn hub_runs(
+        &self,
+        hub_author: &AuthorId,
+        from: u64,
+        to: u64,
+        room: usize,
+    ) -> Result<Vec<Run>> {
+        let mut out = vec![];
+        if from == 0 || to < from || room == 0 {
+            return Ok(out);
+        }
+        let mut heads: Vec<(u64, Sig)> = vec![];
+        for kv in self.meta.range(hub_head_key(from)..=hub_head_key(to)) {
+            let (k, v) = kv?;
+            let seq = u64_of(Some(k.subslice(K_HUB_HEAD.len(), 8)));
+            if let Ok(sig) = <[u8; 64]>::try_from(v.as_ref()) {
+                heads.push((seq, Sig(sig)));
+            }
+        }
+        let Some(mut prev) = self.hub_link(hub_author, from - 1)? else {
+            return Ok(out);
+        };
+        let mut start = from;
+        while let Some((end, sig)) = heads
+            .iter()
+            .rfind(|(h, _)| *h >= start && *h - start < room as u64)
+            .copied()
+        {
+            let entries = self.range(hub_author, start, end)?;
+            let Some(run) = Run::with_head(*hub_author, prev, &entries, sig) else {
+                break;
+            };
+            prev = entries.iter().fold(prev, |l, e| chain::link_of(&l, e));
+            out.push(run);
+            start = end + 1;
+        }
+        Ok(out)
     }
 
     /// Entries `from..=to` of `author`, in order.

@@ -1,7 +1,8 @@
 //! Enrollment and the sync driver: moves `proto::Session` messages over the QUIC stream and does what
 //! its events say against the store.
 //!
-//! The agent only ever sends entries it authored, stores what the hub sends only after checking
+//! The agent only ever sends entries it authored, and the hub's own entries back to a hub that lacks
+//! them (restored from an older backup) under the hub's own seal; it stores what the hub sends only after checking
 //! signatures (units only from the hub's key), flushes before acknowledging, and raises its "acked"
 //! mark only when the hub acknowledges or its summary shows it already holds our entries.
 
@@ -10,6 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use baobi_proto::identity::fingerprint;
+use baobi_proto::wire::Run;
 use baobi_proto::wire::{enroll_proof_bytes, EnrollReply, EnrollRequest, Refusal};
 use baobi_proto::{Entry, Event, Msg, Session, Token};
 use data_encoding::HEXLOWER;
@@ -69,7 +71,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// What a sync did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SyncReport {
-    /// Own entries the hub acknowledged.
+    /// Entries the hub acknowledged: own ones, and any of the hub's own handed back to it.
     pub sent: u64,
     /// Entries received and stored.
     pub received: u64,
@@ -255,6 +257,9 @@ async fn drive(
     let mut session = Session::client(store.summary());
     let mut report = SyncReport::default();
     let mut queue: VecDeque<Entry> = VecDeque::new();
+    // The hub's own entries it lacks and this store holds under the hub's seal (a hub restored from
+    // an older backup): handed back after our own.
+    let mut hub_back: VecDeque<Run> = VecDeque::new();
     let mut sending = false;
     let mut waiting_for_reply = false;
     let mut next_batch: u32 = 0;
@@ -270,6 +275,9 @@ async fn drive(
                     store.set_acked_seq(hub_has)?;
                     for r in mine {
                         queue.extend(store.range(&me, r.from, r.to)?);
+                    }
+                    for r in ranges.iter().filter(|r| r.author == *hub_author) {
+                        hub_back.extend(store.hub_runs(hub_author, r.from, r.to, BATCH)?);
                     }
                     progress(Progress::ToSend(queue.len() as u64));
                     sending = true;
@@ -309,6 +317,13 @@ async fn drive(
         }
         while sending && session.can_send() {
             if queue.is_empty() {
+                if let Some(run) = hub_back.pop_front() {
+                    session.push_runs(vec![run])?;
+                    // Nothing of ours in it: the acked mark does not move.
+                    batches.insert(next_batch, (0, false));
+                    next_batch += 1;
+                    continue;
+                }
                 session.finish_sending()?;
                 sending = false;
                 break;

@@ -3,7 +3,8 @@
 //! Order matters and is the contract's: author, signature (the run's seal, see `proto::chain`),
 //! sequence, then the operation (validation and jurisdiction). One refused entry refuses the whole
 //! batch: nothing of it is stored. Entries earlier in the same batch count as present, because checks
-//! read through the merge overlay.
+//! read through the merge overlay. An office may also hand back the hub's own entries, sealed by the
+//! hub's key, to a hub restored from an older backup (`own_back`).
 
 use baobi_proto::chain::Link;
 use baobi_proto::units::Units;
@@ -23,7 +24,7 @@ fn refuse(code: RefusalCode, message: impl Into<String>) -> Refusal {
 }
 
 /// The unit and date a body is about: surveys and campaigns at their date, outlets at no fixed date.
-fn unit_of(b: &Body) -> (&str, Option<Date>) {
+pub(crate) fn unit_of(b: &Body) -> (&str, Option<Date>) {
     match b {
         Body::Outlet(o) => (&o.unit, None),
         Body::MarketSurvey(s) => (&s.unit, Some(s.date)),
@@ -225,8 +226,16 @@ pub fn merge_runs(hub: &Hub, agent: &AgentRec, runs: &[Run]) -> Result<Result<u6
     let mut new = 0u64;
     let now_ms = (crate::now_secs().max(0) as u64).saturating_mul(1000);
     let mut clock = ClockFlag::default();
+    let me = hub.keypair().author();
     for run in runs {
         let span = format!("{}-{}..{}", run.author.short(), run.from, run.last());
+        if run.author == me {
+            match own_back(&mut ov, agent, run) {
+                Ok(n) => new += n,
+                Err(r) => return Ok(Err(r)),
+            }
+            continue;
+        }
         if run.author != agent.author {
             return Ok(Err(refuse(
                 RefusalCode::WrongAuthor,
@@ -292,6 +301,59 @@ pub fn merge_runs(hub: &Hub, agent: &AgentRec, runs: &[Run]) -> Result<Result<u6
         return Err(crate::Error::Corrupt(e.to_string()));
     }
     Ok(Ok(new))
+}
+
+/// Takes back the hub's own entries an office hands over (a hub restored from an older backup lacks
+/// the decisions it wrote after it): the run must be sealed by the hub's own key, which nobody else
+/// holds, and follow the hub's log. When the hub has meanwhile written other entries under those
+/// seqs, they are not taken (logged, not refused, so the office's sync goes on). Returns how many
+/// were new.
+fn own_back(ov: &mut Overlay<'_>, agent: &AgentRec, run: &Run) -> Result<u64, Refusal> {
+    let span = format!("{}-{}..{}", run.author.short(), run.from, run.last());
+    let Some(opened) = run.open() else {
+        return Err(refuse(
+            RefusalCode::BadSignature,
+            format!("hub entries {span}: the run's signature does not verify"),
+        ));
+    };
+    let have = ov.seq(&run.author);
+    if run.from > have + 1 {
+        return Err(refuse(
+            RefusalCode::InvalidEntry,
+            format!("hub entries {span}: gap after seq {have}"),
+        ));
+    }
+    let forked = || {
+        tracing::warn!(
+            agent = %agent.author.short(),
+            %span,
+            "an office holds hub entries that differ from the hub's own (written after a restore); \
+             not taken"
+        );
+        Ok(0)
+    };
+    if ov.link(&run.author, run.from - 1).ok() != Some(run.prev) {
+        return forked();
+    }
+    let mut new = 0;
+    for (e, link) in &opened {
+        if e.seq <= have {
+            if ov.get(&keys::link(&e.author, e.seq)).as_deref() != Some(&link[..]) {
+                return forked();
+            }
+            continue;
+        }
+        view::apply(ov, e);
+        ov.put(keys::entry(&e.author, e.seq), wire::encode(e));
+        ov.put(keys::link(&e.author, e.seq), link.to_vec());
+        ov.put(keys::seq(&e.author), e.seq.to_be_bytes().to_vec());
+        new += 1;
+    }
+    if new > 0 {
+        ov.put(keys::head(&run.author, run.last()), run.head.0.to_vec());
+        tracing::info!(agent = %agent.author.short(), %span, entries = new, "hub entries handed back");
+    }
+    Ok(new)
 }
 
 /// Seals `entries` (contiguous entries of `key`'s log) as one run after the link the hub holds for

@@ -67,17 +67,43 @@ pub enum Command {
         #[arg(long, hide = true)]
         ttl_secs: Option<u64>,
     },
-    /// Issue a one-time restore token for an office whose disk (and key) was lost: the office that
-    /// redeems it (`baobi-agent restore --token`) takes over its unit, and the lost key is retired.
+    /// `restore AGENT`: issue a one-time restore token for an office whose disk (and key) was lost:
+    /// the office that redeems it (`baobi-agent restore --token`) takes over its unit, and the lost
+    /// key is retired. `restore --from FILE --data NEWDIR`: make a new hub from a backup.
     Restore {
         /// The lost office: author key prefix (at least 8 hex digits) or exact label.
-        agent: String,
+        #[arg(required_unless_present = "from", conflicts_with = "from")]
+        agent: Option<String>,
         /// Hub address the office connects to (default: the last address `serve` listened on).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "from")]
         addr: Option<String>,
         /// Hours the token stays valid.
         #[arg(long, default_value_t = 168)]
         ttl_hours: u64,
+        /// A backup file (`baobi-hub backup`): make a new hub from it in --data DIR (absent or
+        /// empty); the view is rebuilt from the entries and the result verified.
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+        /// Print JSON (with --from).
+        #[arg(long, requires = "from")]
+        json: bool,
+    },
+    /// Write a consistent, compressed, checksummed backup of the hub to a new file (owner-only: it
+    /// holds the hub's secret key). Works while the hub serves.
+    Backup {
+        /// The file to create (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-check every stored entry (chain, signatures, jurisdiction) and the view against a
+    /// recomputation, changing nothing. Exit code 3 when a problem is found.
+    Verify {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Serve agents over QUIC (and the control socket) until SIGINT/SIGTERM.
     Serve {
@@ -482,11 +508,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
         }
         Command::Restore {
+            from: Some(from),
+            json: j,
+            ..
+        } => restore_backup(data(&cli.data)?, &from, j)?,
+        Command::Backup { out, json: j } => backup(data(&cli.data)?, &out, j)?,
+        Command::Verify { json: j } => verify(data(&cli.data)?, j)?,
+        Command::Restore {
             agent,
             addr,
             ttl_hours,
+            ..
         } => {
             let dir = data(&cli.data)?;
+            let agent = agent.ok_or_else(|| {
+                Usage("restore needs AGENT or --from FILE / cần AGENT hoặc --from FILE".into())
+            })?;
             let r = call(
                 dir,
                 Request::Restore {
@@ -684,6 +721,127 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// Exit code when `verify` finds a problem.
+pub const EXIT_PROBLEMS: i32 = 3;
+
+/// `verify` found problems (exit code 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Problems(pub String);
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(p).with_context(|| format!("path {}", p.display()))
+}
+
+fn backup(dir: &Path, out: &Path, j: bool) -> anyhow::Result<()> {
+    let out = absolute(out)?;
+    let req = Request::Backup { out: out.clone() };
+    eprintln!("Đang sao lưu… / Backing up…");
+    let written = match control::request(dir, &req) {
+        Some(r) => match r.with_context(|| format!("hub data in {}", dir.display()))? {
+            Response::Backup(w) => *w,
+            Response::Error { message, invalid } => {
+                if invalid {
+                    return Err(Usage(message).into());
+                }
+                bail!(message)
+            }
+            _ => bail!("unexpected answer from the hub"),
+        },
+        None => {
+            let hub = Hub::open(dir).map_err(|e| match e {
+                crate::Error::Invalid(m) => anyhow::Error::from(Usage(m)),
+                e => anyhow::Error::from(e).context(format!("hub data in {}", dir.display())),
+            })?;
+            crate::backup::write(&hub, &out, &mut |s| {
+                if let crate::backup::Step::Written(n) = s {
+                    eprintln!("  {n} khóa / keys");
+                }
+            })
+            .map_err(|e| match e {
+                crate::Error::Invalid(m) => anyhow::Error::from(Usage(m)),
+                e => anyhow::Error::from(e).context(format!("writing {}", out.display())),
+            })?
+        }
+    };
+    if j {
+        println!("{}", json(&written)?);
+    } else {
+        let h = &written.header;
+        println!("{}", written.path);
+        println!(
+            "Tỉnh / Province: {} ({}) — {} mục / entries, {} văn phòng / offices, {} khóa / keys, \
+             {} byte / bytes, {} ms",
+            h.province_name, h.province, h.entries, h.agents, h.keys, written.bytes, written.millis
+        );
+    }
+    eprintln!(
+        "Đã sao lưu; tệp chứa khóa bí mật của máy chủ, hãy cất giữ cẩn thận / Backup written; the \
+         file holds the hub's secret key, keep it safe"
+    );
+    Ok(())
+}
+
+fn restore_backup(dir: &Path, from: &Path, j: bool) -> anyhow::Result<()> {
+    let mut last = std::time::Instant::now();
+    let r = crate::backup::restore(from, dir, &mut |s| {
+        if last.elapsed() >= std::time::Duration::from_secs(1) {
+            last = std::time::Instant::now();
+            match s {
+                crate::backup::Step::Replayed(n) => {
+                    eprintln!("  {n} mục đã nạp / entries replayed")
+                }
+                crate::backup::Step::Verify(_) => eprintln!("  đang kiểm tra / verifying…"),
+                crate::backup::Step::Written(_) => {}
+            }
+        }
+    })
+    .map_err(|e| match e {
+        crate::Error::Invalid(m) => anyhow::Error::from(Usage(m)),
+        e => anyhow::Error::from(e).context(format!("restoring into {}", dir.display())),
+    })?;
+    if j {
+        println!("{}", json(&r)?);
+    } else {
+        let h = &r.header;
+        println!(
+            "Tỉnh / Province: {} ({}) — bản sao lưu lúc / backup of {}",
+            h.province_name, h.province, h.created_at
+        );
+        println!(
+            "{} mục / entries, {} bản ghi / records, {} văn phòng / offices ({} ms)",
+            r.verify.entries, r.verify.records, h.agents, r.millis
+        );
+    }
+    eprintln!(
+        "Đã khôi phục máy chủ vào {} và kiểm tra không lỗi; chạy `baobi-hub serve` trên cùng địa chỉ, \
+         các văn phòng sẽ gửi lại những gì bản sao lưu thiếu / Hub restored into {} and verified; \
+         serve it on the same address and offices re-send what the backup lacks",
+        dir.display(),
+        dir.display()
+    );
+    Ok(())
+}
+
+fn verify(dir: &Path, j: bool) -> anyhow::Result<()> {
+    let Response::Verify(r) = call(dir, Request::Verify)? else {
+        bail!("unexpected answer from the hub");
+    };
+    if j {
+        println!("{}", json(&r)?);
+    } else {
+        print!("{}", crate::verify::render(&r));
+    }
+    if !r.ok {
+        let n = r.problems.len() as u64 + r.more_problems;
+        return Err(Problems(format!(
+            "kiểm tra phát hiện {n} lỗi / verification found {n} problems"
+        ))
+        .into());
     }
     Ok(())
 }

@@ -117,6 +117,13 @@ pub enum Request {
         /// Login name.
         name: String,
     },
+    /// Write a backup of the store to a file (absolute path, must not exist).
+    Backup {
+        /// Where.
+        out: PathBuf,
+    },
+    /// Re-check every entry and the view, changing nothing.
+    Verify,
 }
 
 /// The answer to a [`Request`].
@@ -194,6 +201,10 @@ pub enum Response {
         /// It.
         operator: crate::operators::OperatorRow,
     },
+    /// A backup written.
+    Backup(Box<crate::backup::Written>),
+    /// The outcome of a verification.
+    Verify(Box<crate::verify::Report>),
 }
 
 impl Response {
@@ -351,6 +362,22 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
             Request::OperatorRemove { name } => Response::Operator {
                 operator: crate::operators::remove(hub, &name)?,
             },
+            Request::Backup { out } => {
+                if !out.is_absolute() {
+                    return Err(Error::Invalid(format!(
+                        "backup path {} must be absolute / đường dẫn phải là tuyệt đối",
+                        out.display()
+                    )));
+                }
+                Response::Backup(Box::new(crate::backup::write(hub, &out, &mut |s| {
+                    if let crate::backup::Step::Written(n) = s {
+                        tracing::info!(keys = n, "backup");
+                    }
+                })?))
+            }
+            Request::Verify => Response::Verify(Box::new(crate::verify::run(hub, &mut |s| {
+                tracing::debug!(?s, "verify");
+            })?)),
         })
     })();
     r.unwrap_or_else(Response::from_err)

@@ -3,6 +3,7 @@
 //! `main.rs` only parses the command line and calls in here, so the end-to-end tests can start a hub on
 //! a loopback socket (`net::endpoint` + `server::run`) exactly as `baobi-hub serve` does.
 
+pub mod backup;
 pub mod check;
 pub mod cli;
 pub mod control;
@@ -21,6 +22,7 @@ pub mod store;
 #[cfg(test)]
 mod testkit;
 pub mod units_csv;
+pub mod verify;
 
 pub use store::Hub;
 

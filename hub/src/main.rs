@@ -1,6 +1,6 @@
 //! `baobi-hub`: parses the command line, sets up logging to stderr, and calls the library.
 //!
-//! Exit codes: 0 success, 1 error, 2 invalid input or usage.
+//! Exit codes: 0 success, 1 error, 2 invalid input or usage, 3 `verify` found a problem.
 
 use clap::Parser;
 
@@ -34,6 +34,15 @@ fn main() {
                     Some(baobi_hub::Error::Invalid(_))
                 )
         });
-        std::process::exit(if usage { baobi_hub::cli::EXIT_USAGE } else { 1 });
+        let problems = e
+            .chain()
+            .any(|c| c.downcast_ref::<baobi_hub::cli::Problems>().is_some());
+        std::process::exit(if problems {
+            baobi_hub::cli::EXIT_PROBLEMS
+        } else if usage {
+            baobi_hub::cli::EXIT_USAGE
+        } else {
+            1
+        });
     }
 }

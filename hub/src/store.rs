@@ -251,7 +251,7 @@ fn dec<T: Decode<()>>(what: &str, bytes: &[u8]) -> Result<T> {
     wire::decode(bytes).map_err(|e| Error::Corrupt(format!("{what}: {e}")))
 }
 
-fn open_db(dir: &Path) -> Result<baobi_storage::Db> {
+pub(crate) fn open_db(dir: &Path) -> Result<baobi_storage::Db> {
     Ok(baobi_storage::Db::open(dir, 16 << 20)?)
 }
 
@@ -343,7 +343,7 @@ impl Hub {
         Hub::from_db(dir, db)
     }
 
-    fn from_db(dir: &Path, db: baobi_storage::Db) -> Result<Hub> {
+    pub(crate) fn from_db(dir: &Path, db: baobi_storage::Db) -> Result<Hub> {
         let meta = |n: &str| -> Result<Vec<u8>> {
             db.get(keys::meta(n))?
                 .map(|v| v.to_vec())
@@ -1076,6 +1076,11 @@ impl<'a> Overlay<'a> {
     /// The first error met while reading, if any.
     pub fn error(&self) -> Option<&Error> {
         self.err.as_ref()
+    }
+
+    /// The buffered writes (`None`: a delete), in key order (`verify` compares them with the tree).
+    pub(crate) fn writes(&self) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        &self.writes
     }
 
     /// Reads a key (overlay first).

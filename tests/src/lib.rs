@@ -102,6 +102,28 @@ impl Hub {
         self.json(&args)
     }
 
+    /// A hub made by `baobi-hub restore --from FILE` in a new folder, not serving yet; it will serve
+    /// on `addr` (give the old hub's address: the offices' tokens name it).
+    pub fn restored(file: &Path, addr: Option<SocketAddr>) -> Hub {
+        let hub = Hub {
+            dir: tempfile::tempdir().expect("temp dir"),
+            child: None,
+            addr,
+            http: None,
+            serve_env: vec![],
+        };
+        let out = Command::new(bin("baobi-hub"))
+            .args(["restore", "--json", "--from"])
+            .arg(file)
+            .arg("--data")
+            .arg(hub.dir.path())
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run baobi-hub restore");
+        check(out, "baobi-hub restore --from");
+        hub
+    }
+
     /// A hub initialised and serving.
     pub fn start() -> Hub {
         let mut hub = Hub::init();
