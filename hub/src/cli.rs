@@ -568,6 +568,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 out!("{}", report::render_totals(&t));
             }
         }
+        Command::Records { json: true } => records_json(data(&cli.data)?)?,
         Command::Records { json: j } => {
             let dir = data(&cli.data)?;
             let Response::Records { records } = call(dir, Request::Records)? else {
@@ -703,6 +704,34 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// `records --json`: the JSON array written one record at a time as the store is read (the same
+/// text `serde_json::to_string_pretty` gives for the whole array), so memory stays at one record.
+fn records_json(dir: &Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut first = true;
+    let mut buf = Vec::new();
+    control::for_each_record(dir, |row| -> anyhow::Result<()> {
+        buf.clear();
+        serde_json::to_writer_pretty(&mut buf, &row)?;
+        out.write_all(if first { b"[\n  " } else { b",\n  " })
+            .map_err(stdout_error)?;
+        first = false;
+        for (i, line) in buf.split(|&b| b == b'\n').enumerate() {
+            if i > 0 {
+                out.write_all(b"\n  ").map_err(stdout_error)?;
+            }
+            out.write_all(line).map_err(stdout_error)?;
+        }
+        Ok(())
+    })?;
+    out.write_all(if first { b"[]\n" } else { b"\n]\n" })
+        .map_err(stdout_error)?;
+    out.flush().map_err(stdout_error)?;
     Ok(())
 }
 

@@ -21,7 +21,7 @@ fn run_into_closed_pipe(program: &str, data: &Path, args: &[&str], keep: usize) 
     } else {
         cmd.args(args).arg("--data").arg(data);
     }
-    let mut child = cmd
+    let child = cmd
         .env("RUST_LOG", "warn")
         .stdout(writer)
         .stderr(Stdio::piped())
@@ -117,4 +117,60 @@ fn every_command_ends_quietly_on_a_closed_stdout() {
         let what = format!("{program} {} | head -c 10", args.join(" "));
         assert_quiet(&what, run_into_closed_pipe(program, dir, args, 10));
     }
+}
+
+/// Peak resident memory (`VmHWM`, KiB) of `baobi-hub records --json` through the serving hub, read
+/// while the command is blocked on a full pipe (after the first 64 KiB), and the array it printed.
+fn records_json_peak(hub: &Hub) -> (u64, Vec<serde_json::Value>) {
+    let mut child = Command::new(bin("baobi-hub"))
+        .args(["records", "--json", "--data"])
+        .arg(hub.dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn records --json");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut text = vec![0u8; 64 * 1024];
+    stdout.read_exact(&mut text).expect("the first 64 KiB");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).expect("status");
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    stdout.read_to_end(&mut text).expect("the rest");
+    assert!(child.wait().expect("wait").success());
+    let rows = serde_json::from_slice::<serde_json::Value>(&text).expect("a JSON array");
+    (hwm, rows.as_array().expect("array").clone())
+}
+
+#[test]
+fn records_json_streams_in_memory_that_does_not_grow_with_the_records() {
+    let hub = Hub::start();
+    let agent = hub.enroll_agent("30226");
+    let market = agent.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    agent.import(&market_rows(std::slice::from_ref(&market), 300, 1));
+    agent.sync();
+    let (small, rows) = records_json_peak(&hub);
+    assert_eq!(rows.len(), 301);
+    let small_bytes = serde_json::to_string_pretty(&rows).unwrap().len() as u64;
+
+    agent.import(&market_rows(std::slice::from_ref(&market), 3000, 2));
+    agent.sync();
+    let (large, rows) = records_json_peak(&hub);
+    assert_eq!(rows.len(), 3301);
+    let large_bytes = serde_json::to_string_pretty(&rows).unwrap().len() as u64;
+    // Every record once.
+    let ids: std::collections::BTreeSet<_> = rows.iter().map(|r| r["id"].to_string()).collect();
+    assert_eq!(ids.len(), rows.len());
+
+    // Holding the records would cost several times their printed size; streaming costs none of it.
+    let grown = large.saturating_sub(small);
+    let printed_more = (large_bytes - small_bytes) / 1024;
+    println!("records --json peak: {small} KiB at 301 records, {large} KiB at 3301 ({printed_more} KiB more printed)");
+    assert!(
+        grown * 4 < printed_more,
+        "peak memory grew by {grown} KiB for {printed_more} KiB more output"
+    );
 }
