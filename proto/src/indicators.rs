@@ -684,13 +684,13 @@ impl<'a> Year<'a> {
                     ind
                 }
             };
-            if !matches!(id, IndicatorId::I2Share | IndicatorId::I3Share) {
-                ind.target = t.map(|bp| f64::from(bp) / 10_000.0);
-                ind.met = match (t, ind.value) {
-                    (Some(bp), Some(_)) => Some(met(&ind, bp, id)),
-                    _ => None,
-                };
-            }
+            // A share's value counts markets at the pooled (i2 / i3) target; its own target is
+            // the plan's i2_share / i3_share threshold for that share.
+            ind.target = t.map(|bp| f64::from(bp) / 10_000.0);
+            ind.met = match (t, ind.value) {
+                (Some(bp), Some(_)) => Some(met(&ind, bp, id)),
+                _ => None,
+            };
             out.push(ind);
         }
         out

@@ -8,6 +8,7 @@
 use unicode_normalization::UnicodeNormalization;
 
 use crate::wire::{
+    IndicatorId,
     Body, CampaignEvent, Date, MarketSurvey, OutletDef, OutletKind, PlanDef, RetailSurvey, MAX_TEXT,
 };
 use crate::Error;
@@ -334,6 +335,30 @@ pub fn plan(p: &PlanDef) -> Result<(), Error> {
         }
         if !seen.insert((t.indicator, t.year)) {
             return Err(field(&what, "set twice"));
+        }
+    }
+    // A share counts the markets individually at the pooled target: without one in force there is
+    // nothing to count them against.
+    for t in &p.targets {
+        let pooled = match t.indicator {
+            IndicatorId::I2Share => IndicatorId::I2,
+            IndicatorId::I3Share => IndicatorId::I3,
+            _ => continue,
+        };
+        if !p
+            .targets
+            .iter()
+            .any(|u| u.indicator == pooled && u.year <= t.year)
+        {
+            let (s, q) = (t.indicator.as_str(), pooled.as_str());
+            return Err(field(
+                &format!("targets ({s} {})", t.year),
+                format!(
+                    "chỉ tiêu {s} cần chỉ tiêu {q} từ năm {y} trở về trước (mỗi chợ được xét theo mức {q}) / \
+                     a {s} target needs an {q} target from {y} or earlier (each market is judged against the {q} target)",
+                    y = t.year
+                ),
+            ));
         }
     }
     Ok(())
