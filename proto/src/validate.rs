@@ -8,8 +8,8 @@
 use unicode_normalization::UnicodeNormalization;
 
 use crate::wire::{
-    IndicatorId,
-    Body, CampaignEvent, Date, MarketSurvey, OutletDef, OutletKind, PlanDef, RetailSurvey, MAX_TEXT,
+    Body, CampaignEvent, Date, IndicatorId, MarketSurvey, OutletDef, OutletKind, PlanDef,
+    RetailSurvey, MAX_TEXT,
 };
 use crate::Error;
 

@@ -74,10 +74,16 @@ fn share_targets_are_the_plans_and_met_is_judged_against_them() {
 
     let r = hub.indicators(2024, None);
     let share = ind(&r, "i2_share");
-    assert_eq!((&share["numerator"], &share["denominator"]), (&1.0.into(), &2.0.into()));
+    assert_eq!(
+        (&share["numerator"], &share["denominator"]),
+        (&1.0.into(), &2.0.into())
+    );
     assert_eq!(share["value"], 0.5);
     assert_eq!(share["target"], 0.5, "the plan's i2_share target: {share}");
-    assert_eq!(share["met"], true, "1 of 2 markets is 50%, at the 50% share target");
+    assert_eq!(
+        share["met"], true,
+        "1 of 2 markets is 50%, at the 50% share target"
+    );
     let share3 = ind(&r, "i3_share");
     assert_eq!(share3["value"], 1.0);
     assert_eq!(share3["target"], 1.0, "{share3}");
@@ -96,7 +102,11 @@ fn share_targets_are_the_plans_and_met_is_judged_against_them() {
     let r = hub.indicators(2024, None);
     assert_eq!(ind(&r, "i2_share")["target"], 0.6);
     assert_eq!(ind(&r, "i2_share")["met"], false);
-    assert_eq!(ind(&r, "i3_share")["target"], Value::Null, "no i3_share target now");
+    assert_eq!(
+        ind(&r, "i3_share")["target"],
+        Value::Null,
+        "no i3_share target now"
+    );
     assert_eq!(ind(&r, "i3_share")["met"], Value::Null);
 
     // A share target without the reduction target each market is judged against is refused at
@@ -123,7 +133,11 @@ fn plan_show_json_gives_each_targets_covers() {
         "plan.toml",
         &[
             target("i1", "[\"trade-centre\", \"supermarket\"]", 0.85),
-            target("i1_cs", "[\"supermarket\", \"trade-centre\", \"convenience\"]", 0.8),
+            target(
+                "i1_cs",
+                "[\"supermarket\", \"trade-centre\", \"convenience\"]",
+                0.8,
+            ),
             target("i2", "[\"civilized\"]", 0.4),
             target("i3", "[\"new-rural\"]", 0.2),
             target("i4", "[\"districts\"]", 0.7),
