@@ -1264,6 +1264,9 @@ pub fn apply_flags(body: &Body, a: &CorrectArgs) -> Result<Body> {
             }
             if a.nonbio_bags.is_some() {
                 s.nonbio_bags_per_day = a.nonbio_bags;
+            } else if a.gives_nonbio == Some(YesNo::No) {
+                // Correcting to "gives none" clears the count it had, as a new survey would have none.
+                s.nonbio_bags_per_day = None;
             }
             if a.eco_bags.is_some() {
                 s.eco_bags_per_day = a.eco_bags;
