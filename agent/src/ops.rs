@@ -1094,6 +1094,7 @@ fn market_op(store: &Store, hub: &HubInfo, a: &MarketArgs) -> Result<(Op, Vec<St
         notes: nfc(a.notes.as_deref().unwrap_or("").trim()),
     });
     let w = validate::body(&body, Some(today()))?;
+    validate::survey_in_open_period(date, &def)?;
     check_survey_unit(&units(store), &hub.unit, &def.unit, date)?;
     Ok((Op::Record(body), w))
 }
@@ -1122,6 +1123,7 @@ fn retail_op(store: &Store, hub: &HubInfo, a: &RetailArgs) -> Result<(Op, Vec<St
         notes: nfc(a.notes.as_deref().unwrap_or("").trim()),
     });
     let w = validate::body(&body, Some(today()))?;
+    validate::survey_in_open_period(date, &def)?;
     check_survey_unit(&units(store), &hub.unit, &def.unit, date)?;
     Ok((Op::Record(body), w))
 }
@@ -1318,11 +1320,25 @@ fn correct_op(store: &Store, hub: &HubInfo, a: &CorrectArgs) -> Result<(Op, Vec<
         }
     }
     let w = validate::body(&body, Some(today()))?;
-    let (unit, date) = match &body {
-        Body::MarketSurvey(s) => (s.unit.clone(), s.date),
-        Body::RetailSurvey(s) => (s.unit.clone(), s.date),
+    let (unit, date, outlet) = match &body {
+        Body::MarketSurvey(s) => (s.unit.clone(), s.date, s.outlet),
+        Body::RetailSurvey(s) => (s.unit.clone(), s.date, s.outlet),
         _ => return Err(invalid("id", "is not a survey")),
     };
+    // A new date or outlet must fit the outlet's open period; a correction of other fields of a
+    // survey that an outlet correction left outside it stays possible (the report lists it in gaps).
+    if a.date.is_some() || a.outlet.is_some() {
+        if let Some(Value::Body(Body::Outlet(def))) = store
+            .state()
+            .view
+            .records
+            .get(&outlet)
+            .and_then(|r| r.winner())
+            .map(|h| h.version.value)
+        {
+            validate::survey_in_open_period(date, &def)?;
+        }
+    }
     check_survey_unit(&units(store), &hub.unit, &unit, date)?;
     Ok((Op::Correct(build_correction(&rec, body)), w))
 }

@@ -132,6 +132,31 @@ pub fn body(b: &Body, today: Option<Date>) -> Result<Vec<String>, Error> {
     }
 }
 
+/// A survey's date against its outlet's open period (`opened` to `closed`, both days inside, either
+/// end open when unknown): outside it the survey is refused, naming `date`. The agent checks it at
+/// entry against the outlet as it knows it; the hub against every version of the outlet it holds.
+pub fn survey_in_open_period(date: Date, outlet: &OutletDef) -> Result<(), Error> {
+    if let Some(o) = outlet.opened.filter(|&o| date < o) {
+        return Err(field(
+            "date",
+            format!(
+                "ngày khảo sát {date} trước ngày cơ sở mở cửa {o} / survey date {date} is before \
+                 the outlet opened on {o}"
+            ),
+        ));
+    }
+    if let Some(c) = outlet.closed.filter(|&c| date > c) {
+        return Err(field(
+            "date",
+            format!(
+                "ngày khảo sát {date} sau ngày cơ sở đóng cửa {c} / survey date {date} is after \
+                 the outlet closed on {c}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn outlet(o: &OutletDef) -> Result<(), Error> {
     text("name", &o.name, true)?;
     text("address", &o.address, false)?;
