@@ -54,6 +54,9 @@ fn sync_message(e: &sync::Error) -> String {
         } => format!(
             "Không kết nối được máy chủ tỉnh / Hub unreachable at {addr}: {detail}; nothing is lost, {pending} entries wait to be sent"
         ),
+        e @ sync::Error::HubMismatch { .. } => format!(
+            "{e}. Không gửi gì / Nothing was sent: kiểm tra địa chỉ máy chủ hoặc hỏi quản trị máy chủ tỉnh / check the hub address or ask the hub operator"
+        ),
         sync::Error::Refused(r) => format!(
             "Máy chủ tỉnh từ chối / The hub refused ({:?}): {}",
             r.code, r.message
@@ -577,6 +580,10 @@ pub struct StatusInfo {
     pub last_sync: Option<String>,
     /// Last sync error.
     pub last_error: Option<String>,
+    /// The last sync met a hub whose certificate is not the one pinned at enrollment (another hub
+    /// at the address, or the hub's key changed); cleared by a successful sync.
+    #[serde(default)]
+    pub hub_mismatch: bool,
     /// Entries held.
     pub entries: u64,
 }
@@ -1590,6 +1597,7 @@ fn status(store: &Store, hub: &HubInfo) -> Result<StatusInfo> {
         pending: sync::pending(store)?,
         last_sync: store.last_sync()?.map(|s| rfc3339(i128::from(s) * 1000)),
         last_error: store.last_error()?,
+        hub_mismatch: store.hub_mismatch()?,
         entries: store.state().entries,
     })
 }
