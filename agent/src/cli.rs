@@ -755,6 +755,11 @@ fn render(resp: Response, json: bool) -> i32 {
                 if let Some(e) = &status.last_error {
                     out!("Lỗi gần nhất / Last error: {e}");
                 }
+                if status.hub_mismatch {
+                    out!(
+                        "Cảnh báo / Warning: máy chủ tại địa chỉ này không phải máy chủ đã đăng ký; không thử lại liên tục / the hub at this address is not the one this office enrolled with; not retried as a link failure"
+                    );
+                }
             }
         }
     }

@@ -122,6 +122,13 @@ async fn sync_loop(ctx: Ctx, notify: Arc<tokio::sync::Notify>, interval: Duratio
                 tracing::warn!(%addr, %detail, pending, retry_in = ?delay, "hub unreachable");
                 backoff = (backoff * 2).min(interval.max(MIN_BACKOFF));
             }
+            Err(e @ sync::Error::HubMismatch { .. }) => {
+                // Not the link: another hub answers, and backing off would hide it. Shown by
+                // `status`; tried again at the normal interval in case the address is put right.
+                tracing::error!(error = %e, retry_in = ?interval, "hub certificate mismatch");
+                backoff = MIN_BACKOFF;
+                delay = interval;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "sync failed");
                 delay = interval;

@@ -6,6 +6,7 @@
 //! malformed frame from the peer is an `Err`, never a panic.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +39,10 @@ pub enum Error {
     /// Local TLS or QUIC setup failed.
     #[error("tls setup: {0}")]
     Setup(String),
+    /// The handshake reached a hub whose certificate is not the pinned one (another hub on that
+    /// address, or the hub's key changed): not a link problem, retrying does not help.
+    #[error("hub certificate does not match the pinned fingerprint")]
+    HubMismatch,
     /// The connection broke during the exchange.
     #[error("connection lost: {0}")]
     Connection(String),
@@ -87,17 +92,23 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Accepts the hub iff its certificate's fingerprint is the pinned one.
+/// Accepts the hub iff its certificate's fingerprint is the pinned one, and remembers a refusal so
+/// that [`connect`] can tell a wrong hub from an unreachable one.
 #[derive(Debug)]
 pub struct PinnedHub {
     pin: [u8; 32],
     provider: Arc<CryptoProvider>,
+    mismatch: Arc<AtomicBool>,
 }
 
 impl PinnedHub {
     /// A verifier pinning the certificate whose SHA-256 is `pin`.
     pub fn new(pin: [u8; 32], provider: Arc<CryptoProvider>) -> Self {
-        PinnedHub { pin, provider }
+        PinnedHub {
+            pin,
+            provider,
+            mismatch: Arc::default(),
+        }
     }
 }
 
@@ -113,6 +124,7 @@ impl ServerCertVerifier for PinnedHub {
         if fingerprint(end_entity.as_ref()) == self.pin {
             Ok(ServerCertVerified::assertion())
         } else {
+            self.mismatch.store(true, Ordering::SeqCst);
             Err(rustls::Error::General(
                 "hub certificate does not match the pinned fingerprint".into(),
             ))
@@ -151,7 +163,16 @@ impl ServerCertVerifier for PinnedHub {
 
 /// The QUIC client configuration: mutual TLS 1.3, pinned hub, mobile-friendly timeouts.
 pub fn client_config(hub_fingerprint: [u8; 32], id: &Identity) -> Result<quinn::ClientConfig> {
+    Ok(watched_config(hub_fingerprint, id)?.0)
+}
+
+/// [`client_config`] and the flag its verifier raises when the hub's certificate is not the pinned one.
+fn watched_config(
+    hub_fingerprint: [u8; 32],
+    id: &Identity,
+) -> Result<(quinn::ClientConfig, Arc<AtomicBool>)> {
     let provider = provider();
+    let mismatch = Arc::new(AtomicBool::new(false));
     let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| Error::Setup(e.to_string()))?
@@ -159,6 +180,7 @@ pub fn client_config(hub_fingerprint: [u8; 32], id: &Identity) -> Result<quinn::
         .with_custom_certificate_verifier(Arc::new(PinnedHub {
             pin: hub_fingerprint,
             provider,
+            mismatch: mismatch.clone(),
         }))
         .with_client_auth_cert(
             vec![CertificateDer::from(id.cert_der.clone())],
@@ -185,7 +207,7 @@ pub fn client_config(hub_fingerprint: [u8; 32], id: &Identity) -> Result<quinn::
     transport.max_concurrent_bidi_streams(0u32.into());
     let mut cfg = quinn::ClientConfig::new(Arc::new(quic));
     cfg.transport_config(Arc::new(transport));
-    Ok(cfg)
+    Ok((cfg, mismatch))
 }
 
 /// Connects to the hub at `addr`, pinning `hub_fingerprint`, and opens the one bidirectional stream.
@@ -194,7 +216,7 @@ pub async fn connect(
     hub_fingerprint: [u8; 32],
     id: &Identity,
 ) -> Result<(quinn::Endpoint, quinn::Connection, FramedStream)> {
-    let cfg = client_config(hub_fingerprint, id)?;
+    let (cfg, mismatch) = watched_config(hub_fingerprint, id)?;
     let bind: SocketAddr = if addr.is_ipv6() {
         "[::]:0".parse().map_err(|_| Error::Setup("bind".into()))?
     } else {
@@ -215,6 +237,7 @@ pub async fn connect(
                 CONNECT_TIMEOUT.as_secs()
             )));
         }
+        Ok(Err(_)) if mismatch.load(Ordering::SeqCst) => return Err(Error::HubMismatch),
         Ok(Err(e)) => return Err(Error::Unreachable(e.to_string())),
         Ok(Ok(c)) => c,
     };

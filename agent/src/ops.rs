@@ -54,6 +54,9 @@ fn sync_message(e: &sync::Error) -> String {
         } => format!(
             "Không kết nối được máy chủ tỉnh / Hub unreachable at {addr}: {detail}; nothing is lost, {pending} entries wait to be sent"
         ),
+        e @ sync::Error::HubMismatch { .. } => format!(
+            "{e}. Không gửi gì / Nothing was sent: kiểm tra địa chỉ máy chủ hoặc hỏi quản trị máy chủ tỉnh / check the hub address or ask the hub operator"
+        ),
         sync::Error::Refused(r) => format!(
             "Máy chủ tỉnh từ chối / The hub refused ({:?}): {}",
             r.code, r.message
@@ -577,6 +580,10 @@ pub struct StatusInfo {
     pub last_sync: Option<String>,
     /// Last sync error.
     pub last_error: Option<String>,
+    /// The last sync met a hub whose certificate is not the one pinned at enrollment (another hub
+    /// at the address, or the hub's key changed); cleared by a successful sync.
+    #[serde(default)]
+    pub hub_mismatch: bool,
     /// Entries held.
     pub entries: u64,
 }
@@ -1098,6 +1105,7 @@ fn market_op(
         notes: nfc(a.notes.as_deref().unwrap_or("").trim()),
     });
     let w = validate::body(&body, Some(today()))?;
+    validate::survey_in_open_period(date, &def)?;
     check_survey_unit(units, &hub.unit, &def.unit, date)?;
     Ok((Op::Record(body), w))
 }
@@ -1131,6 +1139,7 @@ fn retail_op(
         notes: nfc(a.notes.as_deref().unwrap_or("").trim()),
     });
     let w = validate::body(&body, Some(today()))?;
+    validate::survey_in_open_period(date, &def)?;
     check_survey_unit(units, &hub.unit, &def.unit, date)?;
     Ok((Op::Record(body), w))
 }
@@ -1280,6 +1289,9 @@ pub fn apply_flags(body: &Body, a: &CorrectArgs) -> Result<Body> {
             }
             if a.nonbio_bags.is_some() {
                 s.nonbio_bags_per_day = a.nonbio_bags;
+            } else if a.gives_nonbio == Some(YesNo::No) {
+                // Correcting to "gives none" clears the count it had, as a new survey would have none.
+                s.nonbio_bags_per_day = None;
             }
             if a.eco_bags.is_some() {
                 s.eco_bags_per_day = a.eco_bags;
@@ -1331,11 +1343,25 @@ fn correct_op(store: &Store, hub: &HubInfo, a: &CorrectArgs) -> Result<(Op, Vec<
         }
     }
     let w = validate::body(&body, Some(today()))?;
-    let (unit, date) = match &body {
-        Body::MarketSurvey(s) => (s.unit.clone(), s.date),
-        Body::RetailSurvey(s) => (s.unit.clone(), s.date),
+    let (unit, date, outlet) = match &body {
+        Body::MarketSurvey(s) => (s.unit.clone(), s.date, s.outlet),
+        Body::RetailSurvey(s) => (s.unit.clone(), s.date, s.outlet),
         _ => return Err(invalid("id", "is not a survey")),
     };
+    // A new date or outlet must fit the outlet's open period; a correction of other fields of a
+    // survey that an outlet correction left outside it stays possible (the report lists it in gaps).
+    if a.date.is_some() || a.outlet.is_some() {
+        if let Some(Value::Body(Body::Outlet(def))) = store
+            .state()
+            .view
+            .records
+            .get(&outlet)
+            .and_then(|r| r.winner())
+            .map(|h| h.version.value)
+        {
+            validate::survey_in_open_period(date, &def)?;
+        }
+    }
     check_survey_unit(&units(store), &hub.unit, &unit, date)?;
     Ok((Op::Correct(build_correction(&rec, body)), w))
 }
@@ -1587,6 +1613,7 @@ fn status(store: &Store, hub: &HubInfo) -> Result<StatusInfo> {
         pending: sync::pending(store)?,
         last_sync: store.last_sync()?.map(|s| rfc3339(i128::from(s) * 1000)),
         last_error: store.last_error()?,
+        hub_mismatch: store.hub_mismatch()?,
         entries: store.state().entries,
     })
 }

@@ -118,6 +118,7 @@ const K_ACKED: &[u8] = b"acked_seq";
 const K_HLC: &[u8] = b"last_hlc";
 const K_LAST_SYNC: &[u8] = b"last_sync";
 const K_LAST_ERROR: &[u8] = b"last_error";
+const K_HUB_MISMATCH: &[u8] = b"hub_mismatch";
 const K_RESTORING: &[u8] = b"restoring";
 /// `hub_head/` + seq (u64 BE) → the hub's head signature over its log at that seq, as received.
 const K_HUB_HEAD: &[u8] = b"hub_head/";
@@ -310,15 +311,27 @@ impl Store {
     pub fn record_sync_ok(&self, unix: i64) -> Result<()> {
         self.meta.insert(K_LAST_SYNC, &unix.to_be_bytes())?;
         self.meta.remove(K_LAST_ERROR)?;
+        self.meta.remove(K_HUB_MISMATCH)?;
         self.db.flush()?;
         Ok(())
     }
 
-    /// Records a failed sync.
-    pub fn record_sync_error(&self, msg: &str) -> Result<()> {
+    /// Records a failed sync; `hub_mismatch` when it failed because the hub's certificate is not the
+    /// pinned one (kept until a sync succeeds, for `status`).
+    pub fn record_sync_error(&self, msg: &str, hub_mismatch: bool) -> Result<()> {
         self.meta.insert(K_LAST_ERROR, msg.as_bytes())?;
+        if hub_mismatch {
+            self.meta.insert(K_HUB_MISMATCH, &[1u8])?;
+        } else {
+            self.meta.remove(K_HUB_MISMATCH)?;
+        }
         self.db.flush()?;
         Ok(())
+    }
+
+    /// True when the last sync failed because the hub's certificate did not match the pinned one.
+    pub fn hub_mismatch(&self) -> Result<bool> {
+        Ok(self.meta.get(K_HUB_MISMATCH)?.is_some())
     }
 
     /// The summary to open a sync with.

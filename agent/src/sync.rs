@@ -42,6 +42,16 @@ pub enum Error {
         /// Own entries not yet acknowledged.
         pending: u64,
     },
+    /// The hub at `addr` is not the one pinned at enrollment (another hub there, or its key changed).
+    #[error(
+        "chứng chỉ của máy chủ tại {addr} không khớp với chứng chỉ đã ghim khi đăng ký (máy chủ khác, \
+         hoặc máy chủ đã đổi khóa) / the hub's certificate at {addr} does not match the one pinned at \
+         enrollment (another hub, or the hub's key changed)"
+    )]
+    HubMismatch {
+        /// Where we connected.
+        addr: String,
+    },
     /// The hub refused.
     #[error("refused by the hub ({:?}): {}", .0.code, .0.message)]
     Refused(Refusal),
@@ -134,6 +144,11 @@ pub async fn enroll(store: &Store, token: &Token, label: &str) -> Result<EnrollR
     let addr = resolve(&token.addr).await.map_err(unreachable)?;
     let (endpoint, conn, mut stream) = match net::connect(addr, token.hub_fingerprint, &id).await {
         Err(net::Error::Unreachable(d)) => return Err(unreachable(d)),
+        Err(net::Error::HubMismatch) => {
+            return Err(Error::HubMismatch {
+                addr: token.addr.clone(),
+            })
+        }
         other => other?,
     };
     let proof = id.keypair.sign(&enroll_proof_bytes(
@@ -207,7 +222,9 @@ pub async fn sync(
             store.record_sync_ok(now_unix())?
         }
         Err(Error::NotEnrolled) => {}
-        Err(e) => store.record_sync_error(&e.to_string())?,
+        Err(e) => {
+            store.record_sync_error(&e.to_string(), matches!(e, Error::HubMismatch { .. }))?
+        }
     }
     r
 }
@@ -233,6 +250,11 @@ async fn sync_inner(
     let (endpoint, conn, mut stream) = match net::connect(addr, hub.fingerprint_bytes()?, &id).await
     {
         Err(net::Error::Unreachable(d)) => return Err(unreachable(d)),
+        Err(net::Error::HubMismatch) => {
+            return Err(Error::HubMismatch {
+                addr: hub.addr.clone(),
+            })
+        }
         other => other?,
     };
     let result = drive(store, &mut stream, &hub_author, progress).await;

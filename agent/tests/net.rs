@@ -144,13 +144,14 @@ async fn pinned_hub_accepted_and_frames_round_trip() {
     endpoint.wait_idle().await;
 }
 
+/// A hub answering with another certificate is not an unreachable hub: it is told apart (issue 11).
 #[tokio::test]
-async fn wrong_pin_is_unreachable() {
+async fn wrong_pin_is_a_hub_mismatch() {
     let (addr, mut fp, _seen) = echo_server().await;
     fp[0] ^= 1;
     let id = Identity::generate().unwrap();
     match net::connect(addr, fp, &id).await {
-        Err(net::Error::Unreachable(_)) => {}
+        Err(net::Error::HubMismatch) => {}
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("connected to an unpinned hub"),
     }

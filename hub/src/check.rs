@@ -9,8 +9,8 @@
 use baobi_proto::chain::Link;
 use baobi_proto::units::Units;
 use baobi_proto::validate;
-use baobi_proto::view::{self, RecordState, Tables};
-use baobi_proto::wire::{self, Body, Date, Entry, Op, Refusal, RefusalCode, Run};
+use baobi_proto::view::{self, RecordState, Tables, Value};
+use baobi_proto::wire::{self, Body, Date, Dot, Entry, Op, Refusal, RefusalCode, Run};
 
 use crate::limits::CLOCK_AHEAD;
 use crate::store::{keys, AgentRec, ClockFlag, Hub, Overlay};
@@ -62,6 +62,55 @@ fn check_body(units: &Units, agent: &AgentRec, b: &Body) -> Result<(), Refusal> 
         ));
     }
     Ok(())
+}
+
+/// The survey and date of a survey body.
+fn survey_of(b: &Body) -> Option<(Dot, Date)> {
+    match b {
+        Body::MarketSurvey(s) => Some((s.outlet, s.date)),
+        Body::RetailSurvey(s) => Some((s.outlet, s.date)),
+        _ => None,
+    }
+}
+
+/// A survey dated outside its outlet's open period is refused when it is outside under every version
+/// of the outlet the hub holds: the office checked it against the version it knew, which is one of
+/// these, so an honest office is never refused because another office corrected the outlet meanwhile.
+/// A correction is checked only when it changes the survey's outlet or date (`rec`: the record), as
+/// the agent does; an outlet the hub does not hold is not judged.
+fn check_open_period(
+    ov: &mut Overlay<'_>,
+    b: &Body,
+    rec: Option<&RecordState>,
+) -> Result<(), Refusal> {
+    let Some((outlet, date)) = survey_of(b) else {
+        return Ok(());
+    };
+    if let Some(rec) = rec {
+        let unchanged = rec.versions.iter().any(|v| match &v.version.value {
+            Value::Body(old) => survey_of(old) == Some((outlet, date)),
+            Value::Retracted(_) => false,
+        });
+        if unchanged {
+            return Ok(());
+        }
+    }
+    let Some(o) = ov.record(&outlet) else {
+        return Ok(());
+    };
+    let fits = o.versions.iter().any(|v| match &v.version.value {
+        Value::Body(Body::Outlet(d)) => validate::survey_in_open_period(date, d).is_ok(),
+        _ => false,
+    });
+    if fits {
+        return Ok(());
+    }
+    // Outside under every version: say it as the outlet now stands.
+    match o.winner().map(|h| h.version.value) {
+        Some(Value::Body(Body::Outlet(d))) => validate::survey_in_open_period(date, &d)
+            .map_err(|e| refuse(RefusalCode::InvalidEntry, e.to_string())),
+        _ => Ok(()),
+    }
 }
 
 fn same_kind(a: &Body, b: &Body) -> bool {
@@ -174,7 +223,11 @@ pub fn check_entry(
                 e.dot()
             ),
         )),
-        Op::Record(b) => check_body(units, agent, b).map(|_| true),
+        Op::Record(b) => {
+            check_body(units, agent, b)?;
+            check_open_period(ov, b, None)?;
+            Ok(true)
+        }
         Op::Correct(c) => {
             let rec = ov.record(&c.record);
             let rec = check_existing(units, agent, rec, &c.supersedes, "correction")?;
@@ -186,7 +239,9 @@ pub fn check_entry(
                     ));
                 }
             }
-            check_body(units, agent, &c.body).map(|_| true)
+            check_body(units, agent, &c.body)?;
+            check_open_period(ov, &c.body, Some(&rec))?;
+            Ok(true)
         }
         Op::Retract(r) => {
             let rec = ov.record(&r.record);

@@ -307,16 +307,16 @@ pub fn plan_text(arg: &str) -> anyhow::Result<String> {
     }
 }
 
-fn print_plan(plan: &Option<baobi_proto::wire::PlanDef>) {
+fn print_plan(plan: &Option<baobi_proto::wire::PlanDef>) -> anyhow::Result<()> {
     let Some(p) = plan else {
-        println!("Chưa nạp kế hoạch / No plan loaded");
-        return;
+        out!("Chưa nạp kế hoạch / No plan loaded");
+        return Ok(());
     };
-    println!("{} ({})", p.name, p.id);
+    out!("{} ({})", p.name, p.id);
     if !p.name_en.is_empty() {
-        println!("{}", p.name_en);
+        out!("{}", p.name_en);
     }
-    println!(
+    out!(
         "Tỉnh / Province: {} — giai đoạn / period {}-{} — hạn báo cáo / deadline: {}",
         p.province,
         p.period.0,
@@ -328,7 +328,7 @@ fn print_plan(plan: &Option<baobi_proto::wire::PlanDef>) {
     );
     for t in &p.targets {
         let (vi, en) = baobi_proto::indicators::names(t.indicator);
-        println!(
+        out!(
             "  {} từ / from {}: {}% — {vi} / {en} [{}]",
             t.indicator.as_str(),
             t.year,
@@ -337,8 +337,9 @@ fn print_plan(plan: &Option<baobi_proto::wire::PlanDef>) {
         );
     }
     for n in &p.notes {
-        println!("  • {n}");
+        out!("  • {n}");
     }
+    Ok(())
 }
 
 /// What to do with dashboard operators.
@@ -373,6 +374,20 @@ pub enum OperatorCmd {
 
 /// Exit code for invalid input.
 pub const EXIT_USAGE: i32 = 2;
+
+/// Stdout was closed before the command finished writing (`| head`): `main` exits 0 without a word.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout closed / đầu ra đã đóng")]
+pub struct StdoutClosed;
+
+/// What a failed write to stdout becomes: [`StdoutClosed`] for a closed pipe, else the I/O error.
+pub fn stdout_error(e: std::io::Error) -> anyhow::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        StdoutClosed.into()
+    } else {
+        anyhow::Error::from(e).context("writing to stdout / ghi ra stdout")
+    }
+}
 
 /// An error whose exit code is 2 (invalid input).
 #[derive(Debug, thiserror::Error)]
@@ -454,13 +469,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 lineage.as_deref(),
                 plan.as_deref(),
             )?;
-            println!(
+            out!(
                 "Tỉnh / Province: {} ({})",
                 hub.province_name(),
                 hub.province()
             );
-            println!("Đơn vị hành chính / Units: {}", hub.units().len());
-            println!(
+            out!("Đơn vị hành chính / Units: {}", hub.units().len());
+            out!(
                 "Dấu vân tay máy chủ / Hub fingerprint: {}",
                 data_encoding::HEXLOWER.encode(&hub.fingerprint())
             );
@@ -500,7 +515,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(w) = warning {
                 eprintln!("Cảnh báo / Warning: {w}");
             }
-            println!("{token}");
+            out!("{token}");
             eprintln!(
                 "Mã đăng ký dùng một lần cho {unit_name} ({unit}), hết hạn {expires_at} / \
                  One-time enrollment token for {unit_name} ({unit}), expires {expires_at}.\n\
@@ -545,7 +560,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(w) = warning {
                 eprintln!("Cảnh báo / Warning: {w}");
             }
-            println!("{token}");
+            out!("{token}");
             eprintln!(
                 "Mã khôi phục dùng một lần cho {unit_name} ({unit}), hết hạn {expires_at} / \
                  One-time restore token for {unit_name} ({unit}), expires {expires_at}.\n\
@@ -585,20 +600,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("unexpected answer from the hub");
             };
             if j {
-                println!("{}", json(&t)?);
+                out!("{}", json(&t)?);
             } else {
-                println!("{}", report::render_totals(&t));
+                out!("{}", report::render_totals(&t));
             }
         }
+        Command::Records { json: true } => records_json(data(&cli.data)?)?,
         Command::Records { json: j } => {
             let dir = data(&cli.data)?;
             let Response::Records { records } = call(dir, Request::Records)? else {
                 bail!("unexpected answer from the hub");
             };
             if j {
-                println!("{}", json(&records)?);
+                out!("{}", json(&records)?);
             } else {
-                println!("{}", report::render_records(&records));
+                out!("{}", report::render_records(&records));
             }
         }
         Command::Agents { json: j } => {
@@ -607,9 +623,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("unexpected answer from the hub");
             };
             if j {
-                println!("{}", json(&agents)?);
+                out!("{}", json(&agents)?);
             } else {
-                println!("{}", report::render_agents(&agents));
+                out!("{}", report::render_agents(&agents));
             }
         }
         Command::Revoke { agent, json: j } => {
@@ -618,11 +634,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("unexpected answer from the hub");
             };
             if j {
-                println!("{}", json(&agent)?);
+                out!("{}", json(&agent)?);
             } else {
-                println!(
+                out!(
                     "Đã thu hồi / Revoked: {} {} ({} {})",
-                    agent.short, agent.label, agent.unit_name, agent.unit
+                    agent.short,
+                    agent.label,
+                    agent.unit_name,
+                    agent.unit
                 );
             }
             eprintln!(
@@ -645,9 +664,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("unexpected answer from the hub");
             };
             if j {
-                println!("{}", json(&record)?);
+                out!("{}", json(&record)?);
             } else {
-                println!("{}", report::render_records(std::slice::from_ref(&record)));
+                out!("{}", report::render_records(std::slice::from_ref(&record)));
             }
             if was_return {
                 eprintln!(
@@ -683,10 +702,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("unexpected answer from the hub");
             };
             if j {
-                println!("{}", json(&settings)?);
+                out!("{}", json(&settings)?);
             } else {
-                println!("basis: {}", word(&settings.basis));
-                println!("i1-rule: {}", word(&settings.i1_rule));
+                out!("basis: {}", word(&settings.basis));
+                out!("i1-rule: {}", word(&settings.i1_rule));
             }
             if changed {
                 eprintln!("Đã lưu cài đặt / Settings saved");
@@ -704,10 +723,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     bail!("unexpected answer from the hub");
                 };
                 if j {
-                    println!("{}", json(&reports)?);
+                    out!("{}", json(&reports)?);
                 } else {
                     for r in &reports {
-                        println!("{}", crate::indicators::render(r));
+                        out!("{}", crate::indicators::render(r));
                     }
                 }
             } else {
@@ -715,9 +734,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     bail!("unexpected answer from the hub");
                 };
                 if j {
-                    println!("{}", json(&r)?);
+                    out!("{}", json(&r)?);
                 } else {
-                    print!("{}", crate::indicators::render(&r));
+                    out!(raw "{}", crate::indicators::render(&r));
                 }
             }
         }
@@ -769,14 +788,20 @@ fn backup(dir: &Path, out: &Path, j: bool) -> anyhow::Result<()> {
         }
     };
     if j {
-        println!("{}", json(&written)?);
+        out!("{}", json(&written)?);
     } else {
         let h = &written.header;
-        println!("{}", written.path);
-        println!(
+        out!("{}", written.path);
+        out!(
             "Tỉnh / Province: {} ({}) — {} mục / entries, {} văn phòng / offices, {} khóa / keys, \
              {} byte / bytes, {} ms",
-            h.province_name, h.province, h.entries, h.agents, h.keys, written.bytes, written.millis
+            h.province_name,
+            h.province,
+            h.entries,
+            h.agents,
+            h.keys,
+            written.bytes,
+            written.millis
         );
     }
     eprintln!(
@@ -805,16 +830,21 @@ fn restore_backup(dir: &Path, from: &Path, j: bool) -> anyhow::Result<()> {
         e => anyhow::Error::from(e).context(format!("restoring into {}", dir.display())),
     })?;
     if j {
-        println!("{}", json(&r)?);
+        out!("{}", json(&r)?);
     } else {
         let h = &r.header;
-        println!(
+        out!(
             "Tỉnh / Province: {} ({}) — bản sao lưu lúc / backup of {}",
-            h.province_name, h.province, h.created_at
+            h.province_name,
+            h.province,
+            h.created_at
         );
-        println!(
+        out!(
             "{} mục / entries, {} bản ghi / records, {} văn phòng / offices ({} ms)",
-            r.verify.entries, r.verify.records, h.agents, r.millis
+            r.verify.entries,
+            r.verify.records,
+            h.agents,
+            r.millis
         );
     }
     eprintln!(
@@ -832,9 +862,9 @@ fn verify(dir: &Path, j: bool) -> anyhow::Result<()> {
         bail!("unexpected answer from the hub");
     };
     if j {
-        println!("{}", json(&r)?);
+        out!("{}", json(&r)?);
     } else {
-        print!("{}", crate::verify::render(&r));
+        out!(raw "{}", crate::verify::render(&r));
     }
     if !r.ok {
         let n = r.problems.len() as u64 + r.more_problems;
@@ -843,6 +873,34 @@ fn verify(dir: &Path, j: bool) -> anyhow::Result<()> {
         ))
         .into());
     }
+    Ok(())
+}
+
+/// `records --json`: the JSON array written one record at a time as the store is read (the same
+/// text `serde_json::to_string_pretty` gives for the whole array), so memory stays at one record.
+fn records_json(dir: &Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut first = true;
+    let mut buf = Vec::new();
+    control::for_each_record(dir, |row| -> anyhow::Result<()> {
+        buf.clear();
+        serde_json::to_writer_pretty(&mut buf, &row)?;
+        out.write_all(if first { b"[\n  " } else { b",\n  " })
+            .map_err(stdout_error)?;
+        first = false;
+        for (i, line) in buf.split(|&b| b == b'\n').enumerate() {
+            if i > 0 {
+                out.write_all(b"\n  ").map_err(stdout_error)?;
+            }
+            out.write_all(line).map_err(stdout_error)?;
+        }
+        Ok(())
+    })?;
+    out.write_all(if first { b"[]\n" } else { b"\n]\n" })
+        .map_err(stdout_error)?;
+    out.flush().map_err(stdout_error)?;
     Ok(())
 }
 
@@ -859,7 +917,7 @@ fn run_plan(cli_data: &Option<PathBuf>, cmd: PlanCmd) -> anyhow::Result<()> {
         PlanCmd::List => {
             for (id, text) in crate::plan::BUILTIN {
                 let name = crate::plan::parse(text).map(|p| p.name).unwrap_or_default();
-                println!("{id}\t{name}");
+                out!("{id}\t{name}");
             }
         }
         PlanCmd::Set { file, json: j } => {
@@ -869,9 +927,9 @@ fn run_plan(cli_data: &Option<PathBuf>, cmd: PlanCmd) -> anyhow::Result<()> {
                 bail!("unexpected answer from the hub");
             };
             if j {
-                println!("{}", json(&plan)?);
+                out!("{}", json(&plan)?);
             } else {
-                print_plan(&plan);
+                print_plan(&plan)?;
             }
             eprintln!(
                 "Đã nạp kế hoạch; các văn phòng nhận ở lần đồng bộ sau / Plan loaded; offices receive it at their next sync"
@@ -884,13 +942,13 @@ fn run_plan(cli_data: &Option<PathBuf>, cmd: PlanCmd) -> anyhow::Result<()> {
             };
             if toml {
                 match text {
-                    Some(t) => print!("{t}"),
+                    Some(t) => out!(raw "{t}"),
                     None => return Err(Usage("no plan loaded / chưa nạp kế hoạch".into()).into()),
                 }
             } else if j {
-                println!("{}", json(&plan)?);
+                out!("{}", json(&plan)?);
             } else {
-                print_plan(&plan);
+                print_plan(&plan)?;
             }
         }
     }
@@ -929,9 +987,9 @@ fn operator(dir: &Path, action: OperatorCmd) -> anyhow::Result<()> {
                 bail!("unexpected answer from the hub");
             };
             if j {
-                println!("{}", json(&operator)?);
+                out!("{}", json(&operator)?);
             } else {
-                println!("{}", operator.name);
+                out!("{}", operator.name);
             }
             eprintln!(
                 "Đã thêm người dùng bảng điều khiển / Dashboard operator added: {}",
@@ -943,10 +1001,10 @@ fn operator(dir: &Path, action: OperatorCmd) -> anyhow::Result<()> {
                 bail!("unexpected answer from the hub");
             };
             if j {
-                println!("{}", json(&operators)?);
+                out!("{}", json(&operators)?);
             } else {
                 for o in &operators {
-                    println!("{}\t{}", o.name, o.created_at);
+                    out!("{}\t{}", o.name, o.created_at);
                 }
                 eprintln!("{} người dùng / operators", operators.len());
             }
@@ -957,9 +1015,9 @@ fn operator(dir: &Path, action: OperatorCmd) -> anyhow::Result<()> {
                 bail!("unexpected answer from the hub");
             };
             if j {
-                println!("{}", json(&operator)?);
+                out!("{}", json(&operator)?);
             } else {
-                println!("{}", operator.name);
+                out!("{}", operator.name);
             }
             eprintln!("Đã xóa người dùng / Operator removed: {}", operator.name);
         }
@@ -989,13 +1047,14 @@ async fn serve(
         None => None,
     };
     {
+        // The announcement is for whoever started the hub; a closed stdout does not stop the serving.
         use std::io::Write;
         let mut out = std::io::stdout();
-        writeln!(out, "listening on {}", running.addr)?;
+        let _ = writeln!(out, "listening on {}", running.addr);
         if let Some(d) = &dashboard {
-            writeln!(out, "dashboard on http://{}/", d.addr)?;
+            let _ = writeln!(out, "dashboard on http://{}/", d.addr);
         }
-        out.flush()?;
+        let _ = out.flush();
     }
     if let Some(d) = &dashboard {
         eprintln!(

@@ -124,6 +124,9 @@ pub enum Request {
     },
     /// Re-check every entry and the view, changing nothing.
     Verify,
+    /// Every record, streamed: one [`Response::Row`] line per record as the store is read, then
+    /// [`Response::End`] (or [`Response::Error`]). See [`for_each_record`].
+    RecordStream,
 }
 
 /// The answer to a [`Request`].
@@ -205,6 +208,16 @@ pub enum Response {
     Backup(Box<crate::backup::Written>),
     /// The outcome of a verification.
     Verify(Box<crate::verify::Report>),
+    /// One record of a [`Request::RecordStream`].
+    Row {
+        /// The row.
+        record: Box<RecordRow>,
+    },
+    /// The end of a [`Request::RecordStream`].
+    End {
+        /// Rows sent.
+        count: u64,
+    },
 }
 
 impl Response {
@@ -378,6 +391,11 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
             Request::Verify => Response::Verify(Box::new(crate::verify::run(hub, &mut |s| {
                 tracing::debug!(?s, "verify");
             })?)),
+            Request::RecordStream => {
+                return Err(Error::Invalid(
+                    "record-stream is answered by for_each_record / chỉ dùng qua luồng".into(),
+                ))
+            }
         })
     })();
     r.unwrap_or_else(Response::from_err)
@@ -396,6 +414,93 @@ pub fn request(dir: &Path, req: &Request) -> Option<Result<Response>> {
         serde_json::from_str(&answer)
             .map_err(|e| Error::Corrupt(format!("bad answer from the running hub: {e}")))
     })())
+}
+
+/// Calls `f` with every record, one at a time as they are read, through the running hub if there is
+/// one (a [`Request::RecordStream`]), else on the store opened directly. Memory stays at one record
+/// whatever the store holds. An error from `f` (e.g. a closed stdout) stops the stream.
+pub fn for_each_record<E: From<Error>>(
+    dir: &Path,
+    mut f: impl FnMut(RecordRow) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let Ok(stream) = std::os::unix::net::UnixStream::connect(socket_path(dir)) else {
+        let hub = Hub::open(dir)?;
+        for row in report::record_rows(&hub) {
+            f(row?)?;
+        }
+        return Ok(());
+    };
+    let mut line =
+        serde_json::to_string(&Request::RecordStream).map_err(|e| Error::Corrupt(e.to_string()))?;
+    line.push('\n');
+    (&stream).write_all(line.as_bytes()).map_err(Error::from)?;
+    let mut reader = BufReader::new(&stream);
+    let mut answer = String::new();
+    loop {
+        answer.clear();
+        if reader.read_line(&mut answer).map_err(Error::from)? == 0 {
+            return Err(
+                Error::Corrupt("the running hub ended the record stream early".into()).into(),
+            );
+        }
+        match serde_json::from_str(&answer)
+            .map_err(|e| Error::Corrupt(format!("bad answer from the running hub: {e}")))?
+        {
+            Response::Row { record } => f(*record)?,
+            Response::End { .. } => return Ok(()),
+            Response::Error { message, invalid } => {
+                return Err(if invalid {
+                    Error::Invalid(message)
+                } else {
+                    Error::Corrupt(message)
+                }
+                .into())
+            }
+            _ => {
+                return Err(Error::Corrupt("unexpected answer from the running hub".into()).into())
+            }
+        }
+    }
+}
+
+/// Serves a [`Request::RecordStream`]: a blocking thread reads and encodes the records into a small
+/// bounded channel, this task writes them out; a client that goes away stops the reading.
+async fn stream_records(hub: Arc<Hub>, w: &mut tokio::net::unix::OwnedWriteHalf) -> Result<()> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(64);
+    let producer = tokio::task::spawn_blocking(move || {
+        let line = |r: &Response| {
+            let mut l = serde_json::to_string(r).unwrap_or_default();
+            l.push('\n');
+            l
+        };
+        let mut count = 0u64;
+        for row in report::record_rows(&hub) {
+            let resp = match row {
+                Ok(record) => Response::Row {
+                    record: Box::new(record),
+                },
+                Err(e) => {
+                    let _ = tx.blocking_send(line(&Response::from_err(e)));
+                    return;
+                }
+            };
+            if tx.blocking_send(line(&resp)).is_err() {
+                return; // the client went away
+            }
+            count += 1;
+        }
+        let _ = tx.blocking_send(line(&Response::End { count }));
+    });
+    let mut written = Ok(());
+    while let Some(l) = rx.recv().await {
+        if let Err(e) = w.write_all(l.as_bytes()).await {
+            written = Err(e.into());
+            break;
+        }
+    }
+    drop(rx);
+    let _ = producer.await;
+    written
 }
 
 /// Runs `req` through the running hub if there is one, else on the store opened directly.
@@ -455,6 +560,10 @@ async fn client(hub: Arc<Hub>, stream: tokio::net::UnixStream) -> Result<()> {
     let mut lines = tokio::io::BufReader::new(r).lines();
     while let Some(line) = lines.next_line().await? {
         let resp = match serde_json::from_str::<Request>(&line) {
+            Ok(Request::RecordStream) => {
+                stream_records(hub.clone(), &mut w).await?;
+                continue;
+            }
             Ok(req) => {
                 let h = hub.clone();
                 tokio::task::spawn_blocking(move || execute(&h, req))

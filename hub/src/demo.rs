@@ -78,7 +78,7 @@ impl Agent {
         let stdout = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let stderr = String::from_utf8_lossy(&out.stderr);
         for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
-            println!("      {line}");
+            out!("      {line}");
         }
         if code != want {
             bail!(
@@ -104,7 +104,7 @@ impl Agent {
         let out = self.run(office, &["sync", "--json"], 0).await?;
         let v: serde_json::Value = serde_json::from_str(&out.stdout)
             .with_context(|| format!("reading sync result '{}'", out.stdout))?;
-        println!(
+        out!(
             "   {:<28} gửi / sent {:>3}, nhận / received {:>3}{}",
             office.name,
             v["sent"],
@@ -119,8 +119,9 @@ impl Agent {
     }
 }
 
-fn step(n: u32, text: &str) {
-    println!("\n{n}. {text}");
+fn step(n: u32, text: &str) -> anyhow::Result<()> {
+    out!("\n{n}. {text}");
+    Ok(())
 }
 
 /// Runs the demo; `keep` keeps (and prints) the temporary directory.
@@ -133,12 +134,12 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         .tempdir()
         .context("creating a temporary directory")?;
     let root = tmp.path().to_path_buf();
-    println!("baobi — trình diễn / demo: máy chủ tỉnh Đồng Tháp và ba văn phòng / a provincial hub and three offices");
+    out!("baobi — trình diễn / demo: máy chủ tỉnh Đồng Tháp và ba văn phòng / a provincial hub and three offices");
 
     step(
         1,
         "Khởi tạo máy chủ tỉnh / Initialising the provincial hub (province 87, Đồng Tháp)",
-    );
+    )?;
     let hub_dir = root.join("hub");
     let hub = Arc::new(crate::cli::init(
         &hub_dir,
@@ -148,16 +149,16 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         None,
         Some("dong-thap-2021"),
     )?);
-    println!(
+    out!(
         "   {} đơn vị hành chính / units; dấu vân tay / fingerprint {}…",
         hub.units().len(),
         data_encoding::HEXLOWER.encode(&hub.fingerprint()[..8])
     );
     let running = server::start(hub.clone(), SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = running.addr;
-    println!("   Đang chạy tại / listening on {addr}");
+    out!("   Đang chạy tại / listening on {addr}");
 
-    step(2, "Đăng ký ba văn phòng / Enrolling three offices");
+    step(2, "Đăng ký ba văn phòng / Enrolling three offices")?;
     let offices = [
         Office {
             name: "UBND huyện Lai Vung",
@@ -180,7 +181,7 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     ];
     for o in &offices {
         let issued = hub.enroll(o.unit, o.label, &addr.to_string(), 168)?;
-        println!(
+        out!(
             "   {} — {} ({}): mã / token {}…",
             o.name,
             issued.unit_name,
@@ -192,11 +193,11 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
             .await?;
     }
 
-    step(3, "Máy chủ tỉnh ngừng; các văn phòng làm việc ngoại tuyến / The hub goes down; offices work offline");
+    step(3, "Máy chủ tỉnh ngừng; các văn phòng làm việc ngoại tuyến / The hub goes down; offices work offline")?;
     running.stop().await?;
     let [district, town, tan_thanh] = &offices;
 
-    println!("   {}:", district.name);
+    out!("   {}:", district.name);
     let cho_lv = agent
         .save(
             district,
@@ -331,7 +332,7 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         )
         .await?;
 
-    println!("   {}:", town.name);
+    out!("   {}:", town.name);
     let ch1 = agent
         .save(
             town,
@@ -403,7 +404,7 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         )
         .await?;
 
-    println!("   {}:", tan_thanh.name);
+    out!("   {}:", tan_thanh.name);
     let cho_tt = agent
         .save(
             tan_thanh,
@@ -494,28 +495,28 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
         )
         .await?;
 
-    println!("   Thử đồng bộ khi máy chủ ngừng / Trying to sync while the hub is down:");
+    out!("   Thử đồng bộ khi máy chủ ngừng / Trying to sync while the hub is down:");
     let failed = agent.run(tan_thanh, &["sync"], 3).await?;
-    println!(
+    out!(
         "   → mã thoát / exit code {}: không mất gì / nothing is lost",
         failed.code
     );
 
-    step(4, "Máy chủ chạy lại trên cùng cổng; các văn phòng đồng bộ / The hub is back on the same port; offices sync");
+    step(4, "Máy chủ chạy lại trên cùng cổng; các văn phòng đồng bộ / The hub is back on the same port; offices sync")?;
     let running = server::start(hub.clone(), addr)
         .await
         .with_context(|| format!("restarting the hub on {addr}"))?;
     for o in &offices {
         agent.sync(o).await?;
     }
-    println!();
+    out!("");
     let totals = report::totals(&hub, Some(2025), By::UnitKind)?;
-    println!("{}", report::render_totals(&totals));
+    out!("{}", report::render_totals(&totals));
 
     step(
         5,
         "Đồng bộ lần hai: không gửi lại gì / A second sync re-sends nothing",
-    );
+    )?;
     let mut resent = 0;
     for o in &offices {
         let v = agent.sync(o).await?;
@@ -524,31 +525,31 @@ pub async fn run(keep: bool) -> anyhow::Result<()> {
     if resent != 0 {
         bail!("the second sync re-sent {resent} entries");
     }
-    println!("   (Văn phòng huyện nhận bản ghi của các xã trong địa bàn / the district office receives its communes' records)");
+    out!("   (Văn phòng huyện nhận bản ghi của các xã trong địa bàn / the district office receives its communes' records)");
 
     step(
         6,
         "Chỉ số năm 2025 theo kế hoạch Đồng Tháp 2021 / 2025 indicators against the Đồng Tháp 2021 plan",
-    );
+    )?;
     let q = crate::indicators::Query {
         year: 2025,
         unit: None,
     };
     let r = crate::indicators::compute(&hub, &q, crate::indicators::today())?;
     for line in crate::indicators::render(&r).lines().take(26) {
-        println!("   {line}");
+        out!("   {line}");
     }
-    println!("   (đầy đủ / in full: baobi-hub indicators --year 2025)");
+    out!("   (đầy đủ / in full: baobi-hub indicators --year 2025)");
     running.stop().await?;
     drop(hub);
 
     if keep {
         let path = tmp.keep();
-        println!(
+        out!(
             "\nThư mục được giữ lại / Kept directory: {}",
             path.display()
         );
     }
-    println!("\nXong / Done.");
+    out!("\nXong / Done.");
     Ok(())
 }

@@ -3,6 +3,20 @@
 //! `main.rs` only parses the command line and calls in here, so the end-to-end tests can start a hub on
 //! a loopback socket (`net::endpoint` + `server::run`) exactly as `baobi-hub serve` does.
 
+/// Writes results to stdout (`out!` a line, `out!(raw …)` without the newline) and hands a failed write
+/// to [`cli::stdout_error`] with `?` instead of panicking as `println!` does: a closed pipe
+/// (`baobi-hub records --json | head -c 10`) becomes [`cli::StdoutClosed`], which `main` ends quietly on.
+macro_rules! out {
+    (raw $($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($t)*).map_err($crate::cli::stdout_error)?
+    }};
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*).map_err($crate::cli::stdout_error)?
+    }};
+}
+
 pub mod backup;
 pub mod check;
 pub mod cli;

@@ -26,6 +26,10 @@ fn main() {
         )
         .init();
     if let Err(e) = baobi_hub::cli::run(cli) {
+        // `| head`: the reader has what it wanted; end quietly, as a filter should.
+        if e.chain().any(|c| c.is::<baobi_hub::cli::StdoutClosed>()) {
+            std::process::exit(0);
+        }
         eprintln!("Lỗi / Error: {e:#}");
         let usage = e.chain().any(|c| {
             c.downcast_ref::<baobi_hub::cli::Usage>().is_some()

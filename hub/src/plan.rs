@@ -79,16 +79,7 @@ pub struct TargetFile {
 
 /// What an indicator covers, in plan-file words; the first list is what `plan show` prints.
 pub fn covers(id: IndicatorId) -> &'static [&'static [&'static str]] {
-    match id {
-        IndicatorId::I1 => &[&["supermarket", "trade-centre"]],
-        IndicatorId::I1Cs => &[&["supermarket", "trade-centre", "convenience"]],
-        IndicatorId::I2 | IndicatorId::I2Share => &[&["civilized"]],
-        IndicatorId::I3 | IndicatorId::I3Share => &[&["new-rural"]],
-        IndicatorId::I4 | IndicatorId::Completeness | IndicatorId::Timeliness => {
-            &[&["districts"], &["communes"], &["units"]]
-        }
-        IndicatorId::Coverage => &[&["facilities"]],
-    }
+    id.covers()
 }
 
 fn bad(msg: impl std::fmt::Display) -> Error {

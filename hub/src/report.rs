@@ -382,7 +382,13 @@ pub fn record_row(hub: &Hub, rec: &RecordState) -> Result<RecordRow> {
 
 /// Every record with its heads.
 pub fn records(hub: &Hub) -> Result<Vec<RecordRow>> {
-    hub.records()?.iter().map(|r| record_row(hub, r)).collect()
+    record_rows(hub).collect()
+}
+
+/// Every record's row, built one at a time as the store is read: what `records --json` streams.
+pub fn record_rows(hub: &Hub) -> impl Iterator<Item = Result<RecordRow>> + '_ {
+    hub.records_iter()
+        .map(move |r| r.and_then(|r| record_row(hub, &r)))
 }
 
 fn summary_of(v: &Option<serde_json::Value>) -> String {

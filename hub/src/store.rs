@@ -551,11 +551,15 @@ impl Hub {
 
     /// Every record, in id order.
     pub fn records(&self) -> Result<Vec<RecordState>> {
-        let mut out = vec![];
-        for kv in self.tree.scan_prefix([b'r']) {
-            out.push(dec("record", &kv?.1)?);
-        }
-        Ok(out)
+        self.records_iter().collect()
+    }
+
+    /// Every record, decoded one at a time in key order as the tree is read (`records --json` streams
+    /// them instead of holding them all).
+    pub fn records_iter(&self) -> impl Iterator<Item = Result<RecordState>> + '_ {
+        self.tree
+            .scan_prefix([b'r'])
+            .map(|kv| dec("record", &kv?.1))
     }
 
     /// The groups of `year`, in key order: read from the in-memory mirror, O(groups of the year).

@@ -356,7 +356,8 @@ pub struct Completeness {
 /// A data gap.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Gap {
-    /// `no_baseline`, `zero_baseline`, `no_current_survey` or `ambiguous_unit`.
+    /// `no_baseline`, `zero_baseline`, `no_current_survey`, `ambiguous_unit` or
+    /// `survey_outside_open_period` (then `record` is the survey's id, `name` its facility's).
     pub kind: String,
     /// The facility's record id (`<author hex>-<seq>`).
     pub record: String,
@@ -522,6 +523,9 @@ struct Year<'a> {
     /// The campaign level on `as_of`.
     campaign_level: Level,
     ambiguous: Vec<Gap>,
+    /// Counted surveys of the year dated outside their facility's open period (the facility's dates
+    /// were corrected after the survey): listed as `survey_outside_open_period` gaps.
+    outside: Vec<Gap>,
 }
 
 impl<'a> Year<'a> {
@@ -550,12 +554,24 @@ impl<'a> Year<'a> {
                 facilities.push((f, code));
             }
         }
+        let by_id: BTreeMap<Dot, &Facility> = inp.facilities.iter().map(|f| (f.id, f)).collect();
+        let mut outside = vec![];
         let mut by_outlet: BTreeMap<Dot, Vec<&Survey>> = BTreeMap::new();
         let mut reports = vec![];
         for s in inp.surveys.iter().filter(|s| basis.counts(s.status)) {
             by_outlet.entry(s.outlet).or_default().push(s);
             if s.year == year {
                 let loc = inp.units.locate(inp.lineage, &s.unit, s.date, as_of);
+                if let Some(f) = by_id.get(&s.outlet).filter(|f| {
+                    f.opened.is_some_and(|o| s.date < o) || f.closed.is_some_and(|c| s.date > c)
+                }) {
+                    outside.push(Gap {
+                        kind: "survey_outside_open_period".into(),
+                        record: format!("{}-{}", s.record.author.hex(), s.record.seq),
+                        name: f.name.clone(),
+                        unit: loc.codes.first().cloned().unwrap_or_else(|| s.unit.clone()),
+                    });
+                }
                 reports.push((loc.codes, s.first_hlc));
             }
         }
@@ -590,6 +606,7 @@ impl<'a> Year<'a> {
                 Level::Commune
             },
             ambiguous,
+            outside,
         }
     }
 
@@ -684,13 +701,13 @@ impl<'a> Year<'a> {
                     ind
                 }
             };
-            if !matches!(id, IndicatorId::I2Share | IndicatorId::I3Share) {
-                ind.target = t.map(|bp| f64::from(bp) / 10_000.0);
-                ind.met = match (t, ind.value) {
-                    (Some(bp), Some(_)) => Some(met(&ind, bp, id)),
-                    _ => None,
-                };
-            }
+            // A share's value counts markets at the pooled (i2 / i3) target; its own target is
+            // the plan's i2_share / i3_share threshold for that share.
+            ind.target = t.map(|bp| f64::from(bp) / 10_000.0);
+            ind.met = match (t, ind.value) {
+                (Some(bp), Some(_)) => Some(met(&ind, bp, id)),
+                _ => None,
+            };
             out.push(ind);
         }
         out
@@ -1000,6 +1017,7 @@ pub fn report(inp: &Inputs<'_>, year: u16, unit: Option<&str>) -> Result<Report,
     all_gaps.extend(
         y.ambiguous
             .iter()
+            .chain(&y.outside)
             .filter(|g| y.within(&g.unit, &scope.code))
             .cloned(),
     );

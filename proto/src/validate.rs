@@ -8,7 +8,8 @@
 use unicode_normalization::UnicodeNormalization;
 
 use crate::wire::{
-    Body, CampaignEvent, Date, MarketSurvey, OutletDef, OutletKind, PlanDef, RetailSurvey, MAX_TEXT,
+    Body, CampaignEvent, Date, IndicatorId, MarketSurvey, OutletDef, OutletKind, PlanDef,
+    RetailSurvey, MAX_TEXT,
 };
 use crate::Error;
 
@@ -129,6 +130,31 @@ pub fn body(b: &Body, today: Option<Date>) -> Result<Vec<String>, Error> {
         Body::RetailSurvey(s) => retail(s, today).map(|_| vec![]),
         Body::Campaign(c) => campaign(c, today).map(|_| vec![]),
     }
+}
+
+/// A survey's date against its outlet's open period (`opened` to `closed`, both days inside, either
+/// end open when unknown): outside it the survey is refused, naming `date`. The agent checks it at
+/// entry against the outlet as it knows it; the hub against every version of the outlet it holds.
+pub fn survey_in_open_period(date: Date, outlet: &OutletDef) -> Result<(), Error> {
+    if let Some(o) = outlet.opened.filter(|&o| date < o) {
+        return Err(field(
+            "date",
+            format!(
+                "ngày khảo sát {date} trước ngày cơ sở mở cửa {o} / survey date {date} is before \
+                 the outlet opened on {o}"
+            ),
+        ));
+    }
+    if let Some(c) = outlet.closed.filter(|&c| date > c) {
+        return Err(field(
+            "date",
+            format!(
+                "ngày khảo sát {date} sau ngày cơ sở đóng cửa {c} / survey date {date} is after \
+                 the outlet closed on {c}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn outlet(o: &OutletDef) -> Result<(), Error> {
@@ -334,6 +360,30 @@ pub fn plan(p: &PlanDef) -> Result<(), Error> {
         }
         if !seen.insert((t.indicator, t.year)) {
             return Err(field(&what, "set twice"));
+        }
+    }
+    // A share counts the markets individually at the pooled target: without one in force there is
+    // nothing to count them against.
+    for t in &p.targets {
+        let pooled = match t.indicator {
+            IndicatorId::I2Share => IndicatorId::I2,
+            IndicatorId::I3Share => IndicatorId::I3,
+            _ => continue,
+        };
+        if !p
+            .targets
+            .iter()
+            .any(|u| u.indicator == pooled && u.year <= t.year)
+        {
+            let (s, q) = (t.indicator.as_str(), pooled.as_str());
+            return Err(field(
+                &format!("targets ({s} {})", t.year),
+                format!(
+                    "chỉ tiêu {s} cần chỉ tiêu {q} từ năm {y} trở về trước (mỗi chợ được xét theo mức {q}) / \
+                     a {s} target needs an {q} target from {y} or earlier (each market is judged against the {q} target)",
+                    y = t.year
+                ),
+            ));
         }
     }
     Ok(())

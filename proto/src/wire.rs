@@ -699,11 +699,27 @@ impl IndicatorId {
     pub fn parse(s: &str) -> Option<IndicatorId> {
         IndicatorId::ALL.into_iter().find(|i| i.as_str() == s)
     }
+
+    /// What the indicator covers, in plan-file words: the lists a plan's `covers` may give (any
+    /// order); the first is the one shown (`plan show`, a target's `covers` in JSON).
+    pub fn covers(self) -> &'static [&'static [&'static str]] {
+        match self {
+            IndicatorId::I1 => &[&["supermarket", "trade-centre"]],
+            IndicatorId::I1Cs => &[&["supermarket", "trade-centre", "convenience"]],
+            IndicatorId::I2 | IndicatorId::I2Share => &[&["civilized"]],
+            IndicatorId::I3 | IndicatorId::I3Share => &[&["new-rural"]],
+            IndicatorId::I4 | IndicatorId::Completeness | IndicatorId::Timeliness => {
+                &[&["districts"], &["communes"], &["units"]]
+            }
+            IndicatorId::Coverage => &[&["facilities"]],
+        }
+    }
 }
 
 /// One target of a plan: from `year` on (until a later target of the same indicator), `indicator`
-/// should reach `threshold_bp` basis points (1/10,000; 8500 = 85%).
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+/// should reach `threshold_bp` basis points (1/10,000; 8500 = 85%). In JSON it also carries `covers`
+/// ([`IndicatorId::covers`]), derived from the indicator and ignored when read back.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Deserialize)]
 pub struct Target {
     /// Which indicator.
     pub indicator: IndicatorId,
@@ -711,6 +727,18 @@ pub struct Target {
     pub year: u16,
     /// The threshold in basis points, 0..=10000.
     pub threshold_bp: u16,
+}
+
+impl Serialize for Target {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = s.serialize_struct("Target", 4)?;
+        st.serialize_field("indicator", &self.indicator)?;
+        st.serialize_field("covers", self.indicator.covers()[0])?;
+        st.serialize_field("year", &self.year)?;
+        st.serialize_field("threshold_bp", &self.threshold_bp)?;
+        st.end()
+    }
 }
 
 /// A province's plan as the hub distributes it: what offices are measured against.

@@ -1,10 +1,13 @@
 //! The dashboard as a person uses it: headless Chromium (Debian's `chromium`, driven over WebDriver by
 //! Debian's `chromium-driver` through `fantoccini`) logs in, sees the overview with the figures of a
-//! known data set, switches to English, opens a record's history and downloads an export.
+//! known data set, switches to English, opens a record's history and downloads an export. Every page
+//! it opens (logged in or not, in both languages) must show no "null", "undefined" or untranslated
+//! i18n key (`assert_clean`).
 //!
 //! The browser and its driver are required: when either is missing the test fails with a message that
 //! says how to install them (`.ci/run` does). It is never skipped.
 
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -127,6 +130,60 @@ async fn click(c: &Client, css: &str) {
         .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
+/// The keys of the dashboard's dictionaries: one showing on a page is a string left untranslated.
+fn i18n_keys() -> BTreeSet<String> {
+    let vi: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(include_str!("../../hub/src/http/assets/vi.json")).expect("vi.json");
+    let en: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(include_str!("../../hub/src/http/assets/en.json")).expect("en.json");
+    vi.keys().chain(en.keys()).cloned().collect()
+}
+
+/// Fails when the page's visible text (`document.body.innerText`) shows "null", "undefined" or
+/// "NaN" anywhere, or an i18n key: a whole line or cell that is a key, or a word shaped like one
+/// (`snake_case`, as every compound key is), which is what `t(key)` shows for a missing entry.
+async fn assert_clean(c: &Client, page: &str) {
+    let text = c
+        .execute("return document.body.innerText;", vec![])
+        .await
+        .expect("read the page text");
+    let text = text.as_str().expect("innerText is a string");
+    let keys = i18n_keys();
+    let snake = |w: &str| {
+        let mut parts = w.split('_');
+        w.contains('_')
+            && parts.all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            })
+            && w.starts_with(|c: char| c.is_ascii_lowercase())
+    };
+    for cell in text
+        .split(['\n', '\t'])
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        assert!(
+            !keys.contains(cell),
+            "{page}: the i18n key {cell:?} shows untranslated:\n{text}"
+        );
+        // As substrings: a stray null lands glued to its neighbours ("…khiểnnullnullnullEnglish").
+        for bad in ["null", "undefined", "NaN"] {
+            assert!(
+                !cell.contains(bad),
+                "{page}: {bad:?} shows in {cell:?}:\n{text}"
+            );
+        }
+        for word in cell.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            assert!(
+                !snake(word),
+                "{page}: {word:?} looks like an untranslated i18n key, in {cell:?}:\n{text}"
+            );
+        }
+    }
+}
+
 fn wait_file(dir: &Path, name: &str) -> PathBuf {
     let p = dir.join(name);
     let deadline = Instant::now() + PATIENCE;
@@ -171,6 +228,8 @@ fn operator_logs_in_reads_the_overview_switches_language_opens_a_record_and_down
             .await
             .expect("open dashboard");
         wait_text(&c, "#login-form h1", |t| t == "Đăng nhập bảng điều khiển").await;
+        wait_text(&c, "#lang-switch", |t| t == "English").await;
+        assert_clean(&c, "login (vi)").await;
         // A wrong password shows the error and stays on the form.
         c.find(Locator::Css("#login-name"))
             .await
@@ -186,6 +245,7 @@ fn operator_logs_in_reads_the_overview_switches_language_opens_a_record_and_down
             .unwrap();
         click(&c, "#login-submit").await;
         wait_text(&c, "#login-error", |t| t.contains("Sai tên hoặc mật khẩu")).await;
+        assert_clean(&c, "login with an error (vi)").await;
         let pw = c.find(Locator::Css("#login-password")).await.unwrap();
         pw.clear().await.unwrap();
         pw.send_keys(PASSWORD).await.unwrap();
@@ -212,6 +272,7 @@ fn operator_logs_in_reads_the_overview_switches_language_opens_a_record_and_down
             .await
             .unwrap();
         assert_eq!(points.len(), 1, "one year of I1 in the trend chart");
+        assert_clean(&c, "overview (vi)").await;
         if let Some(dir) = &shots {
             let _ = std::fs::write(dir.join("overview-vi.png"), c.screenshot().await.unwrap());
         }
@@ -221,11 +282,13 @@ fn operator_logs_in_reads_the_overview_switches_language_opens_a_record_and_down
         wait_text(&c, "#nav-nav_overview", |t| t == "Overview").await;
         wait_text(&c, "#indicators tr[data-id=i1] td.value", |t| t == "50.0%").await;
         wait_text(&c, "#completeness h2", |t| t == "Reporting completeness").await;
+        assert_clean(&c, "overview (en)").await;
 
         // The records browser (keeping the year: the six surveys of 2024; outlets have no year),
         // then the corrected survey's page with its history.
         click(&c, "#nav-nav_records").await;
         wait_text(&c, "#records-count", |t| t == "6 records").await;
+        assert_clean(&c, "records (en)").await;
         c.wait()
             .at_most(PATIENCE)
             .for_element(Locator::LinkText(&data.corrected))
@@ -240,6 +303,7 @@ fn operator_logs_in_reads_the_overview_switches_language_opens_a_record_and_down
         .await;
         let rows = c.find_all(Locator::Css("#history tbody tr")).await.unwrap();
         assert_eq!(rows.len(), 2, "created and corrected");
+        assert_clean(&c, "record (en)").await;
         assert!(rows[0].text().await.unwrap().contains("Created"));
         let last = rows[1].text().await.unwrap();
         assert!(
@@ -268,9 +332,34 @@ fn operator_logs_in_reads_the_overview_switches_language_opens_a_record_and_down
             .expect("province I1 row");
         assert_eq!(&i1[5], "0.5");
 
-        // Logging out returns to the login form.
+        // Every page, in both languages, shows no "null", "undefined" or untranslated key.
+        let record = format!("/records/{}", data.corrected);
+        let pages: [(&str, &str, &str); 5] = [
+            ("overview", "/?year=2024", "#page-title"),
+            ("unit", "/units/876?year=2024", "#page-title"),
+            ("records", "/records?year=2024", "#records-count"),
+            ("record", &record, "#history"),
+            ("annual report", "/report/annual?year=2024", "h1"),
+        ];
+        for lang in ["vi", "en"] {
+            for (name, path, ready) in pages {
+                let sep = if path.contains('?') { '&' } else { '?' };
+                c.goto(&format!("{base}{path}{sep}lang={lang}"))
+                    .await
+                    .unwrap();
+                wait_text(&c, ready, |t| !t.trim().is_empty() && t != "…").await;
+                assert_clean(&c, &format!("{name} ({lang})")).await;
+            }
+        }
+
+        // Logging out returns to the login form, clean in both languages.
+        c.goto(&format!("{base}/?year=2024&lang=en")).await.unwrap();
         click(&c, "#logout").await;
         wait_text(&c, "#login-form h1", |t| t == "Dashboard login").await;
+        assert_clean(&c, "login (en)").await;
+        c.goto(&format!("{base}/records?lang=vi")).await.unwrap();
+        wait_text(&c, "#login-form h1", |t| t == "Đăng nhập bảng điều khiển").await;
+        assert_clean(&c, "login from another page (vi)").await;
         c.close().await.expect("close the browser");
     });
 }

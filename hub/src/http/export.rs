@@ -482,7 +482,7 @@ fn annual(r: &ReportV, lang: Lang) -> Annual {
         notes.push(format!(
             "{}: {} {} ({})",
             lang.t("gap"),
-            g["kind"].as_str().unwrap_or(""),
+            lang.t(&format!("gap_{}", g["kind"].as_str().unwrap_or(""))),
             g["name"].as_str().unwrap_or(""),
             g["unit"].as_str().unwrap_or("")
         ));

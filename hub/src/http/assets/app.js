@@ -41,6 +41,7 @@ function metCell(m) {
 }
 function indName(i) { return LANG === "en" ? i.name_en : i.name_vi; }
 function typeLabel(ty) { return ty ? t("type_" + ty.replace(/-/g, "_")) : DASH; }
+function gapLabel(kind) { return kind ? t("gap_" + kind) : DASH; }
 function statusLabel(st) { return st ? t("status_" + st) : DASH; }
 function q() { return new URLSearchParams(location.search); }
 function withLang(lang) { const p = q(); p.set("lang", lang); return location.pathname + "?" + p.toString(); }
@@ -66,7 +67,8 @@ function header(me) {
   const link = (href, key, active) => h("a", { href, class: active ? "active" : null, id: "nav-" + key }, t(key));
   const year = q().get("year");
   const yq = year ? "?year=" + encodeURIComponent(year) : "";
-  document.getElementById("top").replaceChildren(
+  // replaceChildren writes a null as the text "null": the links of a logged-out header are left out.
+  document.getElementById("top").replaceChildren(...[
     h("span", { class: "brand" }, t("app_title") + (me ? " — " + me.province_name : "")),
     me ? link("/" + yq, "nav_overview", path === "/" || path.startsWith("/units/")) : null,
     me ? link("/records" + yq, "nav_records", path.startsWith("/records")) : null,
@@ -76,7 +78,7 @@ function header(me) {
       : h("a", { href: withLang("vi"), id: "lang-switch", lang: "vi" }, "Tiếng Việt"),
     me ? h("span", { class: "muted-light" }, me.operator) : null,
     me ? h("button", { id: "logout", onclick: async () => { await post("/api/logout", {}); location.href = "/"; } }, t("logout")) : null,
-  );
+  ].filter((n) => n !== null));
 }
 
 function loginPage(message) {
@@ -219,7 +221,7 @@ function reportPage(data, unitCode) {
     (r.units || []).length ? h("section", {}, h("h2", {}, t("h_units")), unitsTable(r)) : null,
     (r.gaps || []).length || (r.notes || []).length ? h("section", { id: "notes" }, h("h2", {}, t("h_notes")),
       h("ul", {}, (r.notes || []).map((n) => h("li", {}, n)),
-        (r.gaps || []).map((g) => h("li", {}, t("gap") + ": " + (g.kind || "") + " — ",
+        (r.gaps || []).map((g) => h("li", {}, t("gap") + ": " + gapLabel(g.kind) + " — ",
           g.record ? h("a", { href: "/records/" + encodeURIComponent(g.record) }, g.name || g.record) : (g.name || ""),
           g.unit ? " (" + g.unit + ")" : "")))) : null,
     exportsBlock(r.year, unitCode));
@@ -292,10 +294,26 @@ async function recordsPage() {
       h("a", { href: "/export/records.xlsx" + exportQ, id: "export-records-xlsx" }, t("export_records_xlsx"))));
 }
 
+// One field of a record's value as people read it: labelled from the dictionary (field_NAME), with
+// words for codes (kinds, rounds, certifications), kg for grams, yes/no for booleans.
+function fieldText(k, x, v) {
+  if (x === null || x === undefined || x === "") return DASH;
+  if (typeof x === "boolean") return yesNo(x);
+  const word = (prefix, w) => t(prefix + String(w).replace(/-/g, "_"));
+  switch (k) {
+    case "type": return typeLabel(x);
+    case "kind": return v.type === "campaign" ? word("campaign_kind_", x) : word("kind_", x);
+    case "round": return word("round_", x);
+    case "nonbio_g_per_day": case "eco_g_per_day": return num(x / 1000) + " " + t("kg_per_day");
+    case "certifications":
+      return x.length ? x.map((c) => word("cert_", c.kind) + " " + c.from + (c.to ? " → " + c.to : "")).join("; ") : DASH;
+    default: return typeof x === "object" ? JSON.stringify(x) : String(x);
+  }
+}
 function valueTable(v) {
   if (!v) return h("p", { class: "muted" }, DASH);
   return h("table", { class: "kv" }, h("tbody", {}, Object.entries(v).map(([k, x]) =>
-    h("tr", {}, h("th", {}, k), h("td", {}, x === null ? DASH : typeof x === "object" ? JSON.stringify(x) : String(x))))));
+    h("tr", { "data-field": k }, h("th", {}, t("field_" + k)), h("td", {}, fieldText(k, x, v))))));
 }
 
 async function recordPage(id) {
