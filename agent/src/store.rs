@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use baobi_proto::chain::{self, Link};
 use baobi_proto::view::{self, MemTables};
-use baobi_proto::wire::{self, Entry, Hlc, Op, Run};
+use baobi_proto::wire::{self, Entry, Hlc, OfficeUnits, Op, Run};
 use baobi_proto::{AuthorId, Keypair, Summary};
 use serde::{Deserialize, Serialize};
 
@@ -94,6 +94,24 @@ pub struct State {
     pub entries: u64,
     /// Chain links of the office's own entries `1..=n`, contiguous (index = seq - 1).
     pub own_links: Vec<Link>,
+    /// Each office's jurisdiction entry from the hub, the latest by (clock, dot).
+    pub offices: BTreeMap<AuthorId, (Hlc, baobi_proto::Dot, OfficeUnits)>,
+}
+
+impl State {
+    /// Applies `e` to the view, and keeps it when it sets an office's jurisdiction.
+    fn apply(&mut self, e: &Entry) {
+        view::apply(&mut self.view, e);
+        if let Op::Office(o) = &e.op {
+            let newer = self
+                .offices
+                .get(&o.office)
+                .is_none_or(|(h, d, _)| (*h, *d) < (e.hlc, e.dot()));
+            if newer {
+                self.offices.insert(o.office, (e.hlc, e.dot(), o.clone()));
+            }
+        }
+    }
 }
 
 /// The agent's store. Cloning is cheap and clones share the database and the view.
@@ -180,7 +198,7 @@ impl Store {
             }
             st.max_hlc = st.max_hlc.max(e.hlc);
             st.entries += 1;
-            view::apply(&mut st.view, &e);
+            st.apply(&e);
         }
         for (a, s) in seqs {
             st.summary.set(a, s);
@@ -379,7 +397,7 @@ impl Store {
             .copied()
             .unwrap_or_else(|| chain::genesis(&me));
         st.own_links.push(chain::link_of(&prev, &e));
-        view::apply(&mut st.view, &e);
+        st.apply(&e);
         Ok(e)
     }
 
@@ -395,11 +413,15 @@ impl Store {
             entries.extend(opened.into_iter().map(|(e, _)| e));
         }
         for e in &entries {
-            if matches!(e.op, Op::Unit(_) | Op::Plan(_) | Op::Review(_)) && e.author != *hub_author
+            if matches!(
+                e.op,
+                Op::Unit(_) | Op::Plan(_) | Op::Review(_) | Op::Office(_)
+            ) && e.author != *hub_author
             {
                 return Err(Error::BadEntry(
                     e.dot().to_string(),
-                    "unit, plan or review written by someone other than the hub".into(),
+                    "unit, plan, review or office's units written by someone other than the hub"
+                        .into(),
                 ));
             }
         }
@@ -419,7 +441,7 @@ impl Store {
         for e in &fresh {
             st.max_hlc = st.max_hlc.max(e.hlc);
             st.entries += 1;
-            view::apply(&mut st.view, e);
+            st.apply(e);
         }
         let authors: std::collections::BTreeSet<AuthorId> =
             fresh.iter().map(|e| e.author).collect();

@@ -12,6 +12,7 @@ pub mod http;
 pub mod indicators;
 pub mod limits;
 pub mod net;
+pub mod office;
 pub mod operators;
 pub mod plan;
 pub mod report;

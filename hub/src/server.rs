@@ -377,7 +377,16 @@ async fn enroll(
             return Err(refuse(conn, io, peer, &who, RefusalCode::BadToken, msg).await);
         }
     };
-    let unit_name = hub.with_units(|u| u.name(&agent.unit));
+    // The office's jurisdiction entry, before it is told it is enrolled: its first sync brings it.
+    let h = hub.clone();
+    let agent = tokio::task::spawn_blocking(move || crate::office::settle(&h, &agent))
+        .await
+        .map_err(|e| ConnError::Net(e.to_string()))??;
+    let office = crate::office::office(hub, &agent)?;
+    let unit_name = hub.with_units(|u| match office.units.first().and_then(|r| u.version(r)) {
+        Some(v) => v.name.clone(),
+        None => u.name(&agent.unit),
+    });
     info!(%peer, agent = %who, unit = %agent.unit, label = %agent.label, "enrolled");
     io.send(&Msg::Enrolled(EnrollReply {
         hub_author: hub.keypair().author(),
@@ -429,6 +438,8 @@ async fn sync(
         };
         return Err(refuse(conn, io, peer, &who, RefusalCode::Revoked, message).await);
     }
+    // Offices enrolled before jurisdiction entries existed get theirs now.
+    let agent = blocking(hub, move |h| crate::office::settle(h, &agent)).await?;
     let ticket = shared.sessions.begin(agent.author, conn);
     let result = session_loop(hub, conn, io, &agent, hello, peer).await;
     shared.sessions.end(&agent.author, ticket);

@@ -3,7 +3,8 @@
 //! One sled tree with key prefixes (`e` entries, `r` records, `o` outlet-years, `g` groups by year,
 //! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq,
 //! `w` review decisions by record, `p` the plan in force, `n` dashboard operators, `R` restore tokens,
-//! `X` retired authors, `k` clock-skew flags, `l` each entry's chain link, `h` head signatures received).
+//! `X` retired authors, `k` clock-skew flags, `l` each entry's chain link, `h` head signatures received,
+//! `j` each office's jurisdiction, see `office.rs`).
 //! Entries from offices arrive in sealed runs (see `proto::chain`) and are kept without a signature of
 //! their own; the heads received let the hub forward any run of them, still sealed by their author. A
 //! batch is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
@@ -86,6 +87,8 @@ pub struct Issued {
     pub unit: String,
     /// The unit's name.
     pub unit_name: String,
+    /// The version's validity (", from 2025-07-01"; empty when open on both ends).
+    pub validity: String,
     /// Expiry (Unix seconds).
     pub expires_at: i64,
 }
@@ -190,6 +193,12 @@ pub mod keys {
     pub fn restore(hash: &[u8; 32]) -> Vec<u8> {
         let mut k = vec![b'R'];
         k.extend_from_slice(hash);
+        k
+    }
+    /// `j author` → the office's jurisdiction in force (`office.rs`).
+    pub fn office(author: &AuthorId) -> Vec<u8> {
+        let mut k = vec![b'j'];
+        k.extend_from_slice(&author.0);
         k
     }
     /// `X author` → author of the office that replaced it at a restore (the key is retired).
@@ -690,13 +699,13 @@ impl Hub {
         ttl_secs: u64,
         replaces: Option<AuthorId>,
     ) -> Result<Issued> {
-        let unit_name = self.with_units(|u| {
-            let def = u.latest(unit).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "unit '{unit}' is not a unit of province {} / không có đơn vị '{unit}'",
-                    self.province
-                ))
-            })?;
+        // `CODE` is the version in force today (else the latest), `CODE@DATE` the one of that date;
+        // the token keeps which (`CODE@valid_from`), the office's jurisdiction is set from it.
+        let (unit_name, spec) = self.with_units(|u| {
+            let def = u
+                .pick_version(unit, crate::indicators::today())
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            let unit = def.code.as_str();
             // Inside the province, or inside a province-level unit the hub holds (the merged
             // province after the 2025 reform).
             let provinces: BTreeSet<&str> = u
@@ -716,12 +725,17 @@ impl Hub {
                     self.province
                 )));
             }
-            Ok(def.name.clone())
+            let spec = match def.valid_from {
+                Some(f) => format!("{unit}@{f}"),
+                None => unit.to_string(),
+            };
+            Ok(((def.name.clone(), baobi_proto::office::validity(def)), spec))
         })?;
+        let (unit_name, validity) = unit_name;
         let secret = random_secret();
         let now = now_secs();
         let rec = TokenRec {
-            unit: unit.to_string(),
+            unit: spec.clone(),
             label: baobi_proto::validate::nfc(label.trim()),
             created_at: now,
             expires_at: now + ttl_secs.min(10 * 365 * 24 * 3600) as i64,
@@ -744,8 +758,9 @@ impl Hub {
                 hub_fingerprint: self.fingerprint(),
                 secret,
             },
-            unit: unit.to_string(),
+            unit: spec.split('@').next().unwrap_or_default().to_string(),
             unit_name,
+            validity,
             expires_at: rec.expires_at,
         })
     }
@@ -922,6 +937,15 @@ impl Hub {
 
     /// Signs `ops` as the hub's next entries, stores them durably and applies them to the view.
     pub fn append_own(&self, ops: Vec<Op>) -> Result<Vec<Entry>> {
+        self.append_own_with(ops, vec![])
+    }
+
+    /// Like [`Hub::append_own`], writing `extra` keys in the same atomic batch.
+    pub fn append_own_with(
+        &self,
+        ops: Vec<Op>,
+        extra: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<Vec<Entry>> {
         let _g = self.lock();
         let me = self.keypair.author();
         let mut seq = self.seq_of(&me)?;
@@ -944,6 +968,9 @@ impl Hub {
             out.push(e);
         }
         ov.put(keys::seq(&me), seq.to_be_bytes().to_vec());
+        for (k, v) in extra {
+            ov.put(k, v);
+        }
         self.commit(ov)?;
         Ok(out)
     }

@@ -374,6 +374,14 @@ pub fn apply(t: &mut impl Tables, e: &Entry) -> Applied {
             };
         }
         Op::Review(r) => return apply_review(t, r, e.hlc, dot),
+        // An office's jurisdiction: kept by each side outside the view (the hub's `j` keys, the
+        // agent's state), since only checks read it.
+        Op::Office(_) => {
+            return Applied {
+                record: None,
+                changed: false,
+            }
+        }
         Op::Record(b) => (dot, vec![], Value::Body(b.clone())),
         Op::Correct(c) => (c.record, c.supersedes.clone(), Value::Body(c.body.clone())),
         Op::Retract(r) => (

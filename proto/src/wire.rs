@@ -394,6 +394,35 @@ pub enum Op {
     Plan(PlanDef),
     /// A hub operator's review decision on one version of a record (hub only).
     Review(ReviewDecision),
+    /// An office's jurisdiction (hub only): written at enrollment and by `agents move`; the latest
+    /// by (clock, dot) naming an office is the one in force for it.
+    Office(OfficeUnits),
+}
+
+/// One version of a unit: its code and the first day of that version (none: in force since before any
+/// record). A code alone does not name a place: the 2025 reform reused codes.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
+)]
+pub struct UnitRef {
+    /// Unit code.
+    pub code: String,
+    /// First day of the version (its `valid_from`).
+    pub from: Option<Date>,
+}
+
+/// What an office may record about: the unit versions it holds, and the earlier units inside them
+/// through the lineage (computed by the hub, so agents need no lineage table).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct OfficeUnits {
+    /// The office (its author key).
+    pub office: AuthorId,
+    /// The unit versions it holds: the one it enrolled for, then any successors given by
+    /// `agents move`.
+    pub units: Vec<UnitRef>,
+    /// Communes of earlier dates that became (wholly or partly) units below `units`: predecessors
+    /// through the lineage, on any earlier date.
+    pub past: Vec<UnitRef>,
 }
 
 /// The content of a record version.
