@@ -169,6 +169,10 @@ pub fn check_entry(
             RefusalCode::InvalidEntry,
             format!("entry {}: only the hub registers units", e.dot()),
         )),
+        Op::Elided(_) => Err(refuse(
+            RefusalCode::InvalidEntry,
+            format!("entry {}: a placeholder is not an entry", e.dot()),
+        )),
         Op::Plan(_) | Op::Review(_) | Op::Office(_) => Err(refuse(
             RefusalCode::InvalidEntry,
             format!(

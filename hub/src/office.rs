@@ -7,8 +7,11 @@
 //! office keeps that unit's past). An office enrolled before this existed gets its entry at its
 //! next sync.
 
+use std::collections::BTreeSet;
+
 use baobi_proto::office::{past_units, unit_ref};
-use baobi_proto::wire::{self, Level, OfficeUnits, Op, UnitRef};
+use baobi_proto::wire::{self, Level, OfficeUnits, Op, Run, UnitRef};
+use baobi_proto::AuthorId;
 
 use crate::store::{keys, AgentRec, Hub};
 use crate::{Error, Result};
@@ -125,4 +128,51 @@ pub fn describe(hub: &Hub, o: &OfficeUnits) -> String {
             .collect::<Vec<_>>()
             .join("; ")
     })
+}
+
+/// What of the hub's own log an office is sent (see the README, "What an office receives"): units
+/// and plans, the review decisions of its own records and its own jurisdiction entries. Everything
+/// else of the hub's log travels as [`Op::Elided`] placeholders.
+#[derive(Debug, Clone)]
+pub struct Audience {
+    own: BTreeSet<AuthorId>,
+}
+
+/// The audience of `agent`: its own key and the keys it replaced at restores (their records are
+/// its records).
+pub fn audience(hub: &Hub, agent: &AgentRec) -> Result<Audience> {
+    let mut own = BTreeSet::from([agent.author]);
+    let agents = hub.agents()?;
+    loop {
+        let mut grew = false;
+        for a in &agents {
+            if !own.contains(&a.author)
+                && hub
+                    .replaced_by(&a.author)?
+                    .is_some_and(|n| own.contains(&n))
+            {
+                own.insert(a.author);
+                grew = true;
+            }
+        }
+        if !grew {
+            return Ok(Audience { own });
+        }
+    }
+}
+
+impl Audience {
+    /// True when an office of this audience is sent `op` of the hub's log.
+    pub fn shows(&self, op: &Op) -> bool {
+        match op {
+            Op::Review(r) => self.own.contains(&r.record.author),
+            Op::Office(o) => self.own.contains(&o.office),
+            _ => true,
+        }
+    }
+
+    /// A run of the hub's own log as this audience receives it.
+    pub fn filter(&self, run: Run) -> Run {
+        run.elide(|_, op| !self.shows(op))
+    }
 }

@@ -457,6 +457,8 @@ async fn session_loop(
     let who = agent.author.short();
     let a = agent.clone();
     let mut session = Session::server(blocking(hub, move |h| h.scoped_summary(&a)).await?);
+    let a = agent.clone();
+    let audience = blocking(hub, move |h| crate::office::audience(h, &a)).await?;
     if let Err(e) = session.handle(Msg::Hello(hello)) {
         return Err(protocol_refusal(conn, io, peer, &who, e).await);
     }
@@ -494,13 +496,16 @@ async fn session_loop(
                 let mut runs = vec![];
                 let mut room = BATCH;
                 while let Some(r) = q.front_mut() {
-                    let Some(run) = hub.run(&r.author, r.from, r.to, room)? else {
+                    let Some(mut run) = hub.run(&r.author, r.from, r.to, room)? else {
                         if room < BATCH {
                             break; // the next run opens the next batch
                         }
                         q.pop_front(); // nothing held there
                         continue;
                     };
+                    if run.author == hub.keypair().author() {
+                        run = audience.filter(run);
+                    }
                     room -= run.items.len();
                     if run.last() >= r.to {
                         q.pop_front();

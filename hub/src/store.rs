@@ -912,13 +912,20 @@ impl Hub {
         s.insert(self.keypair.author());
         s.insert(agent.author);
         let agents = self.agents()?;
-        self.with_units(|u| {
-            for a in &agents {
-                if related(u, &a.unit, &agent.unit) {
-                    s.insert(a.author);
-                }
+        // Every unit an office holds (after `agents move`, its successors too).
+        let codes = |a: &AgentRec| -> Vec<String> {
+            match crate::office::office(self, a) {
+                Ok(o) => o.units.into_iter().map(|r| r.code).collect(),
+                Err(_) => vec![a.unit.clone()],
             }
-        });
+        };
+        let mine = codes(agent);
+        for a in &agents {
+            let theirs = codes(a);
+            if self.with_units(|u| mine.iter().any(|m| theirs.iter().any(|t| related(u, t, m)))) {
+                s.insert(a.author);
+            }
+        }
         Ok(s)
     }
 

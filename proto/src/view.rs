@@ -376,7 +376,7 @@ pub fn apply(t: &mut impl Tables, e: &Entry) -> Applied {
         Op::Review(r) => return apply_review(t, r, e.hlc, dot),
         // An office's jurisdiction: kept by each side outside the view (the hub's `j` keys, the
         // agent's state), since only checks read it.
-        Op::Office(_) => {
+        Op::Office(_) | Op::Elided(_) => {
             return Applied {
                 record: None,
                 changed: false,

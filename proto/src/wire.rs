@@ -397,6 +397,10 @@ pub enum Op {
     /// An office's jurisdiction (hub only): written at enrollment and by `agents move`; the latest
     /// by (clock, dot) naming an office is the one in force for it.
     Office(OfficeUnits),
+    /// Hub → office only, never signed by anyone: an entry of the log that the receiving office is
+    /// not sent (outside what it receives, see the README), standing in the run by its chain link so
+    /// the run's seal still verifies and the office's summary stays contiguous. It does nothing.
+    Elided([u8; 32]),
 }
 
 /// One version of a unit: its code and the first day of that version (none: in force since before any
