@@ -384,6 +384,14 @@ impl Store {
         let mut st = self.state();
         let seq = st.summary.get(&me) + 1;
         let hlc = Hlc::tick_bounded(st.max_hlc, now_ms);
+        // A new record keeps the device's wall clock, on which timeliness is judged.
+        let op = match op {
+            Op::Record(body) => Op::Created(wire::Created {
+                body,
+                wall_ms: now_ms,
+            }),
+            op => op,
+        };
         let e = kp.sign_entry(seq, hlc, op);
         self.entries.insert(entry_key(&me, seq), wire::encode(&e))?;
         self.meta.insert(K_HLC, &hlc.0.to_be_bytes())?;

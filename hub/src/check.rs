@@ -180,7 +180,9 @@ pub fn check_entry(
                 e.dot()
             ),
         )),
-        Op::Record(b) => check_body(units, office, b).map(|_| true),
+        Op::Record(b) | Op::Created(wire::Created { body: b, .. }) => {
+            check_body(units, office, b).map(|_| true)
+        }
         Op::Correct(c) => {
             let rec = ov.record(&c.record);
             let rec = check_existing(units, office, rec, &c.supersedes, "correction")?;
@@ -211,7 +213,12 @@ pub fn check_entry(
 /// its own clock alone (see `Hlc::tick_bounded`), so a peer cannot drag it years ahead.
 fn note_clock(flag: &mut ClockFlag, agent: &AgentRec, e: &Entry, now_ms: u64) {
     let slack = CLOCK_AHEAD.as_millis() as u64;
-    let at = e.hlc.millis();
+    // The device's own clock at creation when the entry carries it (the hybrid clock may have
+    // followed a peer's), else the entry's clock.
+    let at = match &e.op {
+        Op::Created(c) => c.wall_ms,
+        _ => e.hlc.millis(),
+    };
     let enrolled_ms = (agent.enrolled_at.max(0) as u64).saturating_mul(1000);
     let ahead = at.saturating_sub(now_ms);
     let behind = enrolled_ms.saturating_sub(at);

@@ -27,7 +27,8 @@ pub struct Query {
 
 /// Today's date in Vietnam (UTC+7): the reference date of the current year.
 pub fn today() -> Date {
-    let now = time::OffsetDateTime::now_utc()
+    let now = time::OffsetDateTime::from_unix_timestamp(crate::now_secs())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         .to_offset(time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC));
     Date(now.year() as u32 * 10_000 + u8::from(now.month()) as u32 * 100 + now.day() as u32)
 }
@@ -36,13 +37,31 @@ pub fn today() -> Date {
 pub fn with_inputs<T>(hub: &Hub, today: Date, f: impl FnOnce(&Inputs<'_>) -> T) -> Result<T> {
     let records = hub.records()?;
     let mut err = None;
-    let gathered = core::gather(records.iter(), |id| match hub.reviews(id) {
-        Ok(r) => r,
-        Err(e) => {
-            err.get_or_insert(e);
-            vec![]
-        }
-    });
+    let mut err2 = None;
+    let gathered = core::gather_with(
+        records.iter(),
+        |id| match hub.reviews(id) {
+            Ok(r) => r,
+            Err(e) => {
+                err.get_or_insert(e);
+                vec![]
+            }
+        },
+        // Timeliness is judged on the device's clock at creation, kept in the creating entry.
+        |id| match hub.entries(&id.author, id.seq, id.seq, 1) {
+            Ok(v) => v.into_iter().next().and_then(|e| match e.op {
+                baobi_proto::wire::Op::Created(c) => Some(c.wall_ms),
+                _ => None,
+            }),
+            Err(e) => {
+                err2.get_or_insert(e);
+                None
+            }
+        },
+    );
+    if let Some(e) = err2 {
+        return Err(e);
+    }
     if let Some(e) = err {
         return Err(e);
     }

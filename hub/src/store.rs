@@ -960,7 +960,7 @@ impl Hub {
             Some(v) => dec::<Entry>("entry", &v)?.hlc,
             None => Hlc(0),
         };
-        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
+        let now_ms = crate::now_ms();
         let mut ov = Overlay::new(&self.tree);
         let mut link = self.link(&me, seq)?;
         let mut out = vec![];

@@ -161,7 +161,18 @@ pub struct Gathered {
 /// Facilities count while registered, whatever their review (they are the denominators).
 pub fn gather<'a>(
     records: impl IntoIterator<Item = &'a RecordState>,
+    reviews: impl FnMut(&Dot) -> Vec<ReviewState>,
+) -> Gathered {
+    gather_with(records, reviews, |_| None)
+}
+
+/// Like [`gather`], with `created(id)` the device's wall clock (ms) when the record was made, when
+/// its creating entry carries it (`Op::Created`): a record's first-recorded time is that, else its
+/// creating entry's clock.
+pub fn gather_with<'a>(
+    records: impl IntoIterator<Item = &'a RecordState>,
     mut reviews: impl FnMut(&Dot) -> Vec<ReviewState>,
+    mut created: impl FnMut(&Dot) -> Option<u64>,
 ) -> Gathered {
     let mut g = Gathered::default();
     for rec in records {
@@ -169,11 +180,14 @@ pub fn gather<'a>(
         let Value::Body(body) = &w.version.value else {
             continue;
         };
-        let first_hlc = rec
-            .versions
-            .iter()
-            .find(|v| v.version.dot == rec.id)
-            .map_or(w.version.hlc, |v| v.version.hlc);
+        let first_hlc = match created(&rec.id) {
+            Some(ms) => Hlc(ms.min((1 << 48) - 1) << 16),
+            None => rec
+                .versions
+                .iter()
+                .find(|v| v.version.dot == rec.id)
+                .map_or(w.version.hlc, |v| v.version.hlc),
+        };
         let mut status = || status_of(&w.hash, &reviews(&rec.id));
         match body {
             Body::Outlet(o) => g.facilities.push(Facility {

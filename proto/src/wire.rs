@@ -401,6 +401,18 @@ pub enum Op {
     /// not sent (outside what it receives, see the README), standing in the run by its chain link so
     /// the run's seal still verifies and the office's summary stays contiguous. It does nothing.
     Elided([u8; 32]),
+    /// A new record, like [`Op::Record`], with the device's wall clock when it was made: timeliness
+    /// is judged on it, since the entry's hybrid clock may have followed a peer's up to a day ahead.
+    Created(Created),
+}
+
+/// A record created, and when by the device's own clock.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Created {
+    /// The record's content.
+    pub body: Body,
+    /// The device's wall clock at creation, milliseconds since the epoch.
+    pub wall_ms: u64,
 }
 
 /// One version of a unit: its code and the first day of that version (none: in force since before any
