@@ -130,7 +130,10 @@ pub fn totals(hub: &Hub, year: Option<u16>, by: By) -> Result<Totals> {
             .unwrap_or_else(|| time::OffsetDateTime::now_utc().year() as u16),
     };
     let groups = hub.groups(year)?;
-    let (rows, total) = hub.with_units(|u| rows_from_groups(&groups, by, |c| u.name(c)));
+    // A group is a code's records of the year: when the reform changed what the code meant during
+    // the year, both names ("Thị trấn Gia Ray → Xã Xuân Lộc").
+    let (rows, total) =
+        hub.with_units(|u| rows_from_groups(&groups, by, |c| u.name_in_year(c, year)));
     Ok(Totals {
         province: hub.province().to_string(),
         province_name: hub.province_name().to_string(),

@@ -42,6 +42,28 @@ impl Units {
             .unwrap_or_else(|| code.to_string())
     }
 
+    /// The names `code` had during `year`, in order, joined by " → " when the code meant more than
+    /// one unit that year ("Thị trấn Gia Ray → Xã Xuân Lộc"); its latest name when none was in force.
+    pub fn name_in_year(&self, code: &str, year: u16) -> String {
+        let (first, last) = (
+            Date(u32::from(year) * 10_000 + 101),
+            Date(u32::from(year) * 10_000 + 1231),
+        );
+        let mut names: Vec<&str> = vec![];
+        for v in self.versions(code) {
+            let overlaps =
+                v.valid_from.is_none_or(|f| f <= last) && v.valid_to.is_none_or(|t| t >= first);
+            if overlaps && names.last() != Some(&v.name.as_str()) {
+                names.push(&v.name);
+            }
+        }
+        if names.is_empty() {
+            self.name(code)
+        } else {
+            names.join(" → ")
+        }
+    }
+
     /// "Name (code)" of a version, with its validity when it is not open on both ends
     /// ("Thị trấn Gia Ray (26425, until 2025-06-30)").
     pub fn describe(&self, r: &UnitRef) -> String {
@@ -451,5 +473,11 @@ mod tests {
         );
         assert!(u.pick_version("26434@2025-03-01", Date(20261201)).is_err());
         assert!(u.pick_version("99999", Date(20261201)).is_err());
+        assert_eq!(
+            u.name_in_year("26425", 2025),
+            "Thị trấn Gia Ray → Xã Xuân Lộc"
+        );
+        assert_eq!(u.name_in_year("26425", 2024), "Thị trấn Gia Ray");
+        assert_eq!(u.name_in_year("26425", 2026), "Xã Xuân Lộc");
     }
 }

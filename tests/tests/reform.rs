@@ -105,6 +105,15 @@ fn a_commune_office_records_its_predecessors_under_their_own_names() {
     assert_eq!(records.len(), 5);
     assert_eq!(unit_name(&before), "Thị trấn Gia Ray");
     assert_eq!(unit_name(&after), "Xã Xuân Lộc");
+    // The 2025 totals of code 26425 hold records of both units it meant that year, and say so.
+    let totals = hub.json(&["totals", "--year", "2025"]);
+    let row = totals["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["unit"] == "26425")
+        .unwrap_or_else(|| panic!("{totals}"));
+    assert_eq!(row["unit_name"], "Thị trấn Gia Ray → Xã Xuân Lộc", "{row}");
     let status = office.json(&["status"]);
     assert_eq!(
         status["jurisdiction"], "Xã Xuân Lộc (26425, from 2025-07-01)",
