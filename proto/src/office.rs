@@ -26,13 +26,14 @@ pub fn unit_ref(def: &UnitDef) -> UnitRef {
 impl Units {
     /// The version `r` names.
     pub fn version(&self, r: &UnitRef) -> Option<&UnitDef> {
-        self.iter()
-            .find(|u| u.code == r.code && u.valid_from == r.from)
+        self.versions_of(&r.code)
+            .iter()
+            .find(|u| u.valid_from == r.from)
     }
 
     /// Every version of `code`, earliest first.
     pub fn versions(&self, code: &str) -> Vec<&UnitDef> {
-        self.iter().filter(|u| u.code == code).collect()
+        self.versions_of(code).iter().collect()
     }
 
     /// The name of `code` as in force on `date` (else its latest name, else the code).
@@ -109,9 +110,8 @@ impl Units {
 
     /// True when `code`, as in force on `date`, is inside office `o`'s jurisdiction.
     pub fn office_holds(&self, o: &OfficeUnits, code: &str, date: Date) -> bool {
-        let past: BTreeSet<&UnitRef> = o.past.iter().collect();
         match self.at(code, date) {
-            Some(v) => self.holds_version(o, &past, v, date, 0),
+            Some(v) => self.holds_version(o, v, date, 0),
             None => false,
         }
     }
@@ -124,14 +124,7 @@ impl Units {
             .any(|v| self.office_holds(o, code, some_day(v)))
     }
 
-    fn holds_version(
-        &self,
-        o: &OfficeUnits,
-        past: &BTreeSet<&UnitRef>,
-        v: &UnitDef,
-        date: Date,
-        depth: u8,
-    ) -> bool {
+    fn holds_version(&self, o: &OfficeUnits, v: &UnitDef, date: Date, depth: u8) -> bool {
         if depth > 4 {
             return false;
         }
@@ -139,7 +132,11 @@ impl Units {
             self.version(h)
                 .is_some_and(|hv| in_force(hv, date) && self.is_within(&v.code, &h.code, date))
         });
-        if held || past.contains(&unit_ref(v)) {
+        // `past` is sorted (the hub writes it so); a list from elsewhere is searched whole.
+        let r = unit_ref(v);
+        let in_past =
+            o.past.binary_search(&r).is_ok() || (!o.past.is_sorted() && o.past.contains(&r));
+        if held || in_past {
             return true;
         }
         if v.level == Level::Commune {
@@ -149,7 +146,7 @@ impl Units {
         !below.is_empty()
             && below
                 .into_iter()
-                .all(|c| self.holds_version(o, past, c, date, depth + 1))
+                .all(|c| self.holds_version(o, c, date, depth + 1))
     }
 
     /// "Xã Xuân Lộc (26425)", or several joined by ", ": the units an office holds.
@@ -277,13 +274,13 @@ impl Units {
     }
 }
 
-/// ", from 2025-07-01", ", until 2025-06-30", ", 2025-07-01 to 2026-12-31", or nothing.
+/// ", từ/from 2025-07-01", ", đến/until 2025-06-30", ", 2025-07-01 – 2026-12-31", or nothing.
 pub fn validity(u: &UnitDef) -> String {
     match (u.valid_from, u.valid_to) {
         (None, None) => String::new(),
-        (Some(f), None) => format!(", from {f}"),
-        (None, Some(t)) => format!(", until {t}"),
-        (Some(f), Some(t)) => format!(", {f} to {t}"),
+        (Some(f), None) => format!(", từ/from {f}"),
+        (None, Some(t)) => format!(", đến/until {t}"),
+        (Some(f), Some(t)) => format!(", {f} – {t}"),
     }
 }
 
@@ -458,7 +455,7 @@ mod tests {
         let d = office(&u, &l, &["741"]);
         assert_eq!(
             u.describe(&d.units[0]),
-            "Huyện Xuân Lộc (741, until 2025-06-30)"
+            "Huyện Xuân Lộc (741, đến/until 2025-06-30)"
         );
         assert!(u.office_holds(&d, "26431", Date(20250310)));
         assert!(!u.office_holds(&d, "26425", Date(20251001)));

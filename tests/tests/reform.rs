@@ -22,14 +22,14 @@ fn enroll_names_the_version_of_the_unit_it_takes() {
     let today = hub.run(&["enroll", "--unit", "26425", "--addr", &a]);
     assert!(today.status.success(), "{}", stderr(&today));
     assert!(
-        stderr(&today).contains("Xã Xuân Lộc (26425, from 2025-07-01)"),
+        stderr(&today).contains("Xã Xuân Lộc (26425, từ/from 2025-07-01)"),
         "{}",
         stderr(&today)
     );
     let then = hub.run(&["enroll", "--unit", "26425@2025-03-01", "--addr", &a]);
     assert!(then.status.success(), "{}", stderr(&then));
     assert!(
-        stderr(&then).contains("Thị trấn Gia Ray (26425, until 2025-06-30)"),
+        stderr(&then).contains("Thị trấn Gia Ray (26425, đến/until 2025-06-30)"),
         "{}",
         stderr(&then)
     );
@@ -116,13 +116,13 @@ fn a_commune_office_records_its_predecessors_under_their_own_names() {
     assert_eq!(row["unit_name"], "Thị trấn Gia Ray → Xã Xuân Lộc", "{row}");
     let status = office.json(&["status"]);
     assert_eq!(
-        status["jurisdiction"], "Xã Xuân Lộc (26425, from 2025-07-01)",
+        status["jurisdiction"], "Xã Xuân Lộc (26425, từ/from 2025-07-01)",
         "{status}"
     );
     let agents = hub.json(&["agents"]);
     assert_eq!(
         agents[0]["jurisdiction"],
-        "Xã Xuân Lộc (26425, from 2025-07-01)"
+        "Xã Xuân Lộc (26425, từ/from 2025-07-01)"
     );
 }
 
@@ -164,7 +164,7 @@ fn an_office_of_an_ended_district_keeps_its_past_and_is_moved_to_successors() {
 
     let status = district.json(&["status"]);
     assert_eq!(
-        status["jurisdiction"], "Huyện Xuân Lộc (741, until 2025-06-30)",
+        status["jurisdiction"], "Huyện Xuân Lộc (741, đến/until 2025-06-30)",
         "{status}"
     );
 
@@ -183,8 +183,8 @@ fn an_office_of_an_ended_district_keeps_its_past_and_is_moved_to_successors() {
     ]);
     assert_eq!(
         moved["jurisdiction"],
-        "Huyện Xuân Lộc (741, until 2025-06-30); Xã Xuân Lộc (26425, from 2025-07-01); \
-         Xã Xuân Thành (26434, from 2025-07-01)"
+        "Huyện Xuân Lộc (741, đến/until 2025-06-30); Xã Xuân Lộc (26425, từ/from 2025-07-01); \
+         Xã Xuân Thành (26434, từ/from 2025-07-01)"
     );
     district.sync();
     let after = district.market_survey(&gia_ray, "2025-09-10", "18", &[]);
@@ -199,7 +199,7 @@ fn an_office_of_an_ended_district_keeps_its_past_and_is_moved_to_successors() {
         status["jurisdiction"]
             .as_str()
             .unwrap()
-            .ends_with("Xã Xuân Thành (26434, from 2025-07-01)"),
+            .ends_with("Xã Xuân Thành (26434, từ/from 2025-07-01)"),
         "{status}"
     );
     let table = hub.ok(&["agents"]);
