@@ -160,7 +160,7 @@ pub enum Response {
         unit: String,
         /// Unit name.
         unit_name: String,
-        /// The unit version's validity (", from 2025-07-01"; empty when open on both ends).
+        /// The unit version's validity (", từ/from 2025-07-01"; empty when open on both ends).
         #[serde(default)]
         validity: String,
         /// Expiry (RFC 3339).

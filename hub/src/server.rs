@@ -438,8 +438,16 @@ async fn sync(
         };
         return Err(refuse(conn, io, peer, &who, RefusalCode::Revoked, message).await);
     }
-    // Offices enrolled before jurisdiction entries existed get theirs now.
-    let agent = blocking(hub, move |h| crate::office::settle(h, &agent)).await?;
+    // Offices enrolled before jurisdiction entries existed get theirs now (a failure only delays it:
+    // the checks fall back on the unit's version in force today).
+    let a = agent.clone();
+    let agent = match blocking(hub, move |h| crate::office::settle(h, &a)).await {
+        Ok(a) => a,
+        Err(e) => {
+            warn!(%peer, agent = %who, error = %e, "office jurisdiction entry not written");
+            agent
+        }
+    };
     let ticket = shared.sessions.begin(agent.author, conn);
     let result = session_loop(hub, conn, io, &agent, hello, peer).await;
     shared.sessions.end(&agent.author, ticket);

@@ -87,7 +87,7 @@ pub struct Issued {
     pub unit: String,
     /// The unit's name.
     pub unit_name: String,
-    /// The version's validity (", from 2025-07-01"; empty when open on both ends).
+    /// The version's validity (", từ/from 2025-07-01"; empty when open on both ends).
     pub validity: String,
     /// Expiry (Unix seconds).
     pub expires_at: i64,
@@ -701,7 +701,7 @@ impl Hub {
     ) -> Result<Issued> {
         // `CODE` is the version in force today (else the latest), `CODE@DATE` the one of that date;
         // the token keeps which (`CODE@valid_from`), the office's jurisdiction is set from it.
-        let (unit_name, spec) = self.with_units(|u| {
+        let (unit_name, validity, spec) = self.with_units(|u| {
             let def = u
                 .pick_version(unit, crate::indicators::today())
                 .map_err(|e| Error::Invalid(e.to_string()))?;
@@ -729,9 +729,8 @@ impl Hub {
                 Some(f) => format!("{unit}@{f}"),
                 None => unit.to_string(),
             };
-            Ok(((def.name.clone(), baobi_proto::office::validity(def)), spec))
+            Ok((def.name.clone(), baobi_proto::office::validity(def), spec))
         })?;
-        let (unit_name, validity) = unit_name;
         let secret = random_secret();
         let now = now_secs();
         let rec = TokenRec {
