@@ -743,7 +743,11 @@ fn render(resp: Response, json: bool) -> i32 {
             if json {
                 print_json(&status);
             } else {
-                out!("Đơn vị / Unit: {} ({})", status.unit_name, status.unit);
+                if status.jurisdiction.is_empty() {
+                    out!("Đơn vị / Unit: {} ({})", status.unit_name, status.unit);
+                } else {
+                    out!("Đơn vị / Unit: {}", status.jurisdiction);
+                }
                 out!("Mã tác giả / Author: {}", status.author);
                 out!("Máy chủ tỉnh / Hub: {}", status.hub_addr);
                 out!("Chờ gửi / Pending: {}", status.pending);
@@ -864,7 +868,11 @@ fn survey_table(surveys: &[SurveyRow]) -> comfy_table::Table {
                 "bán lẻ / retail".to_string()
             },
             s.outlet_name.clone(),
-            s.unit.clone(),
+            if s.unit_name.is_empty() {
+                s.unit.clone()
+            } else {
+                format!("{} ({})", s.unit_name, s.unit)
+            },
             s.date.clone(),
             s.year.to_string(),
             key_figure(s),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use baobi_proto::units::Units;
 use baobi_proto::validate::{self, nfc, parse_kg};
 use baobi_proto::view::{RecordState, ReviewStatus, Value};
+use baobi_proto::wire::OfficeUnits;
 use baobi_proto::wire::{
     Body, CampaignEvent, CampaignKind, CertKind, Certification, Correction, Date, Dot,
     MarketSurvey, Op, OutletDef, OutletKind, PlanDef, RetailSurvey, Retraction, Round, UnitDef,
@@ -513,6 +514,9 @@ pub struct SurveyRow {
     pub outlet_name: String,
     /// Commune code.
     pub unit: String,
+    /// The commune's name as in force on the survey's date.
+    #[serde(default)]
+    pub unit_name: String,
     /// Survey date.
     pub date: String,
     /// Reporting year.
@@ -570,8 +574,11 @@ pub struct StatusInfo {
     pub author: String,
     /// Unit code.
     pub unit: String,
-    /// Unit name.
+    /// Unit name (of the version it enrolled for).
     pub unit_name: String,
+    /// The unit versions the office holds, with their validity, joined by "; ".
+    #[serde(default)]
+    pub jurisdiction: String,
     /// Hub address.
     pub hub_addr: String,
     /// Own entries not yet acknowledged.
@@ -886,35 +893,48 @@ fn units(store: &Store) -> Units {
     store.state().view.registry()
 }
 
-/// Resolves a commune by code or name within `juris`, preferring units in force `today`, else the
-/// latest version of a matching unit.
-fn resolve_latest(units: &Units, input: &str, juris: &str, today: Date) -> Result<UnitDef> {
-    let first = match units.resolve_commune("commune", input, juris, today) {
-        Ok(u) => return Ok(u.clone()),
-        Err(e) => e,
-    };
-    let wanted = nfc(input.trim()).to_lowercase();
-    let mut dates: Vec<Date> = units
-        .iter()
-        .filter(|u| {
-            let n = u.name.to_lowercase();
-            u.code == input.trim() || n == wanted || n.ends_with(&format!(" {wanted}"))
-        })
-        .filter_map(|u| u.valid_to.or(u.valid_from))
-        .collect();
-    dates.sort();
-    dates.dedup();
-    for d in dates.into_iter().rev() {
-        if let Ok(u) = units.resolve_commune("commune", input, juris, d) {
-            return Ok(u.clone());
-        }
+/// The office's jurisdiction: the hub's latest entry about it, else (before the first sync brought
+/// one) the version of its unit in force today, else the latest, with the versions of the same code
+/// before it (the lineage is the hub's; the hub checks again).
+fn office(store: &Store, hub: &HubInfo) -> Result<OfficeUnits> {
+    let me = store.author()?;
+    if let Some((_, _, o)) = store.state().offices.get(&me) {
+        return Ok(o.clone());
     }
-    Err(first.into())
+    let units = units(store);
+    let held = match units.pick_version(&hub.unit, today()) {
+        Ok(v) => vec![baobi_proto::office::unit_ref(v)],
+        Err(_) => vec![baobi_proto::wire::UnitRef {
+            code: hub.unit.clone(),
+            from: None,
+        }],
+    };
+    Ok(OfficeUnits {
+        office: me,
+        past: baobi_proto::office::past_units(
+            &units,
+            &baobi_proto::units::Lineage::default(),
+            &held,
+        ),
+        units: held,
+    })
+}
+
+/// Resolves a commune of the office by code or name, preferring the version in force `today`.
+fn resolve_latest(
+    units: &Units,
+    input: &str,
+    office: &OfficeUnits,
+    today: Date,
+) -> Result<UnitDef> {
+    Ok(units
+        .resolve_office_commune("commune", input, office, today)?
+        .clone())
 }
 
 fn outlet_op(store: &Store, hub: &HubInfo, a: &OutletAddArgs) -> Result<(Op, Vec<String>)> {
     let units = units(store);
-    let commune = resolve_latest(&units, &a.commune, &hub.unit, today())?;
+    let commune = resolve_latest(&units, &a.commune, &office(store, hub)?, today())?;
     let mut certifications = vec![];
     for (kind, since, field) in [
         (CertKind::Civilized, &a.civilized_since, "civilized-since"),
@@ -1009,7 +1029,7 @@ fn outlet_correct_op(
         o.name = nfc(n.trim());
     }
     if let Some(c) = &a.commune {
-        o.unit = resolve_latest(&units(store), c, &hub.unit, today())?.code;
+        o.unit = resolve_latest(&units(store), c, &office(store, hub)?, today())?.code;
     }
     if let Some(ad) = &a.address {
         o.address = nfc(ad.trim());
@@ -1055,18 +1075,20 @@ fn find_outlet(store: &Store, id: &str) -> Result<(Dot, OutletDef)> {
     }
 }
 
-/// Checks that the commune `unit` is in force on `date` and inside the office's unit.
-fn check_survey_unit(units: &Units, office: &str, unit: &str, date: Date) -> Result<()> {
-    if units.at(unit, date).is_none() {
+/// Checks that the commune `unit` is in force on `date` and inside the office's jurisdiction.
+fn check_survey_unit(units: &Units, office: &OfficeUnits, unit: &str, date: Date) -> Result<()> {
+    if units.at(unit, date).is_none() && units.office_holds_any(office, unit) {
         return Err(invalid(
             "date",
             format!(
-                "the outlet's commune {} ({unit}) is not in force on {date}",
+                "xã của cơ sở {} ({unit}) không có hiệu lực ngày {date} / the outlet's commune {} \
+                 ({unit}) is not in force on {date}",
+                units.name(unit),
                 units.name(unit)
             ),
         ));
     }
-    units.check_commune("outlet", unit, office, date)?;
+    units.check_office_commune("outlet", unit, office, date)?;
     Ok(())
 }
 
@@ -1106,7 +1128,7 @@ fn market_op(
     });
     let w = validate::body(&body, Some(today()))?;
     validate::survey_in_open_period(date, &def)?;
-    check_survey_unit(units, &hub.unit, &def.unit, date)?;
+    check_survey_unit(units, &office(store, hub)?, &def.unit, date)?;
     Ok((Op::Record(body), w))
 }
 
@@ -1140,7 +1162,7 @@ fn retail_op(
     });
     let w = validate::body(&body, Some(today()))?;
     validate::survey_in_open_period(date, &def)?;
-    check_survey_unit(units, &hub.unit, &def.unit, date)?;
+    check_survey_unit(units, &office(store, hub)?, &def.unit, date)?;
     Ok((Op::Record(body), w))
 }
 
@@ -1362,7 +1384,7 @@ fn correct_op(store: &Store, hub: &HubInfo, a: &CorrectArgs) -> Result<(Op, Vec<
             validate::survey_in_open_period(date, &def)?;
         }
     }
-    check_survey_unit(&units(store), &hub.unit, &unit, date)?;
+    check_survey_unit(&units(store), &office(store, hub)?, &unit, date)?;
     Ok((Op::Correct(build_correction(&rec, body)), w))
 }
 
@@ -1397,9 +1419,20 @@ fn retract_op(store: &Store, id: &str, reason: &str) -> Result<Op> {
 
 fn campaign_op(store: &Store, hub: &HubInfo, a: &CampaignArgs) -> Result<(Op, Vec<String>)> {
     let units = units(store);
+    let office = office(store, hub)?;
     let date = parse_date("date", &a.date)?;
     let unit = match a.unit.as_deref().map(str::trim) {
-        None | Some("") => hub.unit.clone(),
+        // The unit the office holds on that date (after a move, a successor of its district).
+        None | Some("") => office
+            .units
+            .iter()
+            .find(|r| {
+                units
+                    .version(r)
+                    .is_some_and(|v| baobi_proto::units::in_force(v, date))
+            })
+            .or(office.units.first())
+            .map_or_else(|| hub.unit.clone(), |r| r.code.clone()),
         Some(u) if u.chars().all(|c| c.is_ascii_digit()) => u.to_string(),
         Some(name) => {
             let wanted = nfc(name).to_lowercase();
@@ -1410,7 +1443,7 @@ fn campaign_op(store: &Store, hub: &HubInfo, a: &CampaignArgs) -> Result<(Op, Ve
                     let n = u.name.to_lowercase();
                     n == wanted || n.ends_with(&format!(" {wanted}"))
                 })
-                .filter(|u| units.is_within(&u.code, &hub.unit, date))
+                .filter(|u| units.office_holds(&office, &u.code, date))
                 .collect();
             match found.as_slice() {
                 [one] => one.code.clone(),
@@ -1432,21 +1465,20 @@ fn campaign_op(store: &Store, hub: &HubInfo, a: &CampaignArgs) -> Result<(Op, Ve
         topic: nfc(a.topic.trim()),
     });
     let w = validate::body(&body, Some(today()))?;
-    if units.at(&unit, date).is_none() {
+    let Some(v) = units.at(&unit, date) else {
         return Err(invalid(
             "unit",
-            format!("{} ({unit}) is not in force on {date}", units.name(&unit)),
+            match units.latest(&unit) {
+                Some(l) if !units.office_holds_any(&office, &unit) => units.outside(l, &office),
+                _ => format!(
+                    "{} ({unit}) không có hiệu lực ngày {date} / is not in force on {date}",
+                    units.name(&unit)
+                ),
+            },
         ));
-    }
-    if !units.is_within(&unit, &hub.unit, date) {
-        return Err(invalid(
-            "unit",
-            format!(
-                "{} ({unit}) is outside this office's jurisdiction ({})",
-                units.name(&unit),
-                units.name(&hub.unit)
-            ),
-        ));
+    };
+    if !units.office_holds(&office, &unit, date) {
+        return Err(invalid("unit", units.outside(v, &office)));
     }
     Ok((Op::Record(body), w))
 }
@@ -1466,7 +1498,7 @@ fn outlets(store: &Store) -> Result<Vec<OutletRow>> {
         rows.push(OutletRow {
             id: rec.id.to_string(),
             kind: def.kind,
-            unit_name: units.name(&def.unit),
+            unit_name: units.name_at(&def.unit, today()),
             name: def.name,
             unit: def.unit,
             address: def.address,
@@ -1483,6 +1515,7 @@ fn outlets(store: &Store) -> Result<Vec<OutletRow>> {
 fn survey_row(
     rec: &RecordState,
     st: &store::State,
+    units: &Units,
     me: &AuthorId,
     acked: u64,
 ) -> Option<SurveyRow> {
@@ -1531,6 +1564,7 @@ fn survey_row(
         kind: kind.into(),
         outlet: outlet.to_string(),
         outlet_name,
+        unit_name: units.name_at(&unit, date),
         unit,
         date: date.to_string(),
         year,
@@ -1555,11 +1589,12 @@ fn surveys(store: &Store) -> Result<Vec<SurveyRow>> {
     let me = store.author()?;
     let acked = store.acked_seq()?;
     let st = store.state();
+    let units = st.view.registry();
     Ok(st
         .view
         .records
         .values()
-        .filter_map(|r| survey_row(r, &st, &me, acked))
+        .filter_map(|r| survey_row(r, &st, &units, &me, acked))
         .collect())
 }
 
@@ -1586,8 +1621,9 @@ fn show(store: &Store, id: &str) -> Result<SurveyDetail> {
     let me = store.author()?;
     let acked = store.acked_seq()?;
     let st = store.state();
-    let survey =
-        survey_row(&rec, &st, &me, acked).ok_or_else(|| invalid("id", "is not a survey"))?;
+    let units = st.view.registry();
+    let survey = survey_row(&rec, &st, &units, &me, acked)
+        .ok_or_else(|| invalid("id", "is not a survey"))?;
     let head_hashes: Vec<[u8; 32]> = rec.heads().iter().map(|h| h.hash).collect();
     let mut heads = vec![];
     for h in &head_hashes {
@@ -1605,10 +1641,22 @@ fn show(store: &Store, id: &str) -> Result<SurveyDetail> {
 }
 
 fn status(store: &Store, hub: &HubInfo) -> Result<StatusInfo> {
+    let units = units(store);
+    let office = office(store, hub)?;
     Ok(StatusInfo {
         author: store.author()?.hex(),
         unit: hub.unit.clone(),
-        unit_name: hub.unit_name.clone(),
+        unit_name: office
+            .units
+            .first()
+            .and_then(|r| units.version(r))
+            .map_or_else(|| hub.unit_name.clone(), |v| v.name.clone()),
+        jurisdiction: office
+            .units
+            .iter()
+            .map(|r| units.describe(r))
+            .collect::<Vec<_>>()
+            .join("; "),
         hub_addr: hub.addr.clone(),
         pending: sync::pending(store)?,
         last_sync: store.last_sync()?.map(|s| rfc3339(i128::from(s) * 1000)),

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use baobi_proto::chain::{self, Link};
 use baobi_proto::view::{self, MemTables};
-use baobi_proto::wire::{self, Entry, Hlc, Op, Run};
+use baobi_proto::wire::{self, Entry, Hlc, OfficeUnits, Op, Run};
 use baobi_proto::{AuthorId, Keypair, Sig, Summary};
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +100,25 @@ pub struct State {
     pub own_links: Vec<Link>,
     /// Every author of an entry held (to resolve short record ids without a pass over the records).
     pub authors: std::collections::BTreeSet<AuthorId>,
+    /// Each office's jurisdiction entry from the hub, the latest by (clock, dot).
+    pub offices: BTreeMap<AuthorId, (Hlc, baobi_proto::Dot, OfficeUnits)>,
+}
+
+impl State {
+    /// Applies `e` to the view, and keeps it when it sets an office's jurisdiction.
+    fn apply(&mut self, e: &Entry) {
+        view::apply(&mut self.view, e);
+        self.authors.insert(e.author);
+        if let Op::Office(o) = &e.op {
+            let newer = self
+                .offices
+                .get(&o.office)
+                .is_none_or(|(h, d, _)| (*h, *d) < (e.hlc, e.dot()));
+            if newer {
+                self.offices.insert(o.office, (e.hlc, e.dot(), o.clone()));
+            }
+        }
+    }
 }
 
 /// The agent's store. Cloning is cheap and clones share the database and the view.
@@ -174,8 +193,7 @@ impl Store {
             }
             st.max_hlc = st.max_hlc.max(e.hlc);
             st.entries += 1;
-            st.authors.insert(e.author);
-            view::apply(&mut st.view, &e);
+            st.apply(&e);
         }
         for (a, s) in seqs {
             st.summary.set(a, s);
@@ -387,6 +405,14 @@ impl Store {
         for op in ops {
             seq += 1;
             hlc = Hlc::tick_bounded(hlc, now_ms);
+            // A new record keeps the device's wall clock, on which timeliness is judged.
+            let op = match op {
+                Op::Record(body) => Op::Created(wire::Created {
+                    body,
+                    wall_ms: now_ms,
+                }),
+                op => op,
+            };
             let e = kp.sign_entry(seq, hlc, op);
             batch.insert(&entry_key(&me, seq)[..], wire::encode(&e));
             written.push(e);
@@ -409,7 +435,7 @@ impl Store {
             st.entries += 1;
             prev = chain::link_of(&prev, e);
             st.own_links.push(prev);
-            view::apply(&mut st.view, e);
+            st.apply(e);
         }
         Ok(written)
     }
@@ -426,11 +452,23 @@ impl Store {
             entries.extend(opened.into_iter().map(|(e, _)| e));
         }
         for e in &entries {
-            if matches!(e.op, Op::Unit(_) | Op::Plan(_) | Op::Review(_)) && e.author != *hub_author
+            if matches!(e.op, Op::Elided(_)) && e.author != *hub_author {
+                // Only the hub may withhold its own entries: a placeholder in an office's log would
+                // leave the entries before it unchecked by the office's seal.
+                return Err(Error::BadEntry(
+                    e.dot().to_string(),
+                    "placeholder in an office's log".into(),
+                ));
+            }
+            if matches!(
+                e.op,
+                Op::Unit(_) | Op::Plan(_) | Op::Review(_) | Op::Office(_)
+            ) && e.author != *hub_author
             {
                 return Err(Error::BadEntry(
                     e.dot().to_string(),
-                    "unit, plan or review written by someone other than the hub".into(),
+                    "unit, plan, review or office's units written by someone other than the hub"
+                        .into(),
                 ));
             }
         }
@@ -450,8 +488,7 @@ impl Store {
         for e in &fresh {
             st.max_hlc = st.max_hlc.max(e.hlc);
             st.entries += 1;
-            st.authors.insert(e.author);
-            view::apply(&mut st.view, e);
+            st.apply(e);
         }
         let authors: std::collections::BTreeSet<AuthorId> =
             fresh.iter().map(|e| e.author).collect();
@@ -671,6 +708,10 @@ mod tests {
         let mut bad = run(&other, &log, 4, 4);
         bad.items[0].hlc = Hlc(40);
         assert!(s.store_received(&[bad], &hub).is_err());
+        // A placeholder in an office's log (it would leave the entries before it unchecked).
+        let elided = run(&other, &log, 4, 4).elide(|_, _| true);
+        assert!(elided.open().is_some(), "the seal itself holds");
+        assert!(s.store_received(&[elided], &hub).is_err());
         assert_eq!(s.entries().unwrap().len(), 3);
     }
 

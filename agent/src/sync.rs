@@ -311,7 +311,12 @@ async fn drive(
                         store.set_acked_seq(store.summary().get(&me))?;
                     }
                     session.stored(id)?;
-                    let got: u64 = runs.iter().map(|r| r.items.len() as u64).sum();
+                    // Placeholders of entries the hub does not send this office are not received.
+                    let got: u64 = runs
+                        .iter()
+                        .flat_map(|r| &r.items)
+                        .filter(|i| !matches!(i.op, baobi_proto::wire::Op::Elided(_)))
+                        .count() as u64;
                     report.received += got;
                     progress(Progress::Received(got));
                 }

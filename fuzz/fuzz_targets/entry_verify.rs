@@ -59,7 +59,10 @@ fn one(e: &Entry, t: &mut MemTables) {
             let _ = units.is_within(&u.code, "87", Date(20250101));
             let _ = units.name(&u.code);
         }
-        Op::Retract(_) | Op::Plan(_) | Op::Review(_) => {}
+        Op::Retract(_) | Op::Plan(_) | Op::Review(_) | Op::Office(_) | Op::Elided(_) => {}
+        Op::Created(c) => {
+            let _ = validate::body(&c.body, None);
+        }
     }
     view::apply(t, e);
     for rec in t.records.values() {

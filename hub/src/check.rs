@@ -10,7 +10,7 @@ use baobi_proto::chain::Link;
 use baobi_proto::units::Units;
 use baobi_proto::validate;
 use baobi_proto::view::{self, RecordState, Tables, Value};
-use baobi_proto::wire::{self, Body, Date, Dot, Entry, Op, Refusal, RefusalCode, Run};
+use baobi_proto::wire::{self, Body, Date, Dot, Entry, OfficeUnits, Op, Refusal, RefusalCode, Run};
 
 use crate::limits::CLOCK_AHEAD;
 use crate::store::{keys, AgentRec, ClockFlag, Hub, Overlay};
@@ -33,32 +33,37 @@ pub(crate) fn unit_of(b: &Body) -> (&str, Option<Date>) {
     }
 }
 
-/// True when `unit` lies within `jurisdiction` on `date`, or (no date: an outlet) on any date where
-/// some version of the unit holds.
-pub fn within(units: &Units, unit: &str, jurisdiction: &str, date: Option<Date>) -> bool {
+/// True when `unit` lies within the office's jurisdiction on `date`, or (no date: an outlet) on some
+/// day a version of the unit was in force (see `proto::office`).
+pub fn within(units: &Units, unit: &str, office: &OfficeUnits, date: Option<Date>) -> bool {
     match date {
-        Some(d) => units.is_within(unit, jurisdiction, d),
-        None => units
-            .iter()
-            .filter(|v| v.code == unit)
-            .flat_map(|v| [v.valid_from, v.valid_to])
-            .chain([Some(Date(20250101))])
-            .flatten()
-            .any(|d| units.is_within(unit, jurisdiction, d)),
+        Some(d) => units.office_holds(office, unit, d),
+        None => units.office_holds_any(office, unit),
     }
 }
 
-fn check_body(units: &Units, agent: &AgentRec, b: &Body) -> Result<(), Refusal> {
+/// The refusal of `unit` (on `date`) outside `office`, naming both units.
+fn outside(units: &Units, office: &OfficeUnits, unit: &str, date: Option<Date>) -> String {
+    let v = match date {
+        Some(d) => units.at_or_latest(unit, d),
+        None => units.latest(unit),
+    };
+    match v {
+        Some(v) => units.outside(v, office),
+        None => format!(
+            "không có đơn vị mã '{unit}' / unknown unit code '{unit}' (this office: {})",
+            units.office_name(office)
+        ),
+    }
+}
+
+fn check_body(units: &Units, office: &OfficeUnits, b: &Body) -> Result<(), Refusal> {
     validate::body(b, None).map_err(|e| refuse(RefusalCode::InvalidEntry, e.to_string()))?;
     let (unit, date) = unit_of(b);
-    if !within(units, unit, &agent.unit, date) {
+    if !within(units, unit, office, date) {
         return Err(refuse(
             RefusalCode::OutsideJurisdiction,
-            format!(
-                "unit {unit} is outside the jurisdiction of {} ({})",
-                units.name(&agent.unit),
-                agent.unit
-            ),
+            outside(units, office, unit, date),
         ));
     }
     Ok(())
@@ -119,7 +124,7 @@ fn same_kind(a: &Body, b: &Body) -> bool {
 
 fn check_existing(
     units: &Units,
-    agent: &AgentRec,
+    office: &OfficeUnits,
     rec: Option<RecordState>,
     supersedes: &[[u8; 32]],
     what: &str,
@@ -140,13 +145,10 @@ fn check_existing(
         ));
     };
     let (unit, date) = unit_of(orig);
-    if !within(units, unit, &agent.unit, date) {
+    if !within(units, unit, office, date) {
         return Err(refuse(
             RefusalCode::OutsideJurisdiction,
-            format!(
-                "record {} (unit {unit}) is outside this office's jurisdiction",
-                rec.id
-            ),
+            format!("record {}: {}", rec.id, outside(units, office, unit, date)),
         ));
     }
     if supersedes.is_empty() {
@@ -186,6 +188,7 @@ pub fn check_entry(
     units: &Units,
     ov: &mut Overlay<'_>,
     agent: &AgentRec,
+    office: &OfficeUnits,
     e: &Entry,
     link: &Link,
 ) -> Result<bool, Refusal> {
@@ -216,21 +219,25 @@ pub fn check_entry(
             RefusalCode::InvalidEntry,
             format!("entry {}: only the hub registers units", e.dot()),
         )),
-        Op::Plan(_) | Op::Review(_) => Err(refuse(
+        Op::Elided(_) => Err(refuse(
+            RefusalCode::InvalidEntry,
+            format!("entry {}: a placeholder is not an entry", e.dot()),
+        )),
+        Op::Plan(_) | Op::Review(_) | Op::Office(_) => Err(refuse(
             RefusalCode::InvalidEntry,
             format!(
-                "entry {}: only the hub sets plans and reviews records",
+                "entry {}: only the hub sets plans, reviews records and offices' units",
                 e.dot()
             ),
         )),
-        Op::Record(b) => {
-            check_body(units, agent, b)?;
+        Op::Record(b) | Op::Created(wire::Created { body: b, .. }) => {
+            check_body(units, office, b)?;
             check_open_period(ov, b, None)?;
             Ok(true)
         }
         Op::Correct(c) => {
             let rec = ov.record(&c.record);
-            let rec = check_existing(units, agent, rec, &c.supersedes, "correction")?;
+            let rec = check_existing(units, office, rec, &c.supersedes, "correction")?;
             if let Some(orig) = rec.original() {
                 if !same_kind(orig, &c.body) {
                     return Err(refuse(
@@ -239,13 +246,13 @@ pub fn check_entry(
                     ));
                 }
             }
-            check_body(units, agent, &c.body)?;
+            check_body(units, office, &c.body)?;
             check_open_period(ov, &c.body, Some(&rec))?;
             Ok(true)
         }
         Op::Retract(r) => {
             let rec = ov.record(&r.record);
-            check_existing(units, agent, rec, &r.supersedes, "retraction")?;
+            check_existing(units, office, rec, &r.supersedes, "retraction")?;
             if r.reason.chars().count() > wire::MAX_TEXT {
                 return Err(refuse(RefusalCode::InvalidEntry, "reason: too long"));
             }
@@ -260,7 +267,12 @@ pub fn check_entry(
 /// its own clock alone (see `Hlc::tick_bounded`), so a peer cannot drag it years ahead.
 fn note_clock(flag: &mut ClockFlag, agent: &AgentRec, e: &Entry, now_ms: u64) {
     let slack = CLOCK_AHEAD.as_millis() as u64;
-    let at = e.hlc.millis();
+    // The device's own clock at creation when the entry carries it (the hybrid clock may have
+    // followed a peer's), else the entry's clock.
+    let at = match &e.op {
+        Op::Created(c) => c.wall_ms,
+        _ => e.hlc.millis(),
+    };
     let enrolled_ms = (agent.enrolled_at.max(0) as u64).saturating_mul(1000);
     let ahead = at.saturating_sub(now_ms);
     let behind = enrolled_ms.saturating_sub(at);
@@ -277,6 +289,7 @@ fn note_clock(flag: &mut ClockFlag, agent: &AgentRec, e: &Entry, now_ms: u64) {
 pub fn merge_runs(hub: &Hub, agent: &AgentRec, runs: &[Run]) -> Result<Result<u64, Refusal>> {
     let _g = hub.lock();
     let units = hub.units();
+    let office = crate::office::office(hub, agent)?;
     let mut ov = Overlay::new(hub.tree());
     let mut new = 0u64;
     let now_ms = (crate::now_secs().max(0) as u64).saturating_mul(1000);
@@ -315,7 +328,7 @@ pub fn merge_runs(hub: &Hub, agent: &AgentRec, runs: &[Run]) -> Result<Result<u6
         }
         let mut fresh = false;
         for (e, link) in &opened {
-            match check_entry(&units, &mut ov, agent, e, link) {
+            match check_entry(&units, &mut ov, agent, &office, e, link) {
                 Ok(false) => continue,
                 Ok(true) => {}
                 Err(r) => return Ok(Err(r)),
@@ -709,5 +722,29 @@ mod tests {
         assert!(h.scope(&d).unwrap().contains(&k.author()));
         assert!(h.scope(&a).unwrap().contains(&kd.author()));
         assert!(!h.scope(&x).unwrap().contains(&k.author()));
+    }
+
+    #[test]
+    fn an_office_of_a_new_commune_holds_its_predecessors_on_their_dates() {
+        // 30226 is Xã Lai Vung since 1 July 2025; Xã Định An (30196) went into it, Thị trấn Lai Vung
+        // (30208) went into Xã Hòa Long.
+        let tmp = tempfile::tempdir().unwrap();
+        let h = hub(tmp.path());
+        let k = Keypair::generate();
+        let a = enroll(&h, &k, "30226");
+        let o = k.sign_entry(1, Hlc(1), outlet("30196"));
+        let s = k.sign_entry(2, Hlc(2), Op::Record(survey(o.dot(), "30196", 9_000)));
+        assert_eq!(merge_entries(&h, &a, &k, &[o, s]).unwrap(), Ok(2));
+        let other = k.sign_entry(3, Hlc(3), outlet("30208"));
+        let r = merge_entries(&h, &a, &k, &[other]).unwrap().unwrap_err();
+        assert_eq!(r.code, RefusalCode::OutsideJurisdiction);
+        assert!(
+            r.message.contains("Xã Hòa Long (30208)")
+                && r.message
+                    .contains("is outside this office's jurisdiction (Xã Lai Vung (30226))"),
+            "{}",
+            r.message
+        );
+        assert_eq!(h.seq_of(&k.author()).unwrap(), 2, "nothing of it stored");
     }
 }

@@ -51,7 +51,8 @@ pub enum Command {
     },
     /// Issue a one-time enrollment token for an office of a unit.
     Enroll {
-        /// Unit code of the office (district or commune).
+        /// Unit of the office (district or commune): CODE is the version in force today, CODE@YYYY-MM-DD
+        /// the version in force on that date.
         #[arg(long)]
         unit: String,
         /// What to call the office (e.g. "UBND huyện Lai Vung").
@@ -144,8 +145,11 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Enrolled offices.
+    /// Enrolled offices (`agents move` gives one successor units).
     Agents {
+        /// What to do (default: list the offices).
+        #[command(subcommand)]
+        cmd: Option<AgentsCmd>,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -203,6 +207,24 @@ pub enum Command {
         #[arg(long, conflicts_with = "year")]
         trend: bool,
         /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `agents` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AgentsCmd {
+    /// Give an office successor units (e.g. the communes that replaced its district in the 2025
+    /// reform); it keeps the unit it enrolled for, and its past. The office learns it at its next sync.
+    Move {
+        /// Author key prefix (at least 8 hex digits) or exact label.
+        agent: String,
+        /// A unit it now holds: CODE (the version in force today) or CODE@YYYY-MM-DD; repeat for
+        /// several. Replaces the units given by an earlier move.
+        #[arg(long, required = true)]
+        unit: Vec<String>,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },
@@ -506,6 +528,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 token,
                 unit,
                 unit_name,
+                validity,
                 expires_at,
                 warning,
             } = r
@@ -517,8 +540,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             out!("{token}");
             eprintln!(
-                "Mã đăng ký dùng một lần cho {unit_name} ({unit}), hết hạn {expires_at} / \
-                 One-time enrollment token for {unit_name} ({unit}), expires {expires_at}.\n\
+                "Mã đăng ký dùng một lần cho {unit_name} ({unit}{validity}), hết hạn {expires_at} / \
+                 One-time enrollment token for {unit_name} ({unit}{validity}), expires \
+                 {expires_at}.\n\
                  Tại văn phòng / At the office: baobi-agent init --token <TOKEN>"
             );
         }
@@ -551,6 +575,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 token,
                 unit,
                 unit_name,
+                validity,
                 expires_at,
                 warning,
             } = r
@@ -562,8 +587,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             out!("{token}");
             eprintln!(
-                "Mã khôi phục dùng một lần cho {unit_name} ({unit}), hết hạn {expires_at} / \
-                 One-time restore token for {unit_name} ({unit}), expires {expires_at}.\n\
+                "Mã khôi phục dùng một lần cho {unit_name} ({unit}{validity}), hết hạn {expires_at} / \
+                 One-time restore token for {unit_name} ({unit}{validity}), expires {expires_at}.\n\
                  Khi dùng mã, khóa cũ bị thu hồi vĩnh viễn / When it is redeemed, the lost key is \
                  retired for good.\n\
                  Tại văn phòng / At the office: baobi-agent --data DIR restore --token <TOKEN>"
@@ -617,7 +642,33 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 out!("{}", report::render_records(&records));
             }
         }
-        Command::Agents { json: j } => {
+        Command::Agents {
+            cmd:
+                Some(AgentsCmd::Move {
+                    agent,
+                    unit,
+                    json: j,
+                }),
+            ..
+        } => {
+            let dir = data(&cli.data)?;
+            let Response::Moved { agent } = call(dir, Request::AgentsMove { agent, units: unit })?
+            else {
+                bail!("unexpected answer from the hub");
+            };
+            if j {
+                println!("{}", json(&agent)?);
+            } else {
+                println!(
+                    "Đã giao đơn vị / Units given: {} {} → {}",
+                    agent.short, agent.label, agent.jurisdiction
+                );
+            }
+            eprintln!(
+                "Văn phòng nhận thay đổi ở lần đồng bộ sau / The office receives it at its next sync"
+            );
+        }
+        Command::Agents { cmd: None, json: j } => {
             let dir = data(&cli.data)?;
             let Response::Agents { agents } = call(dir, Request::Agents)? else {
                 bail!("unexpected answer from the hub");

@@ -42,6 +42,13 @@ pub enum Request {
     Records,
     /// Every agent.
     Agents,
+    /// Give an agent successor units (`agents move`).
+    AgentsMove {
+        /// Author hex prefix (≥ 8) or exact label.
+        agent: String,
+        /// Units (`CODE` or `CODE@YYYY-MM-DD`).
+        units: Vec<String>,
+    },
     /// Revoke an agent.
     Revoke {
         /// Author hex prefix (≥ 8) or exact label.
@@ -145,6 +152,11 @@ pub enum Response {
         /// The rows.
         agents: Vec<AgentRow>,
     },
+    /// The agent moved, with its units now.
+    Moved {
+        /// It.
+        agent: AgentRow,
+    },
     /// The agent revoked.
     Revoked {
         /// It, now revoked.
@@ -158,6 +170,9 @@ pub enum Response {
         unit: String,
         /// Unit name.
         unit_name: String,
+        /// The unit version's validity (", từ/from 2025-07-01"; empty when open on both ends).
+        #[serde(default)]
+        validity: String,
         /// Expiry (RFC 3339).
         expires_at: String,
         /// A note for the operator (e.g. address substituted).
@@ -264,6 +279,12 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
             Request::Agents => Response::Agents {
                 agents: report::agents(hub)?,
             },
+            Request::AgentsMove { agent, units } => {
+                let (a, _) = crate::office::move_agent(hub, &agent, &units)?;
+                Response::Moved {
+                    agent: report::agent_row(hub, &a),
+                }
+            }
             Request::Revoke { agent } => {
                 let a = hub.revoke(&agent)?;
                 Response::Revoked {
@@ -277,12 +298,11 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
                 ttl_hours,
                 ttl_secs,
             } => {
-                if hub.with_units(|u| u.latest(&unit).is_none()) {
-                    return Err(Error::Invalid(format!(
-                        "unit '{unit}' is not a unit of province {} / không có đơn vị '{unit}'",
-                        hub.province()
-                    )));
-                }
+                hub.with_units(|u| {
+                    u.pick_version(&unit, crate::indicators::today())
+                        .map(drop)
+                        .map_err(|e| Error::Invalid(format!("{e} (province {})", hub.province())))
+                })?;
                 let (addr, warning) = match addr {
                     Some(a) => (a, None),
                     None => default_addr(hub)?,
@@ -293,6 +313,7 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
                     token: issued.token.to_text(),
                     unit: issued.unit,
                     unit_name: issued.unit_name,
+                    validity: issued.validity,
                     expires_at: rfc3339(issued.expires_at),
                     warning,
                 }
@@ -311,6 +332,7 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
                     token: issued.token.to_text(),
                     unit: issued.unit,
                     unit_name: issued.unit_name,
+                    validity: issued.validity,
                     expires_at: rfc3339(issued.expires_at),
                     warning,
                 }

@@ -27,7 +27,8 @@ pub struct Query {
 
 /// Today's date in Vietnam (UTC+7): the reference date of the current year.
 pub fn today() -> Date {
-    let now = time::OffsetDateTime::now_utc()
+    let now = time::OffsetDateTime::from_unix_timestamp(crate::now_secs())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
         .to_offset(time::UtcOffset::from_hms(7, 0, 0).unwrap_or(time::UtcOffset::UTC));
     Date(now.year() as u32 * 10_000 + u8::from(now.month()) as u32 * 100 + now.day() as u32)
 }
@@ -36,13 +37,31 @@ pub fn today() -> Date {
 pub fn with_inputs<T>(hub: &Hub, today: Date, f: impl FnOnce(&Inputs<'_>) -> T) -> Result<T> {
     let records = hub.records()?;
     let mut err = None;
-    let gathered = core::gather(records.iter(), |id| match hub.reviews(id) {
-        Ok(r) => r,
-        Err(e) => {
-            err.get_or_insert(e);
-            vec![]
-        }
-    });
+    let mut err2 = None;
+    let gathered = core::gather_with(
+        records.iter(),
+        |id| match hub.reviews(id) {
+            Ok(r) => r,
+            Err(e) => {
+                err.get_or_insert(e);
+                vec![]
+            }
+        },
+        // Timeliness is judged on the device's clock at creation, kept in the creating entry.
+        |id| match hub.entries(&id.author, id.seq, id.seq, 1) {
+            Ok(v) => v.into_iter().next().and_then(|e| match e.op {
+                baobi_proto::wire::Op::Created(c) => Some(c.wall_ms),
+                _ => None,
+            }),
+            Err(e) => {
+                err2.get_or_insert(e);
+                None
+            }
+        },
+    );
+    if let Some(e) = err2 {
+        return Err(e);
+    }
     if let Some(e) = err {
         return Err(e);
     }
@@ -406,7 +425,8 @@ mod tests {
             .map(|r| r.year)
             .collect();
         assert_eq!(years, [2021, 2025, 2026]);
-        // An unknown unit is invalid input; a district is not in force on 31 Dec 2025.
+        // An unknown unit is invalid input; a district not in force on 31 Dec 2025 reports the
+        // records made in it under its communes' successors.
         let q = |u: &str| Query {
             year: 2025,
             unit: Some(u.into()),
@@ -415,9 +435,11 @@ mod tests {
             compute(&hub, &q("99999"), today),
             Err(Error::Invalid(_))
         ));
-        assert!(matches!(
-            compute(&hub, &q("876"), today),
-            Err(Error::Invalid(_))
-        ));
+        let r = compute(&hub, &q("876"), today).unwrap();
+        assert_eq!(r.scope.code, "876");
+        assert!(r
+            .units
+            .iter()
+            .all(|u| u.level == baobi_proto::wire::Level::Commune));
     }
 }

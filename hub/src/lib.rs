@@ -27,6 +27,7 @@ pub mod http;
 pub mod indicators;
 pub mod limits;
 pub mod net;
+pub mod office;
 pub mod operators;
 pub mod plan;
 pub mod report;
@@ -70,9 +71,20 @@ pub enum Error {
 /// Result with the hub's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Current Unix time in seconds.
+/// Current Unix time in seconds (shifted by `BAOBI_HUB_CLOCK_OFFSET_SECS` when set, for tests).
 pub fn now_secs() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+    (now_ms() / 1000) as i64
+}
+
+/// Current Unix time in milliseconds (shifted like [`now_secs`]).
+pub fn now_ms() -> u64 {
+    let offset_ms = std::env::var(limits::ENV_CLOCK_OFFSET)
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .unwrap_or(0)
+        .saturating_mul(1000);
+    let real = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    real.saturating_add(offset_ms).max(0) as u64
 }
 
 /// A Unix time as RFC 3339 (UTC).

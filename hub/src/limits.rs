@@ -41,6 +41,8 @@ pub const ENV_FIRST_MESSAGE: &str = "BAOBI_HUB_FIRST_MESSAGE_SECS";
 pub const ENV_READ_TIMEOUT: &str = "BAOBI_HUB_READ_TIMEOUT_SECS";
 /// Environment variable for [`Timeouts::frame`] in seconds.
 pub const ENV_FRAME_TIMEOUT: &str = "BAOBI_HUB_FRAME_TIMEOUT_SECS";
+/// Environment variable shifting the hub's clock by these seconds (tests of a hub whose clock is off).
+pub const ENV_CLOCK_OFFSET: &str = "BAOBI_HUB_CLOCK_OFFSET_SECS";
 
 /// The deadlines a running hub applies to each connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

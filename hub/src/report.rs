@@ -130,7 +130,10 @@ pub fn totals(hub: &Hub, year: Option<u16>, by: By) -> Result<Totals> {
             .unwrap_or_else(|| time::OffsetDateTime::now_utc().year() as u16),
     };
     let groups = hub.groups(year)?;
-    let (rows, total) = hub.with_units(|u| rows_from_groups(&groups, by, |c| u.name(c)));
+    // A group is a code's records of the year: when the reform changed what the code meant during
+    // the year, both names ("Thị trấn Gia Ray → Xã Xuân Lộc").
+    let (rows, total) =
+        hub.with_units(|u| rows_from_groups(&groups, by, |c| u.name_in_year(c, year)));
     Ok(Totals {
         province: hub.province().to_string(),
         province_name: hub.province_name().to_string(),
@@ -252,6 +255,9 @@ pub struct RecordRow {
     pub heads: Vec<HeadRow>,
     /// Unit of the winning head (commune of an outlet or survey, unit credited for a campaign).
     pub unit: Option<String>,
+    /// That unit's name as in force on the record's date (an outlet: today, else its latest name).
+    #[serde(default)]
+    pub unit_name: Option<String>,
     /// Reporting year of the winning head (a campaign's: the year of its date; none for outlets).
     pub year: Option<u16>,
     /// Date of the winning head (none for outlets).
@@ -339,6 +345,9 @@ pub fn record_row(hub: &Hub, rec: &RecordState) -> Result<RecordRow> {
         }
         _ => (None, None, None),
     };
+    let unit_name = unit
+        .as_ref()
+        .map(|c| hub.with_units(|u| u.name_at(c, date.unwrap_or_else(crate::indicators::today))));
     let review = match heads.first() {
         Some(w) => match review_of(&w.hash, &hub.reviews(&rec.id)?) {
             Some(r) => ReviewRow {
@@ -374,6 +383,7 @@ pub fn record_row(hub: &Hub, rec: &RecordState) -> Result<RecordRow> {
         versions: rec.versions.len(),
         heads: head_rows,
         unit,
+        unit_name,
         year,
         date,
         review,
@@ -391,9 +401,15 @@ pub fn record_rows(hub: &Hub) -> impl Iterator<Item = Result<RecordRow>> + '_ {
         .map(move |r| r.and_then(|r| record_row(hub, &r)))
 }
 
-fn summary_of(v: &Option<serde_json::Value>) -> String {
+fn summary_of(v: &Option<serde_json::Value>, unit_name: Option<&str>) -> String {
     let Some(v) = v else { return String::new() };
-    let g = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+    let g = |k: &str| {
+        let s = v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+        match unit_name {
+            Some(n) if k == "unit" => format!("{n} ({s})"),
+            _ => s,
+        }
+    };
     match v.get("type").and_then(|t| t.as_str()) {
         Some("outlet") => format!("{} · {}", g("name"), g("unit")),
         Some("market-survey") => format!(
@@ -448,7 +464,10 @@ pub fn render_records(rows: &[RecordRow]) -> String {
         table.add_row(vec![
             Cell::new(&r.short_id),
             Cell::new(&r.kind),
-            Cell::new(summary_of(&r.heads.first().and_then(|h| h.value.clone()))),
+            Cell::new(summary_of(
+                &r.heads.first().and_then(|h| h.value.clone()),
+                r.unit_name.as_deref(),
+            )),
             num(r.versions as i64),
             Cell::new(state),
         ]);
@@ -467,8 +486,12 @@ pub struct AgentRow {
     pub label: String,
     /// Unit code.
     pub unit: String,
-    /// Unit name.
+    /// Unit name (of the version it enrolled for).
     pub unit_name: String,
+    /// The unit versions it holds, with their validity ("Xã Xuân Lộc (26425, from 2025-07-01)"; an
+    /// office given successors by `agents move` holds several, joined by "; ").
+    #[serde(default)]
+    pub jurisdiction: String,
     /// Enrolled at (RFC 3339).
     pub enrolled_at: String,
     /// Revoked.
@@ -486,12 +509,24 @@ pub struct AgentRow {
 /// An agent as a row.
 pub fn agent_row(hub: &Hub, a: &AgentRec) -> AgentRow {
     let clock = hub.clock_flag(&a.author).ok().flatten();
+    let office = crate::office::office(hub, a).ok();
+    let unit_name = hub.with_units(|u| {
+        office
+            .as_ref()
+            .and_then(|o| o.units.first())
+            .and_then(|r| u.version(r))
+            .map_or_else(|| u.name(&a.unit), |v| v.name.clone())
+    });
     AgentRow {
         author: a.author.hex(),
         short: a.author.short(),
         label: a.label.clone(),
-        unit: a.unit.clone(),
-        unit_name: hub.with_units(|u| u.name(&a.unit)),
+        unit: a.unit.split('@').next().unwrap_or_default().to_string(),
+        unit_name,
+        jurisdiction: office
+            .as_ref()
+            .map(|o| crate::office::describe(hub, o))
+            .unwrap_or_default(),
         enrolled_at: rfc3339(a.enrolled_at),
         revoked: a.revoked,
         last_sync: a.last_sync.map(rfc3339),
@@ -522,7 +557,11 @@ pub fn render_agents(rows: &[AgentRow]) -> String {
         table.add_row(vec![
             Cell::new(&a.short),
             Cell::new(&a.label),
-            Cell::new(format!("{} ({})", a.unit_name, a.unit)),
+            Cell::new(if a.jurisdiction.is_empty() {
+                format!("{} ({})", a.unit_name, a.unit)
+            } else {
+                a.jurisdiction.replace("; ", "\n")
+            }),
             Cell::new(&a.enrolled_at),
             Cell::new(a.last_sync.as_deref().unwrap_or("—")),
             num(a.entries_received as i64),

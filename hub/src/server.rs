@@ -377,7 +377,16 @@ async fn enroll(
             return Err(refuse(conn, io, peer, &who, RefusalCode::BadToken, msg).await);
         }
     };
-    let unit_name = hub.with_units(|u| u.name(&agent.unit));
+    // The office's jurisdiction entry, before it is told it is enrolled: its first sync brings it.
+    let h = hub.clone();
+    let agent = tokio::task::spawn_blocking(move || crate::office::settle(&h, &agent))
+        .await
+        .map_err(|e| ConnError::Net(e.to_string()))??;
+    let office = crate::office::office(hub, &agent)?;
+    let unit_name = hub.with_units(|u| match office.units.first().and_then(|r| u.version(r)) {
+        Some(v) => v.name.clone(),
+        None => u.name(&agent.unit),
+    });
     info!(%peer, agent = %who, unit = %agent.unit, label = %agent.label, "enrolled");
     io.send(&Msg::Enrolled(EnrollReply {
         hub_author: hub.keypair().author(),
@@ -429,6 +438,16 @@ async fn sync(
         };
         return Err(refuse(conn, io, peer, &who, RefusalCode::Revoked, message).await);
     }
+    // Offices enrolled before jurisdiction entries existed get theirs now (a failure only delays it:
+    // the checks fall back on the unit's version in force today).
+    let a = agent.clone();
+    let agent = match blocking(hub, move |h| crate::office::settle(h, &a)).await {
+        Ok(a) => a,
+        Err(e) => {
+            warn!(%peer, agent = %who, error = %e, "office jurisdiction entry not written");
+            agent
+        }
+    };
     let ticket = shared.sessions.begin(agent.author, conn);
     let result = session_loop(hub, conn, io, &agent, hello, peer).await;
     shared.sessions.end(&agent.author, ticket);
@@ -446,6 +465,8 @@ async fn session_loop(
     let who = agent.author.short();
     let a = agent.clone();
     let mut session = Session::server(blocking(hub, move |h| h.scoped_summary(&a)).await?);
+    let a = agent.clone();
+    let audience = blocking(hub, move |h| crate::office::audience(h, &a)).await?;
     if let Err(e) = session.handle(Msg::Hello(hello)) {
         return Err(protocol_refusal(conn, io, peer, &who, e).await);
     }
@@ -483,13 +504,16 @@ async fn session_loop(
                 let mut runs = vec![];
                 let mut room = BATCH;
                 while let Some(r) = q.front_mut() {
-                    let Some(run) = hub.run(&r.author, r.from, r.to, room)? else {
+                    let Some(mut run) = hub.run(&r.author, r.from, r.to, room)? else {
                         if room < BATCH {
                             break; // the next run opens the next batch
                         }
                         q.pop_front(); // nothing held there
                         continue;
                     };
+                    if run.author == hub.keypair().author() {
+                        run = audience.filter(run);
+                    }
                     room -= run.items.len();
                     if run.last() >= r.to {
                         q.pop_front();

@@ -3,7 +3,8 @@
 //! One sled tree with key prefixes (`e` entries, `r` records, `o` outlet-years, `g` groups by year,
 //! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq,
 //! `w` review decisions by record, `p` the plan in force, `n` dashboard operators, `R` restore tokens,
-//! `X` retired authors, `k` clock-skew flags, `l` each entry's chain link, `h` head signatures received).
+//! `X` retired authors, `k` clock-skew flags, `l` each entry's chain link, `h` head signatures received,
+//! `j` each office's jurisdiction, see `office.rs`).
 //! Entries from offices arrive in sealed runs (see `proto::chain`) and are kept without a signature of
 //! their own; the heads received let the hub forward any run of them, still sealed by their author. A
 //! batch is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
@@ -86,6 +87,8 @@ pub struct Issued {
     pub unit: String,
     /// The unit's name.
     pub unit_name: String,
+    /// The version's validity (", từ/from 2025-07-01"; empty when open on both ends).
+    pub validity: String,
     /// Expiry (Unix seconds).
     pub expires_at: i64,
 }
@@ -190,6 +193,12 @@ pub mod keys {
     pub fn restore(hash: &[u8; 32]) -> Vec<u8> {
         let mut k = vec![b'R'];
         k.extend_from_slice(hash);
+        k
+    }
+    /// `j author` → the office's jurisdiction in force (`office.rs`).
+    pub fn office(author: &AuthorId) -> Vec<u8> {
+        let mut k = vec![b'j'];
+        k.extend_from_slice(&author.0);
         k
     }
     /// `X author` → author of the office that replaced it at a restore (the key is retired).
@@ -673,13 +682,13 @@ impl Hub {
         ttl_secs: u64,
         replaces: Option<AuthorId>,
     ) -> Result<Issued> {
-        let unit_name = self.with_units(|u| {
-            let def = u.latest(unit).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "unit '{unit}' is not a unit of province {} / không có đơn vị '{unit}'",
-                    self.province
-                ))
-            })?;
+        // `CODE` is the version in force today (else the latest), `CODE@DATE` the one of that date;
+        // the token keeps which (`CODE@valid_from`), the office's jurisdiction is set from it.
+        let (unit_name, validity, spec) = self.with_units(|u| {
+            let def = u
+                .pick_version(unit, crate::indicators::today())
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            let unit = def.code.as_str();
             // Inside the province, or inside a province-level unit the hub holds (the merged
             // province after the 2025 reform).
             let provinces: BTreeSet<&str> = u
@@ -699,12 +708,16 @@ impl Hub {
                     self.province
                 )));
             }
-            Ok(def.name.clone())
+            let spec = match def.valid_from {
+                Some(f) => format!("{unit}@{f}"),
+                None => unit.to_string(),
+            };
+            Ok((def.name.clone(), baobi_proto::office::validity(def), spec))
         })?;
         let secret = random_secret();
         let now = now_secs();
         let rec = TokenRec {
-            unit: unit.to_string(),
+            unit: spec.clone(),
             label: baobi_proto::validate::nfc(label.trim()),
             created_at: now,
             expires_at: now + ttl_secs.min(10 * 365 * 24 * 3600) as i64,
@@ -727,8 +740,9 @@ impl Hub {
                 hub_fingerprint: self.fingerprint(),
                 secret,
             },
-            unit: unit.to_string(),
+            unit: spec.split('@').next().unwrap_or_default().to_string(),
             unit_name,
+            validity,
             expires_at: rec.expires_at,
         })
     }
@@ -880,13 +894,20 @@ impl Hub {
         s.insert(self.keypair.author());
         s.insert(agent.author);
         let agents = self.agents()?;
-        self.with_units(|u| {
-            for a in &agents {
-                if related(u, &a.unit, &agent.unit) {
-                    s.insert(a.author);
-                }
+        // Every unit an office holds (after `agents move`, its successors too).
+        let codes = |a: &AgentRec| -> Vec<String> {
+            match crate::office::office(self, a) {
+                Ok(o) => o.units.into_iter().map(|r| r.code).collect(),
+                Err(_) => vec![a.unit.clone()],
             }
-        });
+        };
+        let mine = codes(agent);
+        for a in &agents {
+            let theirs = codes(a);
+            if self.with_units(|u| mine.iter().any(|m| theirs.iter().any(|t| related(u, t, m)))) {
+                s.insert(a.author);
+            }
+        }
         Ok(s)
     }
 
@@ -905,6 +926,15 @@ impl Hub {
 
     /// Signs `ops` as the hub's next entries, stores them durably and applies them to the view.
     pub fn append_own(&self, ops: Vec<Op>) -> Result<Vec<Entry>> {
+        self.append_own_with(ops, vec![])
+    }
+
+    /// Like [`Hub::append_own`], writing `extra` keys in the same atomic batch.
+    pub fn append_own_with(
+        &self,
+        ops: Vec<Op>,
+        extra: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> Result<Vec<Entry>> {
         let _g = self.lock();
         let me = self.keypair.author();
         let mut seq = self.seq_of(&me)?;
@@ -912,7 +942,7 @@ impl Hub {
             Some(v) => dec::<Entry>("entry", &v)?.hlc,
             None => Hlc(0),
         };
-        let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
+        let now_ms = crate::now_ms();
         let mut ov = Overlay::new(&self.tree);
         let mut link = self.link(&me, seq)?;
         let mut out = vec![];
@@ -927,6 +957,9 @@ impl Hub {
             out.push(e);
         }
         ov.put(keys::seq(&me), seq.to_be_bytes().to_vec());
+        for (k, v) in extra {
+            ov.put(k, v);
+        }
         self.commit(ov)?;
         Ok(out)
     }

@@ -404,7 +404,7 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
             continue;
         };
         let (body, record) = match &e.op {
-            Op::Record(b) => (Some(b), None),
+            Op::Record(b) | Op::Created(wire::Created { body: b, .. }) => (Some(b), None),
             Op::Correct(c) => (Some(&c.body), Some(c.record)),
             Op::Retract(r) => (None, Some(r.record)),
             _ => (None, None),
@@ -426,9 +426,10 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
                 ),
             }
         }
+        let office = crate::office::office(hub, agent)?;
         for b in &about {
             let (unit, date) = unit_of(b);
-            if !within(&units, unit, &agent.unit, date) {
+            if !within(&units, unit, &office, date) {
                 found.push(
                     Kind::Jurisdiction,
                     show_key(&k),

@@ -97,6 +97,23 @@ impl Run {
         ))
     }
 
+    /// The run with the items `hide` picks replaced by [`Op::Elided`] placeholders carrying their
+    /// chain links: the seal still verifies, and the receiver learns nothing of their content.
+    pub fn elide(mut self, hide: impl Fn(u64, &Op) -> bool) -> Run {
+        let mut link = self.prev;
+        for (i, it) in self.items.iter_mut().enumerate() {
+            let seq = self.from + i as u64;
+            link = match &it.op {
+                Op::Elided(l) => *l,
+                op => next(&link, &self.author, seq, it.hlc, op),
+            };
+            if hide(seq, &it.op) {
+                it.op = Op::Elided(link);
+            }
+        }
+        self
+    }
+
     /// Seq of the run's last entry (saturating on a malformed run; [`Run::open`] refuses those).
     pub fn last(&self) -> u64 {
         self.from
@@ -116,7 +133,11 @@ impl Run {
         let mut out = Vec::with_capacity(self.items.len());
         for (i, it) in self.items.iter().enumerate() {
             let seq = self.from + i as u64;
-            link = next(&link, &self.author, seq, it.hlc, &it.op);
+            link = match &it.op {
+                // An entry the sender withheld: its link is given (a wrong one fails the seal).
+                Op::Elided(l) => *l,
+                op => next(&link, &self.author, seq, it.hlc, op),
+            };
             out.push((
                 Entry {
                     author: self.author,
@@ -231,5 +252,28 @@ mod tests {
         assert!(Run::seal(&kp, g, &[]).is_none());
         assert!(Run::seal(&kp, g, &[log[0].clone(), log[2].clone()]).is_none());
         assert!(Run::seal(&Keypair::generate(), g, &log).is_none());
+    }
+
+    #[test]
+    fn an_elided_run_still_opens_and_hides_the_content() {
+        let kp = Keypair::generate();
+        let log = log(&kp, 4);
+        let ls = links(&log);
+        let (run, _) = Run::seal(&kp, genesis(&kp.author()), &log).unwrap();
+        let run = run.elide(|seq, _| seq == 2 || seq == 3);
+        assert_eq!(run.items[1].op, Op::Elided(ls[1]));
+        let opened = run.open().expect("the seal holds over the placeholders");
+        assert_eq!(opened.iter().map(|(_, l)| *l).collect::<Vec<_>>(), ls);
+        assert_eq!(opened[3].0.op, log[3].op);
+        // A placeholder with a wrong link breaks the seal of the entries after it.
+        let mut forged = run.clone();
+        forged.items[2].op = Op::Elided([9; 32]);
+        assert!(forged.open().is_none());
+        // A placeholder stands for the whole chain before it, so entries ahead of one are not checked
+        // by the seal: only the author's own log may carry placeholders (agents refuse them in an
+        // office's log, and only the hub, sealing its own log, sends them).
+        let mut early = run;
+        early.items[0].op = op(99);
+        assert!(early.open().is_some());
     }
 }

@@ -161,7 +161,18 @@ pub struct Gathered {
 /// Facilities count while registered, whatever their review (they are the denominators).
 pub fn gather<'a>(
     records: impl IntoIterator<Item = &'a RecordState>,
+    reviews: impl FnMut(&Dot) -> Vec<ReviewState>,
+) -> Gathered {
+    gather_with(records, reviews, |_| None)
+}
+
+/// Like [`gather`], with `created(id)` the device's wall clock (ms) when the record was made, when
+/// its creating entry carries it (`Op::Created`): a record's first-recorded time is that, else its
+/// creating entry's clock.
+pub fn gather_with<'a>(
+    records: impl IntoIterator<Item = &'a RecordState>,
     mut reviews: impl FnMut(&Dot) -> Vec<ReviewState>,
+    mut created: impl FnMut(&Dot) -> Option<u64>,
 ) -> Gathered {
     let mut g = Gathered::default();
     for rec in records {
@@ -169,11 +180,14 @@ pub fn gather<'a>(
         let Value::Body(body) = &w.version.value else {
             continue;
         };
-        let first_hlc = rec
-            .versions
-            .iter()
-            .find(|v| v.version.dot == rec.id)
-            .map_or(w.version.hlc, |v| v.version.hlc);
+        let first_hlc = match created(&rec.id) {
+            Some(ms) => Hlc(ms.min((1 << 48) - 1) << 16),
+            None => rec
+                .versions
+                .iter()
+                .find(|v| v.version.dot == rec.id)
+                .map_or(w.version.hlc, |v| v.version.hlc),
+        };
         let mut status = || status_of(&w.hash, &reviews(&rec.id));
         match body {
             Body::Outlet(o) => g.facilities.push(Facility {
@@ -394,6 +408,10 @@ pub struct Report {
     pub gaps: Vec<Gap>,
     /// Bilingual remarks on how figures were computed.
     pub notes: Vec<String>,
+    /// Records in scope counted under a unit other than the one they were made in, as "old name →
+    /// name on the reference date" ("Thị trấn Gia Ray → Xã Xuân Lộc"), distinct, sorted.
+    #[serde(default)]
+    pub regrouped: Vec<String>,
 }
 
 /// Bilingual names of an indicator.
@@ -526,15 +544,73 @@ struct Year<'a> {
     /// Counted surveys of the year dated outside their facility's open period (the facility's dates
     /// were corrected after the survey): listed as `survey_outside_open_period` gaps.
     outside: Vec<Gap>,
+    /// (unit on `as_of`, "old name → name on as_of") of records counted under another unit version.
+    regrouped: BTreeSet<(String, String)>,
+    /// A scope not in force on `as_of`: its code and the units it stands for then.
+    mapped: Option<(String, Vec<String>)>,
+}
+
+/// A report's scope not in force on its reference date: the version meant (the last one before the
+/// reference date, else the first after) and the units it stands for then through the lineage.
+struct Mapped<'a> {
+    version: &'a crate::wire::UnitDef,
+    codes: Vec<String>,
+}
+
+fn mapped_scope<'a>(inp: &'a Inputs<'a>, code: &str, as_of: Date) -> Option<Mapped<'a>> {
+    if inp.units.at(code, as_of).is_some() {
+        return None;
+    }
+    let versions = inp.units.versions(code);
+    let version = versions
+        .iter()
+        .rev()
+        .find(|v| v.valid_to.is_some_and(|t| t < as_of))
+        .or_else(|| versions.first())
+        .copied()?;
+    let date = version.valid_to.or(version.valid_from).unwrap_or(as_of);
+    let codes = inp.units.locate(inp.lineage, code, date, as_of).codes;
+    (!codes.is_empty()).then_some(Mapped { version, codes })
 }
 
 impl<'a> Year<'a> {
-    fn new(inp: &'a Inputs<'a>, year: u16) -> Year<'a> {
+    /// `origin`: a scope no longer in force on the reference date; only records made in it (their
+    /// unit on their own date lies within it) are taken.
+    fn new(inp: &'a Inputs<'a>, year: u16, origin: Option<&Mapped<'a>>) -> Year<'a> {
         let as_of = as_of(year, inp.today);
         let basis = inp.settings.basis;
         let mut ambiguous = vec![];
         let mut facilities = vec![];
-        for f in inp.facilities.iter().filter(|f| active_in(f, year)) {
+        let mut regrouped = BTreeSet::new();
+        let ended = origin.filter(|m| m.version.valid_to.is_some_and(|t| t < as_of));
+        let made_in = |code: &str, date: Date| {
+            ended.is_none_or(|m| inp.units.is_within(code, &m.version.code, date))
+        };
+        let made_in_any = |code: &str| {
+            ended.is_none_or(|m| {
+                inp.units.versions(code).iter().any(|v| {
+                    let d = v.valid_to.or(v.valid_from).unwrap_or(as_of);
+                    inp.units.is_within(code, &m.version.code, d)
+                })
+            })
+        };
+        let mut regroup = |code: &str, date: Date, codes: &[String]| {
+            let Some(v) = inp.units.at_or_latest(code, date) else {
+                return;
+            };
+            for c in codes {
+                if let Some(w) = inp.units.at(c, as_of) {
+                    if (w.code.as_str(), w.valid_from) != (v.code.as_str(), v.valid_from) {
+                        regrouped.insert((c.clone(), format!("{} → {}", v.name, w.name)));
+                    }
+                }
+            }
+        };
+        for f in inp
+            .facilities
+            .iter()
+            .filter(|f| active_in(f, year) && made_in_any(&f.unit))
+        {
             // A facility carries no date of its own (`unit_date` is when it was last written): when its
             // unit code is in force on the reference date, that is its unit then, without any lineage.
             let unit_date = if inp.units.at(&f.unit, as_of).is_some() {
@@ -543,6 +619,7 @@ impl<'a> Year<'a> {
                 f.unit_date
             };
             let loc = inp.units.locate(inp.lineage, &f.unit, unit_date, as_of);
+            regroup(&f.unit, unit_date, &loc.codes[..loc.codes.len().min(1)]);
             if loc.ambiguous {
                 ambiguous.push(gap(
                     "ambiguous_unit",
@@ -558,7 +635,11 @@ impl<'a> Year<'a> {
         let mut outside = vec![];
         let mut by_outlet: BTreeMap<Dot, Vec<&Survey>> = BTreeMap::new();
         let mut reports = vec![];
-        for s in inp.surveys.iter().filter(|s| basis.counts(s.status)) {
+        for s in inp
+            .surveys
+            .iter()
+            .filter(|s| basis.counts(s.status) && made_in(&s.unit, s.date))
+        {
             by_outlet.entry(s.outlet).or_default().push(s);
             if s.year == year {
                 let loc = inp.units.locate(inp.lineage, &s.unit, s.date, as_of);
@@ -572,6 +653,7 @@ impl<'a> Year<'a> {
                         unit: loc.codes.first().cloned().unwrap_or_else(|| s.unit.clone()),
                     });
                 }
+                regroup(&s.unit, s.date, &loc.codes);
                 reports.push((loc.codes, s.first_hlc));
             }
         }
@@ -582,9 +664,10 @@ impl<'a> Year<'a> {
         for c in inp
             .campaigns
             .iter()
-            .filter(|c| basis.counts(c.status) && c.date.year() == year)
+            .filter(|c| basis.counts(c.status) && c.date.year() == year && made_in(&c.unit, c.date))
         {
             let loc = inp.units.locate(inp.lineage, &c.unit, c.date, as_of);
+            regroup(&c.unit, c.date, &loc.codes);
             reports.push((loc.codes.clone(), c.first_hlc));
             campaigns.push(loc.codes);
         }
@@ -607,11 +690,29 @@ impl<'a> Year<'a> {
             },
             ambiguous,
             outside,
+            regrouped,
+            mapped: origin.map(|m| (m.version.code.clone(), m.codes.clone())),
         }
     }
 
     fn within(&self, code: &str, scope: &str) -> bool {
-        self.inp.units.is_within(code, scope, self.as_of)
+        match &self.mapped {
+            Some((c, codes)) if c == scope => codes
+                .iter()
+                .any(|m| self.inp.units.is_within(code, m, self.as_of)),
+            _ => self.inp.units.is_within(code, scope, self.as_of),
+        }
+    }
+
+    /// Units directly below `scope` on `as_of` (a mapped scope: the units it stands for).
+    fn children(&self, scope: &str) -> Vec<&'a crate::wire::UnitDef> {
+        match &self.mapped {
+            Some((c, codes)) if c == scope => codes
+                .iter()
+                .filter_map(|m| self.inp.units.at(m, self.as_of))
+                .collect(),
+            _ => self.inp.units.children(scope, self.as_of),
+        }
     }
 
     /// The latest counted survey of the facility in the year.
@@ -626,13 +727,7 @@ impl<'a> Year<'a> {
 
     /// Units that report for `scope`: those directly below it, or the scope itself when it has none.
     fn reporting_units(&self, scope: &str) -> Vec<UnitRef> {
-        let mut kids: Vec<UnitRef> = self
-            .inp
-            .units
-            .children(scope, self.as_of)
-            .into_iter()
-            .map(unit_ref)
-            .collect();
+        let mut kids: Vec<UnitRef> = self.children(scope).into_iter().map(unit_ref).collect();
         kids.sort_by(|a, b| a.code.cmp(&b.code));
         kids.dedup_by(|a, b| a.code == b.code);
         if kids.is_empty() {
@@ -941,6 +1036,9 @@ struct Notes {
 fn scope_of(inp: &Inputs<'_>, unit: Option<&str>, as_of: Date) -> Result<UnitRef, Error> {
     match unit {
         Some(code) => {
+            if let Some(m) = mapped_scope(inp, code, as_of) {
+                return Ok(unit_ref(m.version));
+            }
             let u = inp.units.at(code, as_of).ok_or_else(|| {
                 Error::Invalid(format!(
                     "unit {code} is not in force on {as_of} / đơn vị {code} không còn hiệu lực ngày {as_of}"
@@ -966,7 +1064,8 @@ fn scope_of(inp: &Inputs<'_>, unit: Option<&str>, as_of: Date) -> Result<UnitRef
 
 /// The report for `year` and `unit` (none: the whole province).
 pub fn report(inp: &Inputs<'_>, year: u16, unit: Option<&str>) -> Result<Report, Error> {
-    let y = Year::new(inp, year);
+    let mapped = unit.and_then(|u| mapped_scope(inp, u, as_of(year, inp.today)));
+    let y = Year::new(inp, year, mapped.as_ref());
     let scope = scope_of(inp, unit, y.as_of)?;
     let mut gaps = BTreeSet::new();
     let mut notes = Notes::default();
@@ -976,12 +1075,7 @@ pub fn report(inp: &Inputs<'_>, year: u16, unit: Option<&str>) -> Result<Report,
     let mut missing = vec![];
     let (mut reported, mut on_time) = (0u64, 0u64);
     let children: Vec<UnitRef> = {
-        let mut k: Vec<UnitRef> = inp
-            .units
-            .children(&scope.code, y.as_of)
-            .into_iter()
-            .map(unit_ref)
-            .collect();
+        let mut k: Vec<UnitRef> = y.children(&scope.code).into_iter().map(unit_ref).collect();
         k.sort_by(|a, b| a.code.cmp(&b.code));
         k.dedup_by(|a, b| a.code == b.code);
         k
@@ -1021,7 +1115,29 @@ pub fn report(inp: &Inputs<'_>, year: u16, unit: Option<&str>) -> Result<Report,
             .filter(|g| y.within(&g.unit, &scope.code))
             .cloned(),
     );
-    let notes = notes_for(inp, &y, &notes, deadline);
+    let mut notes = notes_for(inp, &y, &notes, deadline);
+    if let Some(m) = &mapped {
+        let to: Vec<String> = y
+            .children(&scope.code)
+            .iter()
+            .map(|u| format!("{} ({})", u.name, u.code))
+            .collect();
+        notes.push(format!(
+            "{name} ({code}) không có hiệu lực ngày {as_of}: báo cáo các bản ghi lập tại đơn vị này, \
+             tính vào {to} / {name} ({code}) is not in force on {as_of}: the records made in it \
+             are reported under {to}",
+            name = m.version.name,
+            code = m.version.code,
+            as_of = y.as_of,
+            to = to.join(", ")
+        ));
+    }
+    let regrouped: BTreeSet<String> = y
+        .regrouped
+        .iter()
+        .filter(|(code, _)| y.within(code, &scope.code))
+        .map(|(_, text)| text.clone())
+        .collect();
     Ok(Report {
         province: inp.province.to_string(),
         province_name: inp.province_name.to_string(),
@@ -1045,6 +1161,7 @@ pub fn report(inp: &Inputs<'_>, year: u16, unit: Option<&str>) -> Result<Report,
         },
         gaps: all_gaps,
         notes,
+        regrouped: regrouped.into_iter().collect(),
     })
 }
 

@@ -751,35 +751,33 @@ fn across_the_reform_units_are_those_in_force_on_as_of() {
     assert_eq!(r.units.len(), 3);
     assert_eq!(ind(&r, IndicatorId::I4).denominator, 3.0);
 
-    // A district as the scope exists only before the reform.
-    let inp_err = {
-        let t = w.t.clone();
-        let g = gather(t.records.values(), |_| vec![]);
-        let inp = Inputs {
-            province: "87",
-            province_name: "Đồng Tháp",
-            units: &w.units,
-            lineage: &w.lineage,
-            facilities: &g.facilities,
-            surveys: &g.surveys,
-            campaigns: &g.campaigns,
-            plan: None,
-            settings: Settings::default(),
-            today: w.today,
-        };
-        let years: Vec<u16> = trend(&inp, Some("876"))
-            .unwrap()
-            .iter()
-            .map(|r| r.year)
-            .collect();
-        assert_eq!(
-            years,
-            Vec::<u16>::new(),
-            "876 is not in force on any as_of of 2025-2026"
-        );
-        report(&inp, 2025, Some("876")).is_err()
+    // A district as the scope is no longer in force on 31 Dec 2025: the records made in it are
+    // reported under the successors of its communes, and the report says so.
+    let t = w.t.clone();
+    let g = gather(t.records.values(), |_| vec![]);
+    let inp = Inputs {
+        province: "87",
+        province_name: "Đồng Tháp",
+        units: &w.units,
+        lineage: &w.lineage,
+        facilities: &g.facilities,
+        surveys: &g.surveys,
+        campaigns: &g.campaigns,
+        plan: None,
+        settings: Settings::default(),
+        today: w.today,
     };
-    assert!(inp_err);
+    let r = report(&inp, 2025, Some("876")).unwrap();
+    assert_eq!(r.scope.code, "876");
+    let codes: Vec<&str> = r.units.iter().map(|u| u.code.as_str()).collect();
+    assert_eq!(codes, ["30208", "30226"]);
+    // The Long Thắng market's surveys were made in the district: 1 − 8/10 = 0.2, as for Hòa Long.
+    assert!(close(ind(&r, IndicatorId::I2).value, 0.2));
+    assert!(r
+        .notes
+        .iter()
+        .any(|n| n.contains("is not in force on 2025-12-31")));
+    assert!(!r.regrouped.is_empty() && r.regrouped.iter().all(|g| g.contains(" → ")));
 }
 
 #[test]

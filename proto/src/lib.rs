@@ -7,6 +7,7 @@
 pub mod chain;
 pub mod identity;
 pub mod indicators;
+pub mod office;
 pub mod session;
 pub mod summary;
 pub mod units;

@@ -49,6 +49,11 @@ impl Units {
         self.by_code.get(code)?.iter().find(|u| in_force(u, date))
     }
 
+    /// Every version of `code`, earliest first.
+    pub fn versions_of(&self, code: &str) -> &[UnitDef] {
+        self.by_code.get(code).map_or(&[], Vec::as_slice)
+    }
+
     /// The latest version of `code`, whatever its dates (for display).
     pub fn latest(&self, code: &str) -> Option<&UnitDef> {
         self.by_code.get(code)?.last()

@@ -17,7 +17,8 @@ use crdts::merkle_reg::{MerkleReg, Node, Sha3Hash};
 use crdts::CmRDT;
 
 use crate::wire::{
-    self, Body, Date, Decision, Dot, Entry, Hlc, Op, OutletKind, PlanDef, ReviewDecision, UnitDef,
+    self, Body, Created, Date, Decision, Dot, Entry, Hlc, Op, OutletKind, PlanDef, ReviewDecision,
+    UnitDef,
 };
 
 /// A version's hash: how corrections name what they supersede.
@@ -374,7 +375,17 @@ pub fn apply(t: &mut impl Tables, e: &Entry) -> Applied {
             };
         }
         Op::Review(r) => return apply_review(t, r, e.hlc, dot),
-        Op::Record(b) => (dot, vec![], Value::Body(b.clone())),
+        // An office's jurisdiction: kept by each side outside the view (the hub's `j` keys, the
+        // agent's state), since only checks read it.
+        Op::Office(_) | Op::Elided(_) => {
+            return Applied {
+                record: None,
+                changed: false,
+            }
+        }
+        Op::Record(b) | Op::Created(Created { body: b, .. }) => {
+            (dot, vec![], Value::Body(b.clone()))
+        }
         Op::Correct(c) => (c.record, c.supersedes.clone(), Value::Body(c.body.clone())),
         Op::Retract(r) => (
             r.record,

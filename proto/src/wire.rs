@@ -394,6 +394,51 @@ pub enum Op {
     Plan(PlanDef),
     /// A hub operator's review decision on one version of a record (hub only).
     Review(ReviewDecision),
+    /// An office's jurisdiction (hub only): written at enrollment and by `agents move`; the latest
+    /// by (clock, dot) naming an office is the one in force for it.
+    Office(OfficeUnits),
+    /// Hub → office only, never signed by anyone: an entry of the log that the receiving office is
+    /// not sent (outside what it receives, see the README), standing in the run by its chain link so
+    /// the run's seal still verifies and the office's summary stays contiguous. It does nothing.
+    Elided([u8; 32]),
+    /// A new record, like [`Op::Record`], with the device's wall clock when it was made: timeliness
+    /// is judged on it, since the entry's hybrid clock may have followed a peer's up to a day ahead.
+    Created(Created),
+}
+
+/// A record created, and when by the device's own clock.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Created {
+    /// The record's content.
+    pub body: Body,
+    /// The device's wall clock at creation, milliseconds since the epoch.
+    pub wall_ms: u64,
+}
+
+/// One version of a unit: its code and the first day of that version (none: in force since before any
+/// record). A code alone does not name a place: the 2025 reform reused codes.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
+)]
+pub struct UnitRef {
+    /// Unit code.
+    pub code: String,
+    /// First day of the version (its `valid_from`).
+    pub from: Option<Date>,
+}
+
+/// What an office may record about: the unit versions it holds, and the earlier units inside them
+/// through the lineage (computed by the hub, so agents need no lineage table).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct OfficeUnits {
+    /// The office (its author key).
+    pub office: AuthorId,
+    /// The unit versions it holds: the one it enrolled for, then any successors given by
+    /// `agents move`.
+    pub units: Vec<UnitRef>,
+    /// Communes of earlier dates that became (wholly or partly) units below `units`: predecessors
+    /// through the lineage, on any earlier date.
+    pub past: Vec<UnitRef>,
 }
 
 /// The content of a record version.

@@ -72,6 +72,11 @@ impl Hub {
 
     /// `baobi-hub init` for Đồng Tháp (87) with more arguments (e.g. `--plan dong-thap-2021`).
     pub fn init_with(extra: &[&str]) -> Hub {
+        Hub::init_province("87", "Đồng Tháp", extra)
+    }
+
+    /// `baobi-hub init` for another seed province (e.g. Đồng Nai, 75) with more arguments.
+    pub fn init_province(province: &str, name: &str, extra: &[&str]) -> Hub {
         let hub = Hub {
             dir: tempfile::tempdir().expect("temp dir"),
             child: None,
@@ -79,7 +84,7 @@ impl Hub {
             http: None,
             serve_env: vec![],
         };
-        let mut args = vec!["init", "--province", "87", "--name", "Đồng Tháp"];
+        let mut args = vec!["init", "--province", province, "--name", name];
         args.extend_from_slice(extra);
         hub.ok(&args);
         hub
