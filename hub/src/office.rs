@@ -33,6 +33,28 @@ pub fn office(hub: &Hub, agent: &AgentRec) -> Result<OfficeUnits> {
     Ok(build(hub, agent, vec![spec_ref(hub, &agent.unit)?]))
 }
 
+/// [`office`] judged against `units` instead of the hub's registry in memory (`verify` checks the
+/// store against the units its entries make).
+pub fn office_in(
+    hub: &Hub,
+    agent: &AgentRec,
+    units: &baobi_proto::units::Units,
+) -> Result<OfficeUnits> {
+    if let Some(v) = hub.tree().get(keys::office(&agent.author))? {
+        return wire::decode(&v).map_err(|e| Error::Corrupt(format!("office: {e}")));
+    }
+    let r = units
+        .pick_version(&agent.unit, crate::indicators::today())
+        .map(unit_ref)
+        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let refs = vec![r];
+    Ok(OfficeUnits {
+        office: agent.author,
+        past: past_units(units, &hub.lineage(), &refs),
+        units: refs,
+    })
+}
+
 fn build(hub: &Hub, agent: &AgentRec, mut units: Vec<UnitRef>) -> OfficeUnits {
     units.dedup();
     let past = hub.with_units(|u| past_units(u, &hub.lineage(), &units));
@@ -130,16 +152,20 @@ pub fn describe(hub: &Hub, o: &OfficeUnits) -> String {
     })
 }
 
-/// What of the hub's own log an office is sent (see the README, "What an office receives"): units
-/// and plans, the review decisions of its own records and its own jurisdiction entries. Everything
-/// else of the hub's log travels as [`Op::Elided`] placeholders.
+/// What an office is sent of the logs in its scope (see the README, "What an office receives"): of
+/// the hub's log, units and plans, the review decisions of its own records and its own jurisdiction
+/// entries; of other offices' logs, the entries about units inside its jurisdiction (outlets,
+/// surveys and campaigns there, and the corrections and retractions of such records); its own log
+/// whole. Everything else travels as [`Op::Elided`] placeholders, which keep the run's seal valid
+/// for every entry sent (`proto::chain`).
 #[derive(Debug, Clone)]
 pub struct Audience {
     own: BTreeSet<AuthorId>,
+    office: OfficeUnits,
 }
 
 /// The audience of `agent`: its own key and the keys it replaced at restores (their records are
-/// its records).
+/// its records), and its jurisdiction.
 pub fn audience(hub: &Hub, agent: &AgentRec) -> Result<Audience> {
     let mut own = BTreeSet::from([agent.author]);
     let agents = hub.agents()?;
@@ -156,7 +182,10 @@ pub fn audience(hub: &Hub, agent: &AgentRec) -> Result<Audience> {
             }
         }
         if !grew {
-            return Ok(Audience { own });
+            return Ok(Audience {
+                own,
+                office: office(hub, agent)?,
+            });
         }
     }
 }
@@ -171,8 +200,44 @@ impl Audience {
         }
     }
 
-    /// A run of the hub's own log as this audience receives it.
-    pub fn filter(&self, run: Run) -> Run {
-        run.elide(|_, op| !self.shows(op))
+    /// True when an office of this audience is sent `op` of another office's log: it is about a
+    /// unit inside the office's jurisdiction (a correction or retraction: its record was, or it
+    /// moves the record there).
+    fn shows_other(&self, hub: &Hub, op: &Op) -> Result<bool> {
+        let inside = |b: &baobi_proto::wire::Body| {
+            let (unit, date) = crate::check::unit_of(b);
+            hub.with_units(|u| crate::check::within(u, unit, &self.office, date))
+        };
+        let original = |id: &baobi_proto::wire::Dot| -> Result<bool> {
+            Ok(hub
+                .record(id)?
+                .and_then(|r| r.original().cloned())
+                .is_some_and(|b| inside(&b)))
+        };
+        Ok(match op {
+            Op::Record(b) | Op::Created(wire::Created { body: b, .. }) => inside(b),
+            Op::Correct(c) => inside(&c.body) || original(&c.record)?,
+            Op::Retract(r) => original(&r.record)?,
+            // Hub-only operations never stand in an office's log (the hub refuses them).
+            _ => false,
+        })
+    }
+
+    /// A run of a log in scope as this audience receives it.
+    pub fn filter(&self, hub: &Hub, run: Run) -> Result<Run> {
+        if run.author == hub.keypair().author() {
+            return Ok(run.elide(|_, op| !self.shows(op)));
+        }
+        if self.own.contains(&run.author) {
+            return Ok(run);
+        }
+        // Decide first (store reads may fail), then elide.
+        let mut hide = BTreeSet::new();
+        for (i, it) in run.items.iter().enumerate() {
+            if !matches!(it.op, Op::Elided(_)) && !self.shows_other(hub, &it.op)? {
+                hide.insert(run.from + i as u64);
+            }
+        }
+        Ok(run.elide(|seq, _| hide.contains(&seq)))
     }
 }

@@ -511,9 +511,7 @@ async fn session_loop(
                         q.pop_front(); // nothing held there
                         continue;
                     };
-                    if run.author == hub.keypair().author() {
-                        run = audience.filter(run);
-                    }
+                    run = audience.filter(hub, run)?;
                     room -= run.items.len();
                     if run.last() >= r.to {
                         q.pop_front();

@@ -390,6 +390,7 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
             }
         }
     }
+    let mut offices = std::collections::BTreeMap::new();
     let mut n = 0u64;
     for kv in tree.scan_prefix([b'e']) {
         let (k, v) = kv?;
@@ -426,10 +427,15 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
                 ),
             }
         }
-        let office = crate::office::office(hub, agent)?;
+        let office = match offices.entry(agent.author) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert(crate::office::office_in(hub, agent, &units)?)
+            }
+        };
         for b in &about {
             let (unit, date) = unit_of(b);
-            if !within(&units, unit, &office, date) {
+            if !within(&units, unit, &*office, date) {
                 found.push(
                     Kind::Jurisdiction,
                     show_key(&k),

@@ -1,7 +1,10 @@
 //! Hash chains over authors' logs, so that one signature covers a whole run of entries.
 //!
 //! Each author's log is chained: [`genesis`] is fixed by the author, and the link of entry `n` is
-//! `SHA-256("baobi/2 link" ‖ link(n-1) ‖ encode(author, n, hlc, op))`. A signature over
+//! `SHA-256("baobi/3 link" ‖ link(n-1) ‖ digest(n))` with `digest(n) = SHA-256("baobi/3 entry" ‖
+//! encode(author, n, hlc, op))`. Because the link takes the entry through its digest, a sender may
+//! withhold an entry by sending its digest instead ([`Op::Elided`]): the seal still verifies every
+//! entry it does send, before and after the placeholder. A signature over
 //! `(author, n, link(n))`, a *head*, therefore covers entries `1..=n`; given `link(a-1)` it
 //! authenticates the run `a..=n` without a signature per entry. On the wire a [`Run`] carries
 //! `link(a-1)`, its items and one head signature: 64 bytes per run instead of 64 per entry, the
@@ -27,13 +30,30 @@ pub fn genesis(author: &AuthorId) -> Link {
     h.finalize().into()
 }
 
-/// The link of entry `seq` of `author`, after `prev` (the link of `seq - 1`).
-pub fn next(prev: &Link, author: &AuthorId, seq: u64, hlc: Hlc, op: &Op) -> Link {
+/// The digest of entry `seq` of `author`: what stands in the chain for its content.
+pub fn entry_digest(author: &AuthorId, seq: u64, hlc: Hlc, op: &Op) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(b"baobi/2 link");
-    h.update(prev);
+    h.update(b"baobi/3 entry");
     h.update(wire::encode(&(author, seq, hlc, op)));
     h.finalize().into()
+}
+
+/// The link after `prev` of the entry whose digest is `digest`.
+pub fn next_of_digest(prev: &Link, digest: &[u8; 32]) -> Link {
+    let mut h = Sha256::new();
+    h.update(b"baobi/3 link");
+    h.update(prev);
+    h.update(digest);
+    h.finalize().into()
+}
+
+/// The link of entry `seq` of `author`, after `prev` (the link of `seq - 1`). A placeholder
+/// ([`Op::Elided`]) carries the withheld entry's digest.
+pub fn next(prev: &Link, author: &AuthorId, seq: u64, hlc: Hlc, op: &Op) -> Link {
+    match op {
+        Op::Elided(d) => next_of_digest(prev, d),
+        op => next_of_digest(prev, &entry_digest(author, seq, hlc, op)),
+    }
 }
 
 /// The link of a stored entry after `prev`.
@@ -98,17 +118,13 @@ impl Run {
     }
 
     /// The run with the items `hide` picks replaced by [`Op::Elided`] placeholders carrying their
-    /// chain links: the seal still verifies, and the receiver learns nothing of their content.
+    /// digests: the seal still verifies every item left, and the receiver learns nothing of the
+    /// content of those withheld.
     pub fn elide(mut self, hide: impl Fn(u64, &Op) -> bool) -> Run {
-        let mut link = self.prev;
         for (i, it) in self.items.iter_mut().enumerate() {
             let seq = self.from + i as u64;
-            link = match &it.op {
-                Op::Elided(l) => *l,
-                op => next(&link, &self.author, seq, it.hlc, op),
-            };
-            if hide(seq, &it.op) {
-                it.op = Op::Elided(link);
+            if !matches!(it.op, Op::Elided(_)) && hide(seq, &it.op) {
+                it.op = Op::Elided(entry_digest(&self.author, seq, it.hlc, &it.op));
             }
         }
         self
@@ -133,11 +149,8 @@ impl Run {
         let mut out = Vec::with_capacity(self.items.len());
         for (i, it) in self.items.iter().enumerate() {
             let seq = self.from + i as u64;
-            link = match &it.op {
-                // An entry the sender withheld: its link is given (a wrong one fails the seal).
-                Op::Elided(l) => *l,
-                op => next(&link, &self.author, seq, it.hlc, op),
-            };
+            // An entry the sender withheld stands by its digest (a wrong one fails the seal).
+            link = next(&link, &self.author, seq, it.hlc, &it.op);
             out.push((
                 Entry {
                     author: self.author,
@@ -261,19 +274,25 @@ mod tests {
         let ls = links(&log);
         let (run, _) = Run::seal(&kp, genesis(&kp.author()), &log).unwrap();
         let run = run.elide(|seq, _| seq == 2 || seq == 3);
-        assert_eq!(run.items[1].op, Op::Elided(ls[1]));
+        let e2 = &log[1];
+        assert_eq!(
+            run.items[1].op,
+            Op::Elided(entry_digest(&e2.author, e2.seq, e2.hlc, &e2.op))
+        );
         let opened = run.open().expect("the seal holds over the placeholders");
         assert_eq!(opened.iter().map(|(_, l)| *l).collect::<Vec<_>>(), ls);
         assert_eq!(opened[3].0.op, log[3].op);
-        // A placeholder with a wrong link breaks the seal of the entries after it.
+        // A placeholder with a wrong digest breaks the seal.
         let mut forged = run.clone();
         forged.items[2].op = Op::Elided([9; 32]);
         assert!(forged.open().is_none());
-        // A placeholder stands for the whole chain before it, so entries ahead of one are not checked
-        // by the seal: only the author's own log may carry placeholders (agents refuse them in an
-        // office's log, and only the hub, sealing its own log, sends them).
-        let mut early = run;
+        // A placeholder stands for its own entry only: an entry ahead of one is still checked by
+        // the seal, so whoever carries a run may withhold entries but never alter one.
+        let mut early = run.clone();
         early.items[0].op = op(99);
-        assert!(early.open().is_some());
+        assert!(early.open().is_none());
+        let mut early = run;
+        early.items[0].hlc = Hlc(77);
+        assert!(early.open().is_none());
     }
 }

@@ -16,8 +16,10 @@ use crate::summary::{Range, Summary};
 use crate::wire::{Hello, Msg, Refusal, Run, RunBatch, MAX_BATCH_ENTRIES};
 use crate::Error;
 
-/// Protocol revision spoken in `Hello`: 2 sends entries as sealed runs ([`Msg::Runs`]).
-pub const VERSION: u16 = 2;
+/// Protocol revision spoken in `Hello`: 2 sends entries as sealed runs ([`Msg::Runs`]); 3 chains
+/// entries by their digests, so a run may carry placeholders ([`crate::wire::Op::Elided`]) for
+/// entries the receiver is not sent.
+pub const VERSION: u16 = 3;
 /// Default number of unacknowledged batches in flight.
 pub const DEFAULT_WINDOW: usize = 8;
 

@@ -397,9 +397,10 @@ pub enum Op {
     /// An office's jurisdiction (hub only): written at enrollment and by `agents move`; the latest
     /// by (clock, dot) naming an office is the one in force for it.
     Office(OfficeUnits),
-    /// Hub → office only, never signed by anyone: an entry of the log that the receiving office is
-    /// not sent (outside what it receives, see the README), standing in the run by its chain link so
-    /// the run's seal still verifies and the office's summary stays contiguous. It does nothing.
+    /// Hub → office only, never signed by anyone: an entry of a log that the receiving office is
+    /// not sent (outside what it receives, see the README), standing in the run by its digest
+    /// ([`crate::chain::entry_digest`]) so the run's seal still verifies every entry sent and the
+    /// office's summary stays contiguous. It does nothing.
     Elided([u8; 32]),
     /// A new record, like [`Op::Record`], with the device's wall clock when it was made: timeliness
     /// is judged on it, since the entry's hybrid clock may have followed a peer's up to a day ahead.
