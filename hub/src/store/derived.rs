@@ -1,0 +1,228 @@
+//! The view at the hub, derived from the log: records, outlet-years, groups, units, reviews, the plan
+//! and the settings read back, and the [`Overlay`] through which one merge writes it. Nothing here is
+//! in a backup: `verify` and `restore` rebuild it from the entries.
+
+use super::*;
+
+impl Hub {
+    /// A stored record.
+    pub fn record(&self, id: &Dot) -> Result<Option<RecordState>> {
+        self.tree
+            .get(keys::record(id))?
+            .map(|v| dec("record", &v))
+            .transpose()
+    }
+
+    /// Every record, in id order.
+    pub fn records(&self) -> Result<Vec<RecordState>> {
+        self.records_iter().collect()
+    }
+
+    /// Every record, decoded one at a time in key order as the tree is read (`records --json` streams
+    /// them instead of holding them all).
+    pub fn records_iter(&self) -> impl Iterator<Item = Result<RecordState>> + '_ {
+        self.tree
+            .scan_prefix([b'r'])
+            .map(|kv| dec("record", &kv?.1))
+    }
+
+    /// The groups of `year`, in key order: read from the in-memory mirror, O(groups of the year).
+    pub fn groups(&self, year: u16) -> Result<Vec<(GroupKey, GroupTotals)>> {
+        Ok(self.group_mirror.year(year))
+    }
+
+    /// The latest year that has totals (from the in-memory mirror).
+    pub fn latest_year(&self) -> Result<Option<u16>> {
+        Ok(self.group_mirror.latest_year())
+    }
+
+    /// The plan in force, if one was loaded.
+    pub fn plan(&self) -> Result<Option<PlanState>> {
+        self.tree
+            .get(keys::plan())?
+            .map(|v| dec("plan", &v))
+            .transpose()
+    }
+
+    /// Review decisions held about a record.
+    pub fn reviews(&self, record: &Dot) -> Result<Vec<ReviewState>> {
+        Ok(self
+            .tree
+            .get(keys::reviews(record))?
+            .map(|v| dec("reviews", &v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    /// The settings indicators use (hub meta `basis`, `i1_rule`; defaults when unset).
+    pub fn settings(&self) -> Result<baobi_proto::indicators::Settings> {
+        let mut s = baobi_proto::indicators::Settings::default();
+        if let Some(b) = self.meta("basis")? {
+            s.basis = serde_json::from_value(serde_json::Value::String(b))
+                .map_err(|e| Error::Corrupt(format!("setting basis: {e}")))?;
+        }
+        if let Some(r) = self.meta("i1_rule")? {
+            s.i1_rule = serde_json::from_value(serde_json::Value::String(r))
+                .map_err(|e| Error::Corrupt(format!("setting i1_rule: {e}")))?;
+        }
+        Ok(s)
+    }
+
+    /// Stores the settings durably.
+    pub fn set_settings(&self, s: &baobi_proto::indicators::Settings) -> Result<()> {
+        let text = |v: serde_json::Result<serde_json::Value>| -> Result<String> {
+            v.ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .ok_or_else(|| Error::Corrupt("setting".into()))
+        };
+        let _g = self.lock();
+        let mut b = sled::Batch::default();
+        b.insert(
+            keys::meta("basis"),
+            text(serde_json::to_value(s.basis))?.as_bytes(),
+        );
+        b.insert(
+            keys::meta("i1_rule"),
+            text(serde_json::to_value(s.i1_rule))?.as_bytes(),
+        );
+        self.tree.apply_batch(b)?;
+        self.tree.flush()?;
+        Ok(())
+    }
+}
+
+/// Reads through to sled, buffers writes: the view's `Tables` during one merge.
+pub struct Overlay<'a> {
+    tree: &'a sled::Tree,
+    pub(super) writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    pub(super) err: Option<Error>,
+}
+
+impl<'a> Overlay<'a> {
+    /// An empty overlay over `tree`.
+    pub fn new(tree: &'a sled::Tree) -> Self {
+        Overlay {
+            tree,
+            writes: BTreeMap::new(),
+            err: None,
+        }
+    }
+
+    /// The first error met while reading, if any.
+    pub fn error(&self) -> Option<&Error> {
+        self.err.as_ref()
+    }
+
+    /// The buffered writes (`None`: a delete), in key order (`verify` compares them with the tree).
+    pub(crate) fn writes(&self) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        &self.writes
+    }
+
+    /// Reads a key (overlay first).
+    pub fn get(&mut self, key: &[u8]) -> Option<Vec<u8>> {
+        if let Some(v) = self.writes.get(key) {
+            return v.clone();
+        }
+        match self.tree.get(key) {
+            Ok(v) => v.map(|v| v.to_vec()),
+            Err(e) => {
+                self.err.get_or_insert(e.into());
+                None
+            }
+        }
+    }
+
+    /// Buffers a write.
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.writes.insert(key, Some(value));
+    }
+
+    /// Buffers a delete.
+    pub fn del(&mut self, key: Vec<u8>) {
+        self.writes.insert(key, None);
+    }
+
+    fn read<T: Decode<()>>(&mut self, what: &str, key: &[u8]) -> Option<T> {
+        let raw = self.get(key)?;
+        match dec(what, &raw) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.err.get_or_insert(e);
+                None
+            }
+        }
+    }
+
+    /// The chain link of entry `seq` of `author` as seen through the overlay (genesis for 0).
+    pub fn link(&mut self, author: &AuthorId, seq: u64) -> Result<Link> {
+        if seq == 0 {
+            return Ok(chain::genesis(author));
+        }
+        let v = self.get(&keys::link(author, seq));
+        link_value(author, seq, v.as_deref())
+    }
+
+    /// Highest seq of `author` as seen through the overlay.
+    pub fn seq(&mut self, author: &AuthorId) -> u64 {
+        self.get(&keys::seq(author))
+            .and_then(|v| v.try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0)
+    }
+}
+
+impl Tables for Overlay<'_> {
+    fn record(&mut self, id: &Dot) -> Option<RecordState> {
+        self.read("record", &keys::record(id))
+    }
+    fn put_record(&mut self, rec: &RecordState) {
+        self.put(keys::record(&rec.id), wire::encode(rec));
+    }
+    fn outlet_year(&mut self, outlet: &Dot, year: u16) -> Vec<Fact> {
+        self.read("outlet-year", &keys::outlet_year(outlet, year))
+            .unwrap_or_default()
+    }
+    fn put_outlet_year(&mut self, outlet: &Dot, year: u16, facts: &[Fact]) {
+        let k = keys::outlet_year(outlet, year);
+        if facts.is_empty() {
+            self.del(k);
+        } else {
+            self.put(k, wire::encode(&facts.to_vec()));
+        }
+    }
+    fn group(&mut self, key: &GroupKey) -> GroupTotals {
+        self.read::<(GroupKey, GroupTotals)>("group", &keys::group(key))
+            .map(|(_, g)| g)
+            .unwrap_or_default()
+    }
+    fn put_group(&mut self, key: &GroupKey, totals: &GroupTotals) {
+        let k = keys::group(key);
+        if totals.is_zero() {
+            self.del(k);
+        } else {
+            self.put(k, wire::encode(&(key.clone(), *totals)));
+        }
+    }
+    fn unit(&mut self, code: &str, from: Option<Date>) -> Option<UnitState> {
+        self.read("unit", &keys::unit(code, from))
+    }
+    fn put_unit(&mut self, unit: &UnitState) {
+        self.put(
+            keys::unit(&unit.def.code, unit.def.valid_from),
+            wire::encode(unit),
+        );
+    }
+    fn reviews(&mut self, record: &Dot) -> Vec<ReviewState> {
+        self.read("reviews", &keys::reviews(record))
+            .unwrap_or_default()
+    }
+    fn put_reviews(&mut self, record: &Dot, reviews: &[ReviewState]) {
+        self.put(keys::reviews(record), wire::encode(&reviews.to_vec()));
+    }
+    fn plan(&mut self) -> Option<PlanState> {
+        self.read("plan", &keys::plan())
+    }
+    fn put_plan(&mut self, plan: &PlanState) {
+        self.put(keys::plan(), wire::encode(plan));
+    }
+}

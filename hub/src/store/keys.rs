@@ -1,0 +1,199 @@
+//! Every key of the hub's one sled tree: a one-byte prefix, then fixed-width or terminated parts so
+//! that order is meaningful. Each prefix is claimed once, in [`PREFIXES`], and a test holds every key
+//! function to its row (two helpers once claimed the same letter for different things).
+
+use super::*;
+
+/// Every prefix of the tree and what it holds. Derived prefixes (the view) are rebuilt from the
+/// entries; `backup.rs` leaves them out.
+pub const PREFIXES: &[(u8, &str)] = &[
+    (b'e', "entries (the log)"),
+    (b'l', "each entry's chain link"),
+    (b'h', "head signatures received"),
+    (b'v', "per-author seq (derived)"),
+    (b'r', "records (derived)"),
+    (b'o', "outlet-years (derived)"),
+    (b'g', "groups by year (derived, mirrored in memory)"),
+    (b'u', "units (derived)"),
+    (b'w', "review decisions by record (derived)"),
+    (b'p', "the plan in force (derived)"),
+    (b'a', "agents"),
+    (b'f', "certificate fingerprints"),
+    (b't', "enrollment tokens"),
+    (b'R', "restore tokens"),
+    (b'X', "retired authors"),
+    (b'k', "clock-skew flags"),
+    (b'j', "each office's jurisdiction"),
+    (b'm', "meta"),
+    (b'n', "dashboard operators"),
+];
+
+/// `e author seq`.
+pub fn entry(author: &AuthorId, seq: u64) -> Vec<u8> {
+    dotkey(b'e', author, seq)
+}
+/// `r author seq`.
+pub fn record(id: &Dot) -> Vec<u8> {
+    dotkey(b'r', &id.author, id.seq)
+}
+/// `o author seq year`.
+pub fn outlet_year(outlet: &Dot, year: u16) -> Vec<u8> {
+    let mut k = dotkey(b'o', &outlet.author, outlet.seq);
+    k.extend_from_slice(&year.to_be_bytes());
+    k
+}
+/// `g year unit 0 kind`: a year's groups are one prefix.
+pub fn group(key: &GroupKey) -> Vec<u8> {
+    let mut k = group_year(key.year);
+    k.extend_from_slice(key.unit.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&wire::encode(&key.kind));
+    k
+}
+/// `g year`.
+pub fn group_year(year: u16) -> Vec<u8> {
+    let mut k = vec![b'g'];
+    k.extend_from_slice(&year.to_be_bytes());
+    k
+}
+/// `u code 0 from`.
+pub fn unit(code: &str, from: Option<Date>) -> Vec<u8> {
+    let mut k = vec![b'u'];
+    k.extend_from_slice(code.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&from.map_or(0, |d| d.0).to_be_bytes());
+    k
+}
+/// `a author`.
+pub fn agent(author: &AuthorId) -> Vec<u8> {
+    let mut k = vec![b'a'];
+    k.extend_from_slice(&author.0);
+    k
+}
+/// `f fingerprint` → author.
+pub fn fp(fp: &[u8; 32]) -> Vec<u8> {
+    let mut k = vec![b'f'];
+    k.extend_from_slice(fp);
+    k
+}
+/// `t secret-hash`.
+pub fn token(hash: &[u8; 32]) -> Vec<u8> {
+    let mut k = vec![b't'];
+    k.extend_from_slice(hash);
+    k
+}
+/// `m name`.
+pub fn meta(name: &str) -> Vec<u8> {
+    let mut k = vec![b'm'];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+/// `w author seq` → review decisions about that record.
+pub fn reviews(record: &Dot) -> Vec<u8> {
+    dotkey(b'w', &record.author, record.seq)
+}
+/// `p` → the plan in force.
+pub fn plan() -> Vec<u8> {
+    vec![b'p']
+}
+/// `R secret-hash` → author of the lost office a restore token replaces.
+pub fn restore(hash: &[u8; 32]) -> Vec<u8> {
+    let mut k = vec![b'R'];
+    k.extend_from_slice(hash);
+    k
+}
+/// `j author` → the office's jurisdiction in force (`office.rs`).
+pub fn office(author: &AuthorId) -> Vec<u8> {
+    let mut k = vec![b'j'];
+    k.extend_from_slice(&author.0);
+    k
+}
+/// `X author` → author of the office that replaced it at a restore (the key is retired).
+pub fn retired(author: &AuthorId) -> Vec<u8> {
+    let mut k = vec![b'X'];
+    k.extend_from_slice(&author.0);
+    k
+}
+/// `k author` → the author's [`super::ClockFlag`].
+pub fn clock(author: &AuthorId) -> Vec<u8> {
+    let mut k = vec![b'k'];
+    k.extend_from_slice(&author.0);
+    k
+}
+/// `v author` → highest seq (u64 BE).
+pub fn seq(author: &AuthorId) -> Vec<u8> {
+    let mut k = vec![b'v'];
+    k.extend_from_slice(&author.0);
+    k
+}
+/// `l author seq` → the entry's chain link (32 bytes).
+pub fn link(author: &AuthorId, seq: u64) -> Vec<u8> {
+    dotkey(b'l', author, seq)
+}
+/// `h author seq` → the author's head signature at seq (64 bytes), as received in a run.
+pub fn head(author: &AuthorId, seq: u64) -> Vec<u8> {
+    dotkey(b'h', author, seq)
+}
+/// `n name`: a dashboard operator's login (name and argon2 hash).
+pub fn operator(name: &str) -> Vec<u8> {
+    let mut k = vec![b'n'];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+fn dotkey(p: u8, author: &AuthorId, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(41);
+    k.push(p);
+    k.extend_from_slice(&author.0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_prefix_is_claimed_once_and_every_key_uses_its_own() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (p, what) in PREFIXES {
+            assert!(
+                seen.insert(*p),
+                "prefix '{}' claimed twice ({what})",
+                *p as char
+            );
+        }
+        let a = AuthorId([7; 32]);
+        let d = Dot { author: a, seq: 3 };
+        let g = GroupKey {
+            year: 2025,
+            unit: "30226".into(),
+            kind: baobi_proto::wire::OutletKind::Market,
+        };
+        let keys: Vec<(char, Vec<u8>)> = vec![
+            ('e', entry(&a, 1)),
+            ('l', link(&a, 1)),
+            ('h', head(&a, 1)),
+            ('v', seq(&a)),
+            ('r', record(&d)),
+            ('o', outlet_year(&d, 2025)),
+            ('g', group(&g)),
+            ('g', group_year(2025)),
+            ('u', unit("30226", None)),
+            ('w', reviews(&d)),
+            ('p', plan()),
+            ('a', agent(&a)),
+            ('f', fp(&[1; 32])),
+            ('t', token(&[1; 32])),
+            ('R', restore(&[1; 32])),
+            ('X', retired(&a)),
+            ('k', clock(&a)),
+            ('j', office(&a)),
+            ('m', meta("province")),
+            ('n', operator("lan")),
+        ];
+        for (c, k) in keys {
+            assert_eq!(k[0] as char, c, "{k:?}");
+            assert!(seen.contains(&k[0]), "'{c}' is not in PREFIXES");
+        }
+    }
+}
