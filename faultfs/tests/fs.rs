@@ -1,0 +1,178 @@
+//! The fault file system itself, through `std::fs` on a real FUSE mount: what a power cut keeps and
+//! drops, and what it means for sled 0.34's `flush()`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+
+use baobi_faultfs::{FaultFs, SECTOR};
+
+fn mounted() -> (tempfile::TempDir, FaultFs) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fs = FaultFs::mount(dir.path()).expect("mount the fault file system");
+    (dir, fs)
+}
+
+#[test]
+fn written_but_not_synced_is_gone_after_a_cut() {
+    let (_dir, mut fs) = mounted();
+    let p = fs.path().join("a");
+    fs::write(&p, b"never synced").unwrap();
+    assert_eq!(fs::read(&p).unwrap(), b"never synced");
+    let cut = fs.cut(1, false).unwrap();
+    assert_eq!(cut.bytes_dropped, 12);
+    // The name was durable at once (namespace operations are); its data was not.
+    assert_eq!(fs::read(&p).unwrap(), b"");
+    assert_eq!(fs.stats().cuts, 1);
+}
+
+#[test]
+fn synced_is_kept_and_later_writes_are_dropped() {
+    let (_dir, mut fs) = mounted();
+    let p = fs.path().join("b");
+    let mut f = File::create(&p).unwrap();
+    f.write_all(b"kept").unwrap();
+    f.sync_all().unwrap();
+    f.write_all(b" and dropped").unwrap();
+    drop(f);
+    let g = OpenOptions::new()
+        .write(true)
+        .open(fs.path().join("b"))
+        .unwrap();
+    g.write_all_at(b"KE", 0).unwrap();
+    g.sync_data().unwrap(); // fdatasync counts too
+    g.set_len(2).unwrap(); // a size change is unsynced data as well
+    drop(g);
+    let before = fs.stats();
+    assert!(before.fsyncs >= 2, "{before:?}");
+    fs.cut(2, false).unwrap();
+    assert_eq!(fs::read(&p).unwrap(), b"KEpt and dropped");
+}
+
+#[test]
+fn a_torn_write_keeps_a_sector_aligned_prefix() {
+    let (_dir, mut fs) = mounted();
+    let p = fs.path().join("c");
+    let old = vec![b'o'; 8 * SECTOR as usize];
+    let new = vec![b'n'; 5000];
+    let start = 100usize;
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..20 {
+        let mut f = File::create(&p).unwrap();
+        f.write_all(&old).unwrap();
+        f.sync_all().unwrap();
+        f.write_all_at(b"an earlier unsynced write", 7000).unwrap();
+        f.write_all_at(&new, start as u64).unwrap();
+        drop(f);
+        let cut = fs.cut(seed, true).unwrap();
+        assert_eq!(cut.torn, 1);
+        let got = fs::read(&p).unwrap();
+        assert_eq!(
+            got.len(),
+            old.len(),
+            "the durable size stays (the write ended inside it)"
+        );
+        let kept = got[start..].iter().take_while(|b| **b == b'n').count();
+        let end = start + kept;
+        assert_eq!(
+            end as u64 % SECTOR,
+            0,
+            "seed {seed}: torn at {end}, not a sector boundary"
+        );
+        assert!(kept > 0 && kept < new.len(), "seed {seed}: kept {kept}");
+        assert_eq!(cut.torn_bytes_kept, kept as u64);
+        assert!(got[..start].iter().all(|b| *b == b'o'));
+        assert!(
+            got[end..].iter().all(|b| *b == b'o'),
+            "the earlier unsynced write is dropped"
+        );
+        seen.insert(end);
+    }
+    assert!(
+        seen.len() > 1,
+        "the seed chooses where the write tears: {seen:?}"
+    );
+    // Without tearing, the same write is dropped whole.
+    let mut f = File::create(&p).unwrap();
+    f.write_all(&old).unwrap();
+    f.sync_all().unwrap();
+    f.write_all_at(&new, start as u64).unwrap();
+    drop(f);
+    fs.cut(0, false).unwrap();
+    assert!(
+        fs::read(&p).unwrap() == old,
+        "an untorn cut drops the write whole"
+    );
+}
+
+#[test]
+fn rename_mkdir_and_unlink_are_durable_at_once() {
+    let (_dir, mut fs) = mounted();
+    let d = fs.path().join("d");
+    fs::create_dir(&d).unwrap();
+    let tmp = d.join("conf.tmp");
+    let mut f = File::create(&tmp).unwrap();
+    f.write_all(b"settings").unwrap();
+    f.sync_all().unwrap();
+    drop(f);
+    fs::rename(&tmp, d.join("conf")).unwrap();
+    fs::write(d.join("gone"), b"x").unwrap();
+    fs::remove_file(d.join("gone")).unwrap();
+    fs.cut(3, true).unwrap();
+    let names: Vec<_> = fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["conf"]);
+    assert_eq!(fs::read(d.join("conf")).unwrap(), b"settings");
+}
+
+/// sled 0.34's `flush()` makes its log durable with `sync_file_range` (sled-0.34.7
+/// src/pagecache/iobuf.rs, the `pwrite_all` then `libc::sync_file_range` in `write_to_log`), not with
+/// `fsync`: it does not write the file's metadata nor the drive's cache, and FUSE has no request for it.
+/// A record sled reports flushed is durable only once sled's background flusher calls `sync_all`
+/// (every 500 ms by default). With the flusher off, the cut lands right after `flush()` returns.
+#[test]
+fn sled_flush_alone_is_not_durable_but_flush_then_fsync_is() {
+    for fsync in [false, true] {
+        let (_dir, mut fs) = mounted();
+        let db_dir = fs.path().join("store");
+        {
+            let db = sled::Config::new()
+                .path(&db_dir)
+                .flush_every_ms(None)
+                .open()
+                .expect("open sled on the fault file system");
+            db.insert(b"record", b"saved").unwrap();
+            db.flush().unwrap();
+            if fsync {
+                File::open(db_dir.join("db")).unwrap().sync_all().unwrap();
+            }
+            let writes = fs.stats().writes;
+            assert!(writes > 0);
+            // The power goes while sled still has the store open: its files answer EIO from now on.
+            let cut = fs.cut(4, false).unwrap();
+            if !fsync {
+                assert!(cut.bytes_dropped > 0, "flush() left data unsynced: {cut:?}");
+            }
+            // sled's drop would fsync (and panic on the dead mount's EIO): a process that lost power
+            // runs no destructors.
+            std::mem::forget(db);
+        }
+        let db = sled::Config::new()
+            .path(&db_dir)
+            .flush_every_ms(None)
+            .open()
+            .expect("sled reopens after the cut");
+        let got = db.get(b"record").unwrap();
+        if fsync {
+            assert_eq!(
+                got.as_deref(),
+                Some(&b"saved"[..]),
+                "flush + fsync is durable"
+            );
+        } else {
+            assert_eq!(got, None, "flush() alone did not make the record durable");
+        }
+    }
+}
