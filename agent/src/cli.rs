@@ -303,12 +303,8 @@ pub async fn run(cli: Cli) -> i32 {
 }
 
 fn open_store(dir: &Path) -> anyhow::Result<Store> {
-    Store::open(dir).with_context(|| {
-        format!(
-            "cannot open the store at {} (is another baobi-agent using it?)",
-            dir.display()
-        )
-    })
+    // The store's own error says whether it is in use, damaged or unreadable, and what to do.
+    Store::open(dir).map_err(anyhow::Error::from)
 }
 
 fn progress_bar() -> indicatif::ProgressBar {

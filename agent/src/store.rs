@@ -22,6 +22,10 @@ pub enum Error {
     /// The database failed.
     #[error("database error: {0}")]
     Sled(#[from] sled::Error),
+    /// The store did not open (in use, damaged, or its folder unreadable); the message says which
+    /// and what to do.
+    #[error(transparent)]
+    Open(#[from] baobi_storage::OpenError),
     /// Stored bytes do not decode.
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
@@ -99,7 +103,7 @@ pub struct State {
 /// The agent's store. Cloning is cheap and clones share the database and the view.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
+    db: baobi_storage::Db,
     meta: sled::Tree,
     entries: sled::Tree,
     state: Arc<Mutex<State>>,
@@ -128,31 +132,10 @@ fn u64_of(v: Option<sled::IVec>) -> u64 {
         .unwrap_or(0)
 }
 
-/// Opens sled at `dir`, waiting up to 3 s for the directory lock: sled 0.34 releases it only when its
-/// background flusher thread exits, which can lag the previous owner's drop or exit by a flush interval.
-fn open_sled(dir: &std::path::Path) -> sled::Result<sled::Db> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    loop {
-        match sled::Config::new()
-            .path(dir)
-            .cache_capacity(16 << 20)
-            .open()
-        {
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            other => return other,
-        }
-    }
-}
-
 impl Store {
     /// Opens (creating if needed) the store in `dir` and rebuilds the view.
     pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
-        let db = open_sled(dir.as_ref())?;
+        let db = baobi_storage::Db::open(dir.as_ref(), 16 << 20)?;
         let meta = db.open_tree("meta")?;
         let entries = db.open_tree("entries")?;
         let store = Store {

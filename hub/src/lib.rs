@@ -30,6 +30,10 @@ pub enum Error {
     /// The database failed.
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    /// The store did not open (in use, damaged, or its folder unreadable); the message says which
+    /// and what to do.
+    #[error(transparent)]
+    Open(#[from] baobi_storage::OpenError),
     /// A core rule or codec failed.
     #[error(transparent)]
     Proto(#[from] baobi_proto::Error),

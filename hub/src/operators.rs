@@ -108,7 +108,7 @@ pub fn add(hub: &Hub, name: &str, phc: &str) -> Result<OperatorRow> {
             "operator '{name}' already exists / người dùng '{name}' đã có"
         )));
     }
-    tree.flush()?;
+    hub.flush()?;
     Ok(row(&rec))
 }
 
@@ -143,7 +143,7 @@ pub fn remove(hub: &Hub, name: &str) -> Result<OperatorRow> {
             "no operator '{name}' / không có người dùng '{name}'"
         )));
     };
-    tree.flush()?;
+    hub.flush()?;
     let rec: OperatorRec =
         baobi_proto::wire::decode(&old).map_err(|e| Error::Corrupt(format!("operator: {e}")))?;
     Ok(row(&rec))

@@ -93,7 +93,7 @@ pub struct Issued {
 /// The hub: its store, identity and cached units.
 pub struct Hub {
     dir: PathBuf,
-    tree: sled::Db,
+    tree: baobi_storage::Db,
     merge: Mutex<()>,
     /// The `g` keys in memory (read by the totals query; written only by `commit`).
     pub(crate) group_mirror: GroupMirror,
@@ -251,29 +251,8 @@ fn dec<T: Decode<()>>(what: &str, bytes: &[u8]) -> Result<T> {
     wire::decode(bytes).map_err(|e| Error::Corrupt(format!("{what}: {e}")))
 }
 
-fn open_db(dir: &Path) -> Result<sled::Db> {
-    Ok(open_sled(dir)?)
-}
-
-/// Opens sled at `dir`, waiting up to 3 s for the directory lock: sled 0.34 releases it only when its
-/// background flusher thread exits, which can lag the previous owner's drop or exit by a flush interval.
-fn open_sled(dir: &std::path::Path) -> sled::Result<sled::Db> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    loop {
-        match sled::Config::new()
-            .path(dir)
-            .cache_capacity(16 << 20)
-            .open()
-        {
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            other => return other,
-        }
-    }
+fn open_db(dir: &Path) -> Result<baobi_storage::Db> {
+    Ok(baobi_storage::Db::open(dir, 16 << 20)?)
 }
 
 /// Makes the hub's self-signed certificate from its key (name "baobi-hub").
@@ -364,7 +343,7 @@ impl Hub {
         Hub::from_db(dir, db)
     }
 
-    fn from_db(dir: &Path, db: sled::Db) -> Result<Hub> {
+    fn from_db(dir: &Path, db: baobi_storage::Db) -> Result<Hub> {
         let meta = |n: &str| -> Result<Vec<u8>> {
             db.get(keys::meta(n))?
                 .map(|v| v.to_vec())
