@@ -26,6 +26,9 @@
 //!   and the surviving image is mounted at the same path. The caller is expected to have SIGKILLed every
 //!   process using the mount first, as a power cut would.
 //!
+//! A cut can also be armed to land the instant a file is created ([`FaultFs::cut_on_create`]), e.g.
+//! when sled starts writing its snapshot.
+//!
 //! [`FaultFs::stats`] counts writes and fsyncs and says what the last cut dropped.
 //!
 //! Inode-based and single-threaded (fuser's session loop); every file lives in memory. Tests only.
@@ -135,12 +138,29 @@ impl FaultFs {
         let report = {
             let mut st = self.lock();
             st.generation += 1;
+            st.trigger = None;
+            st.tripped = false;
             st.cut(seed, tear)
         };
         self.unmount();
         self.session = Some(self.spawn()?);
         self.conn = self.connection();
         Ok(report)
+    }
+
+    /// Arms a power cut at the instant a file whose name contains `part` is created (or renamed to
+    /// such a name): that operation completes, and from then on every request to this mount fails with
+    /// `EIO`, as if the power had gone right after it. [`FaultFs::tripped`] tells when it happened;
+    /// the caller then kills the processes and calls [`FaultFs::cut`], which disarms it.
+    pub fn cut_on_create(&self, part: &str) {
+        let mut st = self.lock();
+        st.trigger = Some(OsString::from(part));
+        st.tripped = false;
+    }
+
+    /// True once an armed [`FaultFs::cut_on_create`] went off.
+    pub fn tripped(&self) -> bool {
+        self.lock().tripped
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -318,6 +338,9 @@ struct State {
     next_ino: u64,
     generation: u64,
     stats: Stats,
+    /// An armed cut: a name part, and whether a matching file was created since.
+    trigger: Option<OsString>,
+    tripped: bool,
 }
 
 const ROOT: u64 = fuser::FUSE_ROOT_ID;
@@ -331,6 +354,8 @@ impl State {
             next_ino: ROOT + 1,
             generation: 0,
             stats: Stats::default(),
+            trigger: None,
+            tripped: false,
         }
     }
 
@@ -377,6 +402,16 @@ impl State {
         report
     }
 
+    /// Trips an armed cut if `name` matches it.
+    fn created(&mut self, name: &OsStr) {
+        if let Some(part) = &self.trigger {
+            let (name, part) = (name.to_string_lossy(), part.to_string_lossy());
+            if name.contains(part.as_ref()) {
+                self.tripped = true;
+            }
+        }
+    }
+
     fn child(&self, parent: u64, name: &OsStr) -> Result<u64, i32> {
         let p = self.nodes.get(&parent).ok_or(ENOENT)?;
         if p.kind != FileType::Directory {
@@ -395,6 +430,7 @@ impl State {
         }
         let ino = self.next_ino;
         self.next_ino += 1;
+        self.created(name);
         let is_dir = node.kind == FileType::Directory;
         self.nodes.insert(ino, node);
         let p = self.nodes.get_mut(&parent).ok_or(ENOENT)?;
@@ -498,6 +534,7 @@ impl State {
             n.parent = newparent;
             n.ctime = now;
         }
+        self.created(newname);
         Ok(())
     }
 
@@ -523,7 +560,7 @@ struct Handle {
 impl Handle {
     fn state(&self) -> Result<MutexGuard<'_, State>, i32> {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if st.generation == self.generation {
+        if st.generation == self.generation && !st.tripped {
             Ok(st)
         } else {
             Err(EIO)

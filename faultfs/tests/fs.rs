@@ -176,3 +176,26 @@ fn sled_flush_alone_is_not_durable_but_flush_then_fsync_is() {
         }
     }
 }
+
+#[test]
+fn an_armed_cut_lands_the_instant_the_file_is_created() {
+    let (_dir, mut fs) = mounted();
+    let p = fs.path().join("log");
+    let mut f = File::create(&p).unwrap();
+    f.write_all(b"durable").unwrap();
+    f.sync_all().unwrap();
+    fs.cut_on_create(".generating");
+    f.write_all(b" then lost").unwrap();
+    assert!(!fs.tripped());
+    File::create(fs.path().join("snap.1.generating")).unwrap();
+    assert!(fs.tripped());
+    // The power is gone: nothing more reaches the disk, not even an fsync.
+    assert!(f.sync_all().is_err());
+    assert!(fs::write(fs.path().join("after"), b"x").is_err());
+    drop(f);
+    fs.cut(5, false).unwrap();
+    assert!(!fs.tripped(), "a cut disarms");
+    assert_eq!(fs::read(&p).unwrap(), b"durable");
+    assert!(fs.path().join("snap.1.generating").exists());
+    assert!(!fs.path().join("after").exists());
+}

@@ -39,6 +39,7 @@ struct Tally {
     cut_syncing: u64,
     cut_hub: u64,
     cut_restore: u64,
+    snapshot_armed: u64,
     at_snapshot: u64,
     torn: u64,
     bytes_dropped: u64,
@@ -103,31 +104,20 @@ fn survey_args(rng: &mut StdRng, outlet: &str) -> Vec<String> {
     .collect()
 }
 
-/// True if a file whose name contains `part` is anywhere under `dir`.
-fn has_file(dir: &Path, part: &str) -> bool {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    rd.flatten().any(|e| {
-        let p = e.path();
-        e.file_name().to_string_lossy().contains(part) || (p.is_dir() && has_file(&p, part))
-    })
-}
-
-/// Waits `delay`, or (when `snapshot`) until sled's snapshot file appears under `dir`, or until
-/// `child` exits; returns whether the snapshot was seen.
-fn wait_point(child: &mut Child, dir: &Path, delay: Duration, snapshot: bool) -> bool {
+/// Waits `delay`, or until `child` exits, or (when `fs` armed a cut on sled's snapshot file) until
+/// that cut went off; returns whether it did.
+fn wait_point(child: &mut Child, fs: &FaultFs, delay: Duration) -> bool {
     let end = Instant::now() + delay;
     while Instant::now() < end {
-        if snapshot && has_file(dir, ".generating") {
+        if fs.tripped() {
             return true;
         }
         if child.try_wait().ok().flatten().is_some() {
-            return false;
+            return fs.tripped();
         }
-        std::thread::sleep(Duration::from_millis(if snapshot { 1 } else { 5 }));
+        std::thread::sleep(Duration::from_millis(2));
     }
-    false
+    fs.tripped()
 }
 
 /// The office's acked seq and author, read from its store (no process may hold it).
@@ -221,8 +211,11 @@ fn cut_office(o: &mut Office, rng: &mut StdRng, t: &mut Tally) {
     t.cuts += 1;
 }
 
+/// Starts the office's daemon again, if it runs one (removing the socket file a cut left, so that the
+/// harness waits for the new daemon's socket).
 fn restart(o: &mut Office) {
     if o.daemon {
+        let _ = std::fs::remove_file(o.agent.dir.path().join("agent.sock"));
         o.agent.start_daemon(1);
     }
 }
@@ -247,7 +240,7 @@ fn mount(root: &Path, name: &str) -> FaultFs {
 #[test]
 fn acknowledged_and_saved_records_survive_power_cuts() {
     let seed = env_u64("BAOBI_POWERCUT_SEED", 20_261_201);
-    let cuts = env_u64("BAOBI_POWERCUT_CUTS", 12);
+    let cuts = env_u64("BAOBI_POWERCUT_CUTS", 20);
     eprintln!("powercut: BAOBI_POWERCUT_SEED={seed} BAOBI_POWERCUT_CUTS={cuts}");
     let started = Instant::now();
     let mut rng = StdRng::seed_from_u64(seed);
@@ -287,14 +280,38 @@ fn acknowledged_and_saved_records_survive_power_cuts() {
             let outlet = o.outlets[rng.gen_range(0..o.outlets.len())].clone();
             let args = survey_args(&mut rng, &outlet);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            // Cut after a random delay, or at the instant sled starts its snapshot, written at open: a command
+            // opens the store, a daemon office's commands go through its daemon, which opens it as it
+            // starts (here it is restarted, and the command waits for it).
+            let snapshot = rng.gen_bool(0.5);
+            if snapshot {
+                // sled snapshots at open only when its log grew since the last snapshot.
+                save_some(o, &mut rng, 1);
+                o.fs.cut_on_create(".generating");
+                t.snapshot_armed += 1;
+            }
+            let mut daemon = None;
+            if snapshot && o.daemon {
+                o.agent.kill_daemon();
+                daemon = Some(o.agent.spawn(&["daemon", "--interval", "1"]));
+            }
             let mut child = o.agent.spawn(&args);
-            let snapshot = rng.gen_bool(0.4);
-            let delay = Duration::from_millis(rng.gen_range(0..400));
-            if wait_point(&mut child, o.agent.dir.path(), delay, snapshot) {
+            let delay = Duration::from_millis(if snapshot {
+                5_000
+            } else {
+                rng.gen_range(0..400)
+            });
+            if wait_point(&mut child, &o.fs, delay) {
                 t.at_snapshot += 1;
+            } else if snapshot {
+                eprintln!("powercut: office {} wrote no snapshot (daemon: {})", o.name, o.daemon);
             }
             let _ = child.kill();
             o.saved.extend(printed(child));
+            if let Some(mut d) = daemon {
+                let _ = d.kill();
+                let _ = d.wait();
+            }
             cut_office(o, &mut rng, &mut t);
             t.cut_saving += 1;
             restart(o);
@@ -309,7 +326,7 @@ fn acknowledged_and_saved_records_survive_power_cuts() {
             } else {
                 let mut child = o.agent.spawn(&["sync", "--json"]);
                 let delay = Duration::from_millis(rng.gen_range(0..1_500));
-                wait_point(&mut child, o.agent.dir.path(), delay, false);
+                wait_point(&mut child, &o.fs, delay);
                 let _ = child.kill();
                 let _ = child.wait();
             }
@@ -372,7 +389,7 @@ fn acknowledged_and_saved_records_survive_power_cuts() {
             std::fs::create_dir_all(fresh.dir.path()).expect("data folder");
             let mut child = fresh.spawn(&["restore", "--token", &token, "--json"]);
             let delay = Duration::from_millis(rng.gen_range(0..1_500));
-            wait_point(&mut child, fresh.dir.path(), delay, false);
+            wait_point(&mut child, &old.fs, delay);
             let _ = child.kill();
             let _ = child.wait();
             let r = old.fs.cut(rng.gen(), rng.gen_bool(0.5)).expect("cut");
@@ -453,7 +470,7 @@ fn acknowledged_and_saved_records_survive_power_cuts() {
         .iter()
         .fold((0, 0), |(w, f), s| (w + s.writes, f + s.fsyncs));
     eprintln!(
-        "powercut: {} cuts in {:.0} s (saving {}, syncing {}, hub merging {}, restore {}; {} at a \
+        "powercut: {} cuts in {:.0} s (saving {}, syncing {}, hub merging {}, restore {}; {} of {} armed at a \
          snapshot; {} writes torn; {} unsynced bytes dropped; {writes} writes, {fsyncs} fsyncs); {} \
          saved, {} saved-record checks, {} acked entries checked, {} records at the hub; losses {}, \
          acked losses {}, stores not opening {}, restores restarted {}, duplicates {}, totals \
@@ -465,6 +482,7 @@ fn acknowledged_and_saved_records_survive_power_cuts() {
         t.cut_hub,
         t.cut_restore,
         t.at_snapshot,
+        t.snapshot_armed,
         t.torn,
         t.bytes_dropped,
         t.saved,
