@@ -304,7 +304,10 @@ fn acknowledged_and_saved_records_survive_power_cuts() {
             if wait_point(&mut child, &o.fs, delay) {
                 t.at_snapshot += 1;
             } else if snapshot {
-                eprintln!("powercut: office {} wrote no snapshot (daemon: {})", o.name, o.daemon);
+                eprintln!(
+                    "powercut: office {} wrote no snapshot (daemon: {})",
+                    o.name, o.daemon
+                );
             }
             let _ = child.kill();
             o.saved.extend(printed(child));
