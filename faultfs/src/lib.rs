@@ -27,7 +27,8 @@
 //!   process using the mount first, as a power cut would.
 //!
 //! A cut can also be armed to land the instant a file is created ([`FaultFs::cut_on_create`]), e.g.
-//! when sled starts writing its snapshot.
+//! when sled starts writing its snapshot, or right after the n-th next write
+//! ([`FaultFs::cut_after_writes`]): a seeded point in the I/O rather than in time.
 //!
 //! [`FaultFs::stats`] counts writes and fsyncs and says what the last cut dropped.
 //!
@@ -139,6 +140,7 @@ impl FaultFs {
             let mut st = self.lock();
             st.generation += 1;
             st.trigger = None;
+            st.writes_left = None;
             st.tripped = false;
             st.cut(seed, tear)
         };
@@ -158,7 +160,15 @@ impl FaultFs {
         st.tripped = false;
     }
 
-    /// True once an armed [`FaultFs::cut_on_create`] went off.
+    /// Arms a power cut right after the `n`th next `write` request (n ≥ 1): that write lands, unsynced,
+    /// and every later request fails with `EIO`. With `tear`, [`FaultFs::cut`] may keep part of it.
+    pub fn cut_after_writes(&self, n: u64) {
+        let mut st = self.lock();
+        st.writes_left = Some(n.max(1));
+        st.tripped = false;
+    }
+
+    /// True once an armed [`FaultFs::cut_on_create`] or [`FaultFs::cut_after_writes`] went off.
     pub fn tripped(&self) -> bool {
         self.lock().tripped
     }
@@ -340,6 +350,8 @@ struct State {
     stats: Stats,
     /// An armed cut: a name part, and whether a matching file was created since.
     trigger: Option<OsString>,
+    /// An armed cut after this many more writes.
+    writes_left: Option<u64>,
     tripped: bool,
 }
 
@@ -355,6 +367,7 @@ impl State {
             generation: 0,
             stats: Stats::default(),
             trigger: None,
+            writes_left: None,
             tripped: false,
         }
     }
@@ -840,6 +853,13 @@ impl Filesystem for Handle {
                 data.len() as u64,
             );
             st.stats.writes += 1;
+            if let Some(n) = st.writes_left.as_mut() {
+                *n -= 1;
+                if *n == 0 {
+                    st.writes_left = None;
+                    st.tripped = true;
+                }
+            }
             Ok(data.len() as u32)
         });
         match r {

@@ -227,3 +227,37 @@ fn baobi_storage_flush_survives_a_cut_right_after_it() {
         std::mem::forget(db);
     }
 }
+
+#[test]
+fn a_cut_after_n_writes_keeps_the_synced_and_may_tear_the_last() {
+    let (_dir, mut fs) = mounted();
+    let p = fs.path().join("wal");
+    let mut f = File::create(&p).unwrap();
+    f.write_all(&[1u8; 1000]).unwrap();
+    f.sync_all().unwrap();
+    fs.cut_after_writes(2);
+    f.write_all(&[2u8; 1000]).unwrap();
+    assert!(!fs.tripped());
+    // (Within one page: the kernel splits a write at page boundaries into several requests.)
+    f.write_all(&[3u8; 2000]).unwrap();
+    assert!(fs.tripped());
+    assert!(
+        f.write_all(&[4u8; 10]).is_err(),
+        "nothing after the cut point"
+    );
+    drop(f);
+    let cut = fs.cut(9, true).unwrap();
+    assert_eq!(cut.writes_dropped, 2);
+    let got = fs::read(&p).unwrap();
+    assert!(got[..1000].iter().all(|b| *b == 1));
+    // Only the last write may survive in part, from a sector boundary inside it; the one before it
+    // is dropped (its bytes read back as zeros where the torn prefix reaches past them).
+    assert!(
+        got.len() == 1000 || got.len() as u64 % SECTOR == 0,
+        "{}",
+        got.len()
+    );
+    assert!(got[1000..got.len().min(2000)].iter().all(|b| *b == 0));
+    assert!(got[2000.min(got.len())..].iter().all(|b| *b == 3));
+    assert_eq!(cut.torn_bytes_kept, got.len().saturating_sub(2000) as u64);
+}
