@@ -253,7 +253,7 @@ fn a_cut_after_n_writes_keeps_the_synced_and_may_tear_the_last() {
     // Only the last write may survive in part, from a sector boundary inside it; the one before it
     // is dropped (its bytes read back as zeros where the torn prefix reaches past them).
     assert!(
-        got.len() == 1000 || got.len() as u64 % SECTOR == 0,
+        got.len() == 1000 || (got.len() as u64).is_multiple_of(SECTOR),
         "{}",
         got.len()
     );
