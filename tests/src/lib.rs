@@ -77,8 +77,27 @@ impl Hub {
 
     /// `baobi-hub init` for another seed province (e.g. Đồng Nai, 75) with more arguments.
     pub fn init_province(province: &str, name: &str, extra: &[&str]) -> Hub {
+        Hub::init_at(
+            tempfile::tempdir().expect("temp dir"),
+            province,
+            name,
+            extra,
+        )
+    }
+
+    /// `baobi-hub init` for Đồng Tháp (87) with its data folder in `parent` (e.g. a fault file system).
+    pub fn init_in(parent: &Path) -> Hub {
+        Hub::init_at(
+            tempfile::tempdir_in(parent).expect("temp dir"),
+            "87",
+            "Đồng Tháp",
+            &[],
+        )
+    }
+
+    fn init_at(dir: TempDir, province: &str, name: &str, extra: &[&str]) -> Hub {
         let hub = Hub {
-            dir: tempfile::tempdir().expect("temp dir"),
+            dir,
             child: None,
             addr: None,
             http: None,
@@ -289,7 +308,15 @@ impl Hub {
 
     /// Enrolls a new agent at `unit` (the hub must be serving).
     pub fn enroll_agent(&self, unit: &str) -> Agent {
-        let mut agent = Agent::new();
+        self.enroll_agent_as(unit, Agent::new())
+    }
+
+    /// Enrolls a new agent at `unit` whose data folder is in `parent` (e.g. a fault file system).
+    pub fn enroll_agent_in(&self, unit: &str, parent: &Path) -> Agent {
+        self.enroll_agent_as(unit, Agent::new_in(parent))
+    }
+
+    fn enroll_agent_as(&self, unit: &str, mut agent: Agent) -> Agent {
         let token = self.token(unit);
         agent.ok(&[
             "init",
@@ -380,6 +407,15 @@ impl Agent {
     pub fn new() -> Agent {
         Agent {
             dir: tempfile::tempdir().expect("temp dir"),
+            token: String::new(),
+            daemon: None,
+        }
+    }
+
+    /// An agent with an empty store in a new folder inside `parent` (e.g. a fault file system).
+    pub fn new_in(parent: &Path) -> Agent {
+        Agent {
+            dir: tempfile::tempdir_in(parent).expect("temp dir"),
             token: String::new(),
             daemon: None,
         }
