@@ -91,13 +91,15 @@ pub fn read_backup(path: &Path) -> Result<KeyBackup> {
     Ok(b)
 }
 
-/// Fails unless `store` holds no identity, no enrollment and no entry.
+/// Fails unless `store` holds no enrollment and no entry. A key alone is allowed: it is what a
+/// restore (or an `init`) interrupted before the hub's answer was stored leaves, and running the
+/// same command again resumes with it (the hub answers a repeated enrollment of the same key).
 pub fn ensure_empty(store: &Store) -> Result<()> {
     if let Some(h) = store.hub()? {
         return Err(Error::NotEmpty(format!("enrolled with {}", h.addr)));
     }
-    if store.keypair().is_ok() || store.state().entries > 0 {
-        return Err(Error::NotEmpty("a key or entries".into()));
+    if store.state().entries > 0 {
+        return Err(Error::NotEmpty("entries".into()));
     }
     Ok(())
 }

@@ -178,3 +178,66 @@ fn office_restored_from_a_key_backup_fetches_first_and_continues_its_sequence() 
     assert_eq!(mine.len(), 4);
     assert_no_reuse(&logs, &mine);
 }
+
+/// A restore (or an enrollment) interrupted before the office stored the hub's answer resumes when
+/// the same command runs again in the same folder: first with the hub down (the office stored its
+/// new key, the hub never saw it), then, for `init`, after the hub enrolled the key but the office
+/// lost the answer (the token is spent; the hub answers the same key again).
+#[test]
+fn an_interrupted_restore_or_enrollment_resumes_in_the_same_folder() {
+    let mut hub = Hub::start();
+    let lost = hub.enroll_agent("30226");
+    let market = lost.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    let survey = lost.market_survey(&market, "2025-03-12", "20", &[]);
+    lost.sync();
+    let token = hub.ok(&["restore", &lost.author()[..12]]);
+
+    // The hub is down: the restore stores its new key and fails to reach it.
+    hub.stop();
+    let fresh = Agent::new();
+    let out = fresh.run(&["restore", "--token", &token]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    hub.serve();
+    let out = fresh.run(&["restore", "--token", &token, "--json"]);
+    assert!(
+        out.status.success(),
+        "the same restore resumes: {}",
+        stderr(&out)
+    );
+    let listed = fresh.json(&["survey", "list"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == survey.as_str()),
+        "{listed}"
+    );
+
+    // An enrollment whose answer was lost: the hub enrolled the key with the token, and the
+    // office's disk holds the key but not the answer (a power cut before it was stored).
+    let token = hub.token("30208");
+    let office = Agent::new();
+    office.ok(&["init", "--token", &token]);
+    let (secret, cert) = {
+        let s = baobi_agent::store::Store::open(office.dir.path()).unwrap();
+        (s.keypair().unwrap().secret(), s.cert_der().unwrap())
+    };
+    let copy = Agent::new();
+    baobi_agent::store::Store::open(copy.dir.path())
+        .unwrap()
+        .set_identity(&secret, &cert)
+        .unwrap();
+    let out = copy.run(&["init", "--token", &token]);
+    assert!(
+        out.status.success(),
+        "the same key is answered again: {}",
+        stderr(&out)
+    );
+    assert_eq!(copy.author(), office.author());
+    // The spent token enrolls no other key.
+    let other = Agent::new();
+    let out = other.run(&["init", "--token", &token]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already used"), "{}", stderr(&out));
+}
