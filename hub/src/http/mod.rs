@@ -12,6 +12,7 @@ pub mod auth;
 pub mod export;
 pub mod i18n;
 pub mod pages;
+pub mod tls;
 pub mod view;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -32,6 +33,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Sessions and failed-login counters.
     pub auth: Arc<auth::Auth>,
+    /// Served over HTTPS: the session cookie is `Secure`.
+    pub secure: bool,
 }
 
 /// The dashboard serving in this process.
@@ -188,10 +191,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Binds `addr` and serves the dashboard until `stop` turns true.
+/// Binds `addr` and serves the dashboard until `stop` turns true; over HTTPS when `tls` is given.
 pub async fn start(
     hub: Arc<Hub>,
     addr: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> crate::Result<Dashboard> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -199,19 +203,33 @@ pub async fn start(
     let state = AppState {
         hub,
         auth: Arc::new(auth::Auth::default()),
+        secure: tls.is_some(),
     };
     let app = router(state);
-    let task = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::warn!(error = %e, "dashboard server stopped");
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let task = match tls {
+        None => tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!(error = %e, "dashboard server stopped");
+            }
+        }),
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::warn!(error = %e, "dashboard server stopped");
+                }
+            })
         }
-    });
+    };
     tracing::info!(%addr, "dashboard listening");
     Ok(Dashboard { addr, task })
 }
