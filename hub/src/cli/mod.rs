@@ -330,14 +330,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 t => t,
             };
-            let _ = &metrics_token;
             let timeouts = crate::limits::Timeouts::with_secs(
                 first_message_secs,
                 read_timeout_secs,
                 frame_timeout_secs,
             );
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve(&dir, listen, http, tls, timeouts))?;
+            rt.block_on(serve(&dir, listen, http, tls, metrics_token, timeouts))?;
         }
         Command::Operator { action } => operator(data(&cli.data)?, action)?,
         Command::Totals { year, by, json: j } => {
@@ -695,6 +694,7 @@ async fn serve(
     listen: SocketAddr,
     http: Option<SocketAddr>,
     tls: Option<crate::http::tls::Loaded>,
+    metrics_token: Option<String>,
     timeouts: crate::limits::Timeouts,
 ) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::open(dir).map_err(|e| match e {
@@ -709,7 +709,10 @@ async fn serve(
             crate::http::start(
                 hub.clone(),
                 addr,
-                tls.as_ref().map(|t| t.config.clone()),
+                crate::http::Options {
+                    tls: tls.as_ref().map(|t| t.config.clone()),
+                    metrics_token,
+                },
                 running.stopper().subscribe(),
             )
             .await

@@ -142,7 +142,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct Operator(pub String);
 
-fn unauthorized() -> ApiError {
+pub(super) fn unauthorized() -> ApiError {
     ApiError {
         status: StatusCode::UNAUTHORIZED,
         message: "Cần đăng nhập / Login required".into(),
@@ -153,17 +153,22 @@ impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let t = token(&parts.headers).ok_or_else(unauthorized)?;
-        let name = state.auth.check(&t).ok_or_else(unauthorized)?;
-        // A removed operator's sessions end at once (one sled point read).
-        match crate::operators::get(&state.hub, &name) {
-            Ok(Some(_)) => Ok(Operator(name)),
-            Ok(None) => {
-                state.auth.close(&t);
-                Err(unauthorized())
-            }
-            Err(e) => Err(ApiError::internal(e)),
+        operator_of(&parts.headers, state)
+    }
+}
+
+/// The operator whose live session the request's cookie carries; 401 otherwise.
+pub fn operator_of(headers: &HeaderMap, state: &AppState) -> Result<Operator, ApiError> {
+    let t = token(headers).ok_or_else(unauthorized)?;
+    let name = state.auth.check(&t).ok_or_else(unauthorized)?;
+    // A removed operator's sessions end at once (one sled point read).
+    match crate::operators::get(&state.hub, &name) {
+        Ok(Some(_)) => Ok(Operator(name)),
+        Ok(None) => {
+            state.auth.close(&t);
+            Err(unauthorized())
         }
+        Err(e) => Err(ApiError::internal(e)),
     }
 }
 
