@@ -2,10 +2,11 @@
 //! certificate and prints its fingerprint, a client trusting only that certificate logs in and gets
 //! a `Secure` cookie, other certificates are not accepted, a hub initialised without a certificate
 //! gets one on first `serve --http-tls`, the operator's own PEM files work and bad ones are refused,
-//! and `--http-public` without TLS warns.
+//! silent clients do not hold up the handshakes of others, and `--http-public` without TLS warns.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use baobi_hub::http::tls::{CERT_FILE, KEY_FILE};
 use baobi_tests::{bin, Hub, Web};
@@ -54,7 +55,18 @@ fn init_prints_the_certificate_fingerprint_and_login_over_https_sets_a_secure_co
     assert!(hub.https, "serve announces dashboard on https://");
     let mut web = hub.web();
     assert_eq!(web.scheme, "https");
+    // Silent clients that never start their handshake do not hold up the others.
+    let silent: Vec<_> = (0..4)
+        .map(|_| std::net::TcpStream::connect(hub.http.unwrap()).unwrap())
+        .collect();
+    let began = Instant::now();
     assert_eq!(web.get("/api/me").status, 401);
+    assert!(
+        began.elapsed() < baobi_hub::http::tls::HANDSHAKE_DEADLINE,
+        "a request waited for silent handshakes: {:?}",
+        began.elapsed()
+    );
+    drop(silent);
     let r = web.login(NAME, PASSWORD);
     assert_eq!(r.status, 200, "{}", r.text());
     let set = r.header("set-cookie").expect("cookie").to_string();

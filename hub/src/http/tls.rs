@@ -24,6 +24,9 @@ pub const CERT_FILE: &str = "dashboard-cert.pem";
 pub const KEY_FILE: &str = "dashboard-key.pem";
 /// How long a client has to finish the TLS handshake.
 pub const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+/// Handshakes in progress at once; connections beyond are closed at once (a flood of silent
+/// clients costs at most this many tasks for [`HANDSHAKE_DEADLINE`]).
+pub const MAX_HANDSHAKES: usize = 128;
 
 /// Why the dashboard's certificate could not be made or loaded.
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +183,7 @@ impl TlsListener {
         let addr = tcp.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         let accepting = tokio::spawn(async move {
             loop {
                 let (sock, peer) = match tcp.accept().await {
@@ -191,9 +195,15 @@ impl TlsListener {
                         continue;
                     }
                 };
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, "too many dashboard TLS handshakes at once; dropped");
+                    continue;
+                };
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(sock)).await {
+                    let hs = tokio::time::timeout(HANDSHAKE_DEADLINE, acceptor.accept(sock)).await;
+                    drop(permit);
+                    match hs {
                         Ok(Ok(s)) => {
                             let _ = tx.send((s, peer)).await;
                         }
