@@ -26,6 +26,7 @@ mod groups;
 pub mod http;
 pub mod indicators;
 pub mod limits;
+pub mod metrics;
 pub mod net;
 pub mod office;
 pub mod operators;

@@ -57,13 +57,14 @@ struct Sessions {
 
 impl Sessions {
     /// Registers `conn` as `author`'s session, closing the one it replaces; returns its ticket.
-    fn begin(&self, author: AuthorId, conn: &quinn::Connection) -> u64 {
+    fn begin(&self, author: AuthorId, conn: &quinn::Connection, hub: &Hub) -> u64 {
         let ticket = self.next.fetch_add(1, Ordering::Relaxed);
-        let old = self
-            .live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(author, (ticket, conn.clone()));
+        let old = {
+            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            let old = live.insert(author, (ticket, conn.clone()));
+            hub.metrics().set_connected(live.len());
+            old
+        };
         if let Some((_, old)) = old {
             warn!(agent = %author.short(), "a newer session of this office replaces the older one");
             old.close(
@@ -75,11 +76,12 @@ impl Sessions {
     }
 
     /// Forgets `author`'s session if it is still the one with `ticket`.
-    fn end(&self, author: &AuthorId, ticket: u64) {
+    fn end(&self, author: &AuthorId, ticket: u64, hub: &Hub) {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         if live.get(author).is_some_and(|(t, _)| *t == ticket) {
             live.remove(author);
         }
+        hub.metrics().set_connected(live.len());
     }
 }
 
@@ -137,6 +139,7 @@ pub async fn run_with(
                 let Some(inc) = inc else { break };
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
                     warn!(peer = %inc.remote_address(), "too many connections; refusing");
+                    hub.metrics().refused(RefusalCode::Busy);
                     inc.refuse();
                     continue;
                 };
@@ -260,7 +263,19 @@ async fn serve_conn(shared: &Shared, conn: quinn::Connection, peer: SocketAddr, 
     io.deadline = None;
     let result = match first {
         Ok(Some(Msg::Enroll(req))) => enroll(hub, &conn, &mut io, fp, req, peer).await,
-        Ok(Some(Msg::Hello(h))) => sync(shared, &conn, &mut io, fp, h, peer).await,
+        Ok(Some(Msg::Hello(h))) => {
+            let began = std::time::Instant::now();
+            let r = sync(shared, &conn, &mut io, fp, h, peer).await;
+            use crate::metrics::Outcome;
+            let outcome = match &r {
+                Ok(()) => Outcome::Ok,
+                Err(ConnError::Refused(_)) => Outcome::Refused,
+                Err(ConnError::Timeout(_)) => Outcome::Timeout,
+                Err(_) => Outcome::Error,
+            };
+            hub.metrics().sync_ended(outcome, began.elapsed());
+            r
+        }
         Ok(Some(_)) => Err(ConnError::Proto(baobi_proto::Error::Protocol(
             "first message must be Enroll or Hello".into(),
         ))),
@@ -270,6 +285,7 @@ async fn serve_conn(shared: &Shared, conn: quinn::Connection, peer: SocketAddr, 
     match result {
         Ok(()) => conn.close(codes::OK.into(), b"done"),
         Err(ConnError::Refused(r)) => {
+            hub.metrics().refused(r.code);
             // Already logged and sent by `refuse`.
             conn.close(codes::REFUSED.into(), format!("{:?}", r.code).as_bytes());
         }
@@ -448,9 +464,9 @@ async fn sync(
             agent
         }
     };
-    let ticket = shared.sessions.begin(agent.author, conn);
+    let ticket = shared.sessions.begin(agent.author, conn, hub);
     let result = session_loop(hub, conn, io, &agent, hello, peer).await;
-    shared.sessions.end(&agent.author, ticket);
+    shared.sessions.end(&agent.author, ticket, hub);
     result
 }
 
@@ -479,12 +495,18 @@ async fn session_loop(
                 Event::Send(ranges) => sending = Some(ranges.into()),
                 Event::Received { id, runs } => {
                     let (h, a) = (hub.clone(), agent.clone());
-                    let res = tokio::task::spawn_blocking(move || check::merge_runs(&h, &a, &runs))
-                        .await
-                        .map_err(|e| ConnError::Net(e.to_string()))??;
+                    let res = tokio::task::spawn_blocking(move || {
+                        let began = std::time::Instant::now();
+                        let r = check::merge_runs(&h, &a, &runs);
+                        h.metrics().merge_seconds.observe(began.elapsed());
+                        r
+                    })
+                    .await
+                    .map_err(|e| ConnError::Net(e.to_string()))??;
                     match res {
                         Ok(n) => {
                             received += n;
+                            hub.metrics().merged(n);
                             session.stored(id)?;
                         }
                         Err(r) => {

@@ -60,6 +60,8 @@ pub struct Hub {
     pub addr: Option<SocketAddr>,
     /// The dashboard's address when started with [`Hub::serve_http`].
     pub http: Option<SocketAddr>,
+    /// The dashboard serves HTTPS ([`Hub::serve_https`]).
+    pub https: bool,
     /// Extra environment for `serve` (e.g. short deadlines: `BAOBI_HUB_FIRST_MESSAGE_SECS`).
     pub serve_env: Vec<(String, String)>,
 }
@@ -101,6 +103,7 @@ impl Hub {
             child: None,
             addr: None,
             http: None,
+            https: false,
             serve_env: vec![],
         };
         let mut args = vec!["init", "--province", province, "--name", name];
@@ -134,6 +137,7 @@ impl Hub {
             child: None,
             addr,
             http: None,
+            https: false,
             serve_env: vec![],
         };
         let out = Command::new(bin("baobi-hub"))
@@ -205,16 +209,27 @@ impl Hub {
 
     /// Starts `baobi-hub serve` on loopback (a free port the first time, the same port after).
     pub fn serve(&mut self) {
-        self.serve_with(false);
+        self.serve_with(&[]);
     }
 
     /// Starts `baobi-hub serve` with the dashboard on a free loopback port (`--http 127.0.0.1:0`).
     pub fn serve_http(&mut self) {
-        self.serve_with(true);
+        self.serve_with(&["--http", "127.0.0.1:0"]);
     }
 
-    fn serve_with(&mut self, http: bool) {
+    /// Starts `baobi-hub serve` with the dashboard over HTTPS on a free loopback port, with the
+    /// hub's own certificate, and more arguments (e.g. `--metrics-token`).
+    pub fn serve_https(&mut self, extra: &[&str]) {
+        let mut args = vec!["--http", "127.0.0.1:0", "--http-tls"];
+        args.extend_from_slice(extra);
+        self.serve_with(&args);
+    }
+
+    /// Starts `baobi-hub serve` with `extra` arguments; a `--http` among them means the dashboard's
+    /// address is read from the second stdout line.
+    pub fn serve_with(&mut self, extra: &[&str]) {
         assert!(self.child.is_none(), "hub already serving");
+        let http = extra.contains(&"--http");
         let listen = self
             .addr
             .map(|a| a.to_string())
@@ -222,11 +237,7 @@ impl Hub {
         let mut child = Command::new(bin("baobi-hub"))
             .args(["serve", "--listen", &listen, "--data"])
             .arg(self.dir.path())
-            .args(if http {
-                &["--http", "127.0.0.1:0"][..]
-            } else {
-                &[][..]
-            })
+            .args(extra)
             .env("RUST_LOG", "info")
             .envs(self.serve_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
@@ -239,10 +250,11 @@ impl Hub {
         if http {
             let mut l2 = String::new();
             out.read_line(&mut l2).expect("read dashboard line");
+            self.https = l2.contains("https://");
             let a = l2
                 .trim()
                 .trim_end_matches('/')
-                .rsplit("http://")
+                .rsplit("://")
                 .next()
                 .and_then(|a| a.parse().ok())
                 .unwrap_or_else(|| panic!("unexpected second line from serve: {l2:?}"));
@@ -351,7 +363,28 @@ impl Hub {
 
     /// A dashboard client for the serving hub (not logged in).
     pub fn web(&self) -> Web {
-        Web::new(self.http.expect("hub serves the dashboard (serve_http)"))
+        let addr = self.http.expect("hub serves the dashboard (serve_http)");
+        if self.https {
+            Web::tls(addr, &self.dashboard_cert())
+        } else {
+            Web::new(addr)
+        }
+    }
+
+    /// The PEM of the dashboard's self-signed certificate (made at `init`).
+    pub fn dashboard_cert(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(baobi_hub::http::tls::CERT_FILE))
+            .expect("the dashboard certificate in the data folder")
+    }
+
+    /// What Chromium's `--ignore-certificate-errors-spki-list` takes for the dashboard's own key:
+    /// base64 of the SHA-256 of its SubjectPublicKeyInfo.
+    pub fn dashboard_spki_hash(&self) -> String {
+        let key = std::fs::read_to_string(self.dir.path().join(baobi_hub::http::tls::KEY_FILE))
+            .expect("the dashboard key in the data folder");
+        let kp = rcgen::KeyPair::from_pem(&key).expect("a PEM key");
+        use sha2::Digest;
+        data_encoding::BASE64.encode(&sha2::Sha256::digest(kp.public_key_der()))
     }
 
     /// Enrolls a new agent at `unit` whose token names `addr` (a link proxy in front of the hub).
@@ -828,6 +861,8 @@ impl WebResponse {
 pub struct Web {
     /// The dashboard's address.
     pub addr: SocketAddr,
+    /// `http` or `https`.
+    pub scheme: &'static str,
     /// The session cookie (`baobi_session=…`) once logged in.
     pub cookie: Option<String>,
     agent: ureq::Agent,
@@ -843,33 +878,82 @@ impl Web {
             .into();
         Web {
             addr,
+            scheme: "http",
             cookie: None,
             agent,
         }
     }
 
+    /// A client of the dashboard over HTTPS at `addr`, trusting only the certificate `cert_pem`.
+    pub fn tls(addr: SocketAddr, cert_pem: &str) -> Web {
+        use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+        let cert = Certificate::from_pem(cert_pem.as_bytes()).expect("a PEM certificate");
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(RootCerts::new_with_certs(&[cert]))
+            .unversioned_rustls_crypto_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .build();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .tls_config(tls)
+            .build()
+            .into();
+        Web {
+            addr,
+            scheme: "https",
+            cookie: None,
+            agent,
+        }
+    }
+
+    /// `GET path` with a header (e.g. `authorization`) and no session cookie.
+    pub fn get_with(&self, path: &str, name: &str, value: &str) -> WebResponse {
+        let req = self
+            .agent
+            .get(format!("{}://{}{path}", self.scheme, self.addr))
+            .header(name, value);
+        Self::done(req.call())
+    }
+
     fn done(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> WebResponse {
-        let mut r = r.expect("dashboard reachable");
+        Self::answer(r).expect("dashboard reachable")
+    }
+
+    fn answer(
+        r: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<WebResponse, ureq::Error> {
+        let mut r = r?;
         let headers = r
             .headers()
             .iter()
             .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
             .collect();
-        WebResponse {
+        Ok(WebResponse {
             status: r.status().as_u16(),
             headers,
-            body: r
-                .body_mut()
-                .with_config()
-                .limit(64 << 20)
-                .read_to_vec()
-                .expect("body"),
+            body: r.body_mut().with_config().limit(64 << 20).read_to_vec()?,
+        })
+    }
+
+    /// `GET path` (with the session cookie if any) that may fail to connect (e.g. TLS refused).
+    pub fn try_get(&self, path: &str) -> Result<WebResponse, String> {
+        let mut req = self
+            .agent
+            .get(format!("{}://{}{path}", self.scheme, self.addr));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
         }
+        Self::answer(req.call()).map_err(|e| e.to_string())
     }
 
     /// `GET path` with the session cookie if any.
     pub fn get(&self, path: &str) -> WebResponse {
-        let mut req = self.agent.get(format!("http://{}{path}", self.addr));
+        let mut req = self
+            .agent
+            .get(format!("{}://{}{path}", self.scheme, self.addr));
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c);
         }
@@ -880,7 +964,7 @@ impl Web {
     pub fn post(&self, path: &str, body: &Value) -> WebResponse {
         let mut req = self
             .agent
-            .post(format!("http://{}{path}", self.addr))
+            .post(format!("{}://{}{path}", self.scheme, self.addr))
             .header("content-type", "application/json");
         if let Some(c) = &self.cookie {
             req = req.header("cookie", c);

@@ -2,7 +2,8 @@
 //! Debian's `chromium-driver` through `fantoccini`) logs in, sees the overview with the figures of a
 //! known data set, switches to English, opens a record's history and downloads an export. Every page
 //! it opens (logged in or not, in both languages) must show no "null", "undefined" or untranslated
-//! i18n key (`assert_clean`).
+//! i18n key (`assert_clean`). Over HTTPS, trusting only the hub's own certificate's key, it logs
+//! in too and holds a `Secure` session cookie.
 //!
 //! The browser and its driver are required: when either is missing the test fails with a message that
 //! says how to install them (`.ci/run` does). It is never skipped.
@@ -66,8 +67,8 @@ impl Drop for Driver {
     }
 }
 
-async fn browser(driver: &Driver, profile: &Path, downloads: &Path) -> Client {
-    let caps = json!({
+async fn browser(driver: &Driver, profile: &Path, downloads: &Path, extra: &[String]) -> Client {
+    let mut caps = json!({
         "browserName": "chrome",
         "goog:chromeOptions": {
             "binary": CHROMIUM,
@@ -84,6 +85,9 @@ async fn browser(driver: &Driver, profile: &Path, downloads: &Path) -> Client {
             }
         }
     });
+    if let Some(args) = caps["goog:chromeOptions"]["args"].as_array_mut() {
+        args.extend(extra.iter().map(|a| json!(a)));
+    }
     let serde_json::Value::Object(caps) = caps else {
         unreachable!()
     };
@@ -221,7 +225,7 @@ fn operator_logs_in_reads_the_overview_switches_language_opens_a_record_and_down
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let c = browser(&driver, profile.path(), downloads.path()).await;
+        let c = browser(&driver, profile.path(), downloads.path(), &[]).await;
 
         // Login page, in Vietnamese by default.
         c.goto(&format!("{base}/?year=2024"))
@@ -360,6 +364,56 @@ fn operator_logs_in_reads_the_overview_switches_language_opens_a_record_and_down
         c.goto(&format!("{base}/records?lang=vi")).await.unwrap();
         wait_text(&c, "#login-form h1", |t| t == "Đăng nhập bảng điều khiển").await;
         assert_clean(&c, "login from another page (vi)").await;
+        c.close().await.expect("close the browser");
+    });
+}
+
+#[test]
+fn operator_logs_in_over_https_trusting_only_the_hubs_certificate() {
+    let driver = Driver::start();
+    let mut hub = Hub::init();
+    let out = hub.add_operator(NAME, PASSWORD);
+    assert!(out.status.success(), "{}", baobi_tests::stderr(&out));
+    hub.serve_https(&[]);
+    let base = format!("https://{}", hub.http.expect("dashboard address"));
+    let profile = tempfile::tempdir().expect("profile dir");
+    let downloads = tempfile::tempdir().expect("download dir");
+    // Only the hub's key is accepted despite the self-signed certificate (no blanket
+    // --ignore-certificate-errors).
+    let pin = format!(
+        "--ignore-certificate-errors-spki-list={}",
+        hub.dashboard_spki_hash()
+    );
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let c = browser(&driver, profile.path(), downloads.path(), &[pin]).await;
+        c.goto(&format!("{base}/?year=2024&lang=en"))
+            .await
+            .expect("open dashboard over HTTPS");
+        wait_text(&c, "#login-form h1", |t| t == "Dashboard login").await;
+        c.find(Locator::Css("#login-name"))
+            .await
+            .unwrap()
+            .send_keys(NAME)
+            .await
+            .unwrap();
+        c.find(Locator::Css("#login-password"))
+            .await
+            .unwrap()
+            .send_keys(PASSWORD)
+            .await
+            .unwrap();
+        click(&c, "#login-submit").await;
+        wait_text(&c, "#page-title", |t| t.starts_with("Overview 2024")).await;
+        assert_clean(&c, "overview over HTTPS (en)").await;
+        let cookies = c.get_all_cookies().await.expect("cookies");
+        let session = cookies
+            .iter()
+            .find(|k| k.name() == "baobi_session")
+            .expect("session cookie");
+        assert_eq!(session.secure(), Some(true), "{session:?}");
+        assert_eq!(session.http_only(), Some(true), "{session:?}");
         c.close().await.expect("close the browser");
     });
 }

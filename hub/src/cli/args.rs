@@ -100,9 +100,34 @@ pub enum Command {
         /// Also serve the dashboard over HTTP on this address (PORT alone means 127.0.0.1:PORT).
         #[arg(long, value_name = "ADDR")]
         http: Option<String>,
-        /// Allow the dashboard on all interfaces (0.0.0.0 or [::]); it is plain HTTP, so prefer a proxy.
+        /// Allow the dashboard on all interfaces (0.0.0.0 or [::]); without --http-tls passwords
+        /// cross the network in clear (a loud warning says so).
         #[arg(long)]
         http_public: bool,
+        /// Serve the dashboard over HTTPS: with the hub's own self-signed certificate (made at
+        /// `init`, or now for older hubs; its fingerprint is printed), or --http-cert/--http-key.
+        #[arg(long, requires = "http")]
+        http_tls: bool,
+        /// The operator's certificate chain (PEM) for --http-tls.
+        #[arg(
+            long,
+            value_name = "FILE",
+            requires = "http_tls",
+            requires = "http_key"
+        )]
+        http_cert: Option<PathBuf>,
+        /// The private key (PEM) of --http-cert.
+        #[arg(long, value_name = "FILE", requires = "http_cert")]
+        http_key: Option<PathBuf>,
+        /// A bearer token that also opens `GET /metrics` (for Prometheus; an operator's session
+        /// opens it too).
+        #[arg(
+            long,
+            value_name = "TOKEN",
+            env = "BAOBI_HUB_METRICS_TOKEN",
+            hide_env_values = true
+        )]
+        metrics_token: Option<String>,
         /// Seconds a peer has for the handshake and its first message (default 10).
         #[arg(long, hide = true, env = crate::limits::ENV_FIRST_MESSAGE)]
         first_message_secs: Option<u64>,

@@ -182,6 +182,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 "Dấu vân tay máy chủ / Hub fingerprint: {}",
                 data_encoding::HEXLOWER.encode(&hub.fingerprint())
             );
+            crate::http::tls::ensure_self_signed(dir)
+                .context("making the dashboard certificate")?;
+            let (c, k) = crate::http::tls::self_signed_paths(dir);
+            let cert =
+                crate::http::tls::load(&c, &k).context("loading the dashboard certificate")?;
+            out!(
+                "Chứng chỉ HTTPS bảng điều khiển / Dashboard HTTPS certificate (SHA-256): {}",
+                cert.fingerprint
+            );
             eprintln!(
                 "Đã khởi tạo máy chủ tỉnh / Hub initialised in {}",
                 dir.display()
@@ -279,6 +288,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             http,
             http_public,
+            http_tls,
+            http_cert,
+            http_key,
+            metrics_token,
             first_message_secs,
             read_timeout_secs,
             frame_timeout_secs,
@@ -290,13 +303,40 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
+            let tls = if http_tls {
+                Some(dashboard_tls(
+                    &dir,
+                    http_cert.as_deref(),
+                    http_key.as_deref(),
+                )?)
+            } else {
+                if http_public {
+                    eprintln!(
+                        "CẢNH BÁO / WARNING: --http-public không có --http-tls: mật khẩu và phiên \
+                         đăng nhập đi qua mạng dưới dạng rõ, ai nghe lén cũng đọc được; hãy thêm \
+                         --http-tls / --http-public without --http-tls: passwords and session \
+                         cookies cross the network in clear text; add --http-tls"
+                    );
+                }
+                None
+            };
+            let metrics_token = match metrics_token.map(|t| t.trim().to_string()) {
+                Some(t) if t.len() < 16 => {
+                    return Err(Usage(
+                        "--metrics-token cần ít nhất 16 ký tự / needs at least 16 characters"
+                            .into(),
+                    )
+                    .into())
+                }
+                t => t,
+            };
             let timeouts = crate::limits::Timeouts::with_secs(
                 first_message_secs,
                 read_timeout_secs,
                 frame_timeout_secs,
             );
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve(&dir, listen, http, timeouts))?;
+            rt.block_on(serve(&dir, listen, http, tls, metrics_token, timeouts))?;
         }
         Command::Operator { action } => operator(data(&cli.data)?, action)?,
         Command::Totals { year, by, json: j } => {
@@ -625,10 +665,36 @@ fn operator(dir: &Path, action: OperatorCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The dashboard's TLS configuration: the operator's PEM files, or the hub's own self-signed
+/// certificate (made now, with its fingerprint printed, for a hub initialised before there was one).
+fn dashboard_tls(
+    dir: &Path,
+    cert: Option<&Path>,
+    key: Option<&Path>,
+) -> anyhow::Result<crate::http::tls::Loaded> {
+    use crate::http::tls;
+    let (c, k) = match (cert, key) {
+        (Some(c), Some(k)) => (c.to_path_buf(), k.to_path_buf()),
+        _ => {
+            if tls::ensure_self_signed(dir).context("making the dashboard certificate")? {
+                eprintln!(
+                    "Đã tạo chứng chỉ HTTPS cho bảng điều khiển / Made the dashboard's HTTPS \
+                     certificate: {}",
+                    dir.join(tls::CERT_FILE).display()
+                );
+            }
+            tls::self_signed_paths(dir)
+        }
+    };
+    tls::load(&c, &k).map_err(|e| Usage(e.to_string()).into())
+}
+
 async fn serve(
     dir: &Path,
     listen: SocketAddr,
     http: Option<SocketAddr>,
+    tls: Option<crate::http::tls::Loaded>,
+    metrics_token: Option<String>,
     timeouts: crate::limits::Timeouts,
 ) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::open(dir).map_err(|e| match e {
@@ -640,9 +706,17 @@ async fn serve(
         .with_context(|| format!("listening on {listen}"))?;
     let dashboard = match http {
         Some(addr) => Some(
-            crate::http::start(hub.clone(), addr, running.stopper().subscribe())
-                .await
-                .with_context(|| format!("dashboard on {addr}"))?,
+            crate::http::start(
+                hub.clone(),
+                addr,
+                crate::http::Options {
+                    tls: tls.as_ref().map(|t| t.config.clone()),
+                    metrics_token,
+                },
+                running.stopper().subscribe(),
+            )
+            .await
+            .with_context(|| format!("dashboard on {addr}"))?,
         ),
         None => None,
     };
@@ -651,16 +725,25 @@ async fn serve(
         use std::io::Write;
         let mut out = std::io::stdout();
         let _ = writeln!(out, "listening on {}", running.addr);
+        let scheme = if tls.is_some() { "https" } else { "http" };
         if let Some(d) = &dashboard {
-            let _ = writeln!(out, "dashboard on http://{}/", d.addr);
+            let _ = writeln!(out, "dashboard on {scheme}://{}/", d.addr);
         }
         let _ = out.flush();
     }
     if let Some(d) = &dashboard {
         eprintln!(
-            "Bảng điều khiển / Dashboard: http://{}/ (baobi-hub operator add NAME)",
+            "Bảng điều khiển / Dashboard: {}://{}/ (baobi-hub operator add NAME)",
+            if tls.is_some() { "https" } else { "http" },
             d.addr
         );
+        if let Some(t) = &tls {
+            eprintln!(
+                "Dấu vân tay chứng chỉ HTTPS (SHA-256), so với trình duyệt / HTTPS certificate \
+                 fingerprint (SHA-256), check it in the browser: {}",
+                t.fingerprint
+            );
+        }
     }
     eprintln!(
         "Máy chủ tỉnh {} đang chạy / Hub for {} serving on {} (Ctrl-C để dừng / to stop)",

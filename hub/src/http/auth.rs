@@ -2,7 +2,7 @@
 //! per-name limit on failed logins, and the [`Operator`] extractor every protected route takes.
 //!
 //! A session is a random 256-bit token in the cookie `baobi_session` (`HttpOnly; SameSite=Strict;
-//! Path=/`). SameSite=Strict is the CSRF defence for the POST routes: a browser sends the cookie only on
+//! Path=/`, and `Secure` over HTTPS). SameSite=Strict is the CSRF defence for the POST routes: a browser sends the cookie only on
 //! requests started from the dashboard's own pages. Sessions live in memory and end with the process.
 
 use std::collections::HashMap;
@@ -142,7 +142,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct Operator(pub String);
 
-fn unauthorized() -> ApiError {
+pub(super) fn unauthorized() -> ApiError {
     ApiError {
         status: StatusCode::UNAUTHORIZED,
         message: "Cần đăng nhập / Login required".into(),
@@ -153,17 +153,22 @@ impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let t = token(&parts.headers).ok_or_else(unauthorized)?;
-        let name = state.auth.check(&t).ok_or_else(unauthorized)?;
-        // A removed operator's sessions end at once (one sled point read).
-        match crate::operators::get(&state.hub, &name) {
-            Ok(Some(_)) => Ok(Operator(name)),
-            Ok(None) => {
-                state.auth.close(&t);
-                Err(unauthorized())
-            }
-            Err(e) => Err(ApiError::internal(e)),
+        operator_of(&parts.headers, state)
+    }
+}
+
+/// The operator whose live session the request's cookie carries; 401 otherwise.
+pub fn operator_of(headers: &HeaderMap, state: &AppState) -> Result<Operator, ApiError> {
+    let t = token(headers).ok_or_else(unauthorized)?;
+    let name = state.auth.check(&t).ok_or_else(unauthorized)?;
+    // A removed operator's sessions end at once (one sled point read).
+    match crate::operators::get(&state.hub, &name) {
+        Ok(Some(_)) => Ok(Operator(name)),
+        Ok(None) => {
+            state.auth.close(&t);
+            Err(unauthorized())
         }
+        Err(e) => Err(ApiError::internal(e)),
     }
 }
 
@@ -176,9 +181,10 @@ pub struct Login {
     pub password: String,
 }
 
-fn session_cookie(value: &str, max_age: u64) -> HeaderValue {
+fn session_cookie(value: &str, max_age: u64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{COOKIE_NAME}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}"
+        "{COOKIE_NAME}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("baobi_session=; Path=/; Max-Age=0"))
 }
@@ -229,8 +235,10 @@ pub async fn login(
     let token = st.auth.open(&name);
     tracing::info!(operator = %name, "dashboard login");
     let mut r = Json(json!({ "operator": name })).into_response();
-    r.headers_mut()
-        .insert(SET_COOKIE, session_cookie(&token, SESSION_TTL.as_secs()));
+    r.headers_mut().insert(
+        SET_COOKIE,
+        session_cookie(&token, SESSION_TTL.as_secs(), st.secure),
+    );
     Ok(r)
 }
 
@@ -244,7 +252,8 @@ pub async fn logout(State(st): State<AppState>, _op: Operator, headers: HeaderMa
         st.auth.close(&t);
     }
     let mut r = Json(json!({ "ok": true })).into_response();
-    r.headers_mut().insert(SET_COOKIE, session_cookie("", 0));
+    r.headers_mut()
+        .insert(SET_COOKIE, session_cookie("", 0, st.secure));
     r
 }
 

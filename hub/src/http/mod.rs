@@ -3,7 +3,8 @@
 //!
 //! Pages are one embedded HTML shell plus vanilla JS and CSS (no build step); the JS reads the JSON API
 //! under `/api`. Exports (CSV, XLSX) and the printable annual report are rendered here from the same
-//! data. Every `/api/*`, `/export/*` and `/report/*` route needs an operator's session (see `auth`).
+//! data. Every `/api/*`, `/export/*` and `/report/*` route needs an operator's session (see `auth`);
+//! `/metrics` takes a session or the metrics bearer token (see `metrics`). `tls` serves it all over HTTPS.
 //!
 //! Architecture invariant: handlers never panic on request input; store work runs in `spawn_blocking`.
 
@@ -11,7 +12,9 @@ pub mod api;
 pub mod auth;
 pub mod export;
 pub mod i18n;
+pub mod metrics;
 pub mod pages;
+pub mod tls;
 pub mod view;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -32,6 +35,19 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Sessions and failed-login counters.
     pub auth: Arc<auth::Auth>,
+    /// Served over HTTPS: the session cookie is `Secure`.
+    pub secure: bool,
+    /// The bearer token that opens `GET /metrics` besides an operator's session.
+    pub metrics_token: Option<Arc<str>>,
+}
+
+/// How the dashboard serves.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// HTTPS with this configuration (plain HTTP without).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// `--metrics-token`.
+    pub metrics_token: Option<String>,
 }
 
 /// The dashboard serving in this process.
@@ -183,15 +199,17 @@ pub fn router(state: AppState) -> Router {
         .route("/export/indicators.xlsx", get(export::indicators_xlsx))
         .route("/export/annual-report.xlsx", get(export::annual_xlsx))
         .route("/report/annual", get(export::annual_html))
+        .route("/metrics", get(metrics::metrics))
         .fallback(|| async { ApiError::not_found("Không tìm thấy / Not found") })
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state)
 }
 
-/// Binds `addr` and serves the dashboard until `stop` turns true.
+/// Binds `addr` and serves the dashboard until `stop` turns true; over HTTPS when `opts.tls` is given.
 pub async fn start(
     hub: Arc<Hub>,
     addr: SocketAddr,
+    opts: Options,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> crate::Result<Dashboard> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -199,19 +217,34 @@ pub async fn start(
     let state = AppState {
         hub,
         auth: Arc::new(auth::Auth::default()),
+        secure: opts.tls.is_some(),
+        metrics_token: opts.metrics_token.map(Arc::from),
     };
     let app = router(state);
-    let task = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::warn!(error = %e, "dashboard server stopped");
+    let shutdown = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let task = match opts.tls {
+        None => tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::warn!(error = %e, "dashboard server stopped");
+            }
+        }),
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    tracing::warn!(error = %e, "dashboard server stopped");
+                }
+            })
         }
-    });
+    };
     tracing::info!(%addr, "dashboard listening");
     Ok(Dashboard { addr, task })
 }

@@ -53,6 +53,7 @@ pub struct Hub {
     cert_der: Vec<u8>,
     province: String,
     province_name: String,
+    metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for Hub {
@@ -199,6 +200,7 @@ impl Hub {
             merge: Mutex::new(()),
             units: RwLock::new(std::sync::Arc::new(Units::new())),
             group_mirror: GroupMirror::load(&db)?,
+            metrics: Default::default(),
             tree: db,
         };
         hub.reload_units()?;
@@ -214,6 +216,11 @@ impl Hub {
         }
         *self.units.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(reg);
         Ok(())
+    }
+
+    /// This process's counters (`GET /metrics`).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// The data directory.
