@@ -112,6 +112,12 @@ pub enum Command {
         /// Seconds a begun frame may take to complete (default 180).
         #[arg(long, hide = true, env = crate::limits::ENV_FRAME_TIMEOUT)]
         frame_timeout_secs: Option<u64>,
+        /// Most connections from one source IP address (default 16).
+        #[arg(long, hide = true, env = crate::limits::ENV_MAX_PER_ADDRESS)]
+        max_per_address: Option<usize>,
+        /// MiB all large partial frames may hold together (default 256).
+        #[arg(long, hide = true, env = crate::limits::ENV_FRAME_BUDGET)]
+        frame_budget_mib: Option<usize>,
     },
     /// Totals of a reporting year.
     Totals {

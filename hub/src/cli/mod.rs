@@ -282,6 +282,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             first_message_secs,
             read_timeout_secs,
             frame_timeout_secs,
+            max_per_address,
+            frame_budget_mib,
         } => {
             let dir = data(&cli.data)?.to_path_buf();
             let http = match http {
@@ -295,8 +297,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 read_timeout_secs,
                 frame_timeout_secs,
             );
+            let bounds = crate::limits::Bounds::with(max_per_address, frame_budget_mib);
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve(&dir, listen, http, timeouts))?;
+            rt.block_on(serve(&dir, listen, http, timeouts, bounds))?;
         }
         Command::Operator { action } => operator(data(&cli.data)?, action)?,
         Command::Totals { year, by, json: j } => {
@@ -630,12 +633,13 @@ async fn serve(
     listen: SocketAddr,
     http: Option<SocketAddr>,
     timeouts: crate::limits::Timeouts,
+    bounds: crate::limits::Bounds,
 ) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::open(dir).map_err(|e| match e {
         crate::Error::Invalid(m) => anyhow::Error::from(Usage(m)),
         e => anyhow::Error::from(e).context(format!("opening the hub store in {}", dir.display())),
     })?);
-    let running = crate::server::start_with(hub.clone(), listen, timeouts)
+    let running = crate::server::start_with(hub.clone(), listen, timeouts, bounds)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let dashboard = match http {
