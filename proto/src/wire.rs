@@ -298,7 +298,7 @@ pub enum RefusalCode {
 }
 
 /// An office's request to enroll, proving it holds the key it names.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, PartialEq, Eq, Encode, Decode)]
 pub struct EnrollRequest {
     /// The one-time secret from the token.
     pub secret: [u8; 16],
@@ -308,6 +308,18 @@ pub struct EnrollRequest {
     pub label: String,
     /// Signature by `author` over `enroll_proof_bytes(secret, cert fingerprint)`.
     pub proof: Sig,
+}
+
+/// The one-time secret never appears in debug output (logs, panics).
+impl std::fmt::Debug for EnrollRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollRequest")
+            .field("secret", &"<redacted>")
+            .field("author", &self.author)
+            .field("label", &self.label)
+            .field("proof", &self.proof)
+            .finish()
+    }
 }
 
 /// What an enrolled office learns from the hub.

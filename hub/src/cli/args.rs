@@ -9,9 +9,21 @@ pub struct Cli {
     /// Data directory of the hub (sled store and control socket).
     #[arg(long, global = true, env = "BAOBI_HUB_DATA")]
     pub data: Option<PathBuf>,
+    /// Log lines on stderr: `text` for people, `json` (one object a line) for log collectors.
+    #[arg(long, global = true, env = "BAOBI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `target`).
+    Json,
 }
 
 /// The hub's commands.

@@ -17,12 +17,54 @@ use crate::report::{self, By};
 use crate::store::Hub;
 use crate::units_csv;
 
+/// A diagnostic line on stderr, plain or JSON (see [`note`]).
+macro_rules! note {
+    ($($t:tt)*) => {
+        $crate::cli::note(&format!($($t)*))
+    };
+}
+
 mod args;
 mod backups;
 
 pub use args::*;
 use backups::{backup, restore_backup, verify};
 pub use backups::{Problems, EXIT_PROBLEMS};
+
+/// Set once at start when logs are JSON: the CLI's own stderr lines are then JSON objects too, so a
+/// log collector reading stderr gets nothing else.
+static JSON_NOTES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes [`note`] write JSON lines (for `--log-format json`).
+pub fn set_json_notes(on: bool) {
+    JSON_NOTES.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Writes one diagnostic line to stderr: as it is, or under `--log-format json` as a JSON object
+/// shaped like the log lines (`timestamp`, `level`, `fields.message`, `target`).
+pub fn note(msg: &str) {
+    if !JSON_NOTES.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("{msg}");
+        return;
+    }
+    let level = if msg.starts_with("Lỗi") {
+        "ERROR"
+    } else if msg.trim_start().starts_with("Cảnh báo") {
+        "WARN"
+    } else {
+        "INFO"
+    };
+    let timestamp = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let line = serde_json::json!({
+        "timestamp": timestamp,
+        "level": level,
+        "fields": { "message": msg },
+        "target": "baobi_hub::cli",
+    });
+    eprintln!("{line}");
+}
 
 /// Reads a plan given as a built-in id or a file path.
 pub fn plan_text(arg: &str) -> anyhow::Result<String> {
@@ -182,7 +224,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 "Dấu vân tay máy chủ / Hub fingerprint: {}",
                 data_encoding::HEXLOWER.encode(&hub.fingerprint())
             );
-            eprintln!(
+            note!(
                 "Đã khởi tạo máy chủ tỉnh / Hub initialised in {}",
                 dir.display()
             );
@@ -217,10 +259,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("unexpected answer from the hub");
             };
             if let Some(w) = warning {
-                eprintln!("Cảnh báo / Warning: {w}");
+                note!("Cảnh báo / Warning: {w}");
             }
             out!("{token}");
-            eprintln!(
+            note!(
                 "Mã đăng ký dùng một lần cho {unit_name} ({unit}{validity}), hết hạn {expires_at} / \
                  One-time enrollment token for {unit_name} ({unit}{validity}), expires \
                  {expires_at}.\n\
@@ -264,10 +306,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("unexpected answer from the hub");
             };
             if let Some(w) = warning {
-                eprintln!("Cảnh báo / Warning: {w}");
+                note!("Cảnh báo / Warning: {w}");
             }
             out!("{token}");
-            eprintln!(
+            note!(
                 "Mã khôi phục dùng một lần cho {unit_name} ({unit}{validity}), hết hạn {expires_at} / \
                  One-time restore token for {unit_name} ({unit}{validity}), expires {expires_at}.\n\
                  Khi dùng mã, khóa cũ bị thu hồi vĩnh viễn / When it is redeemed, the lost key is \
@@ -348,7 +390,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     agent.short, agent.label, agent.jurisdiction
                 );
             }
-            eprintln!(
+            note!(
                 "Văn phòng nhận thay đổi ở lần đồng bộ sau / The office receives it at its next sync"
             );
         }
@@ -379,7 +421,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     agent.unit
                 );
             }
-            eprintln!(
+            note!(
                 "Từ lần kết nối sau, văn phòng này bị từ chối / From its next connection this office is refused"
             );
         }
@@ -404,12 +446,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 out!("{}", report::render_records(std::slice::from_ref(&record)));
             }
             if was_return {
-                eprintln!(
+                note!(
                     "Đã trả lại {}; văn phòng thấy lý do ở lần đồng bộ sau / Returned {}; the office sees why at its next sync",
                     record.short_id, record.short_id
                 );
             } else {
-                eprintln!("Đã xác minh / Verified: {}", record.short_id);
+                note!("Đã xác minh / Verified: {}", record.short_id);
             }
         }
         Command::Settings { cmd, json: j } => {
@@ -443,7 +485,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 out!("i1-rule: {}", word(&settings.i1_rule));
             }
             if changed {
-                eprintln!("Đã lưu cài đặt / Settings saved");
+                note!("Đã lưu cài đặt / Settings saved");
             }
         }
         Command::Indicators {
@@ -534,7 +576,7 @@ fn run_plan(cli_data: &Option<PathBuf>, cmd: PlanCmd) -> anyhow::Result<()> {
             } else {
                 print_plan(&plan)?;
             }
-            eprintln!(
+            note!(
                 "Đã nạp kế hoạch; các văn phòng nhận ở lần đồng bộ sau / Plan loaded; offices receive it at their next sync"
             );
         }
@@ -594,7 +636,7 @@ fn operator(dir: &Path, action: OperatorCmd) -> anyhow::Result<()> {
             } else {
                 out!("{}", operator.name);
             }
-            eprintln!(
+            note!(
                 "Đã thêm người dùng bảng điều khiển / Dashboard operator added: {}",
                 operator.name
             );
@@ -609,7 +651,7 @@ fn operator(dir: &Path, action: OperatorCmd) -> anyhow::Result<()> {
                 for o in &operators {
                     out!("{}\t{}", o.name, o.created_at);
                 }
-                eprintln!("{} người dùng / operators", operators.len());
+                note!("{} người dùng / operators", operators.len());
             }
         }
         OperatorCmd::Remove { name, json: j } => {
@@ -622,7 +664,7 @@ fn operator(dir: &Path, action: OperatorCmd) -> anyhow::Result<()> {
             } else {
                 out!("{}", operator.name);
             }
-            eprintln!("Đã xóa người dùng / Operator removed: {}", operator.name);
+            note!("Đã xóa người dùng / Operator removed: {}", operator.name);
         }
     }
     Ok(())
@@ -661,12 +703,12 @@ async fn serve(
         let _ = out.flush();
     }
     if let Some(d) = &dashboard {
-        eprintln!(
+        note!(
             "Bảng điều khiển / Dashboard: http://{}/ (baobi-hub operator add NAME)",
             d.addr
         );
     }
-    eprintln!(
+    note!(
         "Máy chủ tỉnh {} đang chạy / Hub for {} serving on {} (Ctrl-C để dừng / to stop)",
         hub.province_name(),
         hub.province_name(),
@@ -695,6 +737,6 @@ async fn serve(
         d.wait().await;
     }
     hub.flush()?;
-    eprintln!("Đã dừng máy chủ / Hub stopped");
+    note!("Đã dừng máy chủ / Hub stopped");
     Ok(())
 }
