@@ -644,3 +644,37 @@ fn one_address_flooding_connections_and_large_frames_is_bounded_while_an_office_
     );
     assert_eq!(hub.records().len(), 2);
 }
+
+#[test]
+fn an_office_past_its_address_limit_is_told_why() {
+    let hub = Hub::start_with_env(&[("BAOBI_HUB_MAX_PER_ADDRESS", "1")]);
+    let office = hub.enroll_agent("30226");
+    let id = identity_of(&office);
+    let rt = rt();
+    // Another office behind the same address holds the only connection this address gets.
+    let _held = rt.block_on(open(&hub, &office.token, &id));
+    office.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    let out = office.run(&["sync"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("too many connections from this address"),
+        "{}",
+        stderr(&out)
+    );
+    drop(_held);
+    // Once it is free, the office syncs.
+    wait_for_sync(&office);
+}
+
+/// Syncs `office` until it succeeds (the hub notices a closed connection within a few seconds).
+fn wait_for_sync(office: &Agent) {
+    let t = Instant::now();
+    loop {
+        let out = office.run(&["sync"]);
+        if out.status.success() {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "{}", stderr(&out));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
