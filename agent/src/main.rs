@@ -26,7 +26,10 @@ fn main() {
         );
     match cli.log_format {
         cli::LogFormat::Json => logs.json().init(),
-        cli::LogFormat::Text => logs.init(),
+        // No colour codes where stderr is not a terminal (journald, files).
+        cli::LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
     }
     let code = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt.block_on(cli::run(cli)),
