@@ -44,7 +44,29 @@ fn json_logs_at_debug_level_never_carry_a_token_secret_or_password() {
     hub.serve_stderr = Some(hub_log.clone());
     hub.serve();
 
-    let token = hub.token("30226");
+    // The token is made with debug logs in JSON: it goes to stdout, never to the logs.
+    let addr = hub.addr.unwrap().to_string();
+    let enroll = Command::new(bin("baobi-hub"))
+        .args([
+            "--log-format",
+            "json",
+            "enroll",
+            "--unit",
+            "30226",
+            "--addr",
+            &addr,
+            "--data",
+        ])
+        .arg(hub.dir.path())
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    assert!(
+        enroll.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enroll.stderr)
+    );
+    let token = String::from_utf8(enroll.stdout).unwrap().trim().to_string();
     let secret = Token::from_text(&token).unwrap().secret;
     let password = "mật-khẩu Lan 2025!";
     let mut secrets = vec![
@@ -135,7 +157,12 @@ fn json_logs_at_debug_level_never_carry_a_token_secret_or_password() {
         &String::from_utf8_lossy(&add.stderr),
         &secrets,
     );
-    eprintln!("JSON log lines: hub {hub_lines}, agent {agent_lines}, operator add {add_lines}");
+    let enroll_lines =
+        check_json_lines("enroll", &String::from_utf8_lossy(&enroll.stderr), &secrets);
+    eprintln!(
+        "JSON log lines: hub {hub_lines}, agent {agent_lines}, operator add {add_lines}, \
+         enroll {enroll_lines}"
+    );
     // The hub logged at least the enrollment and the sync, as JSON objects with their fields.
     let log = std::fs::read_to_string(&hub_log).unwrap();
     let messages: Vec<String> = log
@@ -149,7 +176,6 @@ fn json_logs_at_debug_level_never_carry_a_token_secret_or_password() {
             "no {m:?} line in {messages:?}"
         );
     }
-    let _ = &mut agent;
 }
 
 #[test]
