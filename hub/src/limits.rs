@@ -17,8 +17,9 @@ pub const SEND_BATCH: usize = 512;
 /// Most connections served at once (handshaking or syncing); more are refused at the QUIC layer.
 /// 200 offices syncing at the deadline use a fifth of it.
 pub const MAX_CONNECTIONS: usize = 1024;
-/// Default: most connections from one source IP address at once; more are refused at accept (QUIC
-/// `CONNECTION_REFUSED`). A district office's NAT may hold several offices behind one address.
+/// Default: most connections from one source address (IPv4 address or IPv6 /64) at once; more are
+/// refused at accept (QUIC `CONNECTION_REFUSED`). A district office's NAT may hold several offices
+/// behind one address.
 pub const MAX_PER_ADDRESS: usize = 16;
 /// Default: bytes all connections together may hold in frames larger than [`READ_CHUNK`] that are
 /// not yet complete. A connection whose next frame does not fit waits without reading (QUIC flow

@@ -79,10 +79,26 @@ impl Drop for AddressSlot {
     }
 }
 
+/// What counts as one source address: an IPv4 address (also when mapped into IPv6), or an IPv6 /64
+/// (one site's prefix: a single host can use any address in it).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 impl Shared {
     /// A slot for a connection from `ip`, or `None` when `ip` already holds `bounds.per_address`
     /// connections (logged once until the address drops below the limit again).
     fn address_slot(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        let ip = address_key(ip);
         let mut live = self
             .per_address
             .live
@@ -766,5 +782,19 @@ impl Running {
     /// A handle that stops the hub when sent `true` (for signal handlers).
     pub fn stopper(&self) -> tokio::sync::watch::Sender<bool> {
         self.stop.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_source_address_is_an_ipv4_address_or_an_ipv6_64() {
+        let key = |s: &str| address_key(s.parse().unwrap());
+        assert_eq!(key("203.0.113.7"), key("::ffff:203.0.113.7"));
+        assert_ne!(key("203.0.113.7"), key("203.0.113.8"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
     }
 }
