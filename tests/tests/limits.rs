@@ -516,7 +516,7 @@ fn one_address_flooding_connections_and_large_frames_is_bounded_while_an_office_
         ("BAOBI_HUB_FRAME_BUDGET_MIB", &BUDGET_MIB.to_string()),
         // The flood's frames are its first messages: the frame deadline, not this one, ends them.
         ("BAOBI_HUB_FIRST_MESSAGE_SECS", "120"),
-        ("BAOBI_HUB_FRAME_TIMEOUT_SECS", "30"),
+        ("BAOBI_HUB_FRAME_TIMEOUT_SECS", "20"),
     ]);
     let honest = hub.enroll_agent("30226");
     let fp = Token::from_text(&honest.token).unwrap().hub_fingerprint;
