@@ -29,6 +29,41 @@ macro_rules! out {
     }};
 }
 
+/// Set once at start when logs are JSON: the CLI's own stderr lines are then JSON objects too, so a
+/// log collector reading stderr gets nothing else.
+static JSON_NOTES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes [`note`] write JSON lines (for `--log-format json`).
+pub fn set_json_notes(on: bool) {
+    JSON_NOTES.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Writes one diagnostic line to stderr: as it is, or under `--log-format json` as a JSON object
+/// shaped like the log lines (`timestamp`, `level`, `fields.message`, `target`).
+pub fn note(msg: &str) {
+    if !JSON_NOTES.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("{msg}");
+        return;
+    }
+    let level = if msg.starts_with("Lỗi") {
+        "ERROR"
+    } else if msg.trim_start().starts_with("Cảnh báo") {
+        "WARN"
+    } else {
+        "INFO"
+    };
+    let timestamp = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let line = serde_json::json!({
+        "timestamp": timestamp,
+        "level": level,
+        "fields": { "message": msg },
+        "target": "baobi_agent::cli",
+    });
+    eprintln!("{line}");
+}
+
 /// baobi office agent: record packaging surveys offline and sync them to the provincial hub.
 #[derive(Debug, Parser)]
 #[command(name = "baobi-agent", version)]
@@ -41,9 +76,21 @@ pub struct Cli {
         default_value = "./baobi-agent-data"
     )]
     pub data: PathBuf,
+    /// Log lines on stderr: `text` for people, `json` (one object a line) for log collectors.
+    #[arg(long, global = true, env = "BAOBI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub cmd: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `target`).
+    Json,
 }
 
 impl Cli {
@@ -296,7 +343,7 @@ pub async fn run(cli: Cli) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("Lỗi / Error: {e:#}");
+            note!("Lỗi / Error: {e:#}");
             EXIT_ERROR
         }
     }
@@ -339,14 +386,14 @@ fn backup_key(dir: &Path, out: &Path) -> anyhow::Result<i32> {
     let b = match baobi_agent::restore::backup(&store) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("Lỗi / Error: {e}");
+            note!("Lỗi / Error: {e}");
             return Ok(EXIT_ERROR);
         }
     };
     baobi_agent::restore::write_backup(&b, out)
         .with_context(|| format!("writing {}", out.display()))?;
     out!("{}", out.display());
-    eprintln!(
+    note!(
         "Đã sao lưu khóa văn phòng / Office key backed up to {}. Giữ tệp này như mật khẩu, ngoài \
          máy này / Keep it like a password, off this PC.",
         out.display()
@@ -364,19 +411,19 @@ async fn restore(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let store = open_store(dir)?;
     if let Err(e) = baobi_agent::restore::ensure_empty(&store) {
-        eprintln!("Lỗi / Error: {e}");
+        note!("Lỗi / Error: {e}");
         return Ok(ops::EXIT_INVALID);
     }
     let mode = if let Some(path) = key {
         let b = match baobi_agent::restore::read_backup(&path) {
             Ok(b) => b,
             Err(e) => {
-                eprintln!("Lỗi / Error: {e}");
+                note!("Lỗi / Error: {e}");
                 return Ok(ops::EXIT_INVALID);
             }
         };
         if let Err(e) = baobi_agent::restore::install(&store, &b) {
-            eprintln!("Lỗi / Error: {e}");
+            note!("Lỗi / Error: {e}");
             return Ok(EXIT_ERROR);
         }
         "key"
@@ -385,14 +432,14 @@ async fn restore(
         let token = match Token::from_text(&text) {
             Ok(t) => t,
             Err(e) => {
-                eprintln!("Mã khôi phục không hợp lệ / Invalid restore token: {e}");
+                note!("Mã khôi phục không hợp lệ / Invalid restore token: {e}");
                 return Ok(ops::EXIT_INVALID);
             }
         };
         let label = label.unwrap_or_default();
         if let Err(e) = sync::enroll(&store, &token, &label).await {
             let e = ops::Error::Sync(e);
-            eprintln!("{e}");
+            note!("{e}");
             return Ok(e.exit_code());
         }
         "token"
@@ -404,7 +451,7 @@ async fn restore(
         Ok(r) => r,
         Err(e) => {
             let e = ops::Error::Sync(e);
-            eprintln!(
+            note!(
                 "{e}\nKhôi phục chưa xong; chạy lại `baobi-agent sync` khi có mạng / Restore not \
                  finished; run `baobi-agent sync` when the hub is reachable (recording waits until then)"
             );
@@ -415,7 +462,7 @@ async fn restore(
     let author = store.author()?;
     let own_seq = store.own_seq()?;
     let records = store.state().view.records.len();
-    eprintln!(
+    note!(
         "Đã khôi phục văn phòng / Office restored: {} ({}); nhận / received {} entries, {} records \
          in view; {}",
         hub.unit_name,
@@ -432,7 +479,7 @@ async fn restore(
             "khóa mới, khóa cũ đã bị thu hồi / new key; the lost key is retired".to_string()
         }
     );
-    eprintln!(
+    note!(
         "Lưu ý / Note: bản ghi đã lưu nhưng chưa đồng bộ trước khi mất máy không thể khôi phục; hãy \
          nhập lại / records saved but never synced before the loss cannot be recovered: enter them again."
     );
@@ -459,7 +506,7 @@ async fn init(dir: &Path, token: &str, label: Option<String>, json: bool) -> any
     let token = match Token::from_text(token) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("Mã đăng ký không hợp lệ / Invalid token: {e}");
+            note!("Mã đăng ký không hợp lệ / Invalid token: {e}");
             return Ok(ops::EXIT_INVALID);
         }
     };
@@ -476,13 +523,15 @@ async fn init(dir: &Path, token: &str, label: Option<String>, json: bool) -> any
         Ok(r) => r,
         Err(e) => {
             let e = ops::Error::Sync(e);
-            eprintln!("{e}");
+            note!("{e}");
             return Ok(e.exit_code());
         }
     };
-    eprintln!(
+    note!(
         "Đã đăng ký với máy chủ tỉnh / Enrolled with the hub: {} ({}), {}",
-        reply.unit_name, reply.unit, reply.province_name
+        reply.unit_name,
+        reply.unit,
+        reply.province_name
     );
     let pb = progress_bar();
     let first = sync::sync(&store, &mut on_progress(&pb)).await;
@@ -490,14 +539,14 @@ async fn init(dir: &Path, token: &str, label: Option<String>, json: bool) -> any
     let author = store.author()?.hex();
     let report = match first {
         Ok(r) => {
-            eprintln!(
+            note!(
                 "Đã đồng bộ lần đầu / First sync done: received {}",
                 r.received
             );
             Some(r)
         }
         Err(e) => {
-            eprintln!(
+            note!(
                 "Cảnh báo / Warning: {}; run `baobi-agent sync` later",
                 ops::Error::Sync(e)
             );
@@ -524,12 +573,12 @@ async fn init(dir: &Path, token: &str, label: Option<String>, json: bool) -> any
 
 async fn run_daemon(dir: &Path, interval: u64) -> anyhow::Result<i32> {
     if !dir.exists() {
-        eprintln!("{}", ops::Error::NotEnrolled);
+        note!("{}", ops::Error::NotEnrolled);
         return Ok(EXIT_ERROR);
     }
     let store = open_store(dir)?;
     if store.hub()?.is_none() {
-        eprintln!("{}", ops::Error::NotEnrolled);
+        note!("{}", ops::Error::NotEnrolled);
         return Ok(EXIT_ERROR);
     }
     let shutdown = async {
@@ -564,7 +613,7 @@ async fn request(dir: &Path, req: Request, json: bool) -> anyhow::Result<i32> {
         None => {
             if !dir.exists() {
                 let e = ops::Error::NotEnrolled;
-                eprintln!("{e}");
+                note!("{e}");
                 return Ok(e.exit_code());
             }
             let store = open_store(dir)?;
@@ -587,20 +636,20 @@ async fn import(dir: &Path, file: &Path, json: bool) -> anyhow::Result<i32> {
         Ok(rows) => rows,
         Err(baobi_agent::import::Error::Lines(errors)) => {
             for e in &errors {
-                eprintln!("dòng / line {}: {}", e.line, e.message);
+                note!("dòng / line {}: {}", e.line, e.message);
             }
-            eprintln!(
+            note!(
                 "Không lưu gì / Nothing saved: {} dòng lỗi / bad lines",
                 errors.len()
             );
             return Ok(ops::EXIT_INVALID);
         }
         Err(e) => {
-            eprintln!("{e}");
+            note!("{e}");
             return Ok(ops::EXIT_INVALID);
         }
     };
-    eprintln!(
+    note!(
         "Đang kiểm tra và lưu {} khảo sát / Checking and saving {} surveys…",
         rows.len(),
         rows.len()
@@ -611,14 +660,14 @@ async fn import(dir: &Path, file: &Path, json: bool) -> anyhow::Result<i32> {
 fn print_json(v: &impl serde::Serialize) {
     match serde_json::to_string_pretty(v) {
         Ok(s) => out!("{s}"),
-        Err(e) => eprintln!("Lỗi / Error: {e}"),
+        Err(e) => note!("Lỗi / Error: {e}"),
     }
 }
 
 fn render(resp: Response, json: bool) -> i32 {
     match resp {
         Response::Error { code, message } => {
-            eprintln!("{message}");
+            note!("{message}");
             return code;
         }
         Response::Saved {
@@ -631,9 +680,9 @@ fn render(resp: Response, json: bool) -> i32 {
             } else {
                 out!("{id}");
             }
-            eprintln!("{message}");
+            note!("{message}");
             for w in warnings {
-                eprintln!("Cảnh báo / Warning: {w}");
+                note!("Cảnh báo / Warning: {w}");
             }
         }
         Response::Outlets { outlets } => {
@@ -699,7 +748,7 @@ fn render(resp: Response, json: bool) -> i32 {
                     report.received
                 );
                 if report.up_to_date {
-                    eprintln!("Đã cập nhật / Already up to date");
+                    note!("Đã cập nhật / Already up to date");
                 }
             }
         }
@@ -713,9 +762,9 @@ fn render(resp: Response, json: bool) -> i32 {
         Response::Imported { saved, errors } => {
             if !errors.is_empty() {
                 for e in &errors {
-                    eprintln!("dòng / line {}: {}", e.line, e.message);
+                    note!("dòng / line {}: {}", e.line, e.message);
                 }
-                eprintln!(
+                note!(
                     "Không lưu gì / Nothing saved: {} dòng lỗi / bad lines",
                     errors.len()
                 );
@@ -730,10 +779,10 @@ fn render(resp: Response, json: bool) -> i32 {
             }
             for r in &saved {
                 for w in &r.warnings {
-                    eprintln!("Cảnh báo / Warning: dòng / line {}: {w}", r.line);
+                    note!("Cảnh báo / Warning: dòng / line {}: {w}", r.line);
                 }
             }
-            eprintln!(
+            note!(
                 "Đã lưu {} khảo sát / Saved {} surveys",
                 saved.len(),
                 saved.len()

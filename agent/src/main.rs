@@ -3,6 +3,13 @@
 //! Kept thin on purpose: everything testable lives in the `baobi_agent` library; `cli` only maps
 //! commands to requests and renders responses.
 
+/// A diagnostic line on stderr, plain or JSON (see `cli::note`).
+macro_rules! note {
+    ($($t:tt)*) => {
+        crate::cli::note(&format!($($t)*))
+    };
+}
+
 mod cli;
 
 use clap::Parser;
@@ -10,17 +17,24 @@ use clap::Parser;
 fn main() {
     let cli = cli::Cli::parse();
     let default_level = if cli.is_daemon() { "info" } else { "warn" };
-    tracing_subscriber::fmt()
+    cli::set_json_notes(cli.log_format == cli::LogFormat::Json);
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BAOBI_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .init();
+        );
+    match cli.log_format {
+        cli::LogFormat::Json => logs.json().init(),
+        // No colour codes where stderr is not a terminal (journald, files).
+        cli::LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let code = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt.block_on(cli::run(cli)),
         Err(e) => {
-            eprintln!("Lỗi / Error: cannot start the runtime: {e}");
+            cli::note(&format!("Lỗi / Error: cannot start the runtime: {e}"));
             1
         }
     };

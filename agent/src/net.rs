@@ -238,6 +238,16 @@ pub async fn connect(
             )));
         }
         Ok(Err(_)) if mismatch.load(Ordering::SeqCst) => return Err(Error::HubMismatch),
+        Ok(Err(quinn::ConnectionError::ConnectionClosed(c)))
+            if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
+        {
+            return Err(Error::Unreachable(
+                "máy chủ từ chối kết nối: quá nhiều kết nối từ địa chỉ này hoặc máy chủ đã đầy, \
+                 sẽ thử lại / the hub refused the connection: too many connections from this \
+                 address, or the hub is full; try again later"
+                    .into(),
+            ))
+        }
         Ok(Err(e)) => return Err(Error::Unreachable(e.to_string())),
         Ok(Ok(c)) => c,
     };

@@ -17,20 +17,24 @@ fn main() {
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
+    baobi_hub::cli::set_json_notes(cli.log_format == baobi_hub::cli::LogFormat::Json);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
-        )
-        .init();
+        .with_env_filter(filter);
+    match cli.log_format {
+        baobi_hub::cli::LogFormat::Json => logs.json().init(),
+        baobi_hub::cli::LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     if let Err(e) = baobi_hub::cli::run(cli) {
         // `| head`: the reader has what it wanted; end quietly, as a filter should.
         if e.chain().any(|c| c.is::<baobi_hub::cli::StdoutClosed>()) {
             std::process::exit(0);
         }
-        eprintln!("Lỗi / Error: {e:#}");
+        baobi_hub::cli::note(&format!("Lỗi / Error: {e:#}"));
         let usage = e.chain().any(|c| {
             c.downcast_ref::<baobi_hub::cli::Usage>().is_some()
                 || matches!(

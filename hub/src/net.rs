@@ -95,6 +95,8 @@ pub fn server_config(hub: &Hub) -> Result<quinn::ServerConfig> {
             quinn::IdleTimeout::try_from(crate::limits::IDLE_TIMEOUT)
                 .map_err(|e| Error::Tls(e.to_string()))?,
         ))
+        .stream_receive_window(crate::limits::RECEIVE_WINDOW.into())
+        .receive_window(crate::limits::RECEIVE_WINDOW.into())
         .max_concurrent_bidi_streams(1u32.into())
         .max_concurrent_uni_streams(0u32.into());
     cfg.transport_config(Arc::new(transport));

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,12 +19,12 @@ use baobi_proto::wire::{
     MAX_TEXT,
 };
 use baobi_proto::{AuthorId, Range, Session};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::check;
-use crate::limits::{self, Timeouts};
+use crate::limits::{self, Bounds, Timeouts};
 use crate::net::peer_fingerprint;
 use crate::store::{AgentRec, Hub};
 
@@ -44,6 +44,81 @@ pub mod codes {
     pub const SUPERSEDED: u32 = 3;
     /// The peer was too slow or silent (first message, frame or read deadline).
     pub const TIMEOUT: u32 = 4;
+    /// The hub's memory budget for large frames stayed full until the frame's deadline.
+    pub const BUSY: u32 = 5;
+}
+
+/// Live connections per source IP address, so that one address cannot take every connection slot.
+#[derive(Debug, Default)]
+struct PerAddress {
+    /// Connections held and whether the refusal was already logged since the address hit the limit.
+    live: Mutex<HashMap<IpAddr, (usize, bool)>>,
+}
+
+/// One connection slot of an address, given back when dropped.
+struct AddressSlot {
+    table: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut live = self
+            .table
+            .per_address
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((n, warned)) = live.get_mut(&self.ip) {
+            *n -= 1;
+            *warned = false;
+            if *n == 0 {
+                live.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// What counts as one source address: an IPv4 address (also when mapped into IPv6), or an IPv6 /64
+/// (one site's prefix: a single host can use any address in it).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
+impl Shared {
+    /// A slot for a connection from `ip`, or `None` when `ip` already holds `bounds.per_address`
+    /// connections (logged once until the address drops below the limit again).
+    fn address_slot(self: &Arc<Self>, ip: IpAddr) -> Option<AddressSlot> {
+        let ip = address_key(ip);
+        let mut live = self
+            .per_address
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let (n, warned) = live.entry(ip).or_default();
+        if *n >= self.bounds.per_address {
+            if !*warned {
+                *warned = true;
+                warn!(peer = %ip, limit = self.bounds.per_address,
+                    "too many connections from this address; refusing more");
+            }
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
 }
 
 /// The live sync session of each office: at most [`limits::MAX_SESSIONS_PER_AGENT`] (one). A new
@@ -90,7 +165,11 @@ impl Sessions {
 struct Shared {
     hub: Arc<Hub>,
     timeouts: Timeouts,
+    bounds: Bounds,
     sessions: Sessions,
+    per_address: PerAddress,
+    /// Bytes of [`Bounds::frame_budget`] not held by a large partial frame.
+    frame_budget: Arc<Semaphore>,
 }
 
 /// Why a connection ended early.
@@ -106,6 +185,8 @@ enum ConnError {
     Refused(Refusal),
     #[error("{0}")]
     Timeout(&'static str),
+    #[error("the hub's memory budget for large frames stayed full")]
+    Busy,
 }
 
 /// Accepts connections on `endpoint` until `shutdown` completes, then closes the endpoint (code 0),
@@ -115,20 +196,31 @@ pub async fn run(
     hub: Arc<Hub>,
     shutdown: impl Future<Output = ()>,
 ) -> crate::Result<()> {
-    run_with(endpoint, hub, shutdown, Timeouts::default()).await
+    run_with(
+        endpoint,
+        hub,
+        shutdown,
+        Timeouts::default(),
+        Bounds::default(),
+    )
+    .await
 }
 
-/// [`run`] with explicit deadlines.
+/// [`run`] with explicit deadlines and bounds.
 pub async fn run_with(
     endpoint: quinn::Endpoint,
     hub: Arc<Hub>,
     shutdown: impl Future<Output = ()>,
     timeouts: Timeouts,
+    bounds: Bounds,
 ) -> crate::Result<()> {
     let shared = Arc::new(Shared {
         hub: hub.clone(),
         timeouts,
+        bounds,
         sessions: Sessions::default(),
+        per_address: PerAddress::default(),
+        frame_budget: Arc::new(Semaphore::new(bounds.frame_budget)),
     });
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(shutdown);
@@ -143,6 +235,11 @@ pub async fn run_with(
                     inc.refuse();
                     continue;
                 };
+                // Refused before any handshake work: QUIC CONNECTION_REFUSED, cheap for the hub.
+                let Some(slot) = shared.address_slot(inc.remote_address().ip()) else {
+                    inc.refuse();
+                    continue;
+                };
                 let shared = shared.clone();
                 tokio::spawn(async move {
                     let peer = inc.remote_address();
@@ -152,6 +249,7 @@ pub async fn run_with(
                         Ok(Err(e)) => debug!(%peer, error = %e, "handshake failed"),
                         Err(_) => debug!(%peer, "handshake too slow; dropped"),
                     }
+                    drop(slot);
                     drop(permit);
                 });
             }
@@ -172,6 +270,11 @@ struct Framed {
     timeouts: Timeouts,
     /// When set, the next message must be complete by then (the first message's deadline).
     deadline: Option<Instant>,
+    /// The hub-wide budget for large partial frames, and this connection's share of it.
+    budget: Arc<Semaphore>,
+    held: Option<OwnedSemaphorePermit>,
+    /// The frame being received had to wait for room: if it misses its deadline, the hub was busy.
+    waited: bool,
 }
 
 impl Framed {
@@ -188,12 +291,20 @@ impl Framed {
     async fn recv(&mut self) -> Result<Option<Msg>, ConnError> {
         let mut frame_started: Option<Instant> = None;
         loop {
-            if let Some(m) = self.dec.next_msg()? {
+            let next = self.dec.next_msg();
+            if !matches!(next, Ok(None)) {
+                self.held = None; // the frame is out of the buffer: its share goes back
+                self.waited = false;
+            }
+            if let Some(m) = next? {
                 return Ok(Some(m));
             }
             let now = Instant::now();
             if !self.dec.is_empty() {
                 frame_started.get_or_insert(now);
+            }
+            if let Some(t) = frame_started {
+                self.reserve(t + self.timeouts.frame).await?;
             }
             let mut until = now + self.timeouts.read;
             let mut why = "peer sent nothing for too long";
@@ -211,6 +322,9 @@ impl Framed {
             }
             let read = tokio::time::timeout_at(until, self.recv.read(&mut self.buf)).await;
             let Ok(read) = read else {
+                if self.waited {
+                    return Err(ConnError::Busy);
+                }
                 return Err(ConnError::Timeout(why));
             };
             match read {
@@ -220,6 +334,39 @@ impl Framed {
                 Err(e) => return Err(ConnError::Net(e.to_string())),
             }
         }
+    }
+
+    /// Takes this connection's share of the frame budget for the frame being received, once its
+    /// length is known and it is larger than a read chunk (smaller ones are within the per-connection
+    /// bound). Waits without reading, so the peer is held back by flow control, until `until`.
+    async fn reserve(&mut self, until: Instant) -> Result<(), ConnError> {
+        if self.held.is_some() {
+            return Ok(());
+        }
+        let Some(len) = self.dec.frame_len() else {
+            return Ok(());
+        };
+        if len <= limits::READ_CHUNK || len > limits::MAX_FRAME {
+            return Ok(()); // too large: the decoder refuses it at the next call
+        }
+        let n = u32::try_from(len + 4).unwrap_or(u32::MAX);
+        let budget = self.budget.clone();
+        let permit = match budget.clone().try_acquire_many_owned(n) {
+            Ok(p) => p,
+            Err(_) => {
+                debug!(len, "frame budget full; waiting before reading this frame");
+                self.waited = true;
+                match tokio::time::timeout_at(until, budget.acquire_many_owned(n)).await {
+                    // Room that came only at the deadline is too late to read the frame in.
+                    Ok(Ok(_)) if Instant::now() >= until => return Err(ConnError::Busy),
+                    Ok(Ok(p)) => p,
+                    Ok(Err(_)) => return Err(ConnError::Net("hub shutting down".into())),
+                    Err(_) => return Err(ConnError::Busy),
+                }
+            }
+        };
+        self.held = Some(permit);
+        Ok(())
     }
 
     /// Finishes our side, waits for the peer to finish its side and close.
@@ -254,6 +401,9 @@ async fn serve_conn(shared: &Shared, conn: quinn::Connection, peer: SocketAddr, 
         buf: vec![0; limits::READ_CHUNK],
         timeouts: shared.timeouts,
         deadline: Some(deadline),
+        budget: shared.frame_budget.clone(),
+        held: None,
+        waited: false,
     };
     let Some(fp) = peer_fingerprint(&conn) else {
         conn.close(codes::PROTOCOL.into(), b"no client certificate");
@@ -292,6 +442,13 @@ async fn serve_conn(shared: &Shared, conn: quinn::Connection, peer: SocketAddr, 
         Err(ConnError::Store(e)) => {
             tracing::error!(%peer, error = %e, "store error");
             conn.close(codes::PROTOCOL.into(), b"hub store error");
+        }
+        Err(ConnError::Busy) => {
+            warn!(%peer, "dropped a peer whose frame found no room in the frame budget in time");
+            conn.close(
+                codes::BUSY.into(),
+                "hub bận, thử lại sau / hub busy, try again later".as_bytes(),
+            );
         }
         Err(ConnError::Timeout(why)) => {
             warn!(%peer, why, "dropped a silent or slow peer");
@@ -595,14 +752,15 @@ async fn stopped(mut rx: tokio::sync::watch::Receiver<bool>) {
 
 /// Binds `addr`, records it as the last listen address, and serves QUIC and `DIR/hub.sock`.
 pub async fn start(hub: Arc<Hub>, addr: SocketAddr) -> crate::Result<Running> {
-    start_with(hub, addr, Timeouts::default()).await
+    start_with(hub, addr, Timeouts::default(), Bounds::default()).await
 }
 
-/// [`start`] with explicit deadlines.
+/// [`start`] with explicit deadlines and bounds.
 pub async fn start_with(
     hub: Arc<Hub>,
     addr: SocketAddr,
     timeouts: Timeouts,
+    bounds: Bounds,
 ) -> crate::Result<Running> {
     let listener = crate::control::bind(hub.dir())?;
     let endpoint = crate::net::endpoint(&hub, addr)?;
@@ -614,7 +772,7 @@ pub async fn start_with(
         listener,
         stopped(rx.clone()),
     ));
-    let quic = tokio::spawn(run_with(endpoint, hub, stopped(rx), timeouts));
+    let quic = tokio::spawn(run_with(endpoint, hub, stopped(rx), timeouts, bounds));
     Ok(Running {
         addr,
         stop: tx,
@@ -646,5 +804,19 @@ impl Running {
     /// A handle that stops the hub when sent `true` (for signal handlers).
     pub fn stopper(&self) -> tokio::sync::watch::Sender<bool> {
         self.stop.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_source_address_is_an_ipv4_address_or_an_ipv6_64() {
+        let key = |s: &str| address_key(s.parse().unwrap());
+        assert_eq!(key("203.0.113.7"), key("::ffff:203.0.113.7"));
+        assert_ne!(key("203.0.113.7"), key("203.0.113.8"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
     }
 }

@@ -159,7 +159,7 @@ pub fn fingerprint(cert_der: &[u8]) -> [u8; 32] {
 }
 
 /// A one-time enrollment token: where the hub is, how to recognise it, and the secret to present.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Token {
     /// The hub's address, `host:port`.
     pub addr: String,
@@ -167,6 +167,17 @@ pub struct Token {
     pub hub_fingerprint: [u8; 32],
     /// The one-time secret.
     pub secret: [u8; 16],
+}
+
+/// The secret never appears in debug output (logs, panics): only that there is one.
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Token")
+            .field("addr", &self.addr)
+            .field("hub_fingerprint", &HEXLOWER.encode(&self.hub_fingerprint))
+            .field("secret", &"<redacted>")
+            .finish()
+    }
 }
 
 const TOKEN_PREFIX: &str = "baobi1.";

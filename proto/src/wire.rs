@@ -108,6 +108,9 @@ pub fn decode_msg(body: &[u8]) -> Result<Msg, Error> {
     }
 }
 
+/// A decoder's buffer above this capacity is shrunk once its frame is taken out.
+const SHRINK_ABOVE: usize = 256 << 10;
+
 /// Incremental frame decoder: feed it bytes as they arrive, take whole messages out.
 #[derive(Debug, Default)]
 pub struct FrameDecoder {
@@ -120,9 +123,22 @@ impl FrameDecoder {
         Self::default()
     }
 
-    /// Appends received bytes.
+    /// Appends received bytes. Once a frame's length is known the buffer grows to exactly that frame
+    /// (not by doubling), so a partial frame of `len` bytes holds about `len` bytes of memory.
     pub fn push(&mut self, bytes: &[u8]) {
+        if let Some(len) = self.header().filter(|l| *l <= MAX_FRAME) {
+            let whole = len + 4;
+            if self.buf.len() < whole && self.buf.len() + bytes.len() > self.buf.capacity() {
+                let want = whole.max(self.buf.len() + bytes.len());
+                self.buf.reserve_exact(want - self.buf.len());
+            }
+        }
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// Length of the frame being received, once its 4-byte prefix is in (`None` before).
+    pub fn frame_len(&self) -> Option<usize> {
+        self.header()
     }
 
     /// Bytes of the next frame still missing (0 when a whole frame or nothing is buffered).
@@ -152,6 +168,10 @@ impl FrameDecoder {
         }
         let msg = decode_msg(&self.buf[4..4 + len]);
         self.buf.drain(..4 + len);
+        // A large frame's room is given back once it is decoded, not kept for the connection's life.
+        if self.buf.capacity() > SHRINK_ABOVE {
+            self.buf.shrink_to(self.buf.len().max(SHRINK_ABOVE / 2));
+        }
         msg.map(Some)
     }
 
@@ -278,7 +298,7 @@ pub enum RefusalCode {
 }
 
 /// An office's request to enroll, proving it holds the key it names.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, PartialEq, Eq, Encode, Decode)]
 pub struct EnrollRequest {
     /// The one-time secret from the token.
     pub secret: [u8; 16],
@@ -288,6 +308,18 @@ pub struct EnrollRequest {
     pub label: String,
     /// Signature by `author` over `enroll_proof_bytes(secret, cert fingerprint)`.
     pub proof: Sig,
+}
+
+/// The one-time secret never appears in debug output (logs, panics).
+impl std::fmt::Debug for EnrollRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollRequest")
+            .field("secret", &"<redacted>")
+            .field("author", &self.author)
+            .field("label", &self.label)
+            .field("proof", &self.proof)
+            .finish()
+    }
 }
 
 /// What an enrolled office learns from the hub.
@@ -908,5 +940,32 @@ mod human {
         fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
             Ok(Hlc(u64::deserialize(d)?))
         }
+    }
+}
+
+#[cfg(test)]
+mod decoder_memory {
+    use super::*;
+
+    /// A large frame arriving in chunks holds about its own size, and gives it back once taken out.
+    #[test]
+    fn a_large_frame_holds_its_size_and_is_given_back() {
+        let len = (1 << 20) + 12_345;
+        let mut frame = (len as u32).to_le_bytes().to_vec();
+        frame.resize(4 + len, 0);
+        let chunk = 64 << 10;
+        let mut dec = FrameDecoder::new();
+        for part in frame.chunks(chunk) {
+            dec.push(part);
+            assert!(
+                dec.buf.capacity() <= 4 + len + chunk,
+                "{} bytes held for a frame of {len}",
+                dec.buf.capacity()
+            );
+        }
+        assert_eq!(dec.frame_len(), Some(len));
+        let _ = dec.next_msg(); // zeros do not decode; the frame is taken out all the same
+        assert!(dec.is_empty());
+        assert!(dec.buf.capacity() <= SHRINK_ABOVE, "{}", dec.buf.capacity());
     }
 }

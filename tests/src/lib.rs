@@ -64,6 +64,8 @@ pub struct Hub {
     pub https: bool,
     /// Extra environment for `serve` (e.g. short deadlines: `BAOBI_HUB_FIRST_MESSAGE_SECS`).
     pub serve_env: Vec<(String, String)>,
+    /// When set, `serve` appends its stderr (its logs) to this file instead of the test's stderr.
+    pub serve_stderr: Option<PathBuf>,
 }
 
 impl Hub {
@@ -105,6 +107,7 @@ impl Hub {
             http: None,
             https: false,
             serve_env: vec![],
+            serve_stderr: None,
         };
         let mut args = vec!["init", "--province", province, "--name", name];
         args.extend_from_slice(extra);
@@ -139,6 +142,7 @@ impl Hub {
             http: None,
             https: false,
             serve_env: vec![],
+            serve_stderr: None,
         };
         let out = Command::new(bin("baobi-hub"))
             .args(["restore", "--json", "--from"])
@@ -241,7 +245,16 @@ impl Hub {
             .env("RUST_LOG", "info")
             .envs(self.serve_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(match &self.serve_stderr {
+                Some(p) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p)
+                        .expect("serve log file"),
+                ),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .expect("spawn baobi-hub serve");
         let mut line = String::new();

@@ -1,7 +1,8 @@
 //! The hub's limits against hostile or broken peers, through the real `baobi-hub` binary over real
 //! QUIC: a connection flood, peers that say nothing or trickle bytes, an oversized batch, a second
 //! session of one office, replayed sessions and enrollments, an expired token, and offices whose
-//! clocks are years off. Each gets a clear refusal or correct handling while honest offices sync.
+//! clocks are years off, one address flooding connections and large partial frames. Each gets a clear
+//! refusal or correct handling while honest offices sync.
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,7 @@ const QUICK: &[(&str, &str)] = &[
 /// Close codes of `hub::server::codes`.
 const SUPERSEDED: u32 = 3;
 const TIMEOUT: u32 = 4;
+const BUSY: u32 = 5;
 
 fn campaign(unit: &str, n: u32) -> Op {
     Op::Record(Body::Campaign(CampaignEvent {
@@ -47,7 +49,12 @@ async fn closed_by_hub(conn: &quinn::Connection, limit: Duration) -> Option<u32>
 
 #[test]
 fn connection_flood_and_silent_peers_are_dropped_while_an_honest_office_syncs() {
-    let hub = Hub::start_with_env(&[("BAOBI_HUB_FIRST_MESSAGE_SECS", "5")]);
+    // Every stranger here comes from 127.0.0.1: this test is about the hub-wide limits, so the one
+    // per source address is raised out of the way (it has its own test below).
+    let hub = Hub::start_with_env(&[
+        ("BAOBI_HUB_FIRST_MESSAGE_SECS", "5"),
+        ("BAOBI_HUB_MAX_PER_ADDRESS", "1024"),
+    ]);
     let honest = hub.enroll_agent("30226");
     let fp = Token::from_text(&honest.token).unwrap().hub_fingerprint;
     let addr = hub.addr.unwrap();
@@ -489,4 +496,185 @@ fn offices_with_clocks_years_off_are_accepted_flagged_and_drag_no_one() {
         "the district's clock was dragged ahead: {} ms past now",
         hlc_ms(&d).saturating_sub(now_ms)
     );
+}
+
+/// Connections one source address gets (lowered from the default 16 only to keep the test short, not
+/// needed: the default is the same).
+const PER_ADDRESS: usize = 16;
+/// The hub's frame budget in this test, in MiB (the default is 256; a small one shows it binding).
+const BUDGET_MIB: u64 = 8;
+/// Length of each flood frame: two fit in the budget, the rest must wait.
+const FLOOD_FRAME: usize = 3 << 20;
+/// `hub::limits`: QUIC receive window and read chunk per connection, in KiB.
+const WINDOW_KIB: u64 = 512;
+const CHUNK_KIB: u64 = 64;
+
+#[test]
+fn one_address_flooding_connections_and_large_frames_is_bounded_while_an_office_syncs() {
+    let hub = Hub::start_with_env(&[
+        ("BAOBI_HUB_MAX_PER_ADDRESS", &PER_ADDRESS.to_string()),
+        ("BAOBI_HUB_FRAME_BUDGET_MIB", &BUDGET_MIB.to_string()),
+        // The flood's frames are its first messages: the frame deadline, not this one, ends them.
+        ("BAOBI_HUB_FIRST_MESSAGE_SECS", "120"),
+        ("BAOBI_HUB_FRAME_TIMEOUT_SECS", "20"),
+    ]);
+    let honest = hub.enroll_agent("30226");
+    let fp = Token::from_text(&honest.token).unwrap().hub_fingerprint;
+    let addr = hub.addr.unwrap();
+    let rt = rt();
+    honest.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    assert_eq!(honest.sync()["sent"], 1);
+    let before = hub.rss_kib().expect("hub RSS");
+
+    // One stranger at 127.0.0.2 (loopback answers the whole 127/8) opens 4× its share of
+    // connections at once, and on each it may open begins a large frame it never finishes.
+    let stranger = Identity::generate().unwrap();
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (flood, refused) = rt.block_on(async {
+        let cfg = net::client_config(fp, &stranger).unwrap();
+        let mut endpoints = vec![];
+        let mut pending = vec![];
+        for i in 0..4 * PER_ADDRESS {
+            if i % 8 == 0 {
+                endpoints.push(quinn::Endpoint::client("127.0.0.2:0".parse().unwrap()).unwrap());
+            }
+            let ep = endpoints.last().unwrap();
+            pending.push(ep.connect_with(cfg.clone(), addr, net::HUB_NAME).unwrap());
+        }
+        let (mut flood, mut refused) = (vec![], 0);
+        for c in pending {
+            match c.await {
+                Ok(c) => flood.push(c),
+                Err(quinn::ConnectionError::ConnectionClosed(c))
+                    if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
+                {
+                    refused += 1
+                }
+                Err(e) => panic!("unexpected connection outcome {e:?}"),
+            }
+        }
+        for c in &flood {
+            let (mut send, recv) = c.open_bi().await.unwrap();
+            let written = written.clone();
+            tokio::spawn(async move {
+                let _recv = recv;
+                let mut frame = (FLOOD_FRAME as u32).to_le_bytes().to_vec();
+                frame.resize(FLOOD_FRAME, 0x55); // one byte short of the whole frame
+                for part in frame.chunks(16 << 10) {
+                    if send.write_all(part).await.is_err() {
+                        return;
+                    }
+                    written.fetch_add(part.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+                std::future::pending::<()>().await;
+            });
+        }
+        (flood, refused)
+    });
+    assert_eq!(
+        (flood.len(), refused),
+        (PER_ADDRESS, 3 * PER_ADDRESS),
+        "one address gets its share of connections, the rest are refused at accept"
+    );
+    // Wait until the flood stops making progress: the hub reads no more of it.
+    let mut last = u64::MAX;
+    let started = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(1500));
+        let now = written.load(std::sync::atomic::Ordering::Relaxed);
+        if now == last || started.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        last = now;
+    }
+    let flooded = written.load(std::sync::atomic::Ordering::Relaxed);
+    let during = hub.rss_kib().expect("hub RSS");
+
+    // The office behind another address syncs while the flood holds its connections and budget.
+    honest.outlet("supermarket", "Siêu thị Tân Thành", "30226", &[]);
+    let t = Instant::now();
+    assert_eq!(honest.sync()["sent"], 1);
+    let synced_in = t.elapsed();
+    let after = hub.rss_kib().expect("hub RSS");
+
+    // Bound derived from the limits: the frame budget, plus per connection of the flood its QUIC
+    // receive window and two read chunks (its read buffer and the chunk read before it waited), plus
+    // 24 MiB for everything else (quinn and TLS state, tasks, the office's sync).
+    let bound =
+        before + BUDGET_MIB * 1024 + PER_ADDRESS as u64 * (WINDOW_KIB + 2 * CHUNK_KIB) + 24 * 1024;
+    eprintln!(
+        "hub RSS: before {before} KiB, flood of {} connections ({} refused) having written {} KiB: \
+         {during} KiB, after an office synced in {synced_in:?}: {after} KiB; bound {bound} KiB \
+         (without the budget the flood alone would hold {} KiB)",
+        flood.len(),
+        refused,
+        flooded / 1024,
+        (PER_ADDRESS * FLOOD_FRAME / 1024)
+    );
+    assert!(
+        flooded < (PER_ADDRESS * FLOOD_FRAME) as u64,
+        "the hub read every flood frame whole ({flooded} bytes)"
+    );
+    assert!(
+        during.max(after) < bound,
+        "hub RSS {during}/{after} KiB over the bound {bound} KiB"
+    );
+
+    // At their frame deadline the flood's connections are closed: the two holding budget as too slow,
+    // the ones still waiting for room as busy.
+    let codes = rt.block_on(async {
+        let mut codes = std::collections::BTreeMap::<Option<u32>, usize>::new();
+        for c in &flood {
+            *codes
+                .entry(closed_by_hub(c, Duration::from_secs(60)).await)
+                .or_default() += 1;
+        }
+        codes
+    });
+    eprintln!("flood close codes: {codes:?}");
+    assert_eq!(
+        codes.get(&Some(TIMEOUT)).copied().unwrap_or(0)
+            + codes.get(&Some(BUSY)).copied().unwrap_or(0),
+        PER_ADDRESS,
+        "{codes:?}"
+    );
+    assert!(
+        codes.get(&Some(BUSY)).copied().unwrap_or(0) > 0,
+        "{codes:?}"
+    );
+    assert_eq!(hub.records().len(), 2);
+}
+
+#[test]
+fn an_office_past_its_address_limit_is_told_why() {
+    let hub = Hub::start_with_env(&[("BAOBI_HUB_MAX_PER_ADDRESS", "1")]);
+    let office = hub.enroll_agent("30226");
+    let id = identity_of(&office);
+    let rt = rt();
+    // Another office behind the same address holds the only connection this address gets.
+    let _held = rt.block_on(open(&hub, &office.token, &id));
+    office.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    let out = office.run(&["sync"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("too many connections from this address"),
+        "{}",
+        stderr(&out)
+    );
+    drop(_held);
+    // Once it is free, the office syncs.
+    wait_for_sync(&office);
+}
+
+/// Syncs `office` until it succeeds (the hub notices a closed connection within a few seconds).
+fn wait_for_sync(office: &Agent) {
+    let t = Instant::now();
+    loop {
+        let out = office.run(&["sync"]);
+        if out.status.success() {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "{}", stderr(&out));
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

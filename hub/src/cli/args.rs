@@ -9,9 +9,21 @@ pub struct Cli {
     /// Data directory of the hub (sled store and control socket).
     #[arg(long, global = true, env = "BAOBI_HUB_DATA")]
     pub data: Option<PathBuf>,
+    /// Log lines on stderr: `text` for people, `json` (one object a line) for log collectors.
+    #[arg(long, global = true, env = "BAOBI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `target`).
+    Json,
 }
 
 /// The hub's commands.
@@ -137,6 +149,12 @@ pub enum Command {
         /// Seconds a begun frame may take to complete (default 180).
         #[arg(long, hide = true, env = crate::limits::ENV_FRAME_TIMEOUT)]
         frame_timeout_secs: Option<u64>,
+        /// Most connections from one source IP address (default 16).
+        #[arg(long, hide = true, env = crate::limits::ENV_MAX_PER_ADDRESS)]
+        max_per_address: Option<usize>,
+        /// MiB all large partial frames may hold together (default 256).
+        #[arg(long, hide = true, env = crate::limits::ENV_FRAME_BUDGET)]
+        frame_budget_mib: Option<usize>,
     },
     /// Totals of a reporting year.
     Totals {

@@ -18,7 +18,7 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
 pub(super) fn backup(dir: &Path, out: &Path, j: bool) -> anyhow::Result<()> {
     let out = absolute(out)?;
     let req = Request::Backup { out: out.clone() };
-    eprintln!("Đang sao lưu… / Backing up…");
+    note!("Đang sao lưu… / Backing up…");
     let written = match control::request(dir, &req) {
         Some(r) => match r.with_context(|| format!("hub data in {}", dir.display()))? {
             Response::Backup(w) => *w,
@@ -37,7 +37,7 @@ pub(super) fn backup(dir: &Path, out: &Path, j: bool) -> anyhow::Result<()> {
             })?;
             crate::backup::write(&hub, &out, &mut |s| {
                 if let crate::backup::Step::Written(n) = s {
-                    eprintln!("  {n} khóa / keys");
+                    note!("  {n} khóa / keys");
                 }
             })
             .map_err(|e| match e {
@@ -63,7 +63,7 @@ pub(super) fn backup(dir: &Path, out: &Path, j: bool) -> anyhow::Result<()> {
             written.millis
         );
     }
-    eprintln!(
+    note!(
         "Đã sao lưu; tệp chứa khóa bí mật của máy chủ, hãy cất giữ cẩn thận / Backup written; the \
          file holds the hub's secret key, keep it safe"
     );
@@ -77,9 +77,9 @@ pub(super) fn restore_backup(dir: &Path, from: &Path, j: bool) -> anyhow::Result
             last = std::time::Instant::now();
             match s {
                 crate::backup::Step::Replayed(n) => {
-                    eprintln!("  {n} mục đã nạp / entries replayed")
+                    note!("  {n} mục đã nạp / entries replayed")
                 }
-                crate::backup::Step::Verify(_) => eprintln!("  đang kiểm tra / verifying…"),
+                crate::backup::Step::Verify(_) => note!("  đang kiểm tra / verifying…"),
                 crate::backup::Step::Written(_) => {}
             }
         }
@@ -106,7 +106,7 @@ pub(super) fn restore_backup(dir: &Path, from: &Path, j: bool) -> anyhow::Result
             r.millis
         );
     }
-    eprintln!(
+    note!(
         "Đã khôi phục máy chủ vào {} và kiểm tra không lỗi; chạy `baobi-hub serve` trên cùng địa chỉ, \
          các văn phòng sẽ gửi lại những gì bản sao lưu thiếu / Hub restored into {} and verified; \
          serve it on the same address and offices re-send what the backup lacks",

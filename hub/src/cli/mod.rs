@@ -17,12 +17,54 @@ use crate::report::{self, By};
 use crate::store::Hub;
 use crate::units_csv;
 
+/// A diagnostic line on stderr, plain or JSON (see [`note`]).
+macro_rules! note {
+    ($($t:tt)*) => {
+        $crate::cli::note(&format!($($t)*))
+    };
+}
+
 mod args;
 mod backups;
 
 pub use args::*;
 use backups::{backup, restore_backup, verify};
 pub use backups::{Problems, EXIT_PROBLEMS};
+
+/// Set once at start when logs are JSON: the CLI's own stderr lines are then JSON objects too, so a
+/// log collector reading stderr gets nothing else.
+static JSON_NOTES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes [`note`] write JSON lines (for `--log-format json`).
+pub fn set_json_notes(on: bool) {
+    JSON_NOTES.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Writes one diagnostic line to stderr: as it is, or under `--log-format json` as a JSON object
+/// shaped like the log lines (`timestamp`, `level`, `fields.message`, `target`).
+pub fn note(msg: &str) {
+    if !JSON_NOTES.load(std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("{msg}");
+        return;
+    }
+    let level = if msg.starts_with("Lỗi") {
+        "ERROR"
+    } else if msg.trim_start().starts_with("Cảnh báo") {
+        "WARN"
+    } else {
+        "INFO"
+    };
+    let timestamp = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let line = serde_json::json!({
+        "timestamp": timestamp,
+        "level": level,
+        "fields": { "message": msg },
+        "target": "baobi_hub::cli",
+    });
+    eprintln!("{line}");
+}
 
 /// Reads a plan given as a built-in id or a file path.
 pub fn plan_text(arg: &str) -> anyhow::Result<String> {
@@ -191,7 +233,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 "Chứng chỉ HTTPS bảng điều khiển / Dashboard HTTPS certificate (SHA-256): {}",
                 cert.fingerprint
             );
-            eprintln!(
+            note!(
                 "Đã khởi tạo máy chủ tỉnh / Hub initialised in {}",
                 dir.display()
             );
@@ -226,10 +268,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("unexpected answer from the hub");
             };
             if let Some(w) = warning {
-                eprintln!("Cảnh báo / Warning: {w}");
+                note!("Cảnh báo / Warning: {w}");
             }
             out!("{token}");
-            eprintln!(
+            note!(
                 "Mã đăng ký dùng một lần cho {unit_name} ({unit}{validity}), hết hạn {expires_at} / \
                  One-time enrollment token for {unit_name} ({unit}{validity}), expires \
                  {expires_at}.\n\
@@ -273,10 +315,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("unexpected answer from the hub");
             };
             if let Some(w) = warning {
-                eprintln!("Cảnh báo / Warning: {w}");
+                note!("Cảnh báo / Warning: {w}");
             }
             out!("{token}");
-            eprintln!(
+            note!(
                 "Mã khôi phục dùng một lần cho {unit_name} ({unit}{validity}), hết hạn {expires_at} / \
                  One-time restore token for {unit_name} ({unit}{validity}), expires {expires_at}.\n\
                  Khi dùng mã, khóa cũ bị thu hồi vĩnh viễn / When it is redeemed, the lost key is \
@@ -295,6 +337,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             first_message_secs,
             read_timeout_secs,
             frame_timeout_secs,
+            max_per_address,
+            frame_budget_mib,
         } => {
             let dir = data(&cli.data)?.to_path_buf();
             let http = match http {
@@ -311,7 +355,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 )?)
             } else {
                 if http_public {
-                    eprintln!(
+                    note!(
                         "CẢNH BÁO / WARNING: --http-public không có --http-tls: mật khẩu và phiên \
                          đăng nhập đi qua mạng dưới dạng rõ, ai nghe lén cũng đọc được; hãy thêm \
                          --http-tls / --http-public without --http-tls: passwords and session \
@@ -335,8 +379,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 read_timeout_secs,
                 frame_timeout_secs,
             );
+            let bounds = crate::limits::Bounds::with(max_per_address, frame_budget_mib);
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(serve(&dir, listen, http, tls, metrics_token, timeouts))?;
+            rt.block_on(serve(
+                &dir,
+                listen,
+                http,
+                tls,
+                metrics_token,
+                timeouts,
+                bounds,
+            ))?;
         }
         Command::Operator { action } => operator(data(&cli.data)?, action)?,
         Command::Totals { year, by, json: j } => {
@@ -385,7 +438,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     agent.short, agent.label, agent.jurisdiction
                 );
             }
-            eprintln!(
+            note!(
                 "Văn phòng nhận thay đổi ở lần đồng bộ sau / The office receives it at its next sync"
             );
         }
@@ -416,7 +469,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     agent.unit
                 );
             }
-            eprintln!(
+            note!(
                 "Từ lần kết nối sau, văn phòng này bị từ chối / From its next connection this office is refused"
             );
         }
@@ -441,12 +494,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 out!("{}", report::render_records(std::slice::from_ref(&record)));
             }
             if was_return {
-                eprintln!(
+                note!(
                     "Đã trả lại {}; văn phòng thấy lý do ở lần đồng bộ sau / Returned {}; the office sees why at its next sync",
                     record.short_id, record.short_id
                 );
             } else {
-                eprintln!("Đã xác minh / Verified: {}", record.short_id);
+                note!("Đã xác minh / Verified: {}", record.short_id);
             }
         }
         Command::Settings { cmd, json: j } => {
@@ -480,7 +533,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 out!("i1-rule: {}", word(&settings.i1_rule));
             }
             if changed {
-                eprintln!("Đã lưu cài đặt / Settings saved");
+                note!("Đã lưu cài đặt / Settings saved");
             }
         }
         Command::Indicators {
@@ -571,7 +624,7 @@ fn run_plan(cli_data: &Option<PathBuf>, cmd: PlanCmd) -> anyhow::Result<()> {
             } else {
                 print_plan(&plan)?;
             }
-            eprintln!(
+            note!(
                 "Đã nạp kế hoạch; các văn phòng nhận ở lần đồng bộ sau / Plan loaded; offices receive it at their next sync"
             );
         }
@@ -631,7 +684,7 @@ fn operator(dir: &Path, action: OperatorCmd) -> anyhow::Result<()> {
             } else {
                 out!("{}", operator.name);
             }
-            eprintln!(
+            note!(
                 "Đã thêm người dùng bảng điều khiển / Dashboard operator added: {}",
                 operator.name
             );
@@ -646,7 +699,7 @@ fn operator(dir: &Path, action: OperatorCmd) -> anyhow::Result<()> {
                 for o in &operators {
                     out!("{}\t{}", o.name, o.created_at);
                 }
-                eprintln!("{} người dùng / operators", operators.len());
+                note!("{} người dùng / operators", operators.len());
             }
         }
         OperatorCmd::Remove { name, json: j } => {
@@ -659,7 +712,7 @@ fn operator(dir: &Path, action: OperatorCmd) -> anyhow::Result<()> {
             } else {
                 out!("{}", operator.name);
             }
-            eprintln!("Đã xóa người dùng / Operator removed: {}", operator.name);
+            note!("Đã xóa người dùng / Operator removed: {}", operator.name);
         }
     }
     Ok(())
@@ -677,7 +730,7 @@ fn dashboard_tls(
         (Some(c), Some(k)) => (c.to_path_buf(), k.to_path_buf()),
         _ => {
             if tls::ensure_self_signed(dir).context("making the dashboard certificate")? {
-                eprintln!(
+                note!(
                     "Đã tạo chứng chỉ HTTPS cho bảng điều khiển / Made the dashboard's HTTPS \
                      certificate: {}",
                     dir.join(tls::CERT_FILE).display()
@@ -696,12 +749,13 @@ async fn serve(
     tls: Option<crate::http::tls::Loaded>,
     metrics_token: Option<String>,
     timeouts: crate::limits::Timeouts,
+    bounds: crate::limits::Bounds,
 ) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::open(dir).map_err(|e| match e {
         crate::Error::Invalid(m) => anyhow::Error::from(Usage(m)),
         e => anyhow::Error::from(e).context(format!("opening the hub store in {}", dir.display())),
     })?);
-    let running = crate::server::start_with(hub.clone(), listen, timeouts)
+    let running = crate::server::start_with(hub.clone(), listen, timeouts, bounds)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let dashboard = match http {
@@ -732,20 +786,20 @@ async fn serve(
         let _ = out.flush();
     }
     if let Some(d) = &dashboard {
-        eprintln!(
+        note!(
             "Bảng điều khiển / Dashboard: {}://{}/ (baobi-hub operator add NAME)",
             if tls.is_some() { "https" } else { "http" },
             d.addr
         );
         if let Some(t) = &tls {
-            eprintln!(
+            note!(
                 "Dấu vân tay chứng chỉ HTTPS (SHA-256), so với trình duyệt / HTTPS certificate \
                  fingerprint (SHA-256), check it in the browser: {}",
                 t.fingerprint
             );
         }
     }
-    eprintln!(
+    note!(
         "Máy chủ tỉnh {} đang chạy / Hub for {} serving on {} (Ctrl-C để dừng / to stop)",
         hub.province_name(),
         hub.province_name(),
@@ -774,6 +828,6 @@ async fn serve(
         d.wait().await;
     }
     hub.flush()?;
-    eprintln!("Đã dừng máy chủ / Hub stopped");
+    note!("Đã dừng máy chủ / Hub stopped");
     Ok(())
 }
