@@ -29,41 +29,6 @@ macro_rules! out {
     }};
 }
 
-/// Set once at start when logs are JSON: the CLI's own stderr lines are then JSON objects too, so a
-/// log collector reading stderr gets nothing else.
-static JSON_NOTES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Makes [`note`] write JSON lines (for `--log-format json`).
-pub fn set_json_notes(on: bool) {
-    JSON_NOTES.store(on, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Writes one diagnostic line to stderr: as it is, or under `--log-format json` as a JSON object
-/// shaped like the log lines (`timestamp`, `level`, `fields.message`, `target`).
-pub fn note(msg: &str) {
-    if !JSON_NOTES.load(std::sync::atomic::Ordering::Relaxed) {
-        eprintln!("{msg}");
-        return;
-    }
-    let level = if msg.starts_with("Lỗi") {
-        "ERROR"
-    } else if msg.trim_start().starts_with("Cảnh báo") {
-        "WARN"
-    } else {
-        "INFO"
-    };
-    let timestamp = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let line = serde_json::json!({
-        "timestamp": timestamp,
-        "level": level,
-        "fields": { "message": msg },
-        "target": "baobi_agent::cli",
-    });
-    eprintln!("{line}");
-}
-
 /// baobi office agent: record packaging surveys offline and sync them to the provincial hub.
 #[derive(Debug, Parser)]
 #[command(name = "baobi-agent", version)]

@@ -3,21 +3,21 @@
 //! Kept thin on purpose: everything testable lives in the `baobi_agent` library; `cli` only maps
 //! commands to requests and renders responses.
 
-/// A diagnostic line on stderr, plain or JSON (see `cli::note`).
+/// A diagnostic line on stderr, plain or JSON (see `baobi_cli::note`).
 macro_rules! note {
     ($($t:tt)*) => {
-        crate::cli::note(&format!($($t)*))
+        baobi_cli::note(&format!($($t)*))
     };
 }
 
 mod cli;
-
-use clap::Parser;
+mod cli_vi;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    // Help and parse errors in Vietnamese unless `--lang en` / `BAOBI_LANG=en` (cli_vi.rs).
+    let (cli, _lang) = baobi_cli::parse::<cli::Cli>(cli_vi::TABLE);
     let default_level = if cli.is_daemon() { "info" } else { "warn" };
-    cli::set_json_notes(cli.log_format == cli::LogFormat::Json);
+    baobi_cli::set_json_notes(cli.log_format == cli::LogFormat::Json, "baobi_agent::cli");
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -34,7 +34,7 @@ fn main() {
     let code = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt.block_on(cli::run(cli)),
         Err(e) => {
-            cli::note(&format!("Lỗi / Error: cannot start the runtime: {e}"));
+            note!("Lỗi / Error: cannot start the runtime: {e}");
             1
         }
     };

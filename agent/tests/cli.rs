@@ -87,7 +87,13 @@ fn invalid_input_exits_2() {
         ],
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--vendors-total"));
+    // The message every invalid field gets, naming the field (not clap's "invalid digit").
+    assert!(
+        text(&out.stderr)
+            .contains("Dữ liệu không hợp lệ / Invalid input: vendors-total: must not be negative"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

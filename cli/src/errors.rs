@@ -91,8 +91,9 @@ pub fn render_error(e: &clap::Error, lang: Lang) -> String {
             let why = std::error::Error::source(e)
                 .map(ToString::to_string)
                 .unwrap_or_default();
+            // The reason comes from the value parser, once, after both halves.
             (
-                format!("giá trị '{value}' không hợp lệ cho '{arg}': {why}"),
+                format!("giá trị '{value}' không hợp lệ cho '{arg}'"),
                 format!("invalid value '{value}' for '{arg}': {why}"),
             )
         }
@@ -292,7 +293,7 @@ mod tests {
             (
                 &["demo", "paint", "--token", "t", "--count", "x"],
                 ErrorKind::ValueValidation,
-                &["giá trị 'x' không hợp lệ cho '--count <count>': invalid digit found in string"],
+                &["giá trị 'x' không hợp lệ cho '--count <count>' / invalid value 'x' for '--count <count>': invalid digit found in string"],
             ),
             (
                 &["demo", "paint", "--token", "t", "--quiet", "--json2"],

@@ -161,6 +161,8 @@ fn arg_before_build(a: Arg, path: &str, map: &Map) -> Arg {
         ),
     };
     let mut notes = Vec::new();
+    let short_text = short.clone();
+    let mut a = a;
     let values = visible_values(&a);
     let mut long_values = String::new();
     if !values.is_empty() {
@@ -174,6 +176,7 @@ fn arg_before_build(a: Arg, path: &str, map: &Map) -> Arg {
                 None => long_values.push_str(&format!("\n  - {}", v.get_name())),
             }
         }
+        a = a.hide_possible_values(true);
     }
     if takes_values(&a) && !a.is_hide_default_value_set() && !a.get_default_values().is_empty() {
         let d: Vec<String> = a
@@ -182,29 +185,29 @@ fn arg_before_build(a: Arg, path: &str, map: &Map) -> Arg {
             .map(|v| v.to_string_lossy().into_owned())
             .collect();
         notes.push(format!("mặc định: {}", d.join(", ")));
+        a = a.hide_default_value(true);
     }
     if let Some(env) = a.get_env().filter(|_| !a.is_hide_env_set()) {
         notes.push(format!("biến môi trường: {}", env.to_string_lossy()));
+        a = a.hide_env(true);
     }
     if !notes.is_empty() {
-        let tail = format!(" [{}]", notes.join("] ["));
-        short.push_str(&tail);
-        if let Some(l) = long.as_mut() {
-            l.push_str(&tail);
-        }
+        short.push_str(&format!(" [{}]", notes.join("] [")));
     }
-    if !long_values.is_empty() {
-        // The values with their meanings, in the long help (`--help`), as clap lists them.
-        let l = long.get_or_insert_with(|| short.clone());
+    if long.is_some() || !long_values.is_empty() {
+        // The long help (`--help`) as clap lays it out: the text, the values with their meanings,
+        // then the notes one a line.
+        let mut l = long.unwrap_or_else(|| short_text.clone());
         l.push_str(&long_values);
+        if !notes.is_empty() {
+            l.push_str(&format!("\n\n[{}]", notes.join("]\n[")));
+        }
+        long = Some(l);
     }
-    let a = match long {
+    match long {
         Some(l) => a.help(short).long_help(l),
         None => a.help(short).long_help(None::<&str>),
-    };
-    a.hide_possible_values(true)
-        .hide_default_value(true)
-        .hide_env(true)
+    }
 }
 
 fn clap_text(en: &str) -> Option<&'static str> {
@@ -335,6 +338,12 @@ mod tests {
                     .about("Paint something.")
                     .arg(Arg::new("what").required(true).help("What to paint."))
                     .arg(
+                        Arg::new("dry")
+                            .long("dry")
+                            .action(ArgAction::SetTrue)
+                            .help("Do not paint."),
+                    )
+                    .arg(
                         Arg::new("colour")
                             .long("colour")
                             .value_parser(clap::value_parser!(Colour))
@@ -348,6 +357,7 @@ mod tests {
         ("", "data", "Thư mục dữ liệu."),
         ("paint", "", "Sơn một thứ."),
         ("paint", "what", "Sơn gì."),
+        ("paint", "dry", "Không sơn."),
         ("paint", "colour", "Màu."),
         ("paint", "colour=red", "đỏ"),
         ("paint", "colour=green", "xanh lá"),

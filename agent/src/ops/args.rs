@@ -3,6 +3,69 @@
 
 use super::*;
 
+/// An unsigned whole number a flag takes (a count, a year, a class).
+pub trait Whole: TryFrom<u64> + Into<u64> + Copy + Send + Sync + 'static {
+    /// The largest value the field holds.
+    const MAX: Self;
+}
+
+impl Whole for u8 {
+    const MAX: Self = u8::MAX;
+}
+impl Whole for u16 {
+    const MAX: Self = u16::MAX;
+}
+impl Whole for u32 {
+    const MAX: Self = u32::MAX;
+}
+
+/// The value parser of every number flag: a negative, fractional, non-numeric or too large value is
+/// refused with the message every other invalid field gets ([`Error::Invalid`], naming the field as
+/// `proto::validate` does: `vendors-total`), exit code 2, before anything is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct WholeParser<T>(std::marker::PhantomData<T>);
+
+/// [`WholeParser`] for `T`.
+pub fn whole<T>() -> WholeParser<T> {
+    WholeParser(std::marker::PhantomData)
+}
+
+/// Parses `text` as the field `field`; the error is the field's bilingual message.
+pub fn parse_whole<T: Whole>(field: &str, text: &str) -> Result<T> {
+    let t = text.trim();
+    let digits = t.strip_prefix('+').unwrap_or(t);
+    if t
+        .strip_prefix('-')
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    {
+        return Err(invalid(field, "must not be negative"));
+    }
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(invalid(field, format!("'{t}' is not a whole number")));
+    }
+    let too_large = || invalid(field, format!("must be at most {}", T::MAX.into()));
+    let n: u64 = digits.parse().map_err(|_| too_large())?;
+    T::try_from(n).map_err(|_| too_large())
+}
+
+impl<T: Whole> clap::builder::TypedValueParser for WholeParser<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<T, clap::Error> {
+        let field = arg
+            .and_then(clap::Arg::get_long)
+            .map_or_else(|| arg.map_or("value".into(), |a| a.get_id().to_string()), str::to_string);
+        let text = value.to_string_lossy();
+        parse_whole(&field, &text)
+            .map_err(|e| baobi_cli::invalid_value(cmd, arg, &text, e.to_string()))
+    }
+}
+
 /// Kind of facility, as typed on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -110,7 +173,7 @@ pub struct OutletAddArgs {
     #[arg(long)]
     pub address: Option<String>,
     /// Market class 1, 2 or 3 (markets only).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u8>())]
     pub class: Option<u8>,
     /// Date the market was certified "chợ đạt chuẩn văn minh" (YYYY-MM-DD).
     #[arg(long)]
@@ -141,7 +204,7 @@ pub struct OutletCorrectArgs {
     #[arg(long)]
     pub address: Option<String>,
     /// New market class 1, 2 or 3 (markets only).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u8>())]
     pub class: Option<u8>,
     /// Date the market was certified "chợ đạt chuẩn văn minh" (YYYY-MM-DD).
     #[arg(long)]
@@ -176,31 +239,31 @@ pub struct MarketArgs {
     #[arg(long)]
     pub date: String,
     /// Reporting year (default: the survey date's year).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u16>())]
     pub year: Option<u16>,
     /// Survey round (default: annual).
     #[arg(long, value_enum)]
     pub round: Option<RoundArg>,
     /// Vendors at the market.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>())]
     pub vendors_total: u32,
     /// Vendors surveyed.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>())]
     pub vendors_surveyed: u32,
     /// Non-biodegradable bags used per operating day, in kg (e.g. 12.5).
     #[arg(long, allow_hyphen_values = true)]
     pub nonbio_kg: String,
     /// Vendors using non-biodegradable bags.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>())]
     pub vendors_nonbio: u32,
     /// Eco-friendly bags used per operating day, in kg.
     #[arg(long, allow_hyphen_values = true)]
     pub eco_kg: Option<String>,
     /// Vendors using alternatives to plastic bags.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>())]
     pub vendors_alternatives: Option<u32>,
     /// Operating days per month.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u8>())]
     pub operating_days: Option<u8>,
     /// A plastic-reduction model runs at the market.
     #[arg(long)]
@@ -221,7 +284,7 @@ pub struct RetailArgs {
     #[arg(long)]
     pub date: String,
     /// Reporting year (default: the survey date's year).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u16>())]
     pub year: Option<u16>,
     /// Gives non-biodegradable bags to customers.
     #[arg(long, value_enum)]
@@ -230,10 +293,10 @@ pub struct RetailArgs {
     #[arg(long)]
     pub bag_types: Option<String>,
     /// Non-biodegradable bags given per day.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>())]
     pub nonbio_bags: Option<u32>,
     /// Eco-friendly bags given per day.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>())]
     pub eco_bags: Option<u32>,
     /// Sells reusable bags.
     #[arg(long, value_enum)]
@@ -258,31 +321,31 @@ pub struct CorrectArgs {
     #[arg(long)]
     pub date: Option<String>,
     /// New reporting year.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u16>())]
     pub year: Option<u16>,
     /// New round (market surveys).
     #[arg(long, value_enum)]
     pub round: Option<RoundArg>,
     /// New vendors total (market surveys).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>())]
     pub vendors_total: Option<u32>,
     /// New vendors surveyed (market surveys).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>())]
     pub vendors_surveyed: Option<u32>,
     /// New non-biodegradable kg per day (market surveys).
     #[arg(long, allow_hyphen_values = true)]
     pub nonbio_kg: Option<String>,
     /// New vendors using non-biodegradable bags (market surveys).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>())]
     pub vendors_nonbio: Option<u32>,
     /// New eco kg per day (market surveys).
     #[arg(long, allow_hyphen_values = true)]
     pub eco_kg: Option<String>,
     /// New vendors using alternatives (market surveys).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>())]
     pub vendors_alternatives: Option<u32>,
     /// New operating days per month (market surveys).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u8>())]
     pub operating_days: Option<u8>,
     /// A plastic-reduction model runs at the market (market surveys).
     #[arg(long, conflicts_with = "no_reduction_model")]
@@ -297,10 +360,10 @@ pub struct CorrectArgs {
     #[arg(long)]
     pub bag_types: Option<String>,
     /// Non-biodegradable bags per day (retail surveys).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>())]
     pub nonbio_bags: Option<u32>,
     /// Eco bags per day (retail surveys).
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>())]
     pub eco_bags: Option<u32>,
     /// Sells reusable bags (retail surveys).
     #[arg(long, value_enum)]
@@ -329,6 +392,37 @@ pub struct CampaignArgs {
     #[arg(long)]
     pub unit: Option<String>,
     /// Participants, when counted.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u32>())]
     pub participants: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_number_flag_names_its_field_in_the_invalid_input_message() {
+        assert_eq!(parse_whole::<u32>("vendors-total", " 12 ").unwrap(), 12);
+        assert_eq!(parse_whole::<u8>("operating-days", "+30").unwrap(), 30);
+        for (text, why) in [
+            ("-3", "must not be negative"),
+            ("-0.5", "must not be negative"),
+            ("abc", "'abc' is not a whole number"),
+            ("2.5", "'2.5' is not a whole number"),
+            ("", "'' is not a whole number"),
+            ("-x", "'-x' is not a whole number"),
+            ("4294967296", "must be at most 4294967295"),
+            ("99999999999999999999999", "must be at most 4294967295"),
+        ] {
+            let e = parse_whole::<u32>("vendors-total", text).unwrap_err();
+            assert_eq!(e.exit_code(), EXIT_INVALID);
+            assert_eq!(
+                e.to_string(),
+                Error::Invalid(format!("vendors-total: {why}")).to_string(),
+                "{text:?}"
+            );
+        }
+        let e = parse_whole::<u8>("operating-days", "256").unwrap_err();
+        assert!(e.to_string().ends_with("operating-days: must be at most 255"), "{e}");
+    }
 }
