@@ -199,8 +199,14 @@ fn arg_before_build(a: Arg, path: &str, map: &Map) -> Arg {
         // then the notes one a line.
         let mut l = long.unwrap_or_else(|| short_text.clone());
         l.push_str(&long_values);
-        if !notes.is_empty() {
-            l.push_str(&format!("\n\n[{}]", notes.join("]\n[")));
+        // The values are listed above already.
+        let rest: Vec<&str> = notes
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !n.starts_with("giá trị:"))
+            .collect();
+        if !rest.is_empty() {
+            l.push_str(&format!("\n\n[{}]", rest.join("]\n[")));
         }
         long = Some(l);
     }
@@ -396,7 +402,7 @@ mod tests {
         for s in [
             "Tham số:",
             "Sơn gì.",
-            "giá trị: red, green",
+            "Giá trị:",
             "- red: đỏ",
             "- green: xanh lá",
             // The global flag, propagated to the subcommand, in Vietnamese there too.
@@ -405,6 +411,12 @@ mod tests {
             assert!(sub.contains(s), "no {s:?} in:\n{sub}");
         }
         assert!(!sub.contains("possible values"), "{sub}");
+        let short = help(
+            localize(test_cmd(), Lang::Vi, TABLE),
+            &["demo", "paint", "-h"],
+        );
+        assert!(short.contains("Màu. [giá trị: red, green]"), "{short}");
+        assert!(!short.contains("[possible values"), "{short}");
     }
 
     #[test]

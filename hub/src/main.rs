@@ -2,8 +2,6 @@
 //!
 //! Exit codes: 0 success, 1 error, 2 invalid input or usage, 3 `verify` found a problem.
 
-use clap::Parser;
-
 /// mimalloc instead of glibc malloc: after a million merged entries glibc's heap is fragmented enough
 /// that the totals query's few thousand small allocations cost 2-3x what they cost at 10k entries,
 /// while with mimalloc the query stays flat (BENCHMARKS.md, "Totals query at scale").
@@ -11,13 +9,17 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let cli = baobi_hub::cli::Cli::parse();
+    // Help and parse errors in Vietnamese unless `--lang en` / `BAOBI_LANG=en` (cli/vi.rs).
+    let (cli, _lang) = baobi_cli::parse::<baobi_hub::cli::Cli>(baobi_hub::cli::vi::TABLE);
     let default = if matches!(cli.command, baobi_hub::cli::Command::Serve { .. }) {
         "info"
     } else {
         "warn"
     };
-    baobi_hub::cli::set_json_notes(cli.log_format == baobi_hub::cli::LogFormat::Json);
+    baobi_cli::set_json_notes(
+        cli.log_format == baobi_hub::cli::LogFormat::Json,
+        "baobi_hub::cli",
+    );
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let logs = tracing_subscriber::fmt()
@@ -34,7 +36,7 @@ fn main() {
         if e.chain().any(|c| c.is::<baobi_hub::cli::StdoutClosed>()) {
             std::process::exit(0);
         }
-        baobi_hub::cli::note(&format!("Lỗi / Error: {e:#}"));
+        baobi_cli::note(&format!("Lỗi / Error: {e:#}"));
         let usage = e.chain().any(|c| {
             c.downcast_ref::<baobi_hub::cli::Usage>().is_some()
                 || matches!(

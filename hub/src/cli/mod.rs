@@ -20,51 +20,17 @@ use crate::units_csv;
 /// A diagnostic line on stderr, plain or JSON (see [`note`]).
 macro_rules! note {
     ($($t:tt)*) => {
-        $crate::cli::note(&format!($($t)*))
+        baobi_cli::note(&format!($($t)*))
     };
 }
 
 mod args;
 mod backups;
+pub mod vi;
 
 pub use args::*;
 use backups::{backup, restore_backup, verify};
 pub use backups::{Problems, EXIT_PROBLEMS};
-
-/// Set once at start when logs are JSON: the CLI's own stderr lines are then JSON objects too, so a
-/// log collector reading stderr gets nothing else.
-static JSON_NOTES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Makes [`note`] write JSON lines (for `--log-format json`).
-pub fn set_json_notes(on: bool) {
-    JSON_NOTES.store(on, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// Writes one diagnostic line to stderr: as it is, or under `--log-format json` as a JSON object
-/// shaped like the log lines (`timestamp`, `level`, `fields.message`, `target`).
-pub fn note(msg: &str) {
-    if !JSON_NOTES.load(std::sync::atomic::Ordering::Relaxed) {
-        eprintln!("{msg}");
-        return;
-    }
-    let level = if msg.starts_with("Lỗi") {
-        "ERROR"
-    } else if msg.trim_start().starts_with("Cảnh báo") {
-        "WARN"
-    } else {
-        "INFO"
-    };
-    let timestamp = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    let line = serde_json::json!({
-        "timestamp": timestamp,
-        "level": level,
-        "fields": { "message": msg },
-        "target": "baobi_hub::cli",
-    });
-    eprintln!("{line}");
-}
 
 /// Reads a plan given as a built-in id or a file path.
 pub fn plan_text(arg: &str) -> anyhow::Result<String> {
