@@ -233,6 +233,10 @@ fn line_at(text: &str, offset: u64) -> usize {
 
 /// A clap error on one line, without its `error:` prefix and the usage text after it.
 fn clap_first_line(e: &clap::Error) -> String {
+    // A number flag's parser gives the field's complete message (ops::args::WholeParser).
+    if let Some(clap::error::ContextValue::String(m)) = e.get(clap::error::ContextKind::Custom) {
+        return m.clone();
+    }
     let text = e.to_string();
     let what: Vec<&str> = text
         .lines()
@@ -291,6 +295,27 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_negative_count_in_a_csv_row_gets_the_field_s_message() {
+        let csv = "type,outlet,date,vendors_total,vendors_surveyed,nonbio_kg,vendors_nonbio\n\
+                   market,1a2b3c4d-3,2024-05-02,-3,60,12.5,45\n\
+                   market,1a2b3c4d-3,2024-05-02,180,many,12.5,45\n";
+        let Err(Error::Lines(errs)) = parse_csv(csv) else {
+            panic!("expected line errors")
+        };
+        let got: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (2, "Dữ liệu không hợp lệ / Invalid input: vendors-total: must not be negative"),
+                (
+                    3,
+                    "Dữ liệu không hợp lệ / Invalid input: vendors-surveyed: 'many' is not a whole number"
+                ),
+            ]
+        );
     }
 
     #[test]
