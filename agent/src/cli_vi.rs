@@ -164,7 +164,11 @@ mod tests {
     #[test]
     fn every_command_arg_and_value_has_vietnamese() {
         let problems = baobi_cli::missing(crate::cli::Cli::command(), TABLE);
-        assert!(problems.is_empty(), "add them to agent/src/cli_vi.rs:\n{}", problems.join("\n"));
+        assert!(
+            problems.is_empty(),
+            "add them to agent/src/cli_vi.rs:\n{}",
+            problems.join("\n")
+        );
     }
 
     #[test]

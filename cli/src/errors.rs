@@ -17,10 +17,7 @@ pub fn invalid_value(
 ) -> clap::Error {
     let mut e = clap::Error::new(ErrorKind::ValueValidation).with_cmd(cmd);
     if let Some(a) = arg {
-        e.insert(
-            ContextKind::InvalidArg,
-            ContextValue::String(a.to_string()),
-        );
+        e.insert(ContextKind::InvalidArg, ContextValue::String(a.to_string()));
     }
     e.insert(
         ContextKind::InvalidValue,
@@ -190,7 +187,10 @@ pub fn render_error(e: &clap::Error, lang: Lang) -> String {
     if let Some(v) = valid {
         out.push_str(&format!(
             "  {}\n",
-            lang.both(&format!("giá trị hợp lệ: {v}"), &format!("possible values: {v}"))
+            lang.both(
+                &format!("giá trị hợp lệ: {v}"),
+                &format!("possible values: {v}")
+            )
         ));
     }
     if let Some(v) = subs {
@@ -318,16 +318,30 @@ mod tests {
     #[test]
     fn english_alone_reads_as_clap_does() {
         let en = render_error(&err(&["demo", "--jsn"]), Lang::En);
-        assert!(en.starts_with("error: unexpected argument '--jsn' found\n"), "{en}");
-        assert!(en.contains("tip: a similar argument exists: '--json'"), "{en}");
+        assert!(
+            en.starts_with("error: unexpected argument '--jsn' found\n"),
+            "{en}"
+        );
+        assert!(
+            en.contains("tip: a similar argument exists: '--json'"),
+            "{en}"
+        );
         assert!(en.contains("\nUsage: demo"), "{en}");
-        assert!(en.ends_with("For more information, try '--help'.\n"), "{en}");
+        assert!(
+            en.ends_with("For more information, try '--help'.\n"),
+            "{en}"
+        );
     }
 
     #[test]
     fn a_complete_message_is_printed_as_it_is() {
         let c = cmd();
-        let e = invalid_value(&c, None, "-3", "Dữ liệu không hợp lệ / Invalid input: n: x".into());
+        let e = invalid_value(
+            &c,
+            None,
+            "-3",
+            "Dữ liệu không hợp lệ / Invalid input: n: x".into(),
+        );
         assert_eq!(
             render_error(&e, Lang::Vi),
             "Dữ liệu không hợp lệ / Invalid input: n: x\n"

@@ -152,11 +152,17 @@ mod tests {
             Lang::En
         );
         // After `--` it is a value, not the flag.
-        assert_eq!(Lang::choose(&args(&["x", "--", "--lang", "en"]), None), Lang::Vi);
+        assert_eq!(
+            Lang::choose(&args(&["x", "--", "--lang", "en"]), None),
+            Lang::Vi
+        );
         assert_eq!(
             Lang::choose(&args(&["x"]), Some(OsStr::new("en_US.UTF-8"))),
             Lang::En
         );
-        assert_eq!(Lang::choose(&args(&["x"]), Some(OsStr::new("fr"))), Lang::Vi);
+        assert_eq!(
+            Lang::choose(&args(&["x"]), Some(OsStr::new("fr"))),
+            Lang::Vi
+        );
     }
 }

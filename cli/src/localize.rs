@@ -28,13 +28,11 @@ use crate::Lang;
 pub type Entry = (&'static str, &'static str, &'static str);
 
 /// Vietnamese for what this crate adds itself (the `--lang` flag).
-const BUILTIN: &[Entry] = &[
-    (
-        "",
-        "lang",
-        "Ngôn ngữ của dòng lệnh: vi (tiếng Việt, mặc định) hoặc en (tiếng Anh)",
-    ),
-];
+const BUILTIN: &[Entry] = &[(
+    "",
+    "lang",
+    "Ngôn ngữ của dòng lệnh: vi (tiếng Việt, mặc định) hoặc en (tiếng Anh)",
+)];
 
 /// Template of the help page (clap's default, with the heading in Vietnamese).
 const TEMPLATE_VI: &str = "\
@@ -137,8 +135,7 @@ fn before_build(mut cmd: Command, path: &str, map: &Map) -> Command {
 }
 
 fn takes_values(a: &Arg) -> bool {
-    a.get_num_args().is_none_or(|n| n.takes_values())
-        && a.get_action().takes_values()
+    a.get_num_args().is_none_or(|n| n.takes_values()) && a.get_action().takes_values()
 }
 
 fn visible_values(a: &Arg) -> Vec<PossibleValue> {
@@ -281,7 +278,9 @@ pub fn missing(cmd: Command, table: &[Entry]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
     for (path, id, _) in table {
         if !seen.insert((path, id)) {
-            problems.push(format!("two Vietnamese lines for command '{path}' arg '{id}'"));
+            problems.push(format!(
+                "two Vietnamese lines for command '{path}' arg '{id}'"
+            ));
         }
     }
     problems
@@ -392,7 +391,14 @@ mod tests {
         ] {
             assert!(root.contains(s), "no {s:?} in:\n{root}");
         }
-        for s in ["Usage:", "Options:", "Commands:", "Print help", "[default:", "[env:"] {
+        for s in [
+            "Usage:",
+            "Options:",
+            "Commands:",
+            "Print help",
+            "[default:",
+            "[env:",
+        ] {
             assert!(!root.contains(s), "{s:?} left in:\n{root}");
         }
         let sub = help(
@@ -439,8 +445,14 @@ mod tests {
             .collect();
         let problems = missing(test_cmd(), &lacking);
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].contains("'paint' arg 'colour=green'"), "{problems:?}");
-        assert!(problems[1].contains("'color', which does not exist"), "{problems:?}");
+        assert!(
+            problems[0].contains("'paint' arg 'colour=green'"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].contains("'color', which does not exist"),
+            "{problems:?}"
+        );
     }
 
     #[test]

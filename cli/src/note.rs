@@ -54,6 +54,9 @@ mod tests {
         assert_eq!(json_line("Lỗi / Error: x")["level"], "ERROR");
         assert_eq!(json_line("  Cảnh báo / Warning: x")["level"], "WARN");
         assert_eq!(json_line("Đã lưu / Saved")["level"], "INFO");
-        assert_eq!(json_line("Đã lưu / Saved")["fields"]["message"], "Đã lưu / Saved");
+        assert_eq!(
+            json_line("Đã lưu / Saved")["fields"]["message"],
+            "Đã lưu / Saved"
+        );
     }
 }

@@ -84,7 +84,10 @@ fn agent_help_is_vietnamese_by_default() {
     );
     contains_none(&help, ENGLISH_HELP);
     let out = run("baobi-agent", &["survey", "market", "--help"], &[]);
-    contains_all(&stdout(&out), &["Giá trị:", "- follow-up: khảo sát bổ sung"]);
+    contains_all(
+        &stdout(&out),
+        &["Giá trị:", "- follow-up: khảo sát bổ sung"],
+    );
 }
 
 #[test]
@@ -110,17 +113,31 @@ fn agent_help_is_english_with_the_flag_before_or_after_the_command_or_the_variab
         );
         contains_none(&help, &["Cách dùng", "Lệnh:", "Tùy chọn:", "In trợ giúp"]);
     }
-    let out = run("baobi-agent", &["survey", "market", "--lang", "en", "-h"], &[]);
-    contains_all(&stdout(&out), &["Usage: baobi-agent survey market", "Vendors at the market"]);
+    let out = run(
+        "baobi-agent",
+        &["survey", "market", "--lang", "en", "-h"],
+        &[],
+    );
+    contains_all(
+        &stdout(&out),
+        &["Usage: baobi-agent survey market", "Vendors at the market"],
+    );
     // The flag wins over the variable.
-    let out = run("baobi-agent", &["--lang", "vi", "--help"], &[("BAOBI_LANG", "en")]);
+    let out = run(
+        "baobi-agent",
+        &["--lang", "vi", "--help"],
+        &[("BAOBI_LANG", "en")],
+    );
     contains_all(&stdout(&out), &["Cách dùng: baobi-agent"]);
     // A language it does not speak is refused, not ignored.
     let out = run("baobi-agent", &["--lang", "fr", "status"], &[]);
     assert_eq!(out.status.code(), Some(2));
     contains_all(
         &stderr(&out),
-        &["Lỗi / Error: giá trị 'fr' không hợp lệ cho '--lang <LANG>'", "must be vi or en"],
+        &[
+            "Lỗi / Error: giá trị 'fr' không hợp lệ cho '--lang <LANG>'",
+            "must be vi or en",
+        ],
     );
     // --version still answers (exit 0).
     let out = run("baobi-agent", &["--version"], &[]);
@@ -150,7 +167,13 @@ fn agent_parse_errors_are_vietnamese_with_english_beside_or_english_alone() {
         err.starts_with("error: unexpected argument '--bogus' found"),
         "{err}"
     );
-    contains_all(&err, &["Usage: baobi-agent status", "For more information, try '--help'."]);
+    contains_all(
+        &err,
+        &[
+            "Usage: baobi-agent status",
+            "For more information, try '--help'.",
+        ],
+    );
     contains_none(&err, &["Lỗi", "Cách dùng"]);
 
     // A flag without its value.
@@ -187,7 +210,16 @@ fn agent_parse_errors_are_vietnamese_with_english_beside_or_english_alone() {
     );
     let out = run(
         "baobi-agent",
-        &["campaign", "add", "--date", "2025-03-01", "--topic", "x", "--kind", "radio"],
+        &[
+            "campaign",
+            "add",
+            "--date",
+            "2025-03-01",
+            "--topic",
+            "x",
+            "--kind",
+            "radio",
+        ],
         &[],
     );
     assert_eq!(out.status.code(), Some(2));
@@ -250,7 +282,12 @@ fn a_negative_or_non_numeric_count_names_the_field_exits_2_and_stores_nothing() 
             args.extend(["--lang".to_string(), lang.to_string()]);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let out = office.run(&args);
-            assert_eq!(out.status.code(), Some(2), "{flag} {value}: {}", stderr(&out));
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{flag} {value}: {}",
+                stderr(&out)
+            );
             assert_eq!(
                 stderr(&out).trim_end(),
                 format!("Dữ liệu không hợp lệ / Invalid input: {flag}: {why}"),
@@ -272,15 +309,31 @@ fn a_negative_or_non_numeric_count_names_the_field_exits_2_and_stores_nothing() 
     for (args, field) in [
         (
             vec![
-                "survey", "retail", "--outlet", &shop, "--date", "2025-03-01", "--gives-nonbio",
-                "yes", "--nonbio-bags", "-5",
+                "survey",
+                "retail",
+                "--outlet",
+                &shop,
+                "--date",
+                "2025-03-01",
+                "--gives-nonbio",
+                "yes",
+                "--nonbio-bags",
+                "-5",
             ],
             "nonbio-bags",
         ),
         (
             vec![
-                "campaign", "add", "--date", "2025-03-01", "--kind", "media", "--topic", "Túi ni lông",
-                "--participants", "-12",
+                "campaign",
+                "add",
+                "--date",
+                "2025-03-01",
+                "--kind",
+                "media",
+                "--topic",
+                "Túi ni lông",
+                "--participants",
+                "-12",
             ],
             "participants",
         ),
@@ -303,7 +356,10 @@ fn a_negative_or_non_numeric_count_names_the_field_exits_2_and_stores_nothing() 
     let args = market_args("vendors-total", "40");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     office.ok(&args);
-    assert_eq!(office.json(&["survey", "list"]).as_array().unwrap().len(), 1);
+    assert_eq!(
+        office.json(&["survey", "list"]).as_array().unwrap().len(),
+        1
+    );
 }
 
 #[test]
@@ -324,7 +380,10 @@ fn hub_help_and_parse_errors_speak_the_same_way() {
     let out = run("baobi-hub", &["--help"], &[("BAOBI_LANG", "en")]);
     contains_all(
         &stdout(&out),
-        &["Usage: baobi-hub", "Issue a one-time enrollment token for an office of a unit"],
+        &[
+            "Usage: baobi-hub",
+            "Issue a one-time enrollment token for an office of a unit",
+        ],
     );
 
     let out = run("baobi-hub", &["totals", "--by", "district"], &[]);
@@ -336,12 +395,22 @@ fn hub_help_and_parse_errors_speak_the_same_way() {
             "giá trị hợp lệ: 'unit', 'kind' / possible values: 'unit', 'kind'",
         ],
     );
-    let out = run("baobi-hub", &["--lang", "en", "totals", "--by", "district"], &[]);
+    let out = run(
+        "baobi-hub",
+        &["--lang", "en", "totals", "--by", "district"],
+        &[],
+    );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.starts_with("error: invalid value 'district' for '--by <BY>'"), "{err}");
+    assert!(
+        err.starts_with("error: invalid value 'district' for '--by <BY>'"),
+        "{err}"
+    );
     contains_none(&err, &["Lỗi", "giá trị"]);
     let out = run("baobi-hub", &["enroll", "--unit"], &[]);
     assert_eq!(out.status.code(), Some(2));
-    contains_all(&stderr(&out), &["'--unit <UNIT>' cần một giá trị nhưng không có"]);
+    contains_all(
+        &stderr(&out),
+        &["'--unit <UNIT>' cần một giá trị nhưng không có"],
+    );
 }

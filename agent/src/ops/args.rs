@@ -34,8 +34,7 @@ pub fn whole<T>() -> WholeParser<T> {
 pub fn parse_whole<T: Whole>(field: &str, text: &str) -> Result<T> {
     let t = text.trim();
     let digits = t.strip_prefix('+').unwrap_or(t);
-    if t
-        .strip_prefix('-')
+    if t.strip_prefix('-')
         .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
     {
         return Err(invalid(field, "must not be negative"));
@@ -57,9 +56,10 @@ impl<T: Whole> clap::builder::TypedValueParser for WholeParser<T> {
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
     ) -> std::result::Result<T, clap::Error> {
-        let field = arg
-            .and_then(clap::Arg::get_long)
-            .map_or_else(|| arg.map_or("value".into(), |a| a.get_id().to_string()), str::to_string);
+        let field = arg.and_then(clap::Arg::get_long).map_or_else(
+            || arg.map_or("value".into(), |a| a.get_id().to_string()),
+            str::to_string,
+        );
         let text = value.to_string_lossy();
         parse_whole(&field, &text)
             .map_err(|e| baobi_cli::invalid_value(cmd, arg, &text, e.to_string()))
@@ -423,6 +423,10 @@ mod tests {
             );
         }
         let e = parse_whole::<u8>("operating-days", "256").unwrap_err();
-        assert!(e.to_string().ends_with("operating-days: must be at most 255"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("operating-days: must be at most 255"),
+            "{e}"
+        );
     }
 }
