@@ -127,6 +127,10 @@ fn before_build(mut cmd: Command, path: &str, map: &Map) -> Command {
         };
     }
     cmd = cmd.mut_args(|a| arg_before_build(a, path, map));
+    if cmd.has_subcommands() {
+        // `<COMMAND>` in the usage line.
+        cmd = cmd.subcommand_value_name("LỆNH");
+    }
     for sc in cmd.get_subcommands_mut() {
         let path = sub_path(path, sc.get_name());
         *sc = before_build(std::mem::take(sc), &path, map);
@@ -217,10 +221,23 @@ fn clap_text(en: &str) -> Option<&'static str> {
     CLAP_TEXTS.iter().find(|(e, _)| *e == en).map(|(_, vi)| *vi)
 }
 
+/// clap's usage line with its English placeholders in Vietnamese (clap writes `[OPTIONS]` itself).
+fn usage_vi(cmd: &mut Command) -> String {
+    let usage = cmd.render_usage().to_string();
+    let usage = usage.trim();
+    usage
+        .strip_prefix("Usage:")
+        .unwrap_or(usage)
+        .trim()
+        .replace("[OPTIONS]", "[TÙY_CHỌN]")
+}
+
 fn after_build(mut cmd: Command) -> Command {
+    let usage = usage_vi(&mut cmd);
     cmd = cmd
         .help_template(TEMPLATE_VI)
-        .subcommand_help_heading("Lệnh");
+        .subcommand_help_heading("Lệnh")
+        .override_usage(usage);
     if cmd.get_name() == "help" {
         if let Some(vi) = cmd.get_about().and_then(|a| clap_text(&a.to_string())) {
             cmd = cmd.about(vi);
@@ -379,7 +396,7 @@ mod tests {
         let root = help(localize(test_cmd(), Lang::Vi, TABLE), &["demo", "--help"]);
         for s in [
             "Một ví dụ.",
-            "Cách dùng: demo",
+            "Cách dùng: demo [TÙY_CHỌN] [LỆNH]",
             "Lệnh:",
             "Tùy chọn:",
             "Sơn một thứ.",

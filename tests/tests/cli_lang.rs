@@ -46,6 +46,8 @@ const ENGLISH_HELP: &[&str] = &[
     "[default:",
     "[env:",
     "possible values",
+    "[OPTIONS]",
+    "<COMMAND>",
 ];
 
 #[test]
@@ -56,7 +58,7 @@ fn agent_help_is_vietnamese_by_default() {
     contains_all(
         &help,
         &[
-            "Cách dùng: baobi-agent [OPTIONS] <COMMAND>",
+            "Cách dùng: baobi-agent [TÙY_CHỌN] <LỆNH>",
             "Lệnh:",
             "Tùy chọn:",
             "Đăng ký với máy chủ tỉnh bằng mã dùng một lần, rồi đồng bộ lần đầu.",
@@ -370,7 +372,7 @@ fn hub_help_and_parse_errors_speak_the_same_way() {
     contains_all(
         &help,
         &[
-            "Cách dùng: baobi-hub [OPTIONS] <COMMAND>",
+            "Cách dùng: baobi-hub [TÙY_CHỌN] <LỆNH>",
             "Lệnh:",
             "Cấp mã đăng ký dùng một lần cho văn phòng của một đơn vị.",
             "Ngôn ngữ của dòng lệnh",
