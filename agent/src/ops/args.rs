@@ -239,7 +239,7 @@ pub struct MarketArgs {
     #[arg(long)]
     pub date: String,
     /// Reporting year (default: the survey date's year).
-    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u16>())]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u16>())]
     pub year: Option<u16>,
     /// Survey round (default: annual).
     #[arg(long, value_enum)]
@@ -284,7 +284,7 @@ pub struct RetailArgs {
     #[arg(long)]
     pub date: String,
     /// Reporting year (default: the survey date's year).
-    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u16>())]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u16>())]
     pub year: Option<u16>,
     /// Gives non-biodegradable bags to customers.
     #[arg(long, value_enum)]
@@ -321,7 +321,7 @@ pub struct CorrectArgs {
     #[arg(long)]
     pub date: Option<String>,
     /// New reporting year.
-    #[arg(long, allow_hyphen_values = true, value_parser = whole::<u16>())]
+    #[arg(long, allow_negative_numbers = true, value_parser = whole::<u16>())]
     pub year: Option<u16>,
     /// New round (market surveys).
     #[arg(long, value_enum)]
