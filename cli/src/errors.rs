@@ -131,7 +131,7 @@ pub fn render_error(e: &clap::Error, lang: Lang) -> String {
                 _ => format!("\n  {arg}"),
             };
             (
-                "thiếu tham số bắt buộc".to_string(),
+                "thiếu các tham số bắt buộc sau".to_string(),
                 format!("the following required arguments were not provided:{list}"),
             )
         }
@@ -275,7 +275,7 @@ mod tests {
             (
                 &["demo", "paint"],
                 ErrorKind::MissingRequiredArgument,
-                &["thiếu tham số bắt buộc / the following required arguments were not provided:\n  --token <token>"],
+                &["thiếu các tham số bắt buộc sau / the following required arguments were not provided:\n  --token <token>"],
             ),
             (
                 &["demo", "paint", "--token"],

@@ -6,6 +6,7 @@
 use std::process::{Command, Output};
 
 use baobi_tests::{bin, stderr, Hub};
+use unicode_normalization::UnicodeNormalization;
 
 fn run(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
@@ -21,6 +22,11 @@ fn run(binary: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
 
 fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).expect("utf-8 stdout")
+}
+
+/// Vietnamese as it must be written: NFC (a decomposed "ệ" looks right but does not search right).
+fn assert_nfc(text: &str) {
+    assert_eq!(text.nfc().collect::<String>(), text, "not NFC");
 }
 
 fn contains_all(text: &str, want: &[&str]) {
@@ -70,6 +76,7 @@ fn agent_help_is_vietnamese_by_default() {
         ],
     );
     contains_none(&help, ENGLISH_HELP);
+    assert_nfc(&help);
 
     let out = run("baobi-agent", &["survey", "market", "-h"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -90,6 +97,7 @@ fn agent_help_is_vietnamese_by_default() {
         &stdout(&out),
         &["Giá trị:", "- follow-up: khảo sát bổ sung"],
     );
+    assert_nfc(&stdout(&out));
 }
 
 #[test]
@@ -199,7 +207,7 @@ fn agent_parse_errors_are_vietnamese_with_english_beside_or_english_alone() {
     assert_eq!(out.status.code(), Some(2));
     contains_all(
         &stderr(&out),
-        &["thiếu tham số bắt buộc / the following required arguments were not provided:\n  --token <TOKEN>"],
+        &["thiếu các tham số bắt buộc sau / the following required arguments were not provided:\n  --token <TOKEN>"],
     );
     let out = run("baobi-agent", &["surve", "list"], &[]);
     assert_eq!(out.status.code(), Some(2));
@@ -379,6 +387,7 @@ fn hub_help_and_parse_errors_speak_the_same_way() {
         ],
     );
     contains_none(&help, ENGLISH_HELP);
+    assert_nfc(&help);
     let out = run("baobi-hub", &["--help"], &[("BAOBI_LANG", "en")]);
     contains_all(
         &stdout(&out),
