@@ -230,6 +230,8 @@ fn usage_vi(cmd: &mut Command) -> String {
         .unwrap_or(usage)
         .trim()
         .replace("[OPTIONS]", "[TÙY_CHỌN]")
+        // The `help` command clap adds has no Vietnamese value name of its own.
+        .replace("[COMMAND]", "[LỆNH]")
 }
 
 fn after_build(mut cmd: Command) -> Command {
