@@ -57,6 +57,21 @@ fn quoted_list(e: &clap::Error, kind: ContextKind) -> Option<String> {
     }
 }
 
+/// clap's "to pass 'X' as a value, use '-- X'" in this language; other tips as they are.
+fn suggested_tip(tip: &str, lang: Lang) -> String {
+    let parsed = tip
+        .strip_prefix("to pass '")
+        .and_then(|rest| rest.split_once("' as a value, use '"))
+        .and_then(|(value, rest)| Some((value, rest.strip_suffix('\'')?)));
+    match parsed {
+        Some((value, usage)) => lang.both(
+            &format!("để truyền '{value}' làm giá trị, hãy viết '{usage}'"),
+            tip,
+        ),
+        None => tip.to_string(),
+    }
+}
+
 /// The error as the user reads it on stderr (ends with a newline).
 pub fn render_error(e: &clap::Error, lang: Lang) -> String {
     if let Some(ContextValue::String(m)) = e.get(ContextKind::Custom) {
@@ -175,9 +190,9 @@ pub fn render_error(e: &clap::Error, lang: Lang) -> String {
         ));
     }
     if let Some(ContextValue::StyledStrs(v)) = e.get(ContextKind::Suggested) {
-        // clap's own tips (e.g. "to pass '-3' as a value, use '-- -3'") have no context to rebuild
-        // them from; they stay in English.
-        tips.extend(v.iter().map(ToString::to_string));
+        // clap's own tips come as finished English sentences; the one seen in practice ("to pass
+        // '-3' as a value, use '-- -3'") is translated, any other stays in English.
+        tips.extend(v.iter().map(|t| suggested_tip(&t.to_string(), lang)));
     }
     let valid = quoted_list(e, ContextKind::ValidValue);
     let subs = quoted_list(e, ContextKind::ValidSubcommand);
@@ -229,6 +244,7 @@ mod tests {
             .arg(Arg::new("json").long("json").action(ArgAction::SetTrue))
             .subcommand(
                 Command::new("paint")
+                    .arg(Arg::new("what"))
                     .arg(Arg::new("token").long("token").required(true))
                     .arg(
                         Arg::new("colour")
@@ -313,6 +329,22 @@ mod tests {
             assert!(!en.contains("Lỗi"), "{en}");
             assert_eq!(e.exit_code(), 2);
         }
+    }
+
+    #[test]
+    fn clap_s_tip_for_a_hyphen_value_is_translated() {
+        let e = err(&["demo", "paint", "--token", "t", "-3"]);
+        assert_eq!(e.kind(), ErrorKind::UnknownArgument);
+        let vi = render_error(&e, Lang::Vi);
+        assert!(
+            vi.contains("gợi ý / tip: để truyền '-3' làm giá trị, hãy viết '-- -3' / to pass '-3' as a value, use '-- -3'"),
+            "{vi}"
+        );
+        let en = render_error(&e, Lang::En);
+        assert!(
+            en.contains("tip: to pass '-3' as a value, use '-- -3'"),
+            "{en}"
+        );
     }
 
     #[test]
