@@ -90,6 +90,13 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<NumberedRow>, Error> {
         if l.is_empty() || l.starts_with('#') {
             continue;
         }
+        if let Some(message) = bad_number(l) {
+            errors.push(LineError {
+                line: i + 1,
+                message,
+            });
+            continue;
+        }
         match serde_json::from_str::<ImportRow>(l) {
             Ok(row) => rows.push(NumberedRow { line: i + 1, row }),
             Err(e) => errors.push(LineError {
@@ -99,6 +106,41 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<NumberedRow>, Error> {
         }
     }
     done(rows, errors)
+}
+
+/// The number fields of a JSON line, with their largest value: a negative, fractional or too large
+/// one gets the message the flag gives on the command line (naming the field), not serde's.
+const NUMBER_FIELDS: &[(&str, u64)] = &[
+    ("year", u16::MAX as u64),
+    ("vendors_total", u32::MAX as u64),
+    ("vendors_surveyed", u32::MAX as u64),
+    ("vendors_nonbio", u32::MAX as u64),
+    ("vendors_alternatives", u32::MAX as u64),
+    ("operating_days", u8::MAX as u64),
+    ("nonbio_bags", u32::MAX as u64),
+    ("eco_bags", u32::MAX as u64),
+];
+
+/// The field message for the first bad number field of a JSON line, if any.
+fn bad_number(line: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    let object = value.as_object()?;
+    for (key, max) in NUMBER_FIELDS {
+        let Some(n) = object.get(*key).filter(|v| v.is_number()) else {
+            continue;
+        };
+        let field = key.replace('_', "-");
+        let text = n.to_string();
+        let result = match *max {
+            m if m == u64::from(u8::MAX) => crate::ops::parse_whole::<u8>(&field, &text).err(),
+            m if m == u64::from(u16::MAX) => crate::ops::parse_whole::<u16>(&field, &text).err(),
+            _ => crate::ops::parse_whole::<u32>(&field, &text).err(),
+        };
+        if let Some(e) = result {
+            return Some(e.to_string());
+        }
+    }
+    None
 }
 
 /// `survey market` flags as a parser of their own, for CSV rows.
@@ -314,6 +356,26 @@ mod tests {
                     3,
                     "Dữ liệu không hợp lệ / Invalid input: vendors-surveyed: 'many' is not a whole number"
                 ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_negative_count_in_a_json_line_gets_the_field_s_message() {
+        let text = r#"{"type":"market","outlet":"x-2","date":"2024-05-02","vendors_total":-3,"vendors_surveyed":1,"nonbio_kg":"1","vendors_nonbio":1}
+{"type":"market","outlet":"x-2","date":"2024-05-02","vendors_total":3,"vendors_surveyed":1.5,"nonbio_kg":"1","vendors_nonbio":1}
+{"type":"market","outlet":"x-2","date":"2024-05-02","vendors_total":3,"vendors_surveyed":1,"nonbio_kg":"1","vendors_nonbio":1,"operating_days":300}
+"#;
+        let Err(Error::Lines(errs)) = parse_jsonl(text) else {
+            panic!("expected errors")
+        };
+        let got: Vec<(usize, &str)> = errs.iter().map(|e| (e.line, e.message.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, "Dữ liệu không hợp lệ / Invalid input: vendors-total: must not be negative"),
+                (2, "Dữ liệu không hợp lệ / Invalid input: vendors-surveyed: '1.5' is not a whole number"),
+                (3, "Dữ liệu không hợp lệ / Invalid input: operating-days: must be at most 255"),
             ]
         );
     }
