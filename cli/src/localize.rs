@@ -70,8 +70,10 @@ pub fn lang_arg() -> Arg {
         .global(true)
         .env(crate::LANG_ENV)
         .value_name("LANG")
+        // Empty (`BAOBI_LANG=` in an environment file) means the default, as if unset.
         .value_parser(|s: &str| match Lang::parse(s) {
             Some(_) => Ok(s.to_string()),
+            None if s.trim().is_empty() => Ok(String::new()),
             None => Err("phải là vi hoặc en / must be vi or en".to_string()),
         })
         .help("Language of the command line: vi (Vietnamese, the default) or en (English)")

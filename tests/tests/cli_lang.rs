@@ -132,6 +132,11 @@ fn agent_help_is_english_with_the_flag_before_or_after_the_command_or_the_variab
         &stdout(&out),
         &["Usage: baobi-agent survey market", "Vendors at the market"],
     );
+    // An empty variable (`BAOBI_LANG=` in an environment file) is the default.
+    // (`status` on a store never enrolled: exit 1, not a refused `--lang`.)
+    let out = run("baobi-agent", &["status"], &[("BAOBI_LANG", "")]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    contains_all(&stderr(&out), &["Chưa đăng ký với máy chủ tỉnh"]);
     // The flag wins over the variable.
     let out = run(
         "baobi-agent",
