@@ -977,4 +977,22 @@ function pairPage() {
 
 // ---- start --------------------------------------------------------------------------------------
 
+// The hub line (and Home's cards) follow the agent's status every few seconds: the hub going away or
+// coming back shows without a reload.
+setInterval(async () => {
+  if (document.hidden || !STATUS || STATUS.enrolled === false) return;
+  try {
+    const st = await refreshStatus();
+    hubLine(st);
+    const now = document.getElementById("hub-now");
+    if (now) {
+      const reach = pick(st, "hub_reachable", "hub_answers", "reachable");
+      now.className = reach === false ? "error" : reach === true ? "ok" : "muted";
+      now.textContent = reach === false ? t("hub_now_down") : reach === true ? t("hub_now_up") : t("hub_unknown");
+    }
+    const pend = document.getElementById("pending");
+    if (pend) pend.textContent = st.pending ?? 0;
+  } catch (_) { /* the next tick tries again */ }
+}, 4000);
+
 loadLang().then(route, (e) => show(h("p", { class: "error" }, String(e))));
