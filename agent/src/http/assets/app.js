@@ -188,18 +188,24 @@ async function route() {
   try {
     st = await refreshStatus();
   } catch (e) {
-    if (e.status === 401 || e.status === 403) {
+    if (e.status === 403 && e.body.pairing_required) {
       // A device on the office LAN that is not paired yet: the pairing page only.
       header(false, true);
       hubLine(null);
       return done(mine, pairPage());
     }
+    if (e.status === 403 && e.body.session === false && !sessionStorage.getItem("baobi.reloaded")) {
+      // The session cookie expired (the agent restarted): the page gets a new one.
+      sessionStorage.setItem("baobi.reloaded", "1");
+      return location.reload();
+    }
     header(false, false);
     return done(mine, show(h("p", { class: "error", id: "page-error" }, e.message)));
   }
   if (mine !== ROUTING) return;
+  sessionStorage.removeItem("baobi.reloaded");
   const enrolled = st.enrolled !== false;
-  const lan = !!st.lan;
+  const lan = !["127.0.0.1", "localhost", "[::1]"].includes(location.hostname);
   header(enrolled, lan);
   hubLine(st);
   if (!enrolled) return done(mine, enrollPage());
@@ -967,7 +973,7 @@ function pairPage() {
     ev.preventDefault();
     err.textContent = "";
     try {
-      await post("/api/pair", { code: code.value.trim() });
+      await post("/api/pair", { code: code.value.trim(), label: (navigator.userAgentData && navigator.userAgentData.platform) || navigator.platform || undefined });
       location.hash = "#/";
       route();
     } catch (e) { err.textContent = e.message; }

@@ -1,0 +1,561 @@
+//! The office app as a clerk uses it, in real headless Chromium (Debian's `chromium`, driven over
+//! WebDriver by `chromium-driver` through `fantoccini`, as `browser.rs` drives the hub's dashboard)
+//! against the real `baobi-agent daemon --http` and a real hub over QUIC on loopback: first run with
+//! a token, a market registered, a survey refused at its invalid field with nothing saved, then saved
+//! and shown as not yet sent; the hub stops and the app says so; the hub comes back, "sync now", the
+//! record is at the hub exactly once; the hub returns it with a reason, Home shows the reason, the
+//! clerk corrects it and it is `submitted` again at the hub. A half-filled form survives a reload, and
+//! the pages switch to English and back. Every page checked shows no "null", "undefined" or
+//! untranslated key (`assert_clean`).
+//!
+//! The browser and its driver are required, as for `browser.rs`: when either is missing the test
+//! fails with a message that says how to install them (`.ci/run` does). It is never skipped.
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use baobi_tests::{bin, Agent, Hub};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const DRIVER: &str = "/usr/bin/chromedriver";
+/// Longest wait for anything the page does (a loaded 2-core machine can be slow; a limit, not a
+/// timing assertion).
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// `chromedriver` on a free loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        for p in [CHROMIUM, DRIVER] {
+            assert!(
+                Path::new(p).exists(),
+                "{p} not found: the browser test needs Debian's chromium and chromium-driver \
+                 (apt-get install -y chromium chromium-driver; .ci/run installs them)"
+            );
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new(DRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver { child, port }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `baobi-agent daemon --http 127.0.0.1:0` on the agent's folder (enrolled or not), killed on drop;
+/// `url` is what it wrote to `app.url`.
+struct App {
+    child: Child,
+    url: String,
+}
+
+impl App {
+    fn start(agent: &Agent) -> App {
+        let url_file = agent.dir.path().join("app.url");
+        let _ = std::fs::remove_file(&url_file);
+        let child = Command::new(bin("baobi-agent"))
+            .arg("--data")
+            .arg(agent.dir.path())
+            .args(["daemon", "--http", "127.0.0.1:0", "--interval", "3600"])
+            .env("BAOBI_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn baobi-agent daemon --http");
+        let deadline = Instant::now() + PATIENCE;
+        let url = loop {
+            if let Ok(u) = std::fs::read_to_string(&url_file) {
+                if u.ends_with('\n') {
+                    break u.trim().trim_end_matches('/').to_string();
+                }
+            }
+            assert!(Instant::now() < deadline, "the daemon wrote no app.url");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        App { child, url }
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn browser(driver: &Driver, profile: &Path) -> Client {
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1366,768",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+            "prefs": { "intl.accept_languages": "vi-VN" }
+        }
+    });
+    let Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("WebDriver session with headless Chromium")
+}
+
+/// Waits until the element at `css` exists and its text satisfies `ok`; returns the text.
+async fn wait_text(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = String::from("<absent>");
+    loop {
+        if let Ok(e) = c.find(Locator::Css(css)).await {
+            if let Ok(t) = e.text().await {
+                if ok(&t) {
+                    return t;
+                }
+                last = t;
+            }
+        }
+        if Instant::now() > deadline {
+            let text = c
+                .execute("return document.body.innerText;", vec![])
+                .await
+                .unwrap_or_default();
+            panic!(
+                "{css}: last text {last:?}; page text:\n{}",
+                text.as_str().unwrap_or("")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the page has drawn its route (`body[data-ready]`).
+async fn ready(c: &Client) {
+    c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("body[data-ready]"))
+        .await
+        .expect("the page drew itself");
+}
+
+/// Opens the app at `#route` and waits until it is drawn.
+async fn open(c: &Client, base: &str, route: &str) {
+    c.goto(&format!("{base}/#{route}"))
+        .await
+        .expect("open page");
+    ready(c).await;
+}
+
+async fn click(c: &Client, css: &str) {
+    c.wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Types `text` into the (cleared) field at `css`, as a person would.
+async fn type_in(c: &Client, css: &str, text: &str) {
+    let e = c
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.clear()
+        .await
+        .unwrap_or_else(|e| panic!("clear {css}: {e}"));
+    e.send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+}
+
+/// Sets a date or select field's value (their typing differs by locale) and fires `input` and
+/// `change` as the browser does.
+async fn set(c: &Client, css: &str, value: &str) {
+    let r = c
+        .execute(
+            "const e = document.querySelector(arguments[0]); if (!e) return false; e.value = arguments[1]; \
+             e.dispatchEvent(new Event('input', {bubbles: true})); \
+             e.dispatchEvent(new Event('change', {bubbles: true})); return e.value === arguments[1];",
+            vec![json!(css), json!(value)],
+        )
+        .await
+        .expect("set a field");
+    assert_eq!(r, json!(true), "{css} could not take {value:?}");
+}
+
+/// Picks the option of the select at `css` whose text contains `label` (units and outlets are
+/// picked by name, never typed as codes); returns its value.
+async fn choose(c: &Client, css: &str, label: &str) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let v = c
+            .execute(
+                "const s = document.querySelector(arguments[0]); if (!s) return null; \
+                 const o = [...s.options].find((o) => o.text.includes(arguments[1])); if (!o) return null; \
+                 s.value = o.value; s.dispatchEvent(new Event('input', {bubbles: true})); \
+                 s.dispatchEvent(new Event('change', {bubbles: true})); return o.value;",
+                vec![json!(css), json!(label)],
+            )
+            .await
+            .expect("choose an option");
+        if let Some(v) = v.as_str() {
+            return v.to_string();
+        }
+        assert!(Instant::now() < deadline, "{css}: no option with {label:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn value_of(c: &Client, css: &str) -> String {
+    c.execute(
+        "const e = document.querySelector(arguments[0]); return e ? e.value : null;",
+        vec![json!(css)],
+    )
+    .await
+    .expect("read a field")
+    .as_str()
+    .unwrap_or_else(|| panic!("{css} absent"))
+    .to_string()
+}
+
+fn dict(name: &str) -> serde_json::Map<String, Value> {
+    let text = match name {
+        "vi" => include_str!("../../agent/src/http/assets/vi.json"),
+        _ => include_str!("../../agent/src/http/assets/en.json"),
+    };
+    serde_json::from_str(text).expect("dictionary")
+}
+
+/// Fails when the page's visible text shows "null", "undefined", "NaN" or an i18n key (a whole
+/// cell that is a key, or a `snake_case` word, which is what `t(key)` shows for a missing entry).
+async fn assert_clean(c: &Client, page: &str) {
+    let text = c
+        .execute("return document.body.innerText;", vec![])
+        .await
+        .expect("read the page text");
+    let text = text.as_str().expect("innerText is a string");
+    let keys: BTreeSet<String> = dict("vi")
+        .keys()
+        .chain(dict("en").keys())
+        .cloned()
+        .collect();
+    let snake = |w: &str| {
+        w.contains('_')
+            && w.split('_').all(|p| {
+                !p.is_empty()
+                    && p.chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            })
+            && w.starts_with(|c: char| c.is_ascii_lowercase())
+    };
+    for cell in text
+        .split(['\n', '\t'])
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        assert!(
+            !keys.contains(cell),
+            "{page}: the i18n key {cell:?} shows untranslated:\n{text}"
+        );
+        for bad in ["null", "undefined", "NaN", "[object"] {
+            assert!(
+                !cell.contains(bad),
+                "{page}: {bad:?} shows in {cell:?}:\n{text}"
+            );
+        }
+        for word in cell.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            assert!(
+                !snake(word),
+                "{page}: {word:?} looks like an untranslated i18n key, in {cell:?}:\n{text}"
+            );
+        }
+    }
+}
+
+/// The hub's records with this agent-side id (`short_id`).
+fn at_hub(hub: &Hub, id: &str) -> Vec<Value> {
+    hub.records()
+        .into_iter()
+        .filter(|r| r["short_id"] == id)
+        .collect()
+}
+
+#[test]
+fn dictionaries_have_the_same_keys_and_nfc_vietnamese() {
+    let (vi, en) = (dict("vi"), dict("en"));
+    let kv: BTreeSet<_> = vi.keys().collect();
+    let ke: BTreeSet<_> = en.keys().collect();
+    assert_eq!(
+        kv.symmetric_difference(&ke).collect::<Vec<_>>(),
+        Vec::<&&String>::new(),
+        "vi.json and en.json differ in keys"
+    );
+    for (k, v) in &vi {
+        let s = v.as_str().expect("a string");
+        assert!(!s.trim().is_empty(), "vi.json {k} is empty");
+        // NFC: no combining marks left over (U+0300–U+036F) where a precomposed letter exists.
+        assert!(
+            !s.chars().any(|c| ('\u{300}'..='\u{36f}').contains(&c)),
+            "vi.json {k} is not NFC: {s:?}"
+        );
+    }
+}
+
+#[test]
+fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_returned() {
+    let driver = Driver::start();
+    let mut hub = Hub::init();
+    hub.serve();
+    let hub_addr = hub.addr.expect("hub address").to_string();
+    let token = hub.token("876");
+    let agent = Agent::new();
+    let app = App::start(&agent);
+    let base = app.url.clone();
+    let profile = tempfile::tempdir().expect("profile dir");
+    let shots = std::env::var_os("BAOBI_SCREENSHOTS").map(std::path::PathBuf::from);
+    let shot = |c: &Client, name: &'static str| {
+        let dir = shots.clone();
+        let c = c.clone();
+        async move {
+            if let Some(dir) = dir {
+                let _ = std::fs::write(dir.join(name), c.screenshot().await.unwrap());
+            }
+        }
+    };
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let c = browser(&driver, profile.path()).await;
+
+        // First run: not enrolled, the app asks for the token (in Vietnamese by default).
+        open(&c, &base, "/").await;
+        wait_text(&c, "#page-title", |t| {
+            t == "Đăng ký văn phòng với máy chủ tỉnh"
+        })
+        .await;
+        wait_text(&c, "#lang-switch", |t| t == "English").await;
+        assert_clean(&c, "first run (vi)").await;
+        // A bad token is refused plainly and the form stays.
+        type_in(&c, "#enroll-token", "baobi1.không-phải-mã").await;
+        click(&c, "#enroll-submit").await;
+        wait_text(&c, "#enroll-error", |t| !t.is_empty()).await;
+        open(&c, &base, "/").await;
+        wait_text(&c, "#page-title", |t| {
+            t == "Đăng ký văn phòng với máy chủ tỉnh"
+        })
+        .await;
+        type_in(&c, "#enroll-token", &token).await;
+        type_in(&c, "#enroll-label", "UBND huyện Lai Vung").await;
+        click(&c, "#enroll-submit").await;
+        wait_text(&c, "#enrolled-unit", |t| t.contains("876")).await;
+        wait_text(&c, "#enrolled-hub", |t| t.contains(&hub_addr)).await;
+        assert_clean(&c, "enrolled (vi)").await;
+        shot(&c, "office-enrolled.png").await;
+
+        // Register a market, its commune picked by name.
+        open(&c, &base, "/facilities").await;
+        type_in(&c, "#facility-name", "Chợ Tân Thành").await;
+        set(&c, "#facility-kind", "market").await;
+        choose(&c, "#facility-commune", "Tân Thành").await;
+        set(&c, "#facility-class", "3").await;
+        click(&c, "#facility-save").await;
+        wait_text(&c, "#facilities", |t| t.contains("Chợ Tân Thành")).await;
+        // Search ignores diacritics (server side).
+        type_in(&c, "#f-q", "cho tan thanh").await;
+        click(&c, "#f-submit").await;
+        wait_text(&c, "#facilities-count", |t| t == "1 cơ sở").await;
+        assert_clean(&c, "facilities (vi)").await;
+
+        // A market survey with a negative vendor count: refused at that field, nothing saved.
+        open(&c, &base, "/new/market").await;
+        choose(&c, "#in-outlet", "Chợ Tân Thành").await;
+        set(&c, "#in-date", "2024-04-06").await;
+        type_in(&c, "#in-vendors_total", "-5").await;
+        type_in(&c, "#in-vendors_surveyed", "60").await;
+        type_in(&c, "#in-nonbio_kg", "21,5").await;
+        type_in(&c, "#in-vendors_nonbio", "45").await;
+        click(&c, "#form-save").await;
+        wait_text(&c, "#in-vendors_total-error", |t| !t.is_empty()).await;
+        wait_text(&c, "#form-msg", |t| t.contains("Chưa có gì được lưu")).await;
+        let marked = c
+            .find_all(Locator::Css(".field.has-error"))
+            .await
+            .expect("marked fields");
+        assert_eq!(marked.len(), 1, "exactly the bad field is marked");
+        assert_eq!(
+            marked[0].attr("data-field").await.unwrap().as_deref(),
+            Some("vendors_total")
+        );
+        let none = agent.json(&["survey", "list"]);
+        assert_eq!(
+            none.as_array().map(Vec::len),
+            Some(0),
+            "nothing saved: {none}"
+        );
+        shot(&c, "office-field-error.png").await;
+
+        // Fixed and saved: "Đã lưu" once durable, not yet sent.
+        type_in(&c, "#in-vendors_total", "180").await;
+        click(&c, "#form-save").await;
+        let id = wait_text(&c, "#saved-link", |t| !t.is_empty()).await;
+        wait_text(&c, "#form-msg", |t| t.contains("Đã lưu")).await;
+        let listed = agent.json(&["survey", "list"]);
+        let rows = listed.as_array().expect("survey list");
+        assert_eq!(rows.len(), 1, "{listed}");
+        assert_eq!(rows[0]["id"], id.as_str());
+        assert_eq!(rows[0]["value"]["nonbio_g_per_day"], 21500, "21,5 kg");
+        open(&c, &base, "/records").await;
+        wait_text(&c, &format!("#records tr[data-id='{id}'] td.sent"), |t| {
+            t == "Chưa gửi"
+        })
+        .await;
+        assert_clean(&c, "records (vi)").await;
+
+        // A half-filled form survives a reload.
+        open(&c, &base, "/new/retail").await;
+        type_in(&c, "#in-bag_types", "túi giấy, túi vải").await;
+        type_in(&c, "#in-nonbio_bags", "12").await;
+        c.refresh().await.expect("reload");
+        ready(&c).await;
+        click(&c, "#draft-restore").await;
+        assert_eq!(value_of(&c, "#in-bag_types").await, "túi giấy, túi vải");
+        assert_eq!(value_of(&c, "#in-nonbio_bags").await, "12");
+        assert_clean(&c, "retail form with a draft (vi)").await;
+
+        // The hub stops: the app says plainly that it does not answer.
+        hub.stop();
+        open(&c, &base, "/").await;
+        wait_text(&c, "#hubline", |t| t.contains("không trả lời")).await;
+        wait_text(&c, "#pending", |t| t != "0").await;
+        assert_clean(&c, "home, hub down (vi)").await;
+        shot(&c, "office-hub-down.png").await;
+
+        // The hub is back: sync now, the record is at the hub exactly once.
+        hub.serve();
+        open(&c, &base, "/sync").await;
+        click(&c, "#sync-now").await;
+        wait_text(&c, "#sync-result.ok", |t| !t.is_empty()).await;
+        wait_text(&c, "#hubline", |t| t.contains("đang trả lời")).await;
+        let there = at_hub(&hub, &id);
+        assert_eq!(there.len(), 1, "exactly once at the hub");
+        assert_eq!(there[0]["review"]["state"], "submitted");
+        assert_clean(&c, "sync (vi)").await;
+        open(&c, &base, "/records").await;
+        wait_text(&c, &format!("#records tr[data-id='{id}'] td.sent"), |t| {
+            t == "Đã gửi"
+        })
+        .await;
+
+        // The hub returns it with a reason; after a sync Home lists it with the reason.
+        let reason = "Số tiểu thương dùng túi khó phân hủy không khớp phiếu";
+        let returned = hub.json(&["review", "return", &id, "--reason", reason]);
+        assert_eq!(returned["review"]["state"], "returned", "{returned}");
+        open(&c, &base, "/sync").await;
+        click(&c, "#sync-now").await;
+        wait_text(&c, "#sync-result.ok", |t| !t.is_empty()).await;
+        open(&c, &base, "/").await;
+        let item = format!("#returned-list li[data-id='{id}']");
+        wait_text(&c, &item, |t| t.contains(reason)).await;
+        assert_clean(&c, "home with a returned record (vi)").await;
+        shot(&c, "office-home-returned.png").await;
+
+        // The clerk corrects it from the to-do list; it is submitted again at the hub.
+        click(&c, &format!("{item} a.fix")).await;
+        ready(&c).await;
+        wait_text(&c, "#correct-reason", |t| t.contains(reason)).await;
+        type_in(&c, "#in-vendors_nonbio", "40").await;
+        click(&c, "#form-save").await;
+        wait_text(&c, "#form-msg", |t| t.contains("Đã lưu")).await;
+        open(&c, &base, "/sync").await;
+        click(&c, "#sync-now").await;
+        wait_text(&c, "#sync-result.ok", |t| !t.is_empty()).await;
+        let there = at_hub(&hub, &id);
+        assert_eq!(there.len(), 1, "still one record at the hub");
+        assert_eq!(there[0]["review"]["state"], "submitted", "{}", there[0]);
+        assert_eq!(there[0]["heads"][0]["value"]["vendors_nonbio"], 40);
+        open(&c, &base, "/").await;
+        wait_text(&c, "#returned-none", |t| !t.is_empty()).await;
+        open(&c, &base, &format!("/records/{id}")).await;
+        let rows = c.find_all(Locator::Css("#history tbody tr")).await.unwrap();
+        assert_eq!(rows.len(), 2, "created and corrected");
+
+        // English on the switch, remembered across pages, and back.
+        click(&c, "#lang-switch").await;
+        wait_text(&c, "#nav-home", |t| t == "Home").await;
+        wait_text(&c, "#page-title", |t| t.starts_with("Record")).await;
+        assert_clean(&c, "record (en)").await;
+        for route in [
+            "/",
+            "/facilities",
+            "/new/market",
+            "/new/campaign",
+            "/records",
+            "/import",
+            "/sync",
+            "/print/form",
+            "/print/year?year=2024",
+            "/devices",
+        ] {
+            open(&c, &base, route).await;
+            wait_text(&c, "#nav-home", |t| t == "Home").await;
+            assert_clean(&c, &format!("{route} (en)")).await;
+        }
+        click(&c, "#lang-switch").await;
+        wait_text(&c, "#nav-home", |t| t == "Trang chính").await;
+        for route in [
+            "/",
+            "/facilities",
+            "/new/market",
+            "/new/campaign",
+            "/records",
+            "/import",
+            "/sync",
+            "/print/form",
+            "/print/year?year=2024",
+            "/devices",
+        ] {
+            open(&c, &base, route).await;
+            wait_text(&c, "#nav-home", |t| t == "Trang chính").await;
+            assert_clean(&c, &format!("{route} (vi)")).await;
+        }
+        c.close().await.expect("close the browser");
+    });
+    drop(app);
+}
