@@ -403,6 +403,10 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
         wait_text(&c, "#facilities-count", |t| t == "1 cơ sở").await;
         assert_clean(&c, "facilities (vi)").await;
 
+        // The hub stops (the office is offline from here until it comes back): the daemon's sync
+        // after each save can no longer reach it, so what is saved next stays "not yet sent".
+        hub.stop();
+
         // A market survey with a negative vendor count: refused at that field, nothing saved.
         open(&c, &base, "/new/market").await;
         choose(&c, "#in-outlet", "Chợ Tân Thành").await;
@@ -459,8 +463,7 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
         assert_eq!(value_of(&c, "#in-nonbio_bags").await, "12");
         assert_clean(&c, "retail form with a draft (vi)").await;
 
-        // The hub stops: the app says plainly that it does not answer.
-        hub.stop();
+        // The app says plainly that the hub does not answer, and what waits to be sent.
         open(&c, &base, "/").await;
         wait_text(&c, "#hubline", |t| t.contains("không trả lời")).await;
         wait_text(&c, "#pending", |t| t != "0").await;

@@ -314,6 +314,10 @@ async function homePage() {
       inds.length ? indicatorsTable(inds) : h("p", { class: "muted" }, t("no_data"))),
     h("section", { class: "noprint" }, h("a", { href: "#/new/market" }, t("nav_new_market")), " · ",
       h("a", { href: "#/new/retail" }, t("nav_new_retail")), " · ", h("a", { href: "#/sync" }, t("nav_sync"))));
+  // Nothing known yet about the hub (no sync tried since enrollment): ask the agent to try now.
+  if (reach === undefined || reach === null) {
+    try { STATUS = await api("/api/status?probe=true"); hubLine(STATUS); } catch (_) { /* the periodic status tells */ }
+  }
 }
 
 // ---- facilities ---------------------------------------------------------------------------------
