@@ -524,72 +524,45 @@ async fn restore(
 }
 
 async fn init(dir: &Path, token: &str, label: Option<String>, json: bool) -> anyhow::Result<i32> {
-    let token = match Token::from_text(token) {
-        Ok(t) => t,
-        Err(e) => {
-            note!("Mã đăng ký không hợp lệ / Invalid token: {e}");
-            return Ok(ops::EXIT_INVALID);
-        }
-    };
-    let label = label.unwrap_or_else(|| {
-        std::fs::read_to_string("/etc/hostname")
-            .map(|s| s.trim().to_string())
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "baobi-agent".into())
-    });
+    if let Err(e) = Token::from_text(token) {
+        note!("Mã đăng ký không hợp lệ / Invalid token: {e}");
+        return Ok(ops::EXIT_INVALID);
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let store = open_store(dir)?;
-    let reply = match sync::enroll(&store, &token, &label).await {
-        Ok(r) => r,
-        Err(e) => {
-            let e = ops::Error::Sync(e);
-            note!("{e}");
-            return Ok(e.exit_code());
-        }
+    let req = Request::Enroll {
+        token: token.to_string(),
+        label,
     };
+    request(dir, req, json).await
+}
+
+fn render_enrolled(e: &ops::Enrolled, json: bool) {
     note!(
         "Đã đăng ký với máy chủ tỉnh / Enrolled with the hub: {} ({}), {}",
-        reply.unit_name,
-        reply.unit,
-        reply.province_name
+        e.unit_name,
+        e.unit,
+        e.province_name
     );
-    let pb = progress_bar();
-    let first = sync::sync(&store, &mut on_progress(&pb)).await;
-    pb.finish_and_clear();
-    let author = store.author()?.hex();
-    let report = match first {
-        Ok(r) => {
-            note!(
-                "Đã đồng bộ lần đầu / First sync done: received {}",
-                r.received
-            );
-            Some(r)
-        }
-        Err(e) => {
-            note!(
-                "Cảnh báo / Warning: {}; run `baobi-agent sync` later",
-                ops::Error::Sync(e)
-            );
-            None
-        }
-    };
+    match (&e.received, &e.warning) {
+        (Some(n), _) => note!("Đã đồng bộ lần đầu / First sync done: received {n}"),
+        (None, Some(w)) => note!("Cảnh báo / Warning: {w}; run `baobi-agent sync` later"),
+        (None, None) => {}
+    }
     if json {
         out!(
             "{}",
             serde_json::json!({
-                "author": author,
-                "unit": reply.unit,
-                "unit_name": reply.unit_name,
-                "province": reply.province,
-                "province_name": reply.province_name,
-                "received": report.map(|r| r.received),
+                "author": e.author,
+                "unit": e.unit,
+                "unit_name": e.unit_name,
+                "province": e.province,
+                "province_name": e.province_name,
+                "received": e.received,
             })
         );
     } else {
-        out!("{author}");
+        out!("{}", e.author);
     }
-    Ok(0)
 }
 
 async fn run_daemon(
@@ -721,7 +694,7 @@ async fn app(dir: &Path, http: &str, no_open: bool) -> anyhow::Result<i32> {
 }
 
 async fn request(dir: &Path, req: Request, json: bool) -> anyhow::Result<i32> {
-    let is_sync = matches!(req, Request::Sync);
+    let is_sync = matches!(req, Request::Sync | Request::Enroll { .. });
     let resp = match daemon::client_request(dir, &req).await {
         Some(r) => r.context("talking to the running daemon")?,
         None => {
@@ -780,10 +753,39 @@ fn print_json(v: &impl serde::Serialize) {
 
 fn render(resp: Response, json: bool) -> i32 {
     match resp {
-        Response::Error { code, message } => {
+        Response::Error { code, message, .. } => {
             note!("{message}");
             return code;
         }
+        Response::Enrolled { enrolled } => render_enrolled(&enrolled, json),
+        Response::Units { units } => print_json(&units),
+        Response::SurveyPage { total, surveys } => {
+            if json {
+                print_json(&serde_json::json!({ "total": total, "surveys": surveys }));
+            } else {
+                out!("{}", survey_table(&surveys));
+            }
+        }
+        Response::Unconfirmed { warnings } => {
+            for w in warnings {
+                note!("Cảnh báo / Warning: {w}");
+            }
+            note!("Chưa lưu / Not saved: cần xác nhận / needs confirming");
+            return ops::EXIT_INVALID;
+        }
+        Response::ImportChecked { checked, errors } => {
+            for e in &errors {
+                note!("dòng / line {}: {}", e.line, e.message);
+            }
+            if json {
+                print_json(&checked);
+            }
+            if !errors.is_empty() {
+                return ops::EXIT_INVALID;
+            }
+        }
+        Response::Indicators { report } => print_json(&report),
+        Response::SyncHistory { attempts } => print_json(&attempts),
         Response::Saved {
             id,
             message,

@@ -74,6 +74,7 @@ async fn serve_conn(stream: UnixStream, ctx: Ctx) -> Result<(), Error> {
                 ops::execute(&ctx, req, &mut |_| {}).await
             }
             Err(e) => Response::Error {
+                field: None,
                 code: ops::EXIT_INVALID,
                 message: format!("bad request: {e}"),
             },

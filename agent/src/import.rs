@@ -40,6 +40,9 @@ pub struct NumberedRow {
 pub struct LineError {
     /// 1-based line in the file.
     pub line: usize,
+    /// The field at fault, when known (snake_case or as the check names it; appended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     /// Bilingual reason.
     pub message: String,
 }
@@ -94,6 +97,7 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<NumberedRow>, Error> {
             Ok(row) => rows.push(NumberedRow { line: i + 1, row }),
             Err(e) => errors.push(LineError {
                 line: i + 1,
+                field: None,
                 message: format!("JSON không hợp lệ / invalid JSON: {e}"),
             }),
         }
@@ -138,6 +142,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
         Err(e) => {
             return Err(Error::Lines(vec![LineError {
                 line: 1,
+                field: None,
                 message: format!("tiêu đề CSV không hợp lệ / invalid CSV header: {e}"),
             }]))
         }
@@ -145,6 +150,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
     let Some(type_col) = headers.iter().position(|h| h == "type") else {
         return Err(Error::Lines(vec![LineError {
             line: 1,
+            field: None,
             message: "thiếu cột `type` / missing the `type` column (market or retail)".into(),
         }]));
     };
@@ -157,6 +163,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
                 let line = e.position().map_or(0, |p| line_at(text, p.byte()));
                 errors.push(LineError {
                     line,
+                    field: None,
                     message: format!("CSV không hợp lệ / invalid CSV: {e}"),
                 });
                 continue;
@@ -178,6 +185,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
                     "no" | "false" | "0" | "không" => {}
                     other => errors.push(LineError {
                         line,
+                        field: Some(name.replace('-', "_")),
                         message: format!("{name}: '{other}' không phải có/không / is not yes/no"),
                     }),
                 }
@@ -192,6 +200,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
             other => {
                 errors.push(LineError {
                     line,
+                    field: Some("type".into()),
                     message: format!(
                         "type '{}' phải là market hoặc retail / must be market or retail",
                         other.unwrap_or_default()
@@ -204,6 +213,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
             Ok(row) => rows.push(NumberedRow { line, row }),
             Err(e) => errors.push(LineError {
                 line,
+                field: clap_field(&e),
                 message: clap_first_line(&e),
             }),
         }
@@ -229,6 +239,22 @@ fn line_at(text: &str, offset: u64) -> usize {
         line += 1;
     }
     line
+}
+
+/// The field a clap error is about (`--vendors-total <N>` → `vendors_total`), when it names one.
+fn clap_field(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let v = e
+        .get(ContextKind::InvalidArg)
+        .or_else(|| e.get(ContextKind::InvalidSubcommand))?;
+    let s = match v {
+        ContextValue::String(s) => s.clone(),
+        ContextValue::Strings(v) => v.first()?.clone(),
+        _ => return None,
+    };
+    let name = s.trim_start_matches('-');
+    let name = name.split([' ', '=', '<']).next().unwrap_or(name);
+    Some(name.replace('-', "_")).filter(|n| !n.is_empty())
 }
 
 /// A clap error on one line, without its `error:` prefix and the usage text after it.

@@ -10,7 +10,9 @@
 
 pub mod api;
 pub mod assets;
+pub mod body;
 pub mod session;
+pub mod sheet;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
