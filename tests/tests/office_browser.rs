@@ -238,7 +238,16 @@ async fn choose(c: &Client, css: &str, label: &str) -> String {
         if let Some(v) = v.as_str() {
             return v.to_string();
         }
-        assert!(Instant::now() < deadline, "{css}: no option with {label:?}");
+        if Instant::now() > deadline {
+            let opts = c
+                .execute(
+                    "const s = document.querySelector(arguments[0]); return s ? [...s.options].map((o) => o.text) : null;",
+                    vec![json!(css)],
+                )
+                .await
+                .unwrap_or_default();
+            panic!("{css}: no option with {label:?} among {opts}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -344,7 +353,8 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
     let mut hub = Hub::init();
     hub.serve();
     let hub_addr = hub.addr.expect("hub address").to_string();
-    let token = hub.token("876");
+    // A commune office after the 2025 reform: Xã Lai Vung (30226), in force today.
+    let token = hub.token("30226");
     let agent = Agent::new();
     let app = App::start(&agent);
     let base = app.url.clone();
@@ -382,9 +392,9 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
         })
         .await;
         type_in(&c, "#enroll-token", &token).await;
-        type_in(&c, "#enroll-label", "UBND huyện Lai Vung").await;
+        type_in(&c, "#enroll-label", "UBND xã Lai Vung").await;
         click(&c, "#enroll-submit").await;
-        wait_text(&c, "#enrolled-unit", |t| t.contains("876")).await;
+        wait_text(&c, "#enrolled-unit", |t| t.contains("Lai Vung (30226)")).await;
         wait_text(&c, "#enrolled-hub", |t| t.contains(&hub_addr)).await;
         assert_clean(&c, "enrolled (vi)").await;
         shot(&c, "office-enrolled.png").await;
@@ -393,7 +403,7 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
         open(&c, &base, "/facilities").await;
         type_in(&c, "#facility-name", "Chợ Tân Thành").await;
         set(&c, "#facility-kind", "market").await;
-        choose(&c, "#facility-commune", "Tân Thành").await;
+        choose(&c, "#facility-commune", "Lai Vung").await;
         set(&c, "#facility-class", "3").await;
         click(&c, "#facility-save").await;
         wait_text(&c, "#facilities", |t| t.contains("Chợ Tân Thành")).await;
@@ -410,7 +420,6 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
         // A market survey with a negative vendor count: refused at that field, nothing saved.
         open(&c, &base, "/new/market").await;
         choose(&c, "#in-outlet", "Chợ Tân Thành").await;
-        set(&c, "#in-date", "2024-04-06").await;
         type_in(&c, "#in-vendors_total", "-5").await;
         type_in(&c, "#in-vendors_surveyed", "60").await;
         type_in(&c, "#in-nonbio_kg", "21,5").await;
@@ -533,7 +542,7 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
             "/import",
             "/sync",
             "/print/form",
-            "/print/year?year=2024",
+            "/print/year",
             "/devices",
         ] {
             open(&c, &base, route).await;
@@ -551,7 +560,7 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
             "/import",
             "/sync",
             "/print/form",
-            "/print/year?year=2024",
+            "/print/year",
             "/devices",
         ] {
             open(&c, &base, route).await;

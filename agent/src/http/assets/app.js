@@ -619,6 +619,16 @@ async function formPage(kind, q) {
       else if (correcting && raw === "" && baseline[name] !== undefined && baseline[name] !== "") body[name] = null;
     }
     if (correcting) {
+      // The correction's on/off pair for the market's reduction model (both present, as the CLI's
+      // --reduction-model / --no-reduction-model): set only when changed.
+      if (formKind === "market") {
+        const changed = inputs.reduction_model.value !== String(baseline.reduction_model ?? "no");
+        body.reduction_model = changed && inputs.reduction_model.value === "yes";
+        body.no_reduction_model = changed && inputs.reduction_model.value === "no";
+      } else {
+        body.reduction_model = false;
+        body.no_reduction_model = false;
+      }
       const heads = (correcting.heads || []).map((x) => x.hash);
       if (heads.length > 1) body.heads = heads;
     } else if (formKind !== "campaign") body.type = formKind;
@@ -785,6 +795,9 @@ function apiBodyOf(type, v) {
     const x = apiValue(k, String(f[name]));
     if (x !== undefined) body[name] = x;
   }
+  const market = !String(type).startsWith("retail");
+  body.no_reduction_model = market && body.reduction_model === false;
+  body.reduction_model = market && body.reduction_model === true;
   return body;
 }
 
