@@ -320,13 +320,15 @@ pub async fn survey_add(State(st): State<AppState>, body: Bytes) -> Result<HttpR
     let confirm = matches!(obj.remove("confirm"), Some(Value::Bool(true)));
     match obj.get("type").and_then(Value::as_str) {
         Some("market") | Some("retail") => {}
-        other => return Err(ApiError::field(
-            "type",
-            format!(
+        other => {
+            return Err(ApiError::field(
+                "type",
+                format!(
                 "Loại khảo sát phải là market hoặc retail / type must be market or retail, not {}",
                 other.unwrap_or("(none)")
             ),
-        )),
+            ))
+        }
     }
     let survey = match obj.remove("type").as_ref().and_then(Value::as_str) {
         Some("market") => ImportRow::Market(typed(obj)?),
