@@ -318,6 +318,38 @@ async fn assert_clean(c: &Client, page: &str) {
     }
 }
 
+/// Every page of the app, as routes.
+const ROUTES: [&str; 12] = [
+    "/",
+    "/facilities",
+    "/new/market",
+    "/new/retail",
+    "/new/campaign",
+    "/records",
+    "/import",
+    "/sync",
+    "/print",
+    "/print/form",
+    "/print/year",
+    "/devices",
+];
+
+/// Fails when the page is wider than the window (a horizontal scroll bar on the whole page).
+async fn assert_fits(c: &Client, page: &str) {
+    let r = c
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .expect("measure the page");
+    let (w, inner) = (r[0].as_u64().unwrap_or(0), r[1].as_u64().unwrap_or(0));
+    assert!(
+        w <= inner,
+        "{page}: the page is {w} px wide in a {inner} px window"
+    );
+}
+
 /// The hub's records with this agent-side id (`short_id`).
 fn at_hub(hub: &Hub, id: &str) -> Vec<Value> {
     hub.records()
@@ -454,6 +486,7 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
         assert_eq!(rows.len(), 1, "{listed}");
         assert_eq!(rows[0]["id"], id.as_str());
         assert_eq!(rows[0]["value"]["nonbio_g_per_day"], 21500, "21,5 kg");
+        let date = rows[0]["date"].as_str().expect("survey date").to_string();
         open(&c, &base, "/records").await;
         wait_text(&c, &format!("#records tr[data-id='{id}'] td.sent"), |t| {
             t == "Chưa gửi"
@@ -528,45 +561,95 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
         let rows = c.find_all(Locator::Css("#history tbody tr")).await.unwrap();
         assert_eq!(rows.len(), 2, "created and corrected");
 
+        // Import: a file with a bad row shows that row's line and field and saves nothing; the
+        // fixed file is checked, then saved whole.
+        let outlets = agent.json(&["outlet", "list"]);
+        let market = outlets[0]["id"]
+            .as_str()
+            .expect("the market's id")
+            .to_string();
+        let csv = |second: &str| {
+            format!(
+                "type,outlet,date,vendors_total,vendors_surveyed,nonbio_kg,vendors_nonbio\n\
+                 market,{market},{date},150,50,12.5,30\n\
+                 market,{market},{date},{second},50,8,20\n"
+            )
+        };
+        let files = tempfile::tempdir().expect("import dir");
+        let bad = files.path().join("khao-sat-loi.csv");
+        std::fs::write(&bad, csv("-3")).expect("write the bad file");
+        open(&c, &base, "/import").await;
+        c.find(Locator::Css("#import-file"))
+            .await
+            .expect("file input")
+            .send_keys(&bad.display().to_string())
+            .await
+            .expect("choose the file");
+        wait_text(&c, "#import-errors tr[data-line='3'] td.field", |t| {
+            t == "Tổng số tiểu thương"
+        })
+        .await;
+        let rows = c
+            .find_all(Locator::Css("#import-errors tbody tr"))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "only line 3 is bad");
+        assert_eq!(
+            agent.json(&["survey", "list"]).as_array().map(Vec::len),
+            Some(1),
+            "nothing imported"
+        );
+        let good = files.path().join("khao-sat.csv");
+        std::fs::write(&good, csv("90")).expect("write the fixed file");
+        c.find(Locator::Css("#import-file"))
+            .await
+            .expect("file input")
+            .send_keys(&good.display().to_string())
+            .await
+            .expect("choose the file");
+        click(&c, "#import-commit").await;
+        wait_text(&c, "#import-saved", |t| t.contains('2')).await;
+        assert_eq!(
+            agent.json(&["survey", "list"]).as_array().map(Vec::len),
+            Some(3),
+            "both rows saved"
+        );
+
+        // The PC's "pair a device" panel shows a 6-digit code.
+        open(&c, &base, "/devices").await;
+        click(&c, "#pair-new").await;
+        wait_text(&c, "#pair-code", |t| {
+            t.len() == 6 && t.chars().all(|c| c.is_ascii_digit())
+        })
+        .await;
+
         // English on the switch, remembered across pages, and back.
+        open(&c, &base, &format!("/records/{id}")).await;
         click(&c, "#lang-switch").await;
         wait_text(&c, "#nav-home", |t| t == "Home").await;
         wait_text(&c, "#page-title", |t| t.starts_with("Record")).await;
         assert_clean(&c, "record (en)").await;
-        for route in [
-            "/",
-            "/facilities",
-            "/new/market",
-            "/new/campaign",
-            "/records",
-            "/import",
-            "/sync",
-            "/print/form",
-            "/print/year",
-            "/devices",
-        ] {
+        for route in ROUTES {
             open(&c, &base, route).await;
             wait_text(&c, "#nav-home", |t| t == "Home").await;
             assert_clean(&c, &format!("{route} (en)")).await;
+            assert_fits(&c, &format!("{route} (en) at 1366×768")).await;
         }
         click(&c, "#lang-switch").await;
         wait_text(&c, "#nav-home", |t| t == "Trang chính").await;
-        for route in [
-            "/",
-            "/facilities",
-            "/new/market",
-            "/new/campaign",
-            "/records",
-            "/import",
-            "/sync",
-            "/print/form",
-            "/print/year",
-            "/devices",
-        ] {
+        for route in ROUTES {
             open(&c, &base, route).await;
             wait_text(&c, "#nav-home", |t| t == "Trang chính").await;
             assert_clean(&c, &format!("{route} (vi)")).await;
+            assert_fits(&c, &format!("{route} (vi) at 1366×768")).await;
         }
+        // A phone's width: every page still fits (wide tables scroll inside their box).
+        c.set_window_size(390, 844).await.expect("phone width");
+        for route in ROUTES {
+            open(&c, &base, route).await;
+            assert_fits(&c, &format!("{route} (vi) at 390 px")).await;
+        }
+        shot(&c, "office-phone.png").await;
         c.close().await.expect("close the browser");
     });
     drop(app);

@@ -60,7 +60,8 @@ function when(s) {
   if (!s) return DASH;
   const d = new Date(s);
   if (isNaN(d.getTime())) return String(s);
-  return d.toLocaleString(LANG === "vi" ? "vi-VN" : "en-GB", { dateStyle: "short", timeStyle: "short" });
+  const p = (n) => String(n).padStart(2, "0");
+  return p(d.getDate()) + "/" + p(d.getMonth() + 1) + "/" + d.getFullYear() + " " + p(d.getHours()) + ":" + p(d.getMinutes());
 }
 function kindLabel(k) { return k ? t("kind_" + String(k).replace(/-/g, "_")) : DASH; }
 function typeLabel(k) { return k ? t("type_" + String(k).replace(/-/g, "_")) : DASH; }
@@ -135,9 +136,10 @@ const NAV = [
 function header(enrolled, lan) {
   const cur = "#" + (location.hash.slice(1).split("?")[0] || "/");
   const links = enrolled && !lan ? NAV : enrolled ? NAV.filter(([, k]) => k !== "nav_devices") : [];
+  document.title = t("app_title");
   document.getElementById("top").replaceChildren(
-    h("a", { class: "brand", href: "#/" }, t("app_title") + (STATUS && STATUS.unit_name ? " — " + STATUS.unit_name : "")),
-    ...links.map(([href, k]) => h("a", { href, id: "nav-" + k.slice(4), class: cur === href || (href !== "#/" && cur.startsWith(href)) ? "active" : null }, t(k))),
+    h("a", { class: "brand", href: "#/" }, "baobi" + (STATUS && STATUS.unit_name ? " · " + STATUS.unit_name : "")),
+    h("nav", {}, ...links.map(([href, k]) => h("a", { href, id: "nav-" + k.slice(4), class: cur === href || (href !== "#/" && cur.startsWith(href)) ? "active" : null }, t(k)))),
     h("button", { id: "lang-switch", lang: LANG === "vi" ? "en" : "vi", onclick: () => setLang(LANG === "vi" ? "en" : "vi") },
       LANG === "vi" ? "English" : "Tiếng Việt"));
 }
@@ -815,7 +817,7 @@ function importPage() {
       if (commit) {
         out.replaceChildren(h("p", { class: "ok", id: "import-saved" }, t("import_saved", { n: saved.length || pick(r, "count") || 0 })));
       } else {
-        const n = pick(r, "rows", "count", "valid");
+        const n = pick(r, "checked", "count", "valid");
         out.replaceChildren(h("p", { class: "ok" }, t("import_ok", { n: typeof n === "number" ? n : saved.length })),
           h("button", { class: "primary", id: "import-commit", onclick: () => check(true) }, t("import_commit")));
       }
@@ -823,7 +825,7 @@ function importPage() {
       const errs = list(e.body || {}, "errors", "rows");
       out.replaceChildren(h("p", { class: "error" }, errs.length ? t("import_bad", { n: errs.length }) : e.message),
         errs.length ? h("table", { id: "import-errors" }, h("thead", {}, h("tr", {}, h("th", {}, t("col_line")), h("th", {}, t("col_field")), h("th", {}, t("col_error")))),
-          h("tbody", {}, errs.map((x) => h("tr", {}, h("td", {}, x.line), h("td", {}, x.field ? t("field_" + x.field) : DASH), h("td", {}, x.error || x.message))))) : null);
+          h("tbody", {}, errs.map((x) => h("tr", { "data-line": x.line }, h("td", {}, x.line), h("td", { class: "field" }, x.field ? DICT["field_" + String(x.field).replace(/-/g, "_")] || x.field : DASH), h("td", {}, x.error || x.message))))) : null);
     }
   };
   file.addEventListener("change", async () => {
