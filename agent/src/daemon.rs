@@ -152,6 +152,8 @@ async fn sync_loop(ctx: Ctx, notify: Arc<tokio::sync::Notify>, interval: Duratio
 /// File in the data directory holding the office app's loopback URL while the daemon serves it
 /// (`baobi-agent app` reads it to open the browser at the running daemon).
 pub const APP_URL_FILE: &str = "app.url";
+/// Like [`APP_URL_FILE`], the LAN listener's URL (`--http-lan`).
+pub const APP_LAN_URL_FILE: &str = "app-lan.url";
 
 /// Runs the daemon on `ctx.store` (whose directory is `dir`) until `shutdown` completes, serving the
 /// office app on the listeners of `http` (none by default).
@@ -177,10 +179,16 @@ pub async fn run(
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let url_file = dir.join(APP_URL_FILE);
+    let lan_file = dir.join(APP_LAN_URL_FILE);
+    let _ = std::fs::remove_file(&lan_file);
     let served = if http.loopback.is_some() || http.lan.is_some() {
         let app = crate::http::App::new(ctx.clone())
             .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
         let served = crate::http::start(app, http, stop_rx).await?;
+        if let Some(a) = served.lan {
+            std::fs::write(&lan_file, format!("http://{a}/\n"))?;
+        }
+        // Written last: its presence means every listener is up.
         if let Some(a) = served.loopback {
             std::fs::write(&url_file, format!("http://{a}/\n"))?;
         }
@@ -211,6 +219,7 @@ pub async fn run(
     let _ = stop_tx.send(true);
     if let Some(s) = served {
         let _ = std::fs::remove_file(&url_file);
+        let _ = std::fs::remove_file(&lan_file);
         s.wait().await;
     }
     // Let a sync in progress finish its durable writes before stopping.

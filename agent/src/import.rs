@@ -86,6 +86,13 @@ pub fn parse_file(path: &Path) -> Result<Vec<NumberedRow>, Error> {
 /// Parses JSON Lines: one object per line with a `type` of `market` or `retail`; blank lines and lines
 /// starting with `#` are skipped.
 pub fn parse_jsonl(text: &str) -> Result<Vec<NumberedRow>, Error> {
+    let (rows, errors) = parse_jsonl_all(text);
+    done(rows, errors)
+}
+
+/// Like [`parse_jsonl`], the good rows and the bad lines both (the app checks the good rows too, to
+/// show every bad row at once).
+pub fn parse_jsonl_all(text: &str) -> (Vec<NumberedRow>, Vec<LineError>) {
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for (i, l) in text.lines().enumerate() {
@@ -102,7 +109,7 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<NumberedRow>, Error> {
             }),
         }
     }
-    done(rows, errors)
+    (rows, errors)
 }
 
 /// `survey market` flags as a parser of their own, for CSV rows.
@@ -130,6 +137,12 @@ const FLAGS: &[&str] = &["reduction_model"];
 /// the flags of `survey market` / `survey retail` (`vendors_total` or `vendors-total`). Empty cells are
 /// absent fields. Each row goes through the same flag parser as the commands.
 pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
+    let (rows, errors) = parse_csv_all(text);
+    done(rows, errors)
+}
+
+/// Like [`parse_csv`], the good rows and the bad lines both.
+pub fn parse_csv_all(text: &str) -> (Vec<NumberedRow>, Vec<LineError>) {
     let mut reader = csv::ReaderBuilder::new()
         .comment(Some(b'#'))
         .trim(csv::Trim::All)
@@ -140,19 +153,25 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
             .map(|c| c.replace('_', "-").to_lowercase())
             .collect(),
         Err(e) => {
-            return Err(Error::Lines(vec![LineError {
-                line: 1,
-                field: None,
-                message: format!("tiêu đề CSV không hợp lệ / invalid CSV header: {e}"),
-            }]))
+            return (
+                vec![],
+                vec![LineError {
+                    line: 1,
+                    field: None,
+                    message: format!("tiêu đề CSV không hợp lệ / invalid CSV header: {e}"),
+                }],
+            )
         }
     };
     let Some(type_col) = headers.iter().position(|h| h == "type") else {
-        return Err(Error::Lines(vec![LineError {
-            line: 1,
-            field: None,
-            message: "thiếu cột `type` / missing the `type` column (market or retail)".into(),
-        }]));
+        return (
+            vec![],
+            vec![LineError {
+                line: 1,
+                field: None,
+                message: "thiếu cột `type` / missing the `type` column (market or retail)".into(),
+            }],
+        );
     };
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -218,7 +237,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
             }),
         }
     }
-    done(rows, errors)
+    (rows, errors)
 }
 
 /// The 1-based line of the record starting at byte `offset` of `text`: csv reports the offset where it

@@ -515,25 +515,33 @@ pub async fn import(
         .map(|v| parse_bool("commit", &v))
         .transpose()?
         .unwrap_or(false);
-    let rows = tokio::task::spawn_blocking(move || super::sheet::rows_of(&body))
+    let (rows, mut errors) = tokio::task::spawn_blocking(move || super::sheet::rows_of(&body))
         .await
         .map_err(ApiError::internal)??;
-    let bad = |errors: Vec<crate::import::LineError>| {
+    let bad = |mut errors: Vec<crate::import::LineError>| {
+        errors.sort_by_key(|e| e.line);
         ApiError::bad(format!(
             "Không lưu gì / Nothing saved: {} dòng lỗi / bad lines",
             errors.len()
         ))
         .with("errors", json!(errors))
     };
+    // Every row is checked, those that parsed too, so the clerk sees every bad row at once.
+    let checked = match exec(&st, Request::SurveyImportCheck { rows: rows.clone() }).await {
+        Response::ImportChecked { checked, errors: e } => {
+            errors.extend(e);
+            checked
+        }
+        other => return Err(unexpected(other)),
+    };
+    if !errors.is_empty() {
+        return Err(bad(errors));
+    }
     if !commit {
-        return match exec(&st, Request::SurveyImportCheck { rows }).await {
-            Response::ImportChecked { checked, errors } if errors.is_empty() => Ok(Json(
-                json!({ "checked": checked.len(), "rows": checked, "errors": [] }),
-            )
-            .into_response()),
-            Response::ImportChecked { errors, .. } => Err(bad(errors)),
-            other => Err(unexpected(other)),
-        };
+        return Ok(
+            Json(json!({ "checked": checked.len(), "rows": checked, "errors": [] }))
+                .into_response(),
+        );
     }
     match exec(&st, Request::SurveyImport { rows }).await {
         Response::Imported { saved, errors } if errors.is_empty() => Ok((

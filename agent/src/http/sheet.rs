@@ -6,10 +6,9 @@
 use std::io::Cursor;
 
 use calamine::{Data, Reader, Xlsx};
-use serde_json::json;
 
 use super::ApiError;
-use crate::import::{self, NumberedRow};
+use crate::import::{self, LineError, NumberedRow};
 
 fn cell_text(c: &Data) -> String {
     match c {
@@ -73,8 +72,8 @@ pub fn xlsx_to_csv(bytes: &[u8]) -> Result<String, ApiError> {
     Ok(out)
 }
 
-/// The rows of an upload, or 400 with every bad line (`errors: [{line, field?, message}]`).
-pub fn rows_of(body: &[u8]) -> Result<Vec<NumberedRow>, ApiError> {
+/// The rows of an upload that parse, and the lines that do not (`{line, field?, message}`).
+pub fn rows_of(body: &[u8]) -> Result<(Vec<NumberedRow>, Vec<LineError>), ApiError> {
     let text = if body.starts_with(b"PK\x03\x04") {
         xlsx_to_csv(body)?
     } else {
@@ -89,18 +88,9 @@ pub fn rows_of(body: &[u8]) -> Result<Vec<NumberedRow>, ApiError> {
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'));
-    let parsed = match first {
-        None => return Err(ApiError::bad("Tệp trống / The file holds no rows")),
-        Some(l) if l.starts_with('{') => import::parse_jsonl(&text),
-        Some(_) => import::parse_csv(&text),
-    };
-    match parsed {
-        Ok(rows) => Ok(rows),
-        Err(import::Error::Lines(errors)) => Err(ApiError::bad(format!(
-            "Không lưu gì / Nothing saved: {} dòng lỗi / bad lines",
-            errors.len()
-        ))
-        .with("errors", json!(errors))),
-        Err(e) => Err(ApiError::bad(e.to_string())),
+    match first {
+        None => Err(ApiError::bad("Tệp trống / The file holds no rows")),
+        Some(l) if l.starts_with('{') => Ok(import::parse_jsonl_all(&text)),
+        Some(_) => Ok(import::parse_csv_all(&text)),
     }
 }
