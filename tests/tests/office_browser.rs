@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use baobi_tests::{bin, Agent, Hub};
+use baobi_tests::{Agent, Hub};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
@@ -62,47 +62,6 @@ impl Driver {
 }
 
 impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `baobi-agent daemon --http 127.0.0.1:0` on the agent's folder (enrolled or not), killed on drop;
-/// `url` is what it wrote to `app.url`.
-struct App {
-    child: Child,
-    url: String,
-}
-
-impl App {
-    fn start(agent: &Agent) -> App {
-        let url_file = agent.dir.path().join("app.url");
-        let _ = std::fs::remove_file(&url_file);
-        let child = Command::new(bin("baobi-agent"))
-            .arg("--data")
-            .arg(agent.dir.path())
-            .args(["daemon", "--http", "127.0.0.1:0", "--interval", "3600"])
-            .env("BAOBI_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn baobi-agent daemon --http");
-        let deadline = Instant::now() + PATIENCE;
-        let url = loop {
-            if let Ok(u) = std::fs::read_to_string(&url_file) {
-                if u.ends_with('\n') {
-                    break u.trim().trim_end_matches('/').to_string();
-                }
-            }
-            assert!(Instant::now() < deadline, "the daemon wrote no app.url");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        App { child, url }
-    }
-}
-
-impl Drop for App {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -175,6 +134,9 @@ async fn open(c: &Client, base: &str, route: &str) {
     c.goto(&format!("{base}/#{route}"))
         .await
         .expect("open page");
+    // A new route in the same page is only a hash change; a reload makes every open a whole new
+    // page, so `ready` never sees the page before.
+    c.refresh().await.expect("load the page");
     ready(c).await;
 }
 
@@ -387,9 +349,10 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
     let hub_addr = hub.addr.expect("hub address").to_string();
     // A commune office after the 2025 reform: Xã Lai Vung (30226), in force today.
     let token = hub.token("30226");
-    let agent = Agent::new();
-    let app = App::start(&agent);
-    let base = app.url.clone();
+    let mut agent = Agent::new();
+    let app = agent.start_app(true, &[]);
+    let base = format!("http://{}", app.loopback);
+    let lan_base = format!("http://{}", app.lan.expect("the LAN listener"));
     let profile = tempfile::tempdir().expect("profile dir");
     let shots = std::env::var_os("BAOBI_SCREENSHOTS").map(std::path::PathBuf::from);
     let shot = |c: &Client, name: &'static str| {
@@ -615,13 +578,84 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
             "both rows saved"
         );
 
-        // The PC's "pair a device" panel shows a 6-digit code.
+        // A warning (above 0.5 kg per vendor per day) is shown and saved only once confirmed.
+        open(&c, &base, "/new/market").await;
+        choose(&c, "#in-outlet", "Chợ Tân Thành").await;
+        type_in(&c, "#in-vendors_total", "20").await;
+        type_in(&c, "#in-vendors_surveyed", "10").await;
+        type_in(&c, "#in-nonbio_kg", "500").await;
+        type_in(&c, "#in-vendors_nonbio", "10").await;
+        click(&c, "#form-save").await;
+        wait_text(&c, "#warnings", |t| !t.is_empty()).await;
+        assert_eq!(
+            agent.json(&["survey", "list"]).as_array().map(Vec::len),
+            Some(3),
+            "not saved before the warning is confirmed"
+        );
+        click(&c, "#confirm-save").await;
+        wait_text(&c, "#form-msg", |t| t.contains("Đã lưu")).await;
+        assert_eq!(
+            agent.json(&["survey", "list"]).as_array().map(Vec::len),
+            Some(4),
+            "saved once confirmed"
+        );
+
+        // A campaign, its unit picked by name (the office's own by default).
+        open(&c, &base, "/new/campaign").await;
+        choose(&c, "#in-unit", "Lai Vung").await;
+        set(&c, "#in-kind", "training").await;
+        type_in(&c, "#in-participants", "35").await;
+        type_in(&c, "#in-topic", "Tập huấn giảm túi ni lông tại chợ").await;
+        click(&c, "#form-save").await;
+        wait_text(&c, "#form-msg", |t| t.contains("Đã lưu")).await;
+
+        // The market gets a certification with its date, closes and reopens.
+        let row = format!("#facilities tr[data-id='{market}']");
+        open(&c, &base, "/facilities").await;
+        click(&c, &format!("{row} button.edit")).await;
+        set(&c, "#facility-civilized_since", "2025-09-01").await;
+        click(&c, "#facility-correct-save").await;
+        wait_text(&c, &row, |t| {
+            t.contains("Chợ đạt chuẩn văn minh từ 2025-09-01")
+        })
+        .await;
+        click(&c, &format!("{row} button.edit")).await;
+        click(&c, "#facility-close").await;
+        click(&c, "#facility-correct-save").await;
+        wait_text(&c, &row, |t| t.contains("Đóng cửa từ")).await;
+        click(&c, &format!("{row} button.edit")).await;
+        click(&c, "#facility-reopen").await;
+        wait_text(&c, &row, |t| t.contains("Đang hoạt động")).await;
+        assert_clean(&c, "facilities after corrections (vi)").await;
+
+        // Pairing a phone on the office LAN: it sees only the pairing page until it enters the
+        // code the PC shows; the PC lists it and removing it sends it back to the pairing page.
         open(&c, &base, "/devices").await;
         click(&c, "#pair-new").await;
-        wait_text(&c, "#pair-code", |t| {
+        let code = wait_text(&c, "#pair-code", |t| {
             t.len() == 6 && t.chars().all(|c| c.is_ascii_digit())
         })
         .await;
+        let phone_profile = tempfile::tempdir().expect("phone profile");
+        let phone = browser(&driver, phone_profile.path()).await;
+        phone.set_window_size(390, 844).await.expect("phone width");
+        open(&phone, &lan_base, "/records").await;
+        wait_text(&phone, "#page-title", |t| t == "Ghép nối thiết bị này").await;
+        assert_clean(&phone, "pairing page (vi)").await;
+        type_in(&phone, "#pair-input", &code).await;
+        click(&phone, "#pair-submit").await;
+        wait_text(&phone, "#page-title", |t| t.starts_with("Trang chính")).await;
+        open(&phone, &lan_base, "/records").await;
+        wait_text(&phone, "#records-count", |t| t.starts_with('4')).await;
+        open(&c, &base, "/devices").await;
+        let devices = "#devices tbody tr";
+        wait_text(&c, devices, |t| !t.is_empty()).await;
+        assert_eq!(c.find_all(Locator::Css(devices)).await.unwrap().len(), 1);
+        click(&c, "#devices tbody tr button.danger").await;
+        wait_text(&c, "#devices-list", |t| t.contains("Chưa có thiết bị nào")).await;
+        open(&phone, &lan_base, "/").await;
+        wait_text(&phone, "#page-title", |t| t == "Ghép nối thiết bị này").await;
+        phone.close().await.expect("close the phone's browser");
 
         // English on the switch, remembered across pages, and back.
         open(&c, &base, &format!("/records/{id}")).await;
@@ -652,5 +686,4 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
         shot(&c, "office-phone.png").await;
         c.close().await.expect("close the browser");
     });
-    drop(app);
 }

@@ -974,7 +974,7 @@ async function devicesPage() {
     try {
       const r = await api("/api/pairing");
       codeSlot.replaceChildren(h("p", {}, t("pair_show_code")), h("p", { class: "code", id: "pair-code" }, r.code),
-        h("p", { class: "muted" }, t("pair_code_valid", { at: when(pick(r, "expires", "expires_at", "valid_until")) })));
+        h("p", { class: "muted" }, t("pair_code_valid", { at: when(r.valid_secs ? new Date(Date.now() + 1000 * r.valid_secs).toISOString() : pick(r, "expires", "expires_at")) })));
     } catch (e) { codeSlot.replaceChildren(h("p", { class: "error" }, e.message)); }
   };
   show(h("h1", { id: "page-title" }, t("devices_title")),
