@@ -687,3 +687,63 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
         c.close().await.expect("close the browser");
     });
 }
+
+#[test]
+fn a_conflict_is_shown_side_by_side_and_resolved_by_keeping_one_version() {
+    let driver = Driver::start();
+    let hub = Hub::start();
+    // Two PCs of the same commune office correct the same survey without seeing each other's
+    // correction: the app's office then holds two heads.
+    let mut agent = hub.enroll_agent("30226");
+    let other = hub.enroll_agent("30226");
+    let market = agent.outlet("market", "Chợ Tân Thành", "30226", &["--class", "3"]);
+    let id = agent.market_survey(&market, "2025-08-01", "20", &[]);
+    agent.sync();
+    other.sync();
+    other.ok(&["survey", "correct", &id, "--nonbio-kg", "18"]);
+    agent.ok(&["survey", "correct", &id, "--nonbio-kg", "19"]);
+    other.sync();
+    agent.sync();
+    assert_eq!(
+        agent.json(&["survey", "show", &id])["survey"]["conflict"],
+        true
+    );
+    let app = agent.start_app(false, &[]);
+    let base = format!("http://{}", app.loopback);
+    let profile = tempfile::tempdir().expect("profile dir");
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let c = browser(&driver, profile.path()).await;
+        open(&c, &base, "/records?conflict=true").await;
+        wait_text(&c, &format!("#records tr[data-id='{id}']"), |t| {
+            t.contains("xung đột")
+        })
+        .await;
+        open(&c, &base, &format!("/records/{id}")).await;
+        let cards = "#conflict .card";
+        wait_text(&c, "#conflict", |t| t.contains("18 kg") && t.contains("19 kg")).await;
+        assert_eq!(c.find_all(Locator::Css(cards)).await.unwrap().len(), 2);
+        assert_clean(&c, "conflict (vi)").await;
+        let clicked = c
+            .execute(
+                "const k = [...document.querySelectorAll(arguments[0])].find((c) => c.innerText.includes(arguments[1])); \
+                 if (!k) return false; k.querySelector('button.keep').click(); return true;",
+                vec![json!(cards), json!("18 kg")],
+            )
+            .await
+            .expect("keep a version");
+        assert_eq!(clicked, json!(true));
+        wait_text(&c, "#record-msg", |t| t == "Đã chọn phiên bản cần giữ").await;
+        assert!(c.find(Locator::Css("#conflict")).await.is_err(), "no conflict left");
+        c.close().await.expect("close the browser");
+    });
+    let shown = agent.json(&["survey", "show", &id]);
+    assert_eq!(shown["survey"]["conflict"], false, "{shown}");
+    assert_eq!(shown["survey"]["value"]["nonbio_g_per_day"], 18_000);
+    agent.sync();
+    let rec = at_hub(&hub, &id);
+    assert_eq!(rec.len(), 1);
+    assert_eq!(rec[0]["conflict"], false, "{}", rec[0]);
+    assert_eq!(rec[0]["heads"][0]["value"]["nonbio_g_per_day"], 18_000);
+}
