@@ -355,7 +355,7 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
     let lan_base = format!("http://{}", app.lan.expect("the LAN listener"));
     let profile = tempfile::tempdir().expect("profile dir");
     let shots = std::env::var_os("BAOBI_SCREENSHOTS").map(std::path::PathBuf::from);
-    let shot = |c: &Client, name: &'static str| {
+    let shot = |c: &Client, name: String| {
         let dir = shots.clone();
         let c = c.clone();
         async move {
@@ -392,7 +392,7 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
         wait_text(&c, "#enrolled-unit", |t| t.contains("Lai Vung (30226)")).await;
         wait_text(&c, "#enrolled-hub", |t| t.contains(&hub_addr)).await;
         assert_clean(&c, "enrolled (vi)").await;
-        shot(&c, "office-enrolled.png").await;
+        shot(&c, "office-enrolled.png".to_string()).await;
 
         // Register a market, its commune picked by name.
         open(&c, &base, "/facilities").await;
@@ -437,7 +437,7 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
             Some(0),
             "nothing saved: {none}"
         );
-        shot(&c, "office-field-error.png").await;
+        shot(&c, "office-field-error.png".to_string()).await;
 
         // Fixed and saved: "Đã lưu" once durable, not yet sent.
         type_in(&c, "#in-vendors_total", "180").await;
@@ -473,7 +473,7 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
         wait_text(&c, "#hubline", |t| t.contains("không trả lời")).await;
         wait_text(&c, "#pending", |t| t != "0").await;
         assert_clean(&c, "home, hub down (vi)").await;
-        shot(&c, "office-hub-down.png").await;
+        shot(&c, "office-hub-down.png".to_string()).await;
 
         // The hub is back: sync now, the record is at the hub exactly once.
         hub.serve();
@@ -502,7 +502,7 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
         let item = format!("#returned-list li[data-id='{id}']");
         wait_text(&c, &item, |t| t.contains(reason)).await;
         assert_clean(&c, "home with a returned record (vi)").await;
-        shot(&c, "office-home-returned.png").await;
+        shot(&c, "office-home-returned.png".to_string()).await;
 
         // The clerk corrects it from the to-do list; it is submitted again at the hub.
         click(&c, &format!("{item} a.fix")).await;
@@ -676,14 +676,23 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
             wait_text(&c, "#nav-home", |t| t == "Trang chính").await;
             assert_clean(&c, &format!("{route} (vi)")).await;
             assert_fits(&c, &format!("{route} (vi) at 1366×768")).await;
+            shot(
+                &c,
+                format!("office{}-vi.png", route.replace(['/', '?', '='], "_")),
+            )
+            .await;
         }
         // A phone's width: every page still fits (wide tables scroll inside their box).
         c.set_window_size(390, 844).await.expect("phone width");
         for route in ROUTES {
             open(&c, &base, route).await;
             assert_fits(&c, &format!("{route} (vi) at 390 px")).await;
+            shot(
+                &c,
+                format!("phone{}-vi.png", route.replace(['/', '?', '='], "_")),
+            )
+            .await;
         }
-        shot(&c, "office-phone.png").await;
         c.close().await.expect("close the browser");
     });
 }

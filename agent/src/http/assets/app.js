@@ -334,7 +334,7 @@ async function facilitiesPage() {
   const us = await units();
   const communes = us.filter((u) => u.level === "commune" || !u.level);
   const qs = new URLSearchParams(location.hash.split("?")[1] || "");
-  const qIn = h("input", { id: "f-q", name: "q", value: qs.get("q") || "", placeholder: t("search_hint"), type: "search" });
+  const qIn = h("input", { id: "f-q", name: "q", value: qs.get("q") || "", placeholder: t("search_hint"), type: "search", size: 30 });
   const kindSel = h("select", { id: "f-kind", name: "kind" }, h("option", { value: "" }, t("any")),
     KINDS.map((k) => h("option", { value: k, selected: qs.get("kind") === k }, kindLabel(k))));
   const comSel = h("select", { id: "f-commune", name: "commune" }, h("option", { value: "" }, t("any")),
@@ -779,7 +779,7 @@ async function recordPage(id) {
     h("section", {}, h("h2", {}, t("h_history")), h("div", { class: "table-wrap" }, h("table", { id: "history" },
       h("thead", {}, h("tr", {}, h("th", {}, t("col_time")), h("th", {}, t("col_action")), h("th", {}, t("col_summary")))),
       h("tbody", {}, history.map((v, i) => h("tr", {},
-        h("td", {}, when(v.at)),
+        h("td", { class: "time" }, when(v.at)),
         h("td", {}, v.retracted !== null && v.retracted !== undefined ? t("action_retracted") : i === 0 || !(v.supersedes || []).length ? t("action_created") : t("action_corrected")),
         h("td", {}, v.value ? surveySummary({ type: s.type, value: v.value }) : v.retracted || ""))))))),
     s.retracted ? null : h("section", { class: "noprint", id: "record-actions" },
@@ -857,7 +857,7 @@ async function syncPage() {
     try {
       const rows = list(await api("/api/syncs"), "syncs", "history");
       histSlot.replaceChildren(rows.length ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, t("col_time")), h("th", {}, t("col_result")))),
-        h("tbody", {}, rows.map((r) => h("tr", {}, h("td", {}, when(pick(r, "at", "started", "time"))), h("td", { class: r.ok === false || r.error ? "error" : "" }, syncWords(r))))))
+        h("tbody", {}, rows.map((r) => h("tr", {}, h("td", { class: "time" }, when(pick(r, "at", "started", "time"))), h("td", { class: r.ok === false || r.error ? "error" : "" }, syncWords(r))))))
         : h("p", { class: "muted" }, t("no_syncs")));
     } catch (e) { histSlot.replaceChildren(h("p", { class: "muted" }, e.message)); }
   };
@@ -965,7 +965,7 @@ async function devicesPage() {
       const ds = list(await api("/api/devices"), "devices");
       listSlot.replaceChildren(ds.length ? h("table", { id: "devices" },
         h("thead", {}, h("tr", {}, h("th", {}, t("col_device")), h("th", {}, t("col_paired_at")), h("th", {}, ""))),
-        h("tbody", {}, ds.map((d) => h("tr", { "data-id": d.id }, h("td", {}, d.label || d.name || d.user_agent || d.id), h("td", {}, when(pick(d, "paired_at", "at", "created"))),
+        h("tbody", {}, ds.map((d) => h("tr", { "data-id": d.id }, h("td", {}, d.label || d.name || d.user_agent || d.id), h("td", { class: "time" }, when(pick(d, "paired_at", "at", "created"))),
           h("td", {}, h("button", { class: "danger", onclick: async () => { await send("DELETE", "/api/devices/" + encodeURIComponent(d.id), {}); load(); } }, t("remove")))))))
         : h("p", { class: "muted" }, t("no_devices")));
     } catch (e) { listSlot.replaceChildren(h("p", { class: "error" }, e.message)); }
