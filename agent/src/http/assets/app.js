@@ -316,9 +316,11 @@ async function homePage() {
       inds.length ? indicatorsTable(inds) : h("p", { class: "muted" }, t("no_data"))),
     h("section", { class: "noprint" }, h("a", { href: "#/new/market" }, t("nav_new_market")), " · ",
       h("a", { href: "#/new/retail" }, t("nav_new_retail")), " · ", h("a", { href: "#/sync" }, t("nav_sync"))));
-  // Nothing known yet about the hub (no sync tried since enrollment): ask the agent to try now.
-  if (reach === undefined || reach === null) {
-    try { STATUS = await api("/api/status?probe=true"); hubLine(STATUS); } catch (_) { /* the periodic status tells */ }
+  // Nothing known about the hub, or only from over a minute ago: ask the agent to try now, so that
+  // "whether the hub answers now" is now.
+  const last = st.last_attempt && Date.parse(st.last_attempt.at);
+  if (reach === undefined || reach === null || !last || Date.now() - last > 60000) {
+    try { STATUS = await api("/api/status?probe=true"); liveUpdate(STATUS); } catch (_) { /* the periodic status tells */ }
   }
 }
 
@@ -1006,18 +1008,21 @@ function pairPage() {
 // coming back shows without a reload.
 setInterval(async () => {
   if (document.hidden || !STATUS || STATUS.enrolled === false) return;
-  try {
-    const st = await refreshStatus();
-    hubLine(st);
-    const now = document.getElementById("hub-now");
-    if (now) {
-      const reach = pick(st, "hub_reachable", "hub_answers", "reachable");
-      now.className = reach === false ? "error" : reach === true ? "ok" : "muted";
-      now.textContent = reach === false ? t("hub_now_down") : reach === true ? t("hub_now_up") : t("hub_unknown");
-    }
-    const pend = document.getElementById("pending");
-    if (pend) pend.textContent = st.pending ?? 0;
-  } catch (_) { /* the next tick tries again */ }
+  try { liveUpdate(await refreshStatus()); } catch (_) { /* the next tick tries again */ }
 }, 4000);
+// Puts a fresh status into the hub line and Home's cards, where shown.
+function liveUpdate(st) {
+  hubLine(st);
+  const now = document.getElementById("hub-now");
+  if (now) {
+    const reach = pick(st, "hub_reachable", "hub_answers", "reachable");
+    now.className = reach === false ? "error" : reach === true ? "ok" : "muted";
+    now.textContent = reach === false ? t("hub_now_down") : reach === true ? t("hub_now_up") : t("hub_unknown");
+  }
+  const pend = document.getElementById("pending");
+  if (pend) pend.textContent = st.pending ?? 0;
+  const ls = document.getElementById("last-sync");
+  if (ls) ls.textContent = st.last_sync ? when(st.last_sync) : t("never");
+}
 
 loadLang().then(route, (e) => show(h("p", { class: "error" }, String(e))));
