@@ -312,6 +312,16 @@ async fn assert_fits(c: &Client, page: &str) {
     );
 }
 
+/// Days since 1970-01-01 of a calendar date (Howard Hinnant's `days_from_civil`).
+fn civil_days(y: u32, m: u32, d: u32) -> i64 {
+    let (y, m, d) = (i64::from(y) - i64::from(m <= 2), i64::from(m), i64::from(d));
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// The hub's records with this agent-side id (`short_id`).
 fn at_hub(hub: &Hub, id: &str) -> Vec<Value> {
     hub.records()
@@ -344,7 +354,8 @@ fn dictionaries_have_the_same_keys_and_nfc_vietnamese() {
 #[test]
 fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_returned() {
     let driver = Driver::start();
-    let mut hub = Hub::init();
+    // Đồng Tháp's 2021 plan: reports due on 10 December each year.
+    let mut hub = Hub::init_with(&["--plan", "dong-thap-2021"]);
     hub.serve();
     let hub_addr = hub.addr.expect("hub address").to_string();
     // A commune office after the 2025 reform: Xã Lai Vung (30226), in force today.
@@ -392,6 +403,20 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
         wait_text(&c, "#enrolled-unit", |t| t.contains("Lai Vung (30226)")).await;
         wait_text(&c, "#enrolled-hub", |t| t.contains(&hub_addr)).await;
         assert_clean(&c, "enrolled (vi)").await;
+
+        // Home: the plan's deadline this year and the days left (Vietnam's date, as the office's).
+        let baobi_proto::wire::Date(d) = baobi_agent::ops::today();
+        let (y, m, dd) = (d / 10000, d / 100 % 100, d % 100);
+        let left = civil_days(y, 12, 10) - civil_days(y, m, dd);
+        open(&c, &base, "/").await;
+        wait_text(&c, "#deadline", |t| t == format!("10/12/{y}")).await;
+        let want = if left >= 0 {
+            format!("còn {left} ngày")
+        } else {
+            format!("đã quá hạn {} ngày", -left)
+        };
+        wait_text(&c, "#days-left", |t| t == want).await;
+        assert_clean(&c, "home (vi)").await;
         shot(&c, "office-enrolled.png".to_string()).await;
 
         // Register a market, its commune picked by name.

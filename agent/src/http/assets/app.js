@@ -290,7 +290,9 @@ async function homePage() {
   const office = pick(st, "indicators", "office_indicators", "office_view");
   const inds = Array.isArray(office) ? office : list(office || {}, "indicators");
   const reach = pick(st, "hub_reachable", "hub_answers", "reachable");
-  const deadlineText = Array.isArray(deadline) ? String(deadline[1]).padStart(2, "0") + "/" + String(deadline[0]).padStart(2, "0") : (deadline || DASH);
+  const iso = /^(\d{4})-(\d{2})-(\d{2})$/.exec(deadline || "");
+  const deadlineText = iso ? iso[3] + "/" + iso[2] + "/" + iso[1]
+    : Array.isArray(deadline) ? String(deadline[1]).padStart(2, "0") + "/" + String(deadline[0]).padStart(2, "0") : (deadline || DASH);
   show(
     h("h1", { id: "page-title" }, t("home_title") + " — " + (st.unit_name || "")),
     h("div", { class: "cards" },
