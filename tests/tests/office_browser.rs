@@ -770,6 +770,7 @@ fn a_conflict_is_shown_side_by_side_and_resolved_by_keeping_one_version() {
         assert_eq!(clicked, json!(true));
         wait_text(&c, "#record-msg", |t| t == "Đã chọn phiên bản cần giữ").await;
         assert!(c.find(Locator::Css("#conflict")).await.is_err(), "no conflict left");
+        assert_clean(&c, "conflict resolved (vi)").await;
         c.close().await.expect("close the browser");
     });
     let shown = agent.json(&["survey", "show", &id]);
@@ -780,4 +781,24 @@ fn a_conflict_is_shown_side_by_side_and_resolved_by_keeping_one_version() {
     assert_eq!(rec.len(), 1);
     assert_eq!(rec[0]["conflict"], false, "{}", rec[0]);
     assert_eq!(rec[0]["heads"][0]["value"]["nonbio_g_per_day"], 18_000);
+
+    // Withdrawn from its page, with a reason; the history says so and the hub has it retracted.
+    let reason = "nhập nhầm chợ";
+    rt.block_on(async {
+        let c = browser(&driver, profile.path()).await;
+        open(&c, &base, &format!("/records/{id}")).await;
+        type_in(&c, "#retract-reason", reason).await;
+        click(&c, "#record-retract").await;
+        wait_text(&c, "#history tbody tr:last-child", |t| {
+            t.contains("Rút") && t.contains(reason)
+        })
+        .await;
+        assert!(
+            c.find(Locator::Css("#record-actions")).await.is_err(),
+            "nothing left to correct or withdraw"
+        );
+        c.close().await.expect("close the browser");
+    });
+    agent.sync();
+    assert_eq!(at_hub(&hub, &id)[0]["retracted"], true);
 }
