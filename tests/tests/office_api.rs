@@ -612,3 +612,158 @@ fn import_with_a_bad_row_saves_nothing() {
     );
     assert_eq!(r.status, 400, "a broken workbook: {}", r.text());
 }
+
+#[test]
+fn an_excel_workbook_is_checked_row_by_row_then_saved() {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let hub = Hub::start();
+    let (_agent, _addrs, mut c, outlet) = office(&hub, false);
+    let before = entries(&mut c);
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    let header = [
+        "type",
+        "outlet",
+        "date",
+        "vendors_total",
+        "vendors_surveyed",
+        "nonbio_kg",
+        "vendors_nonbio",
+    ];
+    for (i, h) in header.iter().enumerate() {
+        ws.write_string(0, i as u16, *h).unwrap();
+    }
+    let date_fmt = Format::new().set_num_format("dd/mm/yyyy");
+    // Row 2: a real Excel date and numbers; row 3: a negative count; row 4 blank; row 5 good.
+    for (row, vendors) in [(1u32, 180.0), (2, -4.0), (4, 90.0)] {
+        ws.write_string(row, 0, "market").unwrap();
+        ws.write_string(row, 1, &outlet).unwrap();
+        let d = ExcelDateTime::from_ymd(2025, 3, 12).unwrap();
+        ws.write_datetime_with_format(row, 2, &d, &date_fmt)
+            .unwrap();
+        ws.write_number(row, 3, vendors).unwrap();
+        ws.write_number(row, 4, 60.0).unwrap();
+        ws.write_number(row, 5, 21.5).unwrap();
+        ws.write_number(row, 6, 45.0).unwrap();
+    }
+    let bytes = wb.save_to_buffer().unwrap();
+    let origin = c.origin();
+    let r = c.send(
+        "POST",
+        "/api/import?commit=true",
+        &[("origin", &origin)],
+        Some(bytes),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let errors = r.json()["errors"].as_array().cloned().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(
+        (errors[0]["line"].clone(), errors[0]["field"].clone()),
+        (json!(3), json!("vendors_total"))
+    );
+    assert_eq!(entries(&mut c), before, "nothing saved");
+
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    for (i, h) in header.iter().enumerate() {
+        ws.write_string(0, i as u16, *h).unwrap();
+    }
+    ws.write_string(1, 0, "market").unwrap();
+    ws.write_string(1, 1, &outlet).unwrap();
+    let d = ExcelDateTime::from_ymd(2025, 3, 12).unwrap();
+    ws.write_datetime_with_format(1, 2, &d, &date_fmt).unwrap();
+    for (col, v) in [(3u16, 180.0), (4, 60.0), (5, 21.5), (6, 45.0)] {
+        ws.write_number(1, col, v).unwrap();
+    }
+    let r = c.send(
+        "POST",
+        "/api/import?commit=true",
+        &[("origin", &origin)],
+        Some(wb.save_to_buffer().unwrap()),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["saved"][0]["id"].as_str().unwrap().to_string();
+    let d = c.json(&format!("/api/surveys/{id}"));
+    assert_eq!(
+        d["survey"]["date"], "2025-03-12",
+        "the Excel date is read as a date: {d}"
+    );
+    assert_eq!(d["survey"]["value"]["nonbio_g_per_day"], 21_500);
+}
+
+#[test]
+fn a_daemon_started_before_enrollment_syncs_once_init_runs_through_it() {
+    let hub = Hub::start();
+    let mut agent = Agent::new();
+    let addrs = agent.start_app(false, &[]);
+    let mut c = AppClient::open(addrs.loopback);
+    assert_eq!(c.json("/api/status")["enrolled"], false);
+    // `init` goes through the running daemon's socket (sled allows one process per store).
+    let author = agent.ok(&[
+        "init",
+        "--token",
+        &hub.token("30226"),
+        "--label",
+        "Tân Thành",
+    ]);
+    let st = c.json("/api/status");
+    assert_eq!(
+        (st["enrolled"].clone(), st["author"].clone()),
+        (json!(true), json!(author.trim()))
+    );
+    // The CLI records through the daemon; the app sees it; the daemon's own sync loop sends it.
+    let outlet = agent.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    assert_eq!(
+        c.json("/api/outlets?q=tan%20thanh")["outlets"][0]["id"],
+        outlet.trim()
+    );
+    baobi_tests::wait_for(std::time::Duration::from_secs(20), || {
+        hub.records().iter().any(|r| r["short_id"] == outlet.trim())
+    });
+    // `baobi-agent app` finds the running daemon's app and prints its address.
+    let url = agent.ok(&["app", "--no-open"]);
+    assert_eq!(url.trim(), format!("http://{}/", addrs.loopback));
+}
+
+#[test]
+fn a_survey_returned_by_the_hub_is_on_home_with_its_reason_until_corrected() {
+    let hub = Hub::start();
+    let (_agent, _addrs, mut c, outlet) = office(&hub, false);
+    let id = c.post("/api/surveys", &market(&outlet)).json()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(c.post("/api/sync", &json!({})).status, 200);
+    let reason = "Số tiểu thương khảo sát không khớp phiếu";
+    let r = hub.json(&["review", "return", &id, "--reason", reason]);
+    assert_eq!(r["review"]["state"], "returned");
+    assert_eq!(
+        c.post("/api/sync", &json!({})).status,
+        200,
+        "the decision comes down"
+    );
+    let st = c.json("/api/status");
+    let todo = st["returned"].as_array().cloned().unwrap();
+    assert_eq!(todo.len(), 1, "{st}");
+    assert_eq!(
+        (todo[0]["id"].clone(), todo[0]["reason"].clone()),
+        (json!(id), json!(reason))
+    );
+    assert_eq!(c.json("/api/surveys?review=returned")["total"], 1);
+    let r = c.post(
+        &format!("/api/surveys/{id}/correct"),
+        &json!({ "vendors_surveyed": 50 }),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(c.post("/api/sync", &json!({})).status, 200);
+    assert!(c.json("/api/status")["returned"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let at_hub = hub
+        .records()
+        .into_iter()
+        .find(|r| r["short_id"] == id.as_str())
+        .expect("at the hub");
+    assert_eq!(at_hub["review"]["state"], "submitted", "{at_hub}");
+}
