@@ -648,7 +648,9 @@ async function formPage(kind, q) {
       const id = pick(r, "id") || q.get("id");
       msg.className = "ok";
       msg.textContent = "";
-      msg.append(t("saved_durable") + " ", h("a", { href: "#/records/" + encodeURIComponent(id), id: "saved-link" }, id), " · " + t("not_sent_yet"));
+      // Campaigns have no record page (the records list is of surveys): their id is shown plainly.
+      msg.append(t("saved_durable") + " ", formKind === "campaign" ? h("code", { id: "saved-link" }, id)
+        : h("a", { href: "#/records/" + encodeURIComponent(id), id: "saved-link" }, id), " · " + t("not_sent_yet"));
       const warns = list(pick(r, "warnings") || []);
       if (warns.length) msg.append(h("div", { class: "warn" }, warns.map((w) => (typeof w === "string" ? w : w.message || w.error))));
       if (!correcting) { fill({}); if (inputs.date) inputs.date.value = today(); if (inputs.unit && us[0]) inputs.unit.value = STATUS.unit; }
