@@ -378,7 +378,7 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
 
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let c = browser(&driver, profile.path()).await;
+        let mut c = browser(&driver, profile.path()).await;
 
         // First run: not enrolled, the app asks for the token (in Vietnamese by default).
         open(&c, &base, "/").await;
@@ -492,6 +492,14 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
         assert_eq!(value_of(&c, "#in-bag_types").await, "túi giấy, túi vải");
         assert_eq!(value_of(&c, "#in-nonbio_bags").await, "12");
         assert_clean(&c, "retail form with a draft (vi)").await;
+        // ... and a closed browser: the same profile opened again offers it back.
+        type_in(&c, "#in-eco_bags", "30").await;
+        c.close().await.expect("close the browser");
+        c = browser(&driver, profile.path()).await;
+        open(&c, &base, "/new/retail").await;
+        click(&c, "#draft-restore").await;
+        assert_eq!(value_of(&c, "#in-bag_types").await, "túi giấy, túi vải");
+        assert_eq!(value_of(&c, "#in-eco_bags").await, "30");
 
         // The app says plainly that the hub does not answer, and what waits to be sent.
         open(&c, &base, "/").await;
