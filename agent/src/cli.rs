@@ -644,7 +644,10 @@ async fn app(dir: &Path, http: &str, no_open: bool) -> anyhow::Result<i32> {
         let _ = std::fs::remove_file(&url_file);
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let exe = std::env::current_exe().context("finding baobi-agent")?;
-        let mut child = std::process::Command::new(exe)
+        let mut cmd = std::process::Command::new(exe);
+        // Its own process group: Ctrl-C in this terminal does not stop the daemon.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd
             .arg("--data")
             .arg(dir)
             .args(["daemon", "--http", http])

@@ -36,6 +36,8 @@ pub struct AppFigures {
     pub list_total: u64,
     /// Resident memory of the daemon with the app served, after the runs, bytes.
     pub rss: Option<u64>,
+    /// The same after the start-up sync of the store, before any run, bytes.
+    pub rss_before: Option<u64>,
     /// Runs per median.
     pub runs: usize,
 }
@@ -68,6 +70,15 @@ impl AppFigures {
                 self.records
             ),
             format!("{:.1} ms (n = {})", self.list_filtered_s * 1e3, self.runs),
+        ]);
+        t.add_row(vec![
+            format!(
+                "app: daemon RSS after its start-up sync, before the runs ({} records)",
+                self.records
+            ),
+            self.rss_before.map_or("n/a".into(), |b| {
+                format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+            }),
         ]);
         t.add_row(vec![
             format!(
@@ -166,56 +177,60 @@ pub async fn measure(bin: &Path, served: &Served, quick: bool) -> anyhow::Result
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .parse()?;
-    let result = tokio::task::spawn_blocking(move || -> anyhow::Result<(f64, f64, f64, u64)> {
-        let (_, head, _) = http(addr, "GET", "/", "", "")?;
-        let cookie = head
-            .lines()
-            .find_map(|l| l.strip_prefix("set-cookie: "))
-            .and_then(|c| c.split(';').next())
-            .context("GET / set no session cookie")?
-            .to_string();
-        // Let the start-up sync of the whole store finish first.
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            let (_, _, b) = http(addr, "GET", "/api/status", &cookie, "")?;
-            let v: serde_json::Value = serde_json::from_str(&b)?;
-            if v["pending"] == 0 || Instant::now() > deadline {
-                break;
+    let pid = daemon.id();
+    let result = tokio::task::spawn_blocking(
+        move || -> anyhow::Result<(f64, f64, f64, u64, Option<u64>)> {
+            let (_, head, _) = http(addr, "GET", "/", "", "")?;
+            let cookie = head
+                .lines()
+                .find_map(|l| l.strip_prefix("set-cookie: "))
+                .and_then(|c| c.split(';').next())
+                .context("GET / set no session cookie")?
+                .to_string();
+            // Let the start-up sync of the whole store finish first.
+            let deadline = Instant::now() + Duration::from_secs(300);
+            loop {
+                let (_, _, b) = http(addr, "GET", "/api/status", &cookie, "")?;
+                let v: serde_json::Value = serde_json::from_str(&b)?;
+                if v["pending"] == 0 || Instant::now() > deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(200));
             }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let save = timed(runs, |i| {
-            let body = serde_json::json!({
-                "type": "market", "outlet": outlet, "date": "2024-11-05",
-                "vendors_total": 180, "vendors_surveyed": 60,
-                "nonbio_kg": format!("{}.5", 10 + i % 15), "vendors_nonbio": 45,
-                "notes": "Ban quản lý chợ treo băng rôn tuyên truyền.",
-            });
-            let (st, _, b) = http(addr, "POST", "/api/surveys", &cookie, &body.to_string())?;
-            anyhow::ensure!(st == 201, "POST /api/surveys: {st} {b}");
-            Ok(())
-        })?;
-        let mut total = 0;
-        let list = timed(runs, |_| {
-            let (st, _, b) = http(addr, "GET", "/api/surveys?limit=50", &cookie, "")?;
-            anyhow::ensure!(st == 200, "GET /api/surveys: {st} {b}");
-            let v: serde_json::Value = serde_json::from_str(&b)?;
-            total = v["total"].as_u64().unwrap_or(0);
-            Ok(())
-        })?;
-        let deep = format!("/api/surveys?year=2022&offset={}&limit=50", records / 40);
-        let filtered = timed(runs, |_| {
-            let (st, _, b) = http(addr, "GET", &deep, &cookie, "")?;
-            anyhow::ensure!(st == 200, "GET {deep}: {st} {b}");
-            Ok(())
-        })?;
-        Ok((save, list, filtered, total))
-    })
+            let rss_before = rss_of(pid);
+            let save = timed(runs, |i| {
+                let body = serde_json::json!({
+                    "type": "market", "outlet": outlet, "date": "2024-11-05",
+                    "vendors_total": 180, "vendors_surveyed": 60,
+                    "nonbio_kg": format!("{}.5", 10 + i % 15), "vendors_nonbio": 45,
+                    "notes": "Ban quản lý chợ treo băng rôn tuyên truyền.",
+                });
+                let (st, _, b) = http(addr, "POST", "/api/surveys", &cookie, &body.to_string())?;
+                anyhow::ensure!(st == 201, "POST /api/surveys: {st} {b}");
+                Ok(())
+            })?;
+            let mut total = 0;
+            let list = timed(runs, |_| {
+                let (st, _, b) = http(addr, "GET", "/api/surveys?limit=50", &cookie, "")?;
+                anyhow::ensure!(st == 200, "GET /api/surveys: {st} {b}");
+                let v: serde_json::Value = serde_json::from_str(&b)?;
+                total = v["total"].as_u64().unwrap_or(0);
+                Ok(())
+            })?;
+            let deep = format!("/api/surveys?year=2022&offset={}&limit=50", records / 40);
+            let filtered = timed(runs, |_| {
+                let (st, _, b) = http(addr, "GET", &deep, &cookie, "")?;
+                anyhow::ensure!(st == 200, "GET {deep}: {st} {b}");
+                Ok(())
+            })?;
+            Ok((save, list, filtered, total, rss_before))
+        },
+    )
     .await?;
     let rss = rss_of(daemon.id());
     let _ = daemon.kill();
     let _ = daemon.wait();
-    let (save_s, list_s, list_filtered_s, list_total) = result?;
+    let (save_s, list_s, list_filtered_s, list_total, rss_before) = result?;
     Ok(AppFigures {
         records,
         save_s,
@@ -223,6 +238,7 @@ pub async fn measure(bin: &Path, served: &Served, quick: bool) -> anyhow::Result
         list_filtered_s,
         list_total,
         rss,
+        rss_before,
         runs,
     })
 }
