@@ -20,6 +20,9 @@ const JSON: &str = "application/json; charset=utf-8";
 #[rustfmt::skip]
 pub const ASSETS: &[Asset] = &[
     Asset { name: "index.html", content_type: HTML, body: include_bytes!("assets/index.html") },
+    Asset { name: "core.js", content_type: JS, body: include_bytes!("assets/core.js") },
+    Asset { name: "forms.js", content_type: JS, body: include_bytes!("assets/forms.js") },
+    Asset { name: "records.js", content_type: JS, body: include_bytes!("assets/records.js") },
     Asset { name: "app.js", content_type: JS, body: include_bytes!("assets/app.js") },
     Asset { name: "app.css", content_type: CSS, body: include_bytes!("assets/app.css") },
     Asset { name: "vi.json", content_type: JSON, body: include_bytes!("assets/vi.json") },
