@@ -701,6 +701,11 @@ fn clerk_enrolls_records_a_survey_offline_syncs_and_corrects_what_the_hub_return
             wait_text(&c, "#nav-home", |t| t == "Home").await;
             assert_clean(&c, &format!("{route} (en)")).await;
             assert_fits(&c, &format!("{route} (en) at 1366×768")).await;
+            shot(
+                &c,
+                format!("office{}-en.png", route.replace(['/', '?', '='], "_")),
+            )
+            .await;
         }
         click(&c, "#lang-switch").await;
         wait_text(&c, "#nav-home", |t| t == "Trang chính").await;
