@@ -70,7 +70,11 @@ async fn serve_conn(stream: UnixStream, ctx: Ctx) -> Result<(), Error> {
         }
         let resp = match serde_json::from_str::<Request>(&line) {
             Ok(req) => {
-                tracing::debug!(?req, "control request");
+                match &req {
+                    // Never log the enrollment token.
+                    Request::Enroll { .. } => tracing::debug!("control request: enroll"),
+                    _ => tracing::debug!(?req, "control request"),
+                }
                 ops::execute(&ctx, req, &mut |_| {}).await
             }
             Err(e) => Response::Error {

@@ -1,7 +1,7 @@
 //! The office app's JSON API over the real daemon binary (`daemon --http`), a real hub over QUIC on
 //! loopback and real sled stores: first run and enrollment, every route, bad input refused at its
 //! field with nothing saved, the session and origin rules, LAN pairing, sync to the hub exactly once,
-//! and an import with a bad row saving nothing.
+//! and an import with a bad row saving nothing (the CLI side of the app: `office_app_cli.rs`).
 
 use baobi_tests::app::AppClient;
 use baobi_tests::{Agent, Hub};
@@ -689,40 +689,6 @@ fn an_excel_workbook_is_checked_row_by_row_then_saved() {
         "the Excel date is read as a date: {d}"
     );
     assert_eq!(d["survey"]["value"]["nonbio_g_per_day"], 21_500);
-}
-
-#[test]
-fn a_daemon_started_before_enrollment_syncs_once_init_runs_through_it() {
-    let hub = Hub::start();
-    let mut agent = Agent::new();
-    let addrs = agent.start_app(false, &[]);
-    let mut c = AppClient::open(addrs.loopback);
-    assert_eq!(c.json("/api/status")["enrolled"], false);
-    // `init` goes through the running daemon's socket (sled allows one process per store).
-    let author = agent.ok(&[
-        "init",
-        "--token",
-        &hub.token("30226"),
-        "--label",
-        "Tân Thành",
-    ]);
-    let st = c.json("/api/status");
-    assert_eq!(
-        (st["enrolled"].clone(), st["author"].clone()),
-        (json!(true), json!(author.trim()))
-    );
-    // The CLI records through the daemon; the app sees it; the daemon's own sync loop sends it.
-    let outlet = agent.outlet("market", "Chợ Tân Thành", "30226", &[]);
-    assert_eq!(
-        c.json("/api/outlets?q=tan%20thanh")["outlets"][0]["id"],
-        outlet.trim()
-    );
-    baobi_tests::wait_for(std::time::Duration::from_secs(20), || {
-        hub.records().iter().any(|r| r["short_id"] == outlet.trim())
-    });
-    // `baobi-agent app` finds the running daemon's app and prints its address.
-    let url = agent.ok(&["app", "--no-open"]);
-    assert_eq!(url.trim(), format!("http://{}/", addrs.loopback));
 }
 
 #[test]
