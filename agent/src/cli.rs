@@ -109,6 +109,22 @@ pub enum Command {
         /// Seconds between syncs.
         #[arg(long, default_value_t = 300)]
         interval: u64,
+        /// Serve the office app on this loopback address (PORT or IP:PORT), e.g. 127.0.0.1:8090.
+        #[arg(long)]
+        http: Option<String>,
+        /// Also serve the office app to paired devices on the office network at this address.
+        #[arg(long)]
+        http_lan: Option<String>,
+    },
+    /// Open the office app: start the daemon with --http if none runs on the data directory, then
+    /// open the browser at its address (or print it).
+    App {
+        /// Loopback address for a daemon started here.
+        #[arg(long, default_value = baobi_agent::http::DEFAULT_ADDR)]
+        http: String,
+        /// Print the address without opening a browser.
+        #[arg(long)]
+        no_open: bool,
     },
     /// Rebuild this office's store from the hub after its disk was lost: with a restore token from
     /// `baobi-hub restore` (new key; the lost key is retired) or with a key backup (same key).
@@ -264,7 +280,12 @@ pub async fn run(cli: Cli) -> i32 {
     let dir = cli.data.clone();
     let result = match cli.cmd {
         Command::Init { token, label, json } => init(&dir, &token, label, json).await,
-        Command::Daemon { interval } => run_daemon(&dir, interval).await,
+        Command::Daemon {
+            interval,
+            http,
+            http_lan,
+        } => run_daemon(&dir, interval, http, http_lan).await,
+        Command::App { http, no_open } => app(&dir, &http, no_open).await,
         Command::Restore {
             token,
             key,
@@ -468,83 +489,79 @@ async fn restore(
 }
 
 async fn init(dir: &Path, token: &str, label: Option<String>, json: bool) -> anyhow::Result<i32> {
-    let token = match Token::from_text(token) {
-        Ok(t) => t,
-        Err(e) => {
-            note!("Mã đăng ký không hợp lệ / Invalid token: {e}");
-            return Ok(ops::EXIT_INVALID);
-        }
-    };
-    let label = label.unwrap_or_else(|| {
-        std::fs::read_to_string("/etc/hostname")
-            .map(|s| s.trim().to_string())
-            .ok()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "baobi-agent".into())
-    });
+    if let Err(e) = Token::from_text(token) {
+        note!("Mã đăng ký không hợp lệ / Invalid token: {e}");
+        return Ok(ops::EXIT_INVALID);
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let store = open_store(dir)?;
-    let reply = match sync::enroll(&store, &token, &label).await {
-        Ok(r) => r,
-        Err(e) => {
-            let e = ops::Error::Sync(e);
-            note!("{e}");
-            return Ok(e.exit_code());
-        }
+    let req = Request::Enroll {
+        token: token.to_string(),
+        label,
     };
+    request(dir, req, json).await
+}
+
+fn render_enrolled(e: &ops::Enrolled, json: bool) {
     note!(
         "Đã đăng ký với máy chủ tỉnh / Enrolled with the hub: {} ({}), {}",
-        reply.unit_name,
-        reply.unit,
-        reply.province_name
+        e.unit_name,
+        e.unit,
+        e.province_name
     );
-    let pb = progress_bar();
-    let first = sync::sync(&store, &mut on_progress(&pb)).await;
-    pb.finish_and_clear();
-    let author = store.author()?.hex();
-    let report = match first {
-        Ok(r) => {
-            note!(
-                "Đã đồng bộ lần đầu / First sync done: received {}",
-                r.received
-            );
-            Some(r)
-        }
-        Err(e) => {
-            note!(
-                "Cảnh báo / Warning: {}; run `baobi-agent sync` later",
-                ops::Error::Sync(e)
-            );
-            None
-        }
-    };
+    match (&e.received, &e.warning) {
+        (Some(n), _) => note!("Đã đồng bộ lần đầu / First sync done: received {n}"),
+        (None, Some(w)) => note!("Cảnh báo / Warning: {w}; run `baobi-agent sync` later"),
+        (None, None) => {}
+    }
     if json {
         out!(
             "{}",
             serde_json::json!({
-                "author": author,
-                "unit": reply.unit,
-                "unit_name": reply.unit_name,
-                "province": reply.province,
-                "province_name": reply.province_name,
-                "received": report.map(|r| r.received),
+                "author": e.author,
+                "unit": e.unit,
+                "unit_name": e.unit_name,
+                "province": e.province,
+                "province_name": e.province_name,
+                "received": e.received,
             })
         );
     } else {
-        out!("{author}");
+        out!("{}", e.author);
     }
-    Ok(0)
 }
 
-async fn run_daemon(dir: &Path, interval: u64) -> anyhow::Result<i32> {
-    if !dir.exists() {
-        note!("{}", ops::Error::NotEnrolled);
-        return Ok(EXIT_ERROR);
+async fn run_daemon(
+    dir: &Path,
+    interval: u64,
+    http: Option<String>,
+    http_lan: Option<String>,
+) -> anyhow::Result<i32> {
+    let mut opts = baobi_agent::http::Options::default();
+    for (flag, value, loopback) in [("--http", &http, true), ("--http-lan", &http_lan, false)] {
+        let Some(v) = value else { continue };
+        match baobi_agent::http::parse_addr(v, loopback) {
+            Ok(a) if loopback => opts.loopback = Some(a),
+            Ok(a) => opts.lan = Some(a),
+            Err(e) => {
+                note!("Lỗi / Error: {flag}: {e}");
+                return Ok(ops::EXIT_INVALID);
+            }
+        }
     }
+    if opts.lan.is_some() && opts.loopback.is_none() {
+        note!(
+            "Lỗi / Error: --http-lan cần --http (ghép thiết bị bằng mã hiện trên máy văn phòng) / \
+             --http-lan needs --http (devices pair with a code shown on the office PC)"
+        );
+        return Ok(ops::EXIT_INVALID);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let store = open_store(dir)?;
     if store.hub()?.is_none() {
-        note!("{}", ops::Error::NotEnrolled);
-        return Ok(EXIT_ERROR);
+        note!(
+            "Chưa đăng ký: chờ mã đăng ký (ứng dụng văn phòng hoặc `baobi-agent init`) / Not enrolled \
+             yet: waiting for an enrollment token (the office app or `baobi-agent init`)"
+        );
     }
     let shutdown = async {
         let mut term =
@@ -564,6 +581,7 @@ async fn run_daemon(dir: &Path, interval: u64) -> anyhow::Result<i32> {
         Ctx::new(store),
         dir,
         Duration::from_secs(interval.max(1)),
+        &opts,
         shutdown,
     )
     .await
@@ -571,8 +589,80 @@ async fn run_daemon(dir: &Path, interval: u64) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// `baobi-agent app`: the running daemon's app address, else a daemon started here with `--http`;
+/// then the browser (xdg-open), or the address printed when there is none.
+async fn app(dir: &Path, http: &str, no_open: bool) -> anyhow::Result<i32> {
+    let url_file = dir.join(daemon::APP_URL_FILE);
+    let running = daemon::client_request(dir, &Request::Plan).await.is_some();
+    if running && !url_file.exists() {
+        note!(
+            "Lỗi / Error: tiến trình nền đang chạy mà không có --http; khởi động lại với --http \
+             127.0.0.1:8090 / the daemon runs without --http: restart it with --http 127.0.0.1:8090"
+        );
+        return Ok(EXIT_ERROR);
+    }
+    if !running {
+        if let Err(e) = baobi_agent::http::parse_addr(http, true) {
+            note!("Lỗi / Error: --http: {e}");
+            return Ok(ops::EXIT_INVALID);
+        }
+        let _ = std::fs::remove_file(&url_file);
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let exe = std::env::current_exe().context("finding baobi-agent")?;
+        let mut cmd = std::process::Command::new(exe);
+        // Its own process group: Ctrl-C in this terminal does not stop the daemon.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd
+            .arg("--data")
+            .arg(dir)
+            .args(["daemon", "--http", http])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting the daemon")?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while !url_file.exists() {
+            if let Ok(Some(st)) = child.try_wait() {
+                note!(
+                    "Lỗi / Error: tiến trình nền dừng ({st}); chạy `baobi-agent daemon --http {http}` \
+                     để xem lỗi / the daemon stopped ({st}): run `baobi-agent daemon --http {http}` to see why"
+                );
+                return Ok(EXIT_ERROR);
+            }
+            if std::time::Instant::now() > deadline {
+                note!("Lỗi / Error: tiến trình nền không trả lời / the daemon did not come up");
+                return Ok(EXIT_ERROR);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        note!(
+            "Đã khởi động tiến trình nền (pid {}) / Daemon started (pid {})",
+            child.id(),
+            child.id()
+        );
+    }
+    let url = std::fs::read_to_string(&url_file)
+        .with_context(|| format!("reading {}", url_file.display()))?
+        .trim()
+        .to_string();
+    out!("{url}");
+    if !no_open {
+        let opened = std::process::Command::new("xdg-open")
+            .arg(&url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !opened {
+            note!("Mở trình duyệt tại địa chỉ trên / Open a browser at the address above");
+        }
+    }
+    Ok(0)
+}
+
 async fn request(dir: &Path, req: Request, json: bool) -> anyhow::Result<i32> {
-    let is_sync = matches!(req, Request::Sync);
+    let is_sync = matches!(req, Request::Sync | Request::Enroll { .. });
     let resp = match daemon::client_request(dir, &req).await {
         Some(r) => r.context("talking to the running daemon")?,
         None => {
@@ -631,10 +721,39 @@ fn print_json(v: &impl serde::Serialize) {
 
 fn render(resp: Response, json: bool) -> i32 {
     match resp {
-        Response::Error { code, message } => {
+        Response::Error { code, message, .. } => {
             note!("{message}");
             return code;
         }
+        Response::Enrolled { enrolled } => render_enrolled(&enrolled, json),
+        Response::Units { units } => print_json(&units),
+        Response::SurveyPage { total, surveys } => {
+            if json {
+                print_json(&serde_json::json!({ "total": total, "surveys": surveys }));
+            } else {
+                out!("{}", survey_table(&surveys));
+            }
+        }
+        Response::Unconfirmed { warnings } => {
+            for w in warnings {
+                note!("Cảnh báo / Warning: {w}");
+            }
+            note!("Chưa lưu / Not saved: cần xác nhận / needs confirming");
+            return ops::EXIT_INVALID;
+        }
+        Response::ImportChecked { checked, errors } => {
+            for e in &errors {
+                note!("dòng / line {}: {}", e.line, e.message);
+            }
+            if json {
+                print_json(&checked);
+            }
+            if !errors.is_empty() {
+                return ops::EXIT_INVALID;
+            }
+        }
+        Response::Indicators { report } => print_json(&report),
+        Response::SyncHistory { attempts } => print_json(&attempts),
         Response::Saved {
             id,
             message,

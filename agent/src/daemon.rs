@@ -4,6 +4,10 @@
 //! sled locks its directory, so while the daemon runs every other command reaches the store through
 //! this socket; `client_request` is the CLI's side of it. While the hub is unreachable the sync loop
 //! backs off exponentially with jitter, from 2 s up to the interval.
+//!
+//! With `--http` / `--http-lan` it also serves the office app (`crate::http`) on the same store. It
+//! starts on a store not enrolled yet (the app's first run asks for the token): the sync loop then
+//! waits until an enrollment (through the app, the socket or `init`) tells it to start.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -66,10 +70,15 @@ async fn serve_conn(stream: UnixStream, ctx: Ctx) -> Result<(), Error> {
         }
         let resp = match serde_json::from_str::<Request>(&line) {
             Ok(req) => {
-                tracing::debug!(?req, "control request");
+                match &req {
+                    // Never log the enrollment token.
+                    Request::Enroll { .. } => tracing::debug!("control request: enroll"),
+                    _ => tracing::debug!(?req, "control request"),
+                }
                 ops::execute(&ctx, req, &mut |_| {}).await
             }
             Err(e) => Response::Error {
+                field: None,
                 code: ops::EXIT_INVALID,
                 message: format!("bad request: {e}"),
             },
@@ -92,6 +101,11 @@ async fn sync_loop(ctx: Ctx, notify: Arc<tokio::sync::Notify>, interval: Duratio
     let mut delay = Duration::ZERO;
     let mut backoff = MIN_BACKOFF;
     loop {
+        if !matches!(ctx.store.hub(), Ok(Some(_))) {
+            // Not enrolled: nothing to sync until an enrollment saves the hub and notifies.
+            notify.notified().await;
+            continue;
+        }
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = notify.notified() => {
@@ -100,7 +114,9 @@ async fn sync_loop(ctx: Ctx, notify: Arc<tokio::sync::Notify>, interval: Duratio
         }
         let result = {
             let _guard = ctx.sync_lock.lock().await;
-            sync::sync(&ctx.store, &mut |_| {}).await
+            let r = sync::sync(&ctx.store, &mut |_| {}).await;
+            crate::history::record(&ctx.store, &r);
+            r
         };
         match result {
             Ok(r) => {
@@ -137,11 +153,19 @@ async fn sync_loop(ctx: Ctx, notify: Arc<tokio::sync::Notify>, interval: Duratio
     }
 }
 
-/// Runs the daemon on `ctx.store` (whose directory is `dir`) until `shutdown` completes.
+/// File in the data directory holding the office app's loopback URL while the daemon serves it
+/// (`baobi-agent app` reads it to open the browser at the running daemon).
+pub const APP_URL_FILE: &str = "app.url";
+/// Like [`APP_URL_FILE`], the LAN listener's URL (`--http-lan`).
+pub const APP_LAN_URL_FILE: &str = "app-lan.url";
+
+/// Runs the daemon on `ctx.store` (whose directory is `dir`) until `shutdown` completes, serving the
+/// office app on the listeners of `http` (none by default).
 pub async fn run(
     ctx: Ctx,
     dir: &Path,
     interval: Duration,
+    http: &crate::http::Options,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let path = socket_path(dir);
@@ -154,6 +178,29 @@ pub async fn run(
         ..ctx
     };
     tracing::info!(socket = %path.display(), interval = ?interval, "daemon started");
+    if !matches!(ctx.store.hub(), Ok(Some(_))) {
+        tracing::info!("not enrolled yet: waiting for an enrollment before syncing");
+    }
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let url_file = dir.join(APP_URL_FILE);
+    let lan_file = dir.join(APP_LAN_URL_FILE);
+    let _ = std::fs::remove_file(&lan_file);
+    let served = if http.loopback.is_some() || http.lan.is_some() {
+        let app = crate::http::App::new(ctx.clone())
+            .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+        let served = crate::http::start(app, http, stop_rx).await?;
+        if let Some(a) = served.lan {
+            std::fs::write(&lan_file, format!("http://{a}/\n"))?;
+        }
+        // Written last: its presence means every listener is up.
+        if let Some(a) = served.loopback {
+            std::fs::write(&url_file, format!("http://{a}/\n"))?;
+        }
+        Some(served)
+    } else {
+        let _ = std::fs::remove_file(&url_file);
+        None
+    };
     let syncer = tokio::spawn(sync_loop(ctx.clone(), notify, interval));
     tokio::pin!(shutdown);
     loop {
@@ -173,6 +220,12 @@ pub async fn run(
         }
     }
     tracing::info!("daemon stopping");
+    let _ = stop_tx.send(true);
+    if let Some(s) = served {
+        let _ = std::fs::remove_file(&url_file);
+        let _ = std::fs::remove_file(&lan_file);
+        s.wait().await;
+    }
     // Let a sync in progress finish its durable writes before stopping.
     let _guard = ctx.sync_lock.lock().await;
     syncer.abort();

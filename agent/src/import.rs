@@ -40,6 +40,9 @@ pub struct NumberedRow {
 pub struct LineError {
     /// 1-based line in the file.
     pub line: usize,
+    /// The field at fault, when known (snake_case or as the check names it; appended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
     /// Bilingual reason.
     pub message: String,
 }
@@ -83,6 +86,13 @@ pub fn parse_file(path: &Path) -> Result<Vec<NumberedRow>, Error> {
 /// Parses JSON Lines: one object per line with a `type` of `market` or `retail`; blank lines and lines
 /// starting with `#` are skipped.
 pub fn parse_jsonl(text: &str) -> Result<Vec<NumberedRow>, Error> {
+    let (rows, errors) = parse_jsonl_all(text);
+    done(rows, errors)
+}
+
+/// Like [`parse_jsonl`], the good rows and the bad lines both (the app checks the good rows too, to
+/// show every bad row at once).
+pub fn parse_jsonl_all(text: &str) -> (Vec<NumberedRow>, Vec<LineError>) {
     let mut rows = Vec::new();
     let mut errors = Vec::new();
     for (i, l) in text.lines().enumerate() {
@@ -90,9 +100,10 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<NumberedRow>, Error> {
         if l.is_empty() || l.starts_with('#') {
             continue;
         }
-        if let Some(message) = bad_number(l) {
+        if let Some((field, message)) = bad_number(l) {
             errors.push(LineError {
                 line: i + 1,
+                field: Some(field),
                 message,
             });
             continue;
@@ -101,11 +112,12 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<NumberedRow>, Error> {
             Ok(row) => rows.push(NumberedRow { line: i + 1, row }),
             Err(e) => errors.push(LineError {
                 line: i + 1,
+                field: None,
                 message: format!("JSON không hợp lệ / invalid JSON: {e}"),
             }),
         }
     }
-    done(rows, errors)
+    (rows, errors)
 }
 
 /// The number fields of a JSON line, with their largest value: a negative, fractional or too large
@@ -122,7 +134,7 @@ const NUMBER_FIELDS: &[(&str, u64)] = &[
 ];
 
 /// The field message for the first bad number field of a JSON line, if any.
-fn bad_number(line: &str) -> Option<String> {
+fn bad_number(line: &str) -> Option<(String, String)> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let object = value.as_object()?;
     for (key, max) in NUMBER_FIELDS {
@@ -137,7 +149,7 @@ fn bad_number(line: &str) -> Option<String> {
             _ => crate::ops::parse_whole::<u32>(&field, &text).err(),
         };
         if let Some(e) = result {
-            return Some(e.to_string());
+            return Some((key.to_string(), e.to_string()));
         }
     }
     None
@@ -168,6 +180,12 @@ const FLAGS: &[&str] = &["reduction_model"];
 /// the flags of `survey market` / `survey retail` (`vendors_total` or `vendors-total`). Empty cells are
 /// absent fields. Each row goes through the same flag parser as the commands.
 pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
+    let (rows, errors) = parse_csv_all(text);
+    done(rows, errors)
+}
+
+/// Like [`parse_csv`], the good rows and the bad lines both.
+pub fn parse_csv_all(text: &str) -> (Vec<NumberedRow>, Vec<LineError>) {
     let mut reader = csv::ReaderBuilder::new()
         .comment(Some(b'#'))
         .trim(csv::Trim::All)
@@ -178,17 +196,25 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
             .map(|c| c.replace('_', "-").to_lowercase())
             .collect(),
         Err(e) => {
-            return Err(Error::Lines(vec![LineError {
-                line: 1,
-                message: format!("tiêu đề CSV không hợp lệ / invalid CSV header: {e}"),
-            }]))
+            return (
+                vec![],
+                vec![LineError {
+                    line: 1,
+                    field: None,
+                    message: format!("tiêu đề CSV không hợp lệ / invalid CSV header: {e}"),
+                }],
+            )
         }
     };
     let Some(type_col) = headers.iter().position(|h| h == "type") else {
-        return Err(Error::Lines(vec![LineError {
-            line: 1,
-            message: "thiếu cột `type` / missing the `type` column (market or retail)".into(),
-        }]));
+        return (
+            vec![],
+            vec![LineError {
+                line: 1,
+                field: None,
+                message: "thiếu cột `type` / missing the `type` column (market or retail)".into(),
+            }],
+        );
     };
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -199,6 +225,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
                 let line = e.position().map_or(0, |p| line_at(text, p.byte()));
                 errors.push(LineError {
                     line,
+                    field: None,
                     message: format!("CSV không hợp lệ / invalid CSV: {e}"),
                 });
                 continue;
@@ -220,6 +247,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
                     "no" | "false" | "0" | "không" => {}
                     other => errors.push(LineError {
                         line,
+                        field: Some(name.replace('-', "_")),
                         message: format!("{name}: '{other}' không phải có/không / is not yes/no"),
                     }),
                 }
@@ -234,6 +262,7 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
             other => {
                 errors.push(LineError {
                     line,
+                    field: Some("type".into()),
                     message: format!(
                         "type '{}' phải là market hoặc retail / must be market or retail",
                         other.unwrap_or_default()
@@ -246,11 +275,12 @@ pub fn parse_csv(text: &str) -> Result<Vec<NumberedRow>, Error> {
             Ok(row) => rows.push(NumberedRow { line, row }),
             Err(e) => errors.push(LineError {
                 line,
+                field: clap_field(&e),
                 message: clap_first_line(&e),
             }),
         }
     }
-    done(rows, errors)
+    (rows, errors)
 }
 
 /// The 1-based line of the record starting at byte `offset` of `text`: csv reports the offset where it
@@ -271,6 +301,22 @@ fn line_at(text: &str, offset: u64) -> usize {
         line += 1;
     }
     line
+}
+
+/// The field a clap error is about (`--vendors-total <N>` → `vendors_total`), when it names one.
+fn clap_field(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    let v = e
+        .get(ContextKind::InvalidArg)
+        .or_else(|| e.get(ContextKind::InvalidSubcommand))?;
+    let s = match v {
+        ContextValue::String(s) => s.clone(),
+        ContextValue::Strings(v) => v.first()?.clone(),
+        _ => return None,
+    };
+    let name = s.trim_start_matches('-');
+    let name = name.split([' ', '=', '<']).next().unwrap_or(name);
+    Some(name.replace('-', "_")).filter(|n| !n.is_empty())
 }
 
 /// A clap error on one line, without its `error:` prefix and the usage text after it.

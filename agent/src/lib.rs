@@ -4,6 +4,8 @@
 //! Tests drive the same functions the binary uses (`net::connect`, `store::Store`, `sync::sync`).
 
 pub mod daemon;
+pub mod history;
+pub mod http;
 pub mod import;
 pub mod net;
 pub mod ops;

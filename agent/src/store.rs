@@ -294,6 +294,18 @@ impl Store {
         Ok(())
     }
 
+    /// A tree of its own in the agent's database, for the office app's state (paired devices, sync
+    /// history); sled trees are independent of the entries and the meta tree.
+    pub fn tree(&self, name: &str) -> Result<sled::Tree> {
+        Ok(self.db.open_tree(name)?)
+    }
+
+    /// Flushes every write so far to disk.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// Highest own seq the hub has acknowledged.
     pub fn acked_seq(&self) -> Result<u64> {
         Ok(u64_of(self.meta.get(K_ACKED)?))

@@ -4,6 +4,10 @@
 //!
 //! The binary is the one built next to this bench (same profile). When it is missing and the bench
 //! runs under `cargo run`, it is built first with the same profile.
+//!
+//! The office app (`daemon --http`) is measured on a store of 10,000 records (2,000 with `quick`):
+//! saving a survey through `POST /api/surveys` (the answer comes once the record is durable), a page of
+//! `GET /api/surveys`, and the daemon's resident memory with the app served (see `app_bench`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -36,6 +40,8 @@ pub struct Footprint {
     pub survey_daemon_s: f64,
     /// Runs per median.
     pub runs: usize,
+    /// The office app's figures.
+    pub app: Option<crate::app_bench::AppFigures>,
 }
 
 impl Footprint {
@@ -62,6 +68,9 @@ impl Footprint {
             "`survey market` returns in (median, through the daemon)".to_string(),
             format!("{:.0} ms (n = {})", self.survey_daemon_s * 1e3, self.runs),
         ]);
+        if let Some(a) = &self.app {
+            a.rows(&mut t);
+        }
         if let Some(b) = store_bytes_per_record {
             t.add_row(vec![
                 "store bytes per record (after the initial sync)".to_string(),
@@ -73,7 +82,7 @@ impl Footprint {
 }
 
 /// The `baobi-agent` binary beside this executable, building it when needed and possible.
-fn agent_binary() -> anyhow::Result<(PathBuf, String)> {
+pub(crate) fn agent_binary() -> anyhow::Result<(PathBuf, String)> {
     let exe = std::env::current_exe()?;
     let dir = exe.parent().context("executable has no folder")?;
     let profile = dir
@@ -203,8 +212,10 @@ pub async fn measure(quick: bool) -> anyhow::Result<Footprint> {
     .await?;
     let _ = daemon.kill();
     let _ = daemon.wait();
+    let app = crate::app_bench::measure(&bin, &served, quick).await?;
     served.stop().await?;
     Ok(Footprint {
+        app: Some(app),
         profile,
         binary_bytes,
         store_records: records,

@@ -5,6 +5,7 @@
 //! Everything runs in this process on loopback (through a link proxy that counts bytes on the wire),
 //! except the agent footprint, which spawns the real `baobi-agent` binary.
 
+mod app_bench;
 mod data;
 mod footprint;
 mod frame;

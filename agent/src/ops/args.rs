@@ -226,6 +226,7 @@ pub struct OutletCorrectArgs {
     pub closed: Option<String>,
     /// The facility is open again (clears the closing date).
     #[arg(long, conflicts_with = "closed")]
+    #[serde(default)]
     pub reopened: bool,
 }
 
@@ -349,9 +350,11 @@ pub struct CorrectArgs {
     pub operating_days: Option<u8>,
     /// A plastic-reduction model runs at the market (market surveys).
     #[arg(long, conflicts_with = "no_reduction_model")]
+    #[serde(default)]
     pub reduction_model: bool,
     /// No plastic-reduction model runs at the market (market surveys).
     #[arg(long)]
+    #[serde(default)]
     pub no_reduction_model: bool,
     /// Gives non-biodegradable bags (retail surveys).
     #[arg(long, value_enum)]

@@ -23,10 +23,12 @@ use crate::store::{self, HubInfo, Store};
 use crate::sync::{self, Progress, SyncReport};
 
 mod args;
+mod office;
 mod read;
 mod write;
 
 pub use args::*;
+pub use office::{fold, Enrolled, SurveyQuery, UnitRow, MAX_PAGE};
 pub use read::*;
 use write::*;
 pub use write::{apply_flags, build_correction};
@@ -41,9 +43,14 @@ pub const EXIT_UNREACHABLE: i32 = 3;
 /// What can go wrong executing a command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Invalid input; the message starts with the field.
-    #[error("Dữ liệu không hợp lệ / Invalid input: {0}")]
-    Invalid(String),
+    /// Invalid input, naming the field when one is at fault (the CLI shows "field: message").
+    #[error("Dữ liệu không hợp lệ / Invalid input: {}", invalid_text(.field.as_deref(), .message))]
+    Invalid {
+        /// The field at fault, as the CLI names it (`vendors-total`), when there is one.
+        field: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
     /// The store was never enrolled.
     #[error("Chưa đăng ký với máy chủ tỉnh / Not enrolled with the hub: run `baobi-agent init --token TOKEN` first")]
     NotEnrolled,
@@ -53,6 +60,13 @@ pub enum Error {
     /// The store failed.
     #[error("Lỗi kho dữ liệu / Store error: {0}")]
     Store(#[from] store::Error),
+}
+
+fn invalid_text(field: Option<&str>, message: &str) -> String {
+    match field {
+        Some(f) => format!("{f}: {message}"),
+        None => message.to_string(),
+    }
 }
 
 fn sync_message(e: &sync::Error) -> String {
@@ -83,7 +97,7 @@ impl Error {
     /// The process exit code this error means.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Invalid(_) => EXIT_INVALID,
+            Error::Invalid { .. } => EXIT_INVALID,
             Error::Sync(sync::Error::Unreachable { .. }) => EXIT_UNREACHABLE,
             _ => EXIT_ERROR,
         }
@@ -92,12 +106,34 @@ impl Error {
 
 impl From<baobi_proto::Error> for Error {
     fn from(e: baobi_proto::Error) -> Self {
-        Error::Invalid(e.to_string())
+        match e {
+            baobi_proto::Error::Field { field, message } => Error::Invalid {
+                field: Some(field),
+                message,
+            },
+            other => Error::Invalid {
+                field: None,
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+impl Error {
+    /// The field at fault, for invalid input that names one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Invalid { field, .. } => field.as_deref(),
+            _ => None,
+        }
     }
 }
 
 fn invalid(field: &str, msg: impl std::fmt::Display) -> Error {
-    Error::Invalid(format!("{field}: {msg}"))
+    Error::Invalid {
+        field: Some(field.to_string()),
+        message: msg.to_string(),
+    }
 }
 
 /// Result with the ops error.
@@ -150,6 +186,51 @@ pub enum Request {
         /// The surveys with their file lines.
         rows: Vec<crate::import::NumberedRow>,
     },
+    /// Enroll with the hub using a one-time token, then sync for the first time (`init`, the app).
+    Enroll {
+        /// The enrollment token (baobi1.…).
+        token: String,
+        /// What this office calls itself (default: the host name).
+        #[serde(default)]
+        label: Option<String>,
+    },
+    /// The units the office may pick in its forms (its unit and those below, in force today).
+    Units,
+    /// Surveys filtered and paged, with the total count.
+    SurveyPage(SurveyQuery),
+    /// Facilities matching a diacritic-insensitive search, a kind and a commune.
+    OutletSearch {
+        /// Words to find in the name, address, commune or id.
+        #[serde(default)]
+        q: Option<String>,
+        /// Kind of facility.
+        #[serde(default)]
+        kind: Option<KindArg>,
+        /// Commune code or name.
+        #[serde(default)]
+        commune: Option<String>,
+    },
+    /// Record a survey; when it has warnings, only with `confirm` (else `Unconfirmed`).
+    SurveyAdd {
+        /// The survey, as a `survey import` row.
+        survey: crate::import::ImportRow,
+        /// Save despite warnings.
+        #[serde(default)]
+        confirm: bool,
+    },
+    /// Check surveys as `SurveyImport` would, saving nothing.
+    SurveyImportCheck {
+        /// The surveys with their file lines.
+        rows: Vec<crate::import::NumberedRow>,
+    },
+    /// The office's own indicators, on what it holds, for its unit.
+    Indicators {
+        /// Reporting year (default: this year).
+        #[serde(default)]
+        year: Option<u16>,
+    },
+    /// The last sync attempts.
+    SyncHistory,
 }
 
 /// The answer to a request.
@@ -201,6 +282,9 @@ pub enum Response {
         code: i32,
         /// Bilingual message.
         message: String,
+        /// The input field at fault, when invalid input names one (appended; absent before).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
     },
     /// `survey import` ran: every row saved, or none when some failed its checks.
     Imported {
@@ -208,6 +292,45 @@ pub enum Response {
         saved: Vec<ImportedRow>,
         /// Rows that failed their checks (nothing was saved then).
         errors: Vec<crate::import::LineError>,
+    },
+    /// Enrolled.
+    Enrolled {
+        /// What the hub said and the first sync did.
+        enrolled: Enrolled,
+    },
+    /// Units to pick from.
+    Units {
+        /// The units.
+        units: Vec<UnitRow>,
+    },
+    /// A page of surveys.
+    SurveyPage {
+        /// Surveys matching the filters.
+        total: usize,
+        /// The page.
+        surveys: Vec<SurveyRow>,
+    },
+    /// Not saved: the record has warnings to confirm.
+    Unconfirmed {
+        /// The warnings (bilingual).
+        warnings: Vec<String>,
+    },
+    /// Rows checked, nothing saved.
+    ImportChecked {
+        /// Rows that passed, with their warnings (ids empty).
+        checked: Vec<ImportedRow>,
+        /// Rows that failed.
+        errors: Vec<crate::import::LineError>,
+    },
+    /// The office's indicators (a `proto::indicators::Report` plus `view` and `label`).
+    Indicators {
+        /// The report.
+        report: serde_json::Value,
+    },
+    /// Recent sync attempts, newest first.
+    SyncHistory {
+        /// The attempts.
+        attempts: Vec<crate::history::Attempt>,
     },
 }
 
@@ -254,6 +377,7 @@ pub async fn execute(
         Ok(r) => r,
         Err(e) => Response::Error {
             code: e.exit_code(),
+            field: e.field().map(str::to_string),
             message: e.to_string(),
         },
     }
@@ -265,6 +389,9 @@ async fn run(
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<Response> {
     let store = &ctx.store;
+    if let Request::Enroll { token, label } = &req {
+        return office::enroll(ctx, token, label.as_deref(), progress).await;
+    }
     let hub = store.hub()?.ok_or(Error::NotEnrolled)?;
     let writes = !matches!(
         req,
@@ -274,6 +401,12 @@ async fn run(
             | Request::Sync
             | Request::Status
             | Request::Plan
+            | Request::Units
+            | Request::SurveyPage(_)
+            | Request::OutletSearch { .. }
+            | Request::SurveyImportCheck { .. }
+            | Request::Indicators { .. }
+            | Request::SyncHistory
     );
     if writes && store.restoring()? {
         return Err(store::Error::Restoring.into());
@@ -346,9 +479,9 @@ async fn run(
         },
         Request::Sync => {
             let _guard = ctx.sync_lock.lock().await;
-            Response::Synced {
-                report: sync::sync(store, progress).await?,
-            }
+            let r = sync::sync(store, progress).await;
+            crate::history::record(store, &r);
+            Response::Synced { report: r? }
         }
         Request::Status => Response::Status {
             status: status(store, &hub)?,
@@ -362,6 +495,33 @@ async fn run(
             }
             r
         }
+        // Handled before the enrollment check.
+        Request::Enroll { .. } => return Err(Error::NotEnrolled),
+        Request::Units => Response::Units {
+            units: office::unit_rows(store, &hub)?,
+        },
+        Request::SurveyPage(q) => {
+            let (total, surveys) = office::survey_page(store, &q)?;
+            Response::SurveyPage { total, surveys }
+        }
+        Request::OutletSearch { q, kind, commune } => Response::Outlets {
+            outlets: office::outlet_search(store, q.as_deref(), kind, commune.as_deref())?,
+        },
+        Request::SurveyAdd { survey, confirm } => {
+            let (op, w, what) = office::survey_op(store, &hub, &survey)?;
+            if !w.is_empty() && !confirm {
+                return Ok(Response::Unconfirmed { warnings: w });
+            }
+            let e = store.append(op, now_ms())?;
+            saved(e.dot(), what, w)
+        }
+        Request::SurveyImportCheck { rows } => office::import_check(store, &hub, &rows)?,
+        Request::Indicators { year } => Response::Indicators {
+            report: office::indicators(store, &hub, year)?,
+        },
+        Request::SyncHistory => Response::SyncHistory {
+            attempts: crate::history::list(store)?,
+        },
     })
 }
 
@@ -436,7 +596,13 @@ pub fn parse_id<'a>(s: &str, authors: impl IntoIterator<Item = &'a AuthorId>) ->
 fn find_record(store: &Store, field: &str, id: &str) -> Result<RecordState> {
     let st = store.state();
     let dot = parse_id(id, st.authors.iter()).map_err(|e| match e {
-        Error::Invalid(m) => Error::Invalid(m.replacen("id:", &format!("{field}:"), 1)),
+        Error::Invalid {
+            field: Some(f),
+            message,
+        } if f == "id" => Error::Invalid {
+            field: Some(field.to_string()),
+            message,
+        },
         o => o,
     })?;
     st.view

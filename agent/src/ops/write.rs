@@ -266,6 +266,7 @@ pub(super) fn import(
             Ok((op, w)) => checked.push((r.line, op, w)),
             Err(e) => errors.push(LineError {
                 line: r.line,
+                field: e.field().map(|f| f.replace('-', "_")),
                 message: e.to_string(),
             }),
         }
