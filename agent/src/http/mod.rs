@@ -50,6 +50,10 @@ pub struct App {
     pub sessions: session::Sessions,
     /// The sync running now, if any, for `GET /api/sync/progress`.
     pub progress: std::sync::Mutex<api::SyncProgress>,
+    /// The office's indicators as last computed for Home, with the entries held and the day they
+    /// were computed for: the view is a function of the entries, so they are recomputed only when an
+    /// entry arrives or the day changes (each computation allocates per record).
+    pub indicators: std::sync::Mutex<Option<(u64, u32, Result<serde_json::Value, String>)>>,
 }
 
 impl App {
@@ -60,6 +64,7 @@ impl App {
             ctx,
             sessions,
             progress: Default::default(),
+            indicators: Default::default(),
         }))
     }
 }
