@@ -42,6 +42,10 @@ pub enum Door {
     Lan,
 }
 
+/// Home's indicators: the entries held and the day (`Date.0`) they were computed for, and the report
+/// or the error.
+pub type CachedIndicators = (u64, u32, Result<Value, String>);
+
 /// What the app shares across requests and listeners.
 pub struct App {
     /// The daemon's context (store, sync lock, save notifier).
@@ -53,7 +57,7 @@ pub struct App {
     /// The office's indicators as last computed for Home, with the entries held and the day they
     /// were computed for: the view is a function of the entries, so they are recomputed only when an
     /// entry arrives or the day changes (each computation allocates per record).
-    pub indicators: std::sync::Mutex<Option<(u64, u32, Result<serde_json::Value, String>)>>,
+    pub indicators: std::sync::Mutex<Option<CachedIndicators>>,
 }
 
 impl App {
