@@ -34,6 +34,8 @@ pub struct AppFigures {
     pub list_filtered_s: f64,
     /// The total the list reported.
     pub list_total: u64,
+    /// Median time of `GET /api/status` (Home: status, plan, returned list, office indicators), seconds.
+    pub status_s: f64,
     /// Resident memory of the daemon with the app served, after the runs, bytes.
     pub rss: Option<u64>,
     /// The same after the start-up sync of the store, before any run, bytes.
@@ -70,6 +72,13 @@ impl AppFigures {
                 self.records
             ),
             format!("{:.1} ms (n = {})", self.list_filtered_s * 1e3, self.runs),
+        ]);
+        t.add_row(vec![
+            format!(
+                "app: `GET /api/status` (Home, with the office's indicators) at {} records",
+                self.records
+            ),
+            format!("{:.1} ms (n = {})", self.status_s * 1e3, self.runs),
         ]);
         t.add_row(vec![
             format!(
@@ -179,7 +188,7 @@ pub async fn measure(bin: &Path, served: &Served, quick: bool) -> anyhow::Result
         .parse()?;
     let pid = daemon.id();
     let result = tokio::task::spawn_blocking(
-        move || -> anyhow::Result<(f64, f64, f64, u64, Option<u64>)> {
+        move || -> anyhow::Result<(f64, f64, f64, u64, Option<u64>, f64)> {
             let (_, head, _) = http(addr, "GET", "/", "", "")?;
             let cookie = head
                 .lines()
@@ -223,20 +232,28 @@ pub async fn measure(bin: &Path, served: &Served, quick: bool) -> anyhow::Result
                 anyhow::ensure!(st == 200, "GET {deep}: {st} {b}");
                 Ok(())
             })?;
-            Ok((save, list, filtered, total, rss_before))
+            let status = timed(runs, |_| {
+                let (st, _, b) = http(addr, "GET", "/api/status", &cookie, "")?;
+                anyhow::ensure!(st == 200, "GET /api/status: {st} {b}");
+                let v: serde_json::Value = serde_json::from_str(&b)?;
+                anyhow::ensure!(v["indicators"].is_object(), "no indicators on Home: {b}");
+                Ok(())
+            })?;
+            Ok((save, list, filtered, total, rss_before, status))
         },
     )
     .await?;
     let rss = rss_of(daemon.id());
     let _ = daemon.kill();
     let _ = daemon.wait();
-    let (save_s, list_s, list_filtered_s, list_total, rss_before) = result?;
+    let (save_s, list_s, list_filtered_s, list_total, rss_before, status_s) = result?;
     Ok(AppFigures {
         records,
         save_s,
         list_s,
         list_filtered_s,
         list_total,
+        status_s,
         rss,
         rss_before,
         runs,

@@ -138,10 +138,31 @@ pub async fn status(
                              "date": s.date, "reason": s.review_reason, "at": s.review_at }))
             .collect::<Vec<_>>());
     }
-    match exec(&st, Request::Indicators { year: Some(year) }).await {
-        Response::Indicators { report } => v["indicators"] = report,
-        Response::Error { message, .. } => v["indicators_error"] = json!(message),
-        _ => {}
+    let held = v["entries"].as_u64().unwrap_or(0);
+    let cached = st
+        .app
+        .indicators
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .filter(|(n, day, _)| *n == held && *day == today.0)
+        .map(|(_, _, r)| r.clone());
+    let report = match cached {
+        Some(r) => r,
+        None => {
+            let r = match exec(&st, Request::Indicators { year: Some(year) }).await {
+                Response::Indicators { report } => Ok(report),
+                Response::Error { message, .. } => Err(message),
+                other => Err(format!("{other:?}")),
+            };
+            *st.app.indicators.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some((held, today.0, r.clone()));
+            r
+        }
+    };
+    match report {
+        Ok(r) => v["indicators"] = r,
+        Err(m) => v["indicators_error"] = json!(m),
     }
     Ok(Json(v))
 }

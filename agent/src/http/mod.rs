@@ -42,6 +42,10 @@ pub enum Door {
     Lan,
 }
 
+/// Home's indicators: the entries held and the day (`Date.0`) they were computed for, and the report
+/// or the error.
+pub type CachedIndicators = (u64, u32, Result<Value, String>);
+
 /// What the app shares across requests and listeners.
 pub struct App {
     /// The daemon's context (store, sync lock, save notifier).
@@ -50,6 +54,10 @@ pub struct App {
     pub sessions: session::Sessions,
     /// The sync running now, if any, for `GET /api/sync/progress`.
     pub progress: std::sync::Mutex<api::SyncProgress>,
+    /// The office's indicators as last computed for Home, with the entries held and the day they
+    /// were computed for: the view is a function of the entries, so they are recomputed only when an
+    /// entry arrives or the day changes (each computation allocates per record).
+    pub indicators: std::sync::Mutex<Option<CachedIndicators>>,
 }
 
 impl App {
@@ -60,6 +68,7 @@ impl App {
             ctx,
             sessions,
             progress: Default::default(),
+            indicators: Default::default(),
         }))
     }
 }

@@ -337,7 +337,9 @@ pub(super) fn import_check(
     Ok(Response::ImportChecked { checked, errors })
 }
 
-/// The office's own indicators for `year` (default: the current year), scoped to its unit.
+/// The office's own indicators for `year` (default: the current year), scoped to its unit; when that
+/// unit is not in force then (an office of a unit the 2025 reform ended), to the successor units it
+/// holds, else for the last year its unit was in force.
 pub(super) fn indicators(
     store: &Store,
     hub: &HubInfo,
@@ -346,6 +348,14 @@ pub(super) fn indicators(
     use baobi_proto::indicators::{self as ind, Inputs, Settings};
     let day = today();
     let year = year.unwrap_or((day.0 / 10000) as u16);
+    // Before the view's lock: `office` takes it too.
+    let held = office(store, hub)?;
+    let mut codes = vec![hub.unit.clone()];
+    for u in &held.units {
+        if !codes.contains(&u.code) {
+            codes.push(u.code.clone());
+        }
+    }
     let st = store.state();
     let units = st.view.registry();
     let g = ind::gather(st.view.records.values(), |d| {
@@ -365,14 +375,33 @@ pub(super) fn indicators(
         settings: Settings::default(),
         today: day,
     };
-    let report = ind::report(&inp, year, Some(&hub.unit))?;
-    let mut v = serde_json::to_value(&report).map_err(|e| invalid("year", e))?;
-    v["view"] = serde_json::json!("office");
-    v["label"] = serde_json::json!(
-        "Số liệu của văn phòng, trên dữ liệu văn phòng đang giữ (không phải số liệu của tỉnh) / \
-         The office's view, on the data this office holds (not the province's figures)"
-    );
-    Ok(v)
+    let mut tries: Vec<(u16, &str)> = codes.iter().map(|c| (year, c.as_str())).collect();
+    for c in &codes {
+        let end = units.versions_of(c).iter().filter_map(|v| v.valid_to).max();
+        if let Some(end) = end {
+            // The last year whose reference date (31 December) the unit was still in force on.
+            let y = (end.0 / 10000) as u16 - u16::from(end.0 % 10000 != 1231);
+            if y < year {
+                tries.push((y, c.as_str()));
+            }
+        }
+    }
+    let mut last = None;
+    for (y, code) in tries {
+        match ind::report(&inp, y, Some(code)) {
+            Ok(report) => {
+                let mut v = serde_json::to_value(&report).map_err(|e| invalid("year", e))?;
+                v["view"] = serde_json::json!("office");
+                v["label"] = serde_json::json!(
+                    "Số liệu của văn phòng, trên dữ liệu văn phòng đang giữ (không phải số liệu của tỉnh) / \
+                     The office's view, on the data this office holds (not the province's figures)"
+                );
+                return Ok(v);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or_else(|| invalid("unit", "no unit"), Error::from))
 }
 
 #[cfg(test)]
