@@ -421,7 +421,11 @@ mod tests {
             assert_eq!(e.exit_code(), EXIT_INVALID);
             assert_eq!(
                 e.to_string(),
-                Error::Invalid(format!("vendors-total: {why}")).to_string(),
+                Error::Invalid {
+                    field: Some("vendors-total".into()),
+                    message: why.into()
+                }
+                .to_string(),
                 "{text:?}"
             );
         }
