@@ -80,6 +80,7 @@ pub fn with_inputs<T>(hub: &Hub, today: Date, f: impl FnOnce(&Inputs<'_>) -> T) 
         plan: plan.as_ref(),
         settings,
         today,
+        facts: None,
     };
     Ok(f(&inp))
 }
