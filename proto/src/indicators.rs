@@ -214,6 +214,10 @@ pub struct Inputs<'a> {
     /// when given, reports read these and the lists are needed only for a scope that is no longer
     /// in force ([`needs_records`]); when none, they are built from the lists.
     pub facts: Option<&'a Facts>,
+    /// With `facts`: the surveys dated outside their facility's open period, any year and status
+    /// (a store finds them from the cells, [`crate::facts::cell_may_be_outside`]); read instead of
+    /// `facts.outside`.
+    pub outside: &'a [Survey],
 }
 
 /// A unit as reports name it.
@@ -615,6 +619,7 @@ impl<'a> Year<'a> {
     fn new(
         inp: &'a Inputs<'a>,
         facts: &'a Facts,
+        outside_all: &'a [Survey],
         year: u16,
         origin: Option<&Mapped<'a>>,
     ) -> Year<'a> {
@@ -673,8 +678,7 @@ impl<'a> Year<'a> {
             picks.insert(f.id, picks_of(facts, f.id, year, &counted));
         }
         let mut outside = vec![];
-        for s in facts
-            .outside
+        for s in outside_all
             .iter()
             .filter(|s| s.year == year && basis.counts(s.status))
         {
@@ -1081,11 +1085,11 @@ pub fn report(inp: &Inputs<'_>, year: u16, unit: Option<&str>) -> Result<Report,
         .filter(|m| m.version.valid_to.is_some_and(|t| t < as_of_y));
     // A scope no longer in force takes only the records made in it: from the lists, filtered.
     let built;
-    let facts = match (ended, inp.facts) {
-        (None, Some(f)) => f,
+    let (facts, outside) = match (ended, inp.facts) {
+        (None, Some(f)) => (f, inp.outside),
         (None, None) => {
             built = Facts::from_lists(inp.facilities, inp.surveys, inp.campaigns);
-            &built
+            (&built, &built.outside[..])
         }
         (Some(m), _) => {
             let made_in = |code: &str, date: Date| inp.units.is_within(code, &m.version.code, date);
@@ -1094,10 +1098,10 @@ pub fn report(inp: &Inputs<'_>, year: u16, unit: Option<&str>) -> Result<Report,
                 inp.surveys.iter().filter(|s| made_in(&s.unit, s.date)),
                 inp.campaigns.iter().filter(|c| made_in(&c.unit, c.date)),
             );
-            &built
+            (&built, &built.outside[..])
         }
     };
-    let y = Year::new(inp, facts, year, mapped.as_ref());
+    let y = Year::new(inp, facts, outside, year, mapped.as_ref());
     let scope = scope_of(inp, unit, y.as_of)?;
     let mut gaps = BTreeSet::new();
     let mut notes = Notes::default();
@@ -1250,6 +1254,7 @@ pub fn trend(inp: &Inputs<'_>, unit: Option<&str>) -> Result<Vec<Report>, Error>
     if inp.facts.is_none() {
         built = Facts::from_lists(inp.facilities, inp.surveys, inp.campaigns);
         with.facts = Some(&built);
+        with.outside = &built.outside;
     }
     let mut out = vec![];
     for y in years(&with) {

@@ -310,6 +310,7 @@ impl World {
             settings: self.settings,
             today: self.today,
             facts: None,
+            outside: &[],
         };
         report(&inp, year, unit).unwrap()
     }
@@ -768,6 +769,7 @@ fn across_the_reform_units_are_those_in_force_on_as_of() {
         settings: Settings::default(),
         today: w.today,
         facts: None,
+        outside: &[],
     };
     let r = report(&inp, 2025, Some("876")).unwrap();
     assert_eq!(r.scope.code, "876");
