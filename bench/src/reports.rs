@@ -149,18 +149,18 @@ fn facility(kind: OutletKind, unit: &str, n: usize, certified: bool) -> Body {
         unit: unit.to_string(),
         address: String::new(),
         market_class: (kind == OutletKind::Market).then_some(3),
-        certifications: if certified {
-            vec![Certification {
+        certifications: match (kind, certified) {
+            (OutletKind::Market, true) => vec![Certification {
                 kind: CertKind::Civilized,
                 from: Date(20200101),
                 to: None,
-            }]
-        } else {
-            vec![Certification {
+            }],
+            (OutletKind::Market, false) => vec![Certification {
                 kind: CertKind::NewRural,
                 from: Date(20200101),
                 to: None,
-            }]
+            }],
+            _ => vec![],
         },
         opened: None,
         closed: None,

@@ -603,7 +603,7 @@ mod tests {
                         }
                     }
                 }
-                Err(r) => {
+                Err(_) => {
                     *self.stats.entry("refused").or_default() += 1;
                     self.seq = first
                 }

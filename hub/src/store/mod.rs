@@ -7,13 +7,14 @@
 //! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq,
 //! `w` review decisions by record, `p` the plan in force, `n` dashboard operators, `R` restore tokens,
 //! `X` retired authors, `k` clock-skew flags, `l` each entry's chain link, `h` head signatures received,
-//! `j` each office's jurisdiction, see `office.rs`).
+//! `j` each office's jurisdiction, see `office.rs`, `i` the indicator facts, see `facts.rs`).
 //! Entries from offices arrive in sealed runs (see `proto::chain`) and are kept without a signature of
 //! their own; the heads received let the hub forward any run of them, still sealed by their author. A
 //! batch is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
 //! `sled::Batch` and flushed before anyone is told it is stored. Merges are serialized by one mutex.
 //! The `g` groups are also mirrored in memory (`groups.rs`), updated by `Hub::commit` after
 //! the flush, so the totals query never touches the tree; nothing writes `g` keys except `commit`.
+//! `commit` also brings the indicator facts (`i`) up to date in the same batch (`facts::maintain`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
