@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bincode::{Decode, Encode};
 
 use crate::indicators::{hlc_date, Campaign, Facility, Reading, Survey};
+use crate::units::Units;
 use crate::view::{status_of, RecordState, ReviewState, ReviewStatus, Value};
 use crate::wire::{Body, Date, Dot, Hlc, Round};
 
@@ -358,6 +359,27 @@ impl ReportCell {
     }
 }
 
+/// A report cell's group: (year, unit recorded, status, the first day of the unit version in force on
+/// the records' date, `Date(0)` for a version in force since always or an unknown unit). Where records
+/// stand on a reference date depends on their date only through that version, so reports read these
+/// groups, O(unit versions), instead of one cell per date.
+pub type VersionKey = (u16, String, u8, Date);
+
+/// The group of a report cell under `units`.
+pub fn version_key(units: &Units, k: &ReportKey) -> VersionKey {
+    let from = units
+        .at_or_latest(&k.1, k.2)
+        .map_or(Date(0), |v| v.valid_from.unwrap_or(Date(0)));
+    (k.0, k.1.clone(), k.3, from)
+}
+
+/// `into` with `c`'s members added.
+pub fn merge_cell(into: &mut ReportCell, c: &ReportCell) {
+    into.surveys += c.surveys;
+    into.campaigns += c.campaigns;
+    into.first = into.first.min(c.first);
+}
+
 /// True when the survey is dated outside its facility's open period.
 pub fn outside_open_period(f: &Facility, s: &Survey) -> bool {
     f.opened.is_some_and(|o| s.date < o) || f.closed.is_some_and(|c| s.date > c)
@@ -379,6 +401,8 @@ pub struct Facts {
     pub reports: BTreeMap<ReportKey, ReportCell>,
     /// Surveys dated outside their facility's open period (any year, any status), by record id.
     pub outside: Vec<Survey>,
+    /// The report cells by group ([`Facts::group`]): what reports read.
+    pub by_version: BTreeMap<VersionKey, ReportCell>,
 }
 
 impl Facts {
@@ -407,6 +431,68 @@ impl Facts {
         f
     }
 
+    /// Computes [`Facts::by_version`] from the report cells under `units`.
+    pub fn group(&mut self, units: &Units) {
+        self.by_version.clear();
+        for (k, c) in &self.reports {
+            self.by_version
+                .entry(version_key(units, k))
+                .and_modify(|g| merge_cell(g, c))
+                .or_insert(*c);
+        }
+    }
+
+    /// The report cell `key` becomes `new` (none: deleted): the cell and its group under `units`
+    /// change accordingly, the group recomputed from its cells only when its first record left.
+    pub fn set_report(&mut self, units: &Units, key: ReportKey, new: Option<ReportCell>) {
+        let old = match new {
+            Some(c) => self.reports.insert(key.clone(), c),
+            None => self.reports.remove(&key),
+        };
+        let vk = version_key(units, &key);
+        let group = self.by_version.get(&vk).copied();
+        let recompute = match (old, group) {
+            (Some(o), Some(g)) => o.first == g.first && new.is_none_or(|n| n.first > o.first),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if recompute {
+            let lo = (key.0, key.1.clone(), Date(0), 0);
+            let hi = (key.0, key.1.clone(), Date(u32::MAX), u8::MAX);
+            let mut g: Option<ReportCell> = None;
+            for (k, c) in self.reports.range(lo..=hi) {
+                if k.3 == key.3 && version_key(units, k) == vk {
+                    match &mut g {
+                        Some(g) => merge_cell(g, c),
+                        None => g = Some(*c),
+                    }
+                }
+            }
+            match g {
+                Some(g) => self.by_version.insert(vk, g),
+                None => self.by_version.remove(&vk),
+            };
+            return;
+        }
+        let mut g = group.unwrap_or(ReportCell {
+            surveys: 0,
+            campaigns: 0,
+            first: Hlc(u64::MAX),
+        });
+        if let Some(o) = old {
+            g.surveys -= o.surveys.min(g.surveys);
+            g.campaigns -= o.campaigns.min(g.campaigns);
+        }
+        if let Some(n) = new {
+            merge_cell(&mut g, &n);
+        }
+        if g.surveys + g.campaigns == 0 {
+            self.by_version.remove(&vk);
+        } else {
+            self.by_version.insert(vk, g);
+        }
+    }
+
     /// Adds an item to its cells (facilities are replaced; `outside` is not kept here).
     pub fn add(&mut self, item: &Item) {
         match item {
@@ -430,6 +516,8 @@ impl Facts {
     }
 
     /// Years with surveys or campaigns (any status), ascending.
+    ///
+    /// Read from the report cells.
     pub fn years(&self) -> BTreeSet<u16> {
         let mut out = BTreeSet::new();
         let mut next = self.reports.keys().next().map(|k| k.0);

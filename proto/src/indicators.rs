@@ -696,10 +696,10 @@ impl<'a> Year<'a> {
         let mut first_by_code: BTreeMap<String, Hlc> = BTreeMap::new();
         let mut campaign_codes = BTreeSet::new();
         let cells = facts
-            .reports
-            .range((year, String::new(), Date(0), 0)..)
+            .by_version
+            .range((year, String::new(), 0, Date(0))..)
             .take_while(|(k, _)| k.0 == year);
-        for ((_, unit, date, status), cell) in cells {
+        for ((_, unit, status, date), cell) in cells {
             if !counted.contains(status) {
                 continue;
             }
@@ -1076,6 +1076,17 @@ fn scope_of(inp: &Inputs<'_>, unit: Option<&str>, as_of: Date) -> Result<UnitRef
     }
 }
 
+/// The facts of these lists, grouped under the inputs' units.
+fn grouped<'a>(
+    inp: &Inputs<'_>,
+    surveys: impl Iterator<Item = &'a Survey>,
+    campaigns: impl Iterator<Item = &'a Campaign>,
+) -> Facts {
+    let mut f = Facts::from_lists(inp.facilities, surveys, campaigns);
+    f.group(inp.units);
+    f
+}
+
 /// The report for `year` and `unit` (none: the whole province).
 pub fn report(inp: &Inputs<'_>, year: u16, unit: Option<&str>) -> Result<Report, Error> {
     let as_of_y = as_of(year, inp.today);
@@ -1088,13 +1099,13 @@ pub fn report(inp: &Inputs<'_>, year: u16, unit: Option<&str>) -> Result<Report,
     let (facts, outside) = match (ended, inp.facts) {
         (None, Some(f)) => (f, inp.outside),
         (None, None) => {
-            built = Facts::from_lists(inp.facilities, inp.surveys, inp.campaigns);
+            built = grouped(inp, inp.surveys.iter(), inp.campaigns.iter());
             (&built, &built.outside[..])
         }
         (Some(m), _) => {
             let made_in = |code: &str, date: Date| inp.units.is_within(code, &m.version.code, date);
-            built = Facts::from_lists(
-                inp.facilities,
+            built = grouped(
+                inp,
                 inp.surveys.iter().filter(|s| made_in(&s.unit, s.date)),
                 inp.campaigns.iter().filter(|c| made_in(&c.unit, c.date)),
             );
@@ -1252,7 +1263,7 @@ pub fn trend(inp: &Inputs<'_>, unit: Option<&str>) -> Result<Vec<Report>, Error>
     let built;
     let mut with = *inp;
     if inp.facts.is_none() {
-        built = Facts::from_lists(inp.facilities, inp.surveys, inp.campaigns);
+        built = grouped(inp, inp.surveys.iter(), inp.campaigns.iter());
         with.facts = Some(&built);
         with.outside = &built.outside;
     }

@@ -90,7 +90,9 @@ impl CellWrite {
         }
     }
 
-    fn apply(self, f: &mut Facts) {
+    /// Applies the write to `f`, its report groups under `units` (none: the groups are left to a
+    /// later [`Facts::group`]).
+    fn apply(self, f: &mut Facts, units: Option<&Units>) {
         match self {
             CellWrite::Facility(id, Some(x)) => {
                 f.facilities.insert(id, x);
@@ -104,12 +106,15 @@ impl CellWrite {
             CellWrite::Survey(k, None) => {
                 f.surveys.remove(&k);
             }
-            CellWrite::Report(k, Some(c)) => {
-                f.reports.insert(k, c);
-            }
-            CellWrite::Report(k, None) => {
-                f.reports.remove(&k);
-            }
+            CellWrite::Report(k, c) => match (units, c) {
+                (Some(u), c) => f.set_report(u, k, c),
+                (None, Some(c)) => {
+                    f.reports.insert(k, c);
+                }
+                (None, None) => {
+                    f.reports.remove(&k);
+                }
+            },
         }
     }
 }
@@ -130,13 +135,13 @@ fn scan(tree: &sled::Tree) -> Result<Facts> {
     let mut f = Facts::default();
     for kv in tree.scan_prefix(keys::FACT_CELLS) {
         let (k, v) = kv?;
-        CellWrite::decode(&k, Some(&v))?.apply(&mut f);
+        CellWrite::decode(&k, Some(&v))?.apply(&mut f, None);
     }
     Ok(f)
 }
 
 impl FactsMirror {
-    /// Loads the cells of `tree`.
+    /// Loads the cells of `tree` (grouped by [`FactsMirror::regroup`] once the units are known).
     pub fn load(tree: &sled::Tree) -> Result<FactsMirror> {
         Ok(FactsMirror {
             inner: RwLock::new(Inner {
@@ -151,21 +156,36 @@ impl FactsMirror {
         f(&self.inner.read().unwrap_or_else(|e| e.into_inner()).facts)
     }
 
+    /// Groups the report cells under `units` (at open, and whenever the units change).
+    pub fn regroup(&self, units: &Units) {
+        self.inner
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .facts
+            .group(units);
+    }
+
     /// A commit's write or flush failed.
     pub fn mark_stale(&self) {
         self.inner.write().unwrap_or_else(|e| e.into_inner()).stale = true;
     }
 
     /// A commit is durable: applies its cell writes, or reloads from `tree` after a failed one.
-    pub fn committed(&self, tree: &sled::Tree, writes: Vec<CellWrite>) -> Result<()> {
+    pub fn committed(
+        &self,
+        tree: &sled::Tree,
+        writes: Vec<CellWrite>,
+        units: &Units,
+    ) -> Result<()> {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         if inner.stale {
             inner.facts = scan(tree)?;
+            inner.facts.group(units);
             inner.stale = false;
             return Ok(());
         }
         for w in writes {
-            w.apply(&mut inner.facts);
+            w.apply(&mut inner.facts, Some(units));
         }
         Ok(())
     }
@@ -691,7 +711,9 @@ mod tests {
     fn check(h: &Hub, step: usize, seed: u64) {
         let at = format!("seed {seed}, step {step}");
         let expected = ind::with_inputs(h, TODAY, |inp| {
-            Facts::from_lists(inp.facilities, inp.surveys, inp.campaigns)
+            let mut f = Facts::from_lists(inp.facilities, inp.surveys, inp.campaigns);
+            f.group(inp.units);
+            f
         })
         .unwrap();
         let kept = h.with_facts(|f| f.clone());
@@ -700,7 +722,9 @@ mod tests {
         let mut no_outside = expected.clone();
         no_outside.outside.clear();
         assert_eq!(kept, no_outside, "facts in memory, {at}");
-        assert_eq!(scan(h.tree()).unwrap(), kept, "facts in sled, {at}");
+        let mut stored = scan(h.tree()).unwrap();
+        stored.group(&h.units());
+        assert_eq!(stored, kept, "facts in sled, {at}");
         for year in 2022..=2026u16 {
             for unit in [None, Some("30226"), Some("876"), Some("87"), Some("82")] {
                 let q = Query {

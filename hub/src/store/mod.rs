@@ -224,6 +224,7 @@ impl Hub {
             let u: UnitState = dec("unit", &v)?;
             reg.insert(u.def);
         }
+        self.fact_mirror.regroup(&reg);
         *self.units.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(reg);
         Ok(())
     }
@@ -351,7 +352,7 @@ impl Hub {
             return Err(e.into());
         }
         self.group_mirror.committed(&self.tree, groups)?;
-        self.fact_mirror.committed(&self.tree, cells)
+        self.fact_mirror.committed(&self.tree, cells, &self.units())
     }
 
     /// Runs `f` on the indicator facts in memory (O(facilities + cells), never the records).
