@@ -7,7 +7,7 @@
 //! a [`SurveyCell`]; and, per (year, unit recorded, date, status), when the first record was made and
 //! whether a campaign was held: a [`ReportCell`]. A cell is a function of its members' items, so a
 //! store adds an item to a cell in place and, when one leaves, recomputes the cell from the members
-//! it keeps ([`SurveyCell::of`], [`ReportCell::of`]). [`Facts::from_lists`] is the same from scratch;
+//! it keeps (a survey cell's as keys of their own, a report cell's inline: they are few) ([`SurveyCell::of`], [`ReportCell::of`]). [`Facts::from_lists`] is the same from scratch;
 //! `indicators::report` reads only [`Facts`] (built from the lists when it is given none).
 //!
 //! Status is kept as a byte ([`status_code`]) so the cells encode with the wire codec.
@@ -288,7 +288,7 @@ impl SurveyCell {
 pub type ReportKey = (u16, String, Date, u8);
 
 /// What one survey or campaign adds to its report cell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Encode, Decode)]
 pub struct ReportMember {
     /// When it was first recorded.
     pub first: Hlc,

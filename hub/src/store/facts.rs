@@ -5,7 +5,8 @@
 //! review decisions the batch changes (its `r` or `w` key is written) has its old item (from the tree,
 //! which still holds the state before the batch) taken out of its cells and its new item (through the
 //! overlay) put in. A cell is changed in place when an item joins it or when one that is none of its
-//! extremes leaves; otherwise it is recomputed from its members (`i 1 …`). The cells (`i 0 …`) are
+//! extremes leaves; otherwise it is recomputed from its members (a survey cell's are keys `i 1 …`, a
+//! report cell's are inline in its value). The cells (`i 0 …`) are
 //! mirrored in memory ([`FactsMirror`]) like the totals groups: loaded at open, changed only after a
 //! commit is durable, reloaded after a failed one. A store made before these keys existed has them
 //! built once at open ([`rebuild`]; meta `facts` records that they are complete).
@@ -17,6 +18,10 @@ use baobi_proto::facts::{
 use baobi_proto::indicators::{Facility, Survey};
 
 use super::*;
+
+/// A report cell as stored: its key, the cell and its members (sorted: the value is a function of the
+/// set of members, whatever order they came in).
+type ReportValue = (ReportKey, ReportCell, Vec<ReportMember>);
 
 /// The meta key set once the `i` keys hold every record's facts.
 pub const META_FACTS: &str = "facts";
@@ -82,9 +87,9 @@ impl CellWrite {
             [b'i', 0, b'T', rest @ ..] => {
                 let (k, _) = report_key_at(rest).ok_or_else(|| bad(key))?;
                 let v = value
-                    .map(|v| dec::<(ReportKey, ReportCell)>("report cell", v))
+                    .map(|v| dec::<ReportValue>("report cell", v))
                     .transpose()?;
-                Ok(CellWrite::Report(k, v.map(|(_, c)| c)))
+                Ok(CellWrite::Report(k, v.map(|(_, c, _)| c)))
             }
             _ => Err(bad(key)),
         }
@@ -270,21 +275,18 @@ fn add(ov: &mut Overlay<'_>, item: &Item) -> Result<()> {
         Item::Campaign(_) => {}
     }
     if let Some((key, m)) = report_of(item) {
-        let id = match item {
-            Item::Survey(s) => s.record,
-            Item::Campaign(c) => c.record,
-            Item::Facility(f) => f.id,
-        };
-        ov.put(keys::report_member(&key, &id), wire::encode(&m));
         let ck = keys::report_cell(&key);
-        let cell = match read_cell::<ReportKey, ReportCell>(ov, &ck)? {
-            Some(mut c) => {
+        let (cell, members) = match ov.get(&ck) {
+            Some(v) => {
+                let (_, mut c, mut members) = dec::<ReportValue>("report cell", &v)?;
                 c.add(&m);
-                c
+                let at = members.partition_point(|x| *x < m);
+                members.insert(at, m);
+                (c, members)
             }
-            None => ReportCell::new(&m),
+            None => (ReportCell::new(&m), vec![m]),
         };
-        ov.put(ck, wire::encode(&(key, cell)));
+        ov.put(ck, wire::encode(&(key, cell, members)));
     }
     Ok(())
 }
@@ -330,33 +332,16 @@ fn remove(ov: &mut Overlay<'_>, item: &Item) -> Result<()> {
         Item::Campaign(_) => {}
     }
     if let Some((key, m)) = report_of(item) {
-        let id = match item {
-            Item::Survey(s) => s.record,
-            Item::Campaign(c) => c.record,
-            Item::Facility(f) => f.id,
-        };
-        ov.del(keys::report_member(&key, &id));
         let ck = keys::report_cell(&key);
-        let cell = match read_cell::<ReportKey, ReportCell>(ov, &ck)? {
-            Some(mut c) if c.surveys + c.campaigns > 1 && m.first != c.first => {
-                if m.campaign {
-                    c.campaigns = c.campaigns.saturating_sub(1);
-                } else {
-                    c.surveys = c.surveys.saturating_sub(1);
-                }
-                Some(c)
-            }
-            _ => {
-                let prefix = keys::report_members(&key);
-                let mut members = vec![];
-                for (_, v) in scan_merged(ov, &prefix)? {
-                    members.push(dec::<ReportMember>("report member", &v)?);
-                }
-                ReportCell::of(&members)
-            }
+        let mut members = match ov.get(&ck) {
+            Some(v) => dec::<ReportValue>("report cell", &v)?.2,
+            None => vec![],
         };
-        match cell {
-            Some(c) => ov.put(ck, wire::encode(&(key, c))),
+        if let Ok(at) = members.binary_search(&m) {
+            members.remove(at);
+        }
+        match ReportCell::of(&members) {
+            Some(c) => ov.put(ck, wire::encode(&(key, c, members))),
             None => ov.del(ck),
         }
     }

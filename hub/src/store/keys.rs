@@ -178,20 +178,10 @@ pub fn survey_member(key: &baobi_proto::facts::SurveyKey, record: &Dot) -> Vec<u
     k.extend_from_slice(&record.seq.to_be_bytes());
     k
 }
-/// `i 0 T year unit 0 date status` → a report cell (its key and [`baobi_proto::facts::ReportCell`]).
+/// `i 0 T year unit 0 date status` → a report cell: its key, [`baobi_proto::facts::ReportCell`] and its
+/// members ([`baobi_proto::facts::ReportMember`], sorted).
 pub fn report_cell(key: &baobi_proto::facts::ReportKey) -> Vec<u8> {
     report_cell_key(0, key)
-}
-/// `i 1 T year unit 0 date status`: the members of a report cell.
-pub fn report_members(key: &baobi_proto::facts::ReportKey) -> Vec<u8> {
-    report_cell_key(1, key)
-}
-/// `i 1 T year unit 0 date status record` → a member's [`baobi_proto::facts::ReportMember`].
-pub fn report_member(key: &baobi_proto::facts::ReportKey, record: &Dot) -> Vec<u8> {
-    let mut k = report_members(key);
-    k.extend_from_slice(&record.author.0);
-    k.extend_from_slice(&record.seq.to_be_bytes());
-    k
 }
 /// `n name`: a dashboard operator's login (name and argon2 hash).
 pub fn operator(name: &str) -> Vec<u8> {
@@ -253,10 +243,6 @@ mod tests {
             ('i', survey_cell(&(d, 2025, 0))),
             ('i', survey_member(&(d, 2025, 0), &d)),
             ('i', report_cell(&(2025, "30226".into(), Date(20250101), 0))),
-            (
-                'i',
-                report_member(&(2025, "30226".into(), Date(20250101), 0), &d),
-            ),
         ];
         for (c, k) in keys {
             assert_eq!(k[0] as char, c, "{k:?}");
