@@ -587,8 +587,11 @@ struct Locator<'a> {
     units: &'a Units,
     lineage: &'a Lineage,
     as_of: Date,
-    memo: BTreeMap<(&'a str, Option<Date>, bool), (Located, Vec<(String, String)>)>,
+    memo: BTreeMap<(&'a str, Option<Date>, bool), Place>,
 }
+
+/// Where records stand, and the (unit on `as_of`, "old name → new name") regroupings it implies.
+type Place = (Located, Vec<(String, String)>);
 
 impl<'a> Locator<'a> {
     fn locate(&mut self, code: &'a str, date: Date) -> &(Located, Vec<(String, String)>) {
