@@ -13,6 +13,7 @@ mod link;
 mod meter;
 mod peers;
 mod report;
+mod reports;
 mod scale;
 mod tls;
 
@@ -71,11 +72,18 @@ struct Args {
     /// Most HTTPS requests actually sent per scenario on a slow profile; the rest is extrapolated.
     #[arg(long, default_value_t = 100)]
     https_cap: usize,
-    /// Sections to run (comma-separated): sync, hub, concurrent, footprint.
+    /// Records in the hub whose indicator reports are timed, at 1/100, 1/10 and all of it
+    /// (default 1,000,000; 10,000 with --quick).
+    #[arg(long)]
+    report_records: Option<u64>,
+    /// Runs of each report per checkpoint (the median is reported; default 5, 3 with --quick).
+    #[arg(long)]
+    report_runs: Option<usize>,
+    /// Sections to run (comma-separated): sync, hub, reports, concurrent, footprint.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "sync,hub,concurrent,footprint"
+        default_value = "sync,hub,reports,concurrent,footprint"
     )]
     sections: Vec<String>,
     /// Seed of the record generator.
@@ -187,6 +195,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
             scale::hub_at_scale(entries, authors, args.seed)
                 .await
                 .context("hub at scale")?,
+        );
+    }
+    if want("reports") {
+        let n = args
+            .report_records
+            .unwrap_or(if quick { 10_000 } else { 1_000_000 });
+        let runs = args.report_runs.unwrap_or(if quick { 3 } else { 5 });
+        say(&format!("indicator reports up to {n} records"));
+        out.reports = Some(
+            reports::reports(n, runs, args.seed)
+                .await
+                .context("indicator reports")?,
         );
     }
     if want("concurrent") {

@@ -96,6 +96,8 @@ pub struct Report {
     pub store_bytes_per_record: Option<f64>,
     /// The hub at scale.
     pub hub: Option<HubScale>,
+    /// The indicator reports at scale.
+    pub reports: Option<crate::reports::Reports>,
     /// Concurrent syncs.
     pub concurrent: Option<Concurrent>,
     /// The agent's footprint.
@@ -136,6 +138,7 @@ impl Report {
             few_sizes: FewSizes::default(),
             store_bytes_per_record: None,
             hub: None,
+            reports: None,
             concurrent: None,
             footprint: None,
             goals: vec![],
@@ -217,6 +220,15 @@ impl Report {
                 });
             }
         }
+        if let Some(r) = &self.reports {
+            for (goal, measured, met) in r.goals() {
+                goals.push(Goal {
+                    goal,
+                    measured,
+                    met,
+                });
+            }
+        }
         self.goals = goals;
     }
 
@@ -238,6 +250,10 @@ impl Report {
         }
         if let Some(h) = &self.hub {
             out.push_str(&h.table());
+            out.push('\n');
+        }
+        if let Some(r) = &self.reports {
+            out.push_str(&r.table());
             out.push('\n');
         }
         if let Some(c) = &self.concurrent {

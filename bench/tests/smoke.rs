@@ -46,7 +46,11 @@ fn every_peer_syncs_the_same_records_and_baobi_sends_least_for_a_few_new() {
     let r = run(&[
         "--json",
         "--sections",
-        "sync,hub",
+        "sync,hub,reports",
+        "--report-records",
+        "2000",
+        "--report-runs",
+        "1",
         "--profiles",
         "loopback",
         "--records",
@@ -71,6 +75,14 @@ fn every_peer_syncs_the_same_records_and_baobi_sends_least_for_a_few_new() {
             "{peer}: wire < app"
         );
     }
+    let at = r["reports"]["at"].as_array().expect("reports timed");
+    assert!(!at.is_empty(), "{}", r["reports"]);
+    for a in at {
+        for k in ["year_s", "trend_s", "overview_s"] {
+            assert!(a[k].as_f64().is_some_and(|t| t > 0.0), "{k}: {a}");
+        }
+    }
+    assert_eq!(at.last().map(|a| n(a, "records")), Some(2000));
     let b = measure(&r, "baobi", "no-change");
     assert_eq!(n(b, "round_trips"), 1);
     assert!(n(b, "app_up") <= 150 && n(b, "app_down") <= 150, "{b}");

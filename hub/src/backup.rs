@@ -2,7 +2,7 @@
 //! rebuilt from one file.
 //!
 //! The file holds only what cannot be derived: every key of the store except the view's
-//! ([`crate::verify::DERIVED`]: records, outlet-years, groups, units, reviews, plan, per-author
+//! ([`crate::verify::DERIVED`]: records, outlet-years, groups, units, reviews, plan, indicator facts, per-author
 //! seqs), that is the entries, their links and heads, the registry (agents, fingerprints, tokens,
 //! restore tokens, retired authors, clock flags), operators and the hub's meta (key, certificate,
 //! province, settings, lineage). It is taken under the merge lock, so it is one consistent state.

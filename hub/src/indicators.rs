@@ -2,8 +2,10 @@
 //! store (current records, review states, units and lineage, the plan in force, the settings) and runs
 //! the pure computation in `proto::indicators`.
 //!
-//! Reading is O(records): every facility, survey and campaign is read once per report. The JSON shape
-//! of [`Report`] is the issue-3 contract the web dashboard serves.
+//! Reports read the indicator facts the store keeps up to date as it merges (`store/facts.rs`,
+//! O(facilities + cells), never the records), except for a scope no longer in force on the reference
+//! date, which takes only the records made in it and so reads every record ([`with_inputs`]). The
+//! JSON shape of [`Report`] is the issue-3 contract the web dashboard serves.
 
 use baobi_proto::indicators::{self as core, Inputs};
 use baobi_proto::wire::Date;
@@ -33,7 +35,35 @@ pub fn today() -> Date {
     Date(now.year() as u32 * 10_000 + u8::from(now.month()) as u32 * 100 + now.day() as u32)
 }
 
-/// Runs `f` on the inputs read from the hub's store, with `today` as the current date.
+/// Runs `f` on the inputs from the hub's indicator facts (no record is read), with `today` as the
+/// current date.
+pub fn with_facts<T>(hub: &Hub, today: Date, f: impl FnOnce(&Inputs<'_>) -> T) -> Result<T> {
+    let plan = hub.plan()?.map(|p| p.def);
+    let settings = hub.settings()?;
+    let units = hub.units();
+    let lineage = hub.lineage();
+    hub.with_facts(|facts| {
+        let outside = crate::store::facts::outside(hub, facts)?;
+        let inp = Inputs {
+            province: hub.province(),
+            province_name: hub.province_name(),
+            units: &units,
+            lineage: &lineage,
+            facilities: &[],
+            surveys: &[],
+            campaigns: &[],
+            plan: plan.as_ref(),
+            settings,
+            today,
+            facts: Some(facts),
+            outside: &outside,
+        };
+        Ok(f(&inp))
+    })
+}
+
+/// Runs `f` on the inputs read from every record of the hub's store (O(records): what the facts
+/// stand for), with `today` as the current date.
 pub fn with_inputs<T>(hub: &Hub, today: Date, f: impl FnOnce(&Inputs<'_>) -> T) -> Result<T> {
     let records = hub.records()?;
     let mut err = None;
@@ -80,6 +110,8 @@ pub fn with_inputs<T>(hub: &Hub, today: Date, f: impl FnOnce(&Inputs<'_>) -> T) 
         plan: plan.as_ref(),
         settings,
         today,
+        facts: None,
+        outside: &[],
     };
     Ok(f(&inp))
 }
@@ -99,16 +131,34 @@ pub fn compute(hub: &Hub, q: &Query, today: Date) -> Result<Report> {
             q.year
         )));
     }
-    with_inputs(hub, today, |inp| {
-        core::report(inp, q.year, q.unit.as_deref())
-    })?
+    let unit = q.unit.as_deref();
+    let run = |inp: &Inputs<'_>| {
+        if core::needs_records(inp, q.year, unit) {
+            None
+        } else {
+            Some(core::report(inp, q.year, unit))
+        }
+    };
+    match with_facts(hub, today, run)? {
+        Some(r) => r,
+        None => with_inputs(hub, today, |inp| core::report(inp, q.year, unit))?,
+    }
     .map_err(|e| Error::Invalid(e.to_string()))
 }
 
 /// Every year's report (data or a target), ascending, with typed errors.
 pub fn compute_trend(hub: &Hub, unit: Option<&str>, today: Date) -> Result<Vec<Report>> {
-    with_inputs(hub, today, |inp| core::trend(inp, unit))?
-        .map_err(|e| Error::Invalid(e.to_string()))
+    let run = |inp: &Inputs<'_>| {
+        let mapped = core::years(inp)
+            .into_iter()
+            .any(|y| core::needs_records(inp, y, unit));
+        (!mapped).then(|| core::trend(inp, unit))
+    };
+    match with_facts(hub, today, run)? {
+        Some(r) => r,
+        None => with_inputs(hub, today, |inp| core::trend(inp, unit))?,
+    }
+    .map_err(|e| Error::Invalid(e.to_string()))
 }
 
 /// Computes the report from the hub's store (reads current records, units, plan, review states, setting).
@@ -123,7 +173,7 @@ pub fn trend(hub: &Hub, unit: Option<&str>) -> anyhow::Result<Vec<Report>> {
 
 /// The year to report when none is given: the latest year with data, else the current year.
 pub fn default_year(hub: &Hub) -> Result<u16> {
-    let latest = with_inputs(hub, today(), core::years)?
+    let latest = with_facts(hub, today(), core::years)?
         .into_iter()
         .filter(|y| *y <= today().year())
         .max();

@@ -24,8 +24,8 @@ use crate::store::{keys, AgentRec, Hub, Overlay};
 use crate::Result;
 
 /// Key prefixes whose values are a function of the entries (rebuilt by `restore`, compared by
-/// `verify`): records, outlet-years, groups, units, reviews, the plan, per-author seqs.
-pub const DERIVED: [u8; 7] = [b'r', b'o', b'g', b'u', b'w', b'p', b'v'];
+/// `verify`): records, outlet-years, groups, units, reviews, the plan, per-author seqs, indicator facts.
+pub const DERIVED: [u8; 8] = [b'r', b'o', b'g', b'u', b'w', b'p', b'v', b'i'];
 
 /// At most this many problems are listed; the rest are only counted.
 pub const MAX_LISTED: usize = 100;
@@ -448,7 +448,9 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
         }
     }
 
-    // The view against its recomputation.
+    // The view against its recomputation (the indicator facts as a merge would write them: the
+    // scratch tree under the overlay holds no record, so every record's facts are added anew).
+    crate::store::facts::maintain(&mut ov, Some(tree))?;
     progress(Step::View);
     let mut view_keys = 0u64;
     for p in DERIVED {

@@ -19,10 +19,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::units::{Lineage, Units};
-use crate::view::{status_of, RecordState, ReviewState, ReviewStatus, Value};
+use crate::facts::{Facts, Item, Pick, STATUSES};
+use crate::units::{Lineage, Located, Units};
+use crate::view::{RecordState, ReviewState, ReviewStatus};
 use crate::wire::{
-    Body, CertKind, Certification, Date, Dot, Hlc, IndicatorId, Level, OutletKind, PlanDef, Round,
+    CertKind, Certification, Date, Dot, Hlc, IndicatorId, Level, OutletKind, PlanDef, UnitDef,
 };
 use crate::Error;
 
@@ -68,7 +69,7 @@ pub struct Settings {
 }
 
 /// A registered facility, as its current (winning, not retracted) version says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub struct Facility {
     /// Its record id.
     pub id: Dot,
@@ -89,7 +90,7 @@ pub struct Facility {
 }
 
 /// What a survey measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub enum Reading {
     /// A market survey.
     Market {
@@ -176,66 +177,11 @@ pub fn gather_with<'a>(
 ) -> Gathered {
     let mut g = Gathered::default();
     for rec in records {
-        let Some(w) = rec.winner() else { continue };
-        let Value::Body(body) = &w.version.value else {
-            continue;
-        };
-        let first_hlc = match created(&rec.id) {
-            Some(ms) => Hlc(ms.min((1 << 48) - 1) << 16),
-            None => rec
-                .versions
-                .iter()
-                .find(|v| v.version.dot == rec.id)
-                .map_or(w.version.hlc, |v| v.version.hlc),
-        };
-        let mut status = || status_of(&w.hash, &reviews(&rec.id));
-        match body {
-            Body::Outlet(o) => g.facilities.push(Facility {
-                id: rec.id,
-                name: o.name.clone(),
-                kind: o.kind,
-                unit: o.unit.clone(),
-                unit_date: hlc_date(w.version.hlc),
-                certifications: o.certifications.clone(),
-                opened: o.opened,
-                closed: o.closed,
-            }),
-            Body::MarketSurvey(s) => g.surveys.push(Survey {
-                record: rec.id,
-                outlet: s.outlet,
-                unit: s.unit.clone(),
-                date: s.date,
-                year: s.year,
-                hlc: w.version.hlc,
-                first_hlc,
-                reading: Reading::Market {
-                    nonbio_g: s.nonbio_g_per_day,
-                    baseline_round: s.round == Round::Baseline,
-                },
-                status: status(),
-            }),
-            Body::RetailSurvey(s) => g.surveys.push(Survey {
-                record: rec.id,
-                outlet: s.outlet,
-                unit: s.unit.clone(),
-                date: s.date,
-                year: s.year,
-                hlc: w.version.hlc,
-                first_hlc,
-                reading: Reading::Retail {
-                    gives_nonbio: s.gives_nonbio,
-                    eco_offered: s.eco_bags_per_day.is_some_and(|n| n > 0)
-                        || s.sells_reusable == Some(true),
-                },
-                status: status(),
-            }),
-            Body::Campaign(c) => g.campaigns.push(Campaign {
-                record: rec.id,
-                unit: c.unit.clone(),
-                date: c.date,
-                first_hlc,
-                status: status(),
-            }),
+        match crate::facts::item(rec, &mut reviews, &mut created) {
+            Some(Item::Facility(f)) => g.facilities.push(f),
+            Some(Item::Survey(x)) => g.surveys.push(x),
+            Some(Item::Campaign(c)) => g.campaigns.push(c),
+            None => {}
         }
     }
     g
@@ -264,6 +210,14 @@ pub struct Inputs<'a> {
     pub settings: Settings,
     /// Today's date where the hub is.
     pub today: Date,
+    /// The same facilities, surveys and campaigns as aggregates (a store keeps them as it merges):
+    /// when given, reports read these and the lists are needed only for a scope that is no longer
+    /// in force ([`needs_records`]); when none, they are built from the lists.
+    pub facts: Option<&'a Facts>,
+    /// With `facts`: the surveys dated outside their facility's open period, any year and status
+    /// (a store finds them from the cells, [`crate::facts::cell_may_be_outside`]); read instead of
+    /// `facts.outside`.
+    pub outside: &'a [Survey],
 }
 
 /// A unit as reports name it.
@@ -521,8 +475,53 @@ fn at_least(num: i128, den: i128, bp: u16) -> bool {
     num * 10_000 >= i128::from(bp) * den
 }
 
-fn survey_order(s: &Survey) -> (Date, Hlc, Dot) {
-    (s.date, s.hlc, s.record)
+/// A facility's counted surveys for one year: the baseline (first baseline-round survey of any
+/// year up to it, else its first survey; true when that is not a baseline-round one), the latest of
+/// the year and the latest of the year that is not the baseline.
+#[derive(Debug, Clone, Copy, Default)]
+struct Picks {
+    baseline: Option<(Pick, bool)>,
+    latest: Option<Pick>,
+    current: Option<Pick>,
+}
+
+/// The counted surveys of `outlet` up to `year` (statuses `counted`), from its cells.
+fn picks_of(facts: &Facts, outlet: Dot, year: u16, counted: &[u8]) -> Picks {
+    let mut first: Option<Pick> = None;
+    let mut base: Option<Pick> = None;
+    let mut tops: Vec<Pick> = vec![];
+    let earlier = |a: Pick, b: Option<Pick>| b.is_none_or(|b| a.order() < b.order());
+    for ((_, y, st), c) in facts
+        .surveys
+        .range((outlet, 0, 0)..=(outlet, year, u8::MAX))
+    {
+        if !counted.contains(st) {
+            continue;
+        }
+        if earlier(c.first, first) {
+            first = Some(c.first);
+        }
+        if let Some(b) = c.first_baseline {
+            if earlier(b, base) {
+                base = Some(b);
+            }
+        }
+        if *y == year {
+            tops.push(c.last);
+            tops.extend(c.second);
+        }
+    }
+    let baseline = base.map(|b| (b, false)).or(first.map(|f| (f, true)));
+    tops.sort_by_key(Pick::order);
+    Picks {
+        baseline,
+        latest: tops.last().copied(),
+        current: tops
+            .iter()
+            .rev()
+            .find(|p| baseline.is_none_or(|(b, _)| b.record != p.record))
+            .copied(),
+    }
 }
 
 /// Prepared state for one year: locations on `as_of`, counted records, per-facility surveys.
@@ -532,12 +531,13 @@ struct Year<'a> {
     as_of: Date,
     /// Active facilities with their location on `as_of`.
     facilities: Vec<(&'a Facility, String)>,
-    /// Counted surveys by facility, oldest first (every year).
-    by_outlet: BTreeMap<Dot, Vec<&'a Survey>>,
-    /// Counted records of the year with the units they stand for on `as_of` and when first recorded.
-    reports: Vec<(Vec<String>, Hlc)>,
-    /// Counted campaigns of the year with their units on `as_of`.
-    campaigns: Vec<Vec<String>>,
+    /// Counted surveys by facility.
+    picks: BTreeMap<Dot, Picks>,
+    /// Unit on `as_of` → when its first counted record of the year was made (a record standing for
+    /// several units counts for each).
+    first_by_code: BTreeMap<String, Hlc>,
+    /// Units on `as_of` a counted campaign of the year stands for.
+    campaign_codes: BTreeSet<String>,
     /// The campaign level on `as_of`.
     campaign_level: Level,
     ambiguous: Vec<Gap>,
@@ -573,19 +573,69 @@ fn mapped_scope<'a>(inp: &'a Inputs<'a>, code: &str, as_of: Date) -> Option<Mapp
     (!codes.is_empty()).then_some(Mapped { version, codes })
 }
 
+/// True when the report for `year` and `unit` reads the lists of records, not only the facts: its
+/// scope is no longer in force on the reference date, so only the records made in it are taken.
+pub fn needs_records(inp: &Inputs<'_>, year: u16, unit: Option<&str>) -> bool {
+    let as_of = as_of(year, inp.today);
+    unit.and_then(|u| mapped_scope(inp, u, as_of))
+        .is_some_and(|m| m.version.valid_to.is_some_and(|t| t < as_of))
+}
+
+/// Where records of `code` made on `date` stand on `as_of`, memoised by the unit version in force
+/// then (all that the answer depends on), with the regrouping it implies.
+struct Locator<'a> {
+    units: &'a Units,
+    lineage: &'a Lineage,
+    as_of: Date,
+    memo: BTreeMap<(&'a str, Option<Date>, bool), Place>,
+}
+
+/// Where records stand, and the (unit on `as_of`, "old name → new name") regroupings it implies.
+type Place = (Located, Vec<(String, String)>);
+
+impl<'a> Locator<'a> {
+    fn locate(&mut self, code: &'a str, date: Date) -> &(Located, Vec<(String, String)>) {
+        let v: Option<&UnitDef> = self.units.at_or_latest(code, date);
+        let exact = self.units.at(code, date).is_some();
+        let key = (code, v.map(|v| v.valid_from.unwrap_or(Date(0))), exact);
+        let (units, lineage, as_of) = (self.units, self.lineage, self.as_of);
+        self.memo.entry(key).or_insert_with(|| {
+            let loc = units.locate(lineage, code, date, as_of);
+            let mut regrouped = vec![];
+            if let Some(v) = v {
+                for c in &loc.codes {
+                    if let Some(w) = units.at(c, as_of) {
+                        if (w.code.as_str(), w.valid_from) != (v.code.as_str(), v.valid_from) {
+                            regrouped.push((c.clone(), format!("{} → {}", v.name, w.name)));
+                        }
+                    }
+                }
+            }
+            (loc, regrouped)
+        })
+    }
+}
+
 impl<'a> Year<'a> {
-    /// `origin`: a scope no longer in force on the reference date; only records made in it (their
-    /// unit on their own date lies within it) are taken.
-    fn new(inp: &'a Inputs<'a>, year: u16, origin: Option<&Mapped<'a>>) -> Year<'a> {
+    /// `origin`: a scope no longer in force on the reference date; `facts` then holds only the
+    /// records made in it (their unit on their own date lies within it).
+    fn new(
+        inp: &'a Inputs<'a>,
+        facts: &'a Facts,
+        outside_all: &'a [Survey],
+        year: u16,
+        origin: Option<&Mapped<'a>>,
+    ) -> Year<'a> {
         let as_of = as_of(year, inp.today);
         let basis = inp.settings.basis;
+        let counted: Vec<u8> = STATUSES
+            .into_iter()
+            .filter(|c| crate::facts::status_from(*c).is_some_and(|s| basis.counts(s)))
+            .collect();
         let mut ambiguous = vec![];
         let mut facilities = vec![];
         let mut regrouped = BTreeSet::new();
         let ended = origin.filter(|m| m.version.valid_to.is_some_and(|t| t < as_of));
-        let made_in = |code: &str, date: Date| {
-            ended.is_none_or(|m| inp.units.is_within(code, &m.version.code, date))
-        };
         let made_in_any = |code: &str| {
             ended.is_none_or(|m| {
                 inp.units.versions(code).iter().any(|v| {
@@ -594,21 +644,15 @@ impl<'a> Year<'a> {
                 })
             })
         };
-        let mut regroup = |code: &str, date: Date, codes: &[String]| {
-            let Some(v) = inp.units.at_or_latest(code, date) else {
-                return;
-            };
-            for c in codes {
-                if let Some(w) = inp.units.at(c, as_of) {
-                    if (w.code.as_str(), w.valid_from) != (v.code.as_str(), v.valid_from) {
-                        regrouped.insert((c.clone(), format!("{} → {}", v.name, w.name)));
-                    }
-                }
-            }
+        let mut loc = Locator {
+            units: inp.units,
+            lineage: inp.lineage,
+            as_of,
+            memo: BTreeMap::new(),
         };
-        for f in inp
+        for f in facts
             .facilities
-            .iter()
+            .values()
             .filter(|f| active_in(f, year) && made_in_any(&f.unit))
         {
             // A facility carries no date of its own (`unit_date` is when it was last written): when its
@@ -618,58 +662,61 @@ impl<'a> Year<'a> {
             } else {
                 f.unit_date
             };
-            let loc = inp.units.locate(inp.lineage, &f.unit, unit_date, as_of);
-            regroup(&f.unit, unit_date, &loc.codes[..loc.codes.len().min(1)]);
-            if loc.ambiguous {
-                ambiguous.push(gap(
-                    "ambiguous_unit",
-                    f,
-                    loc.codes.first().map_or("", |c| c),
-                ));
+            let (l, re) = loc.locate(&f.unit, unit_date);
+            regrouped.extend(
+                re.iter()
+                    .take(1)
+                    .filter(|(c, _)| l.codes.first() == Some(c))
+                    .cloned(),
+            );
+            if l.ambiguous {
+                ambiguous.push(gap("ambiguous_unit", f, l.codes.first().map_or("", |c| c)));
             }
-            if let Some(code) = loc.codes.into_iter().next() {
-                facilities.push((f, code));
+            if let Some(code) = l.codes.first() {
+                facilities.push((f, code.clone()));
             }
         }
-        let by_id: BTreeMap<Dot, &Facility> = inp.facilities.iter().map(|f| (f.id, f)).collect();
+        let mut picks = BTreeMap::new();
+        for (f, _) in &facilities {
+            picks.insert(f.id, picks_of(facts, f.id, year, &counted));
+        }
         let mut outside = vec![];
-        let mut by_outlet: BTreeMap<Dot, Vec<&Survey>> = BTreeMap::new();
-        let mut reports = vec![];
-        for s in inp
-            .surveys
+        for s in outside_all
             .iter()
-            .filter(|s| basis.counts(s.status) && made_in(&s.unit, s.date))
+            .filter(|s| s.year == year && basis.counts(s.status))
         {
-            by_outlet.entry(s.outlet).or_default().push(s);
-            if s.year == year {
-                let loc = inp.units.locate(inp.lineage, &s.unit, s.date, as_of);
-                if let Some(f) = by_id.get(&s.outlet).filter(|f| {
-                    f.opened.is_some_and(|o| s.date < o) || f.closed.is_some_and(|c| s.date > c)
-                }) {
-                    outside.push(Gap {
-                        kind: "survey_outside_open_period".into(),
-                        record: format!("{}-{}", s.record.author.hex(), s.record.seq),
-                        name: f.name.clone(),
-                        unit: loc.codes.first().cloned().unwrap_or_else(|| s.unit.clone()),
-                    });
-                }
-                regroup(&s.unit, s.date, &loc.codes);
-                reports.push((loc.codes, s.first_hlc));
+            let Some(f) = facts.facilities.get(&s.outlet) else {
+                continue;
+            };
+            let (l, _) = loc.locate(&s.unit, s.date);
+            outside.push(Gap {
+                kind: "survey_outside_open_period".into(),
+                record: format!("{}-{}", s.record.author.hex(), s.record.seq),
+                name: f.name.clone(),
+                unit: l.codes.first().cloned().unwrap_or_else(|| s.unit.clone()),
+            });
+        }
+        let mut first_by_code: BTreeMap<String, Hlc> = BTreeMap::new();
+        let mut campaign_codes = BTreeSet::new();
+        let cells = facts
+            .by_version
+            .range((year, String::new(), 0, Date(0))..)
+            .take_while(|(k, _)| k.0 == year);
+        for ((_, unit, status, date), cell) in cells {
+            if !counted.contains(status) {
+                continue;
             }
-        }
-        for list in by_outlet.values_mut() {
-            list.sort_by_key(|s| survey_order(s));
-        }
-        let mut campaigns = vec![];
-        for c in inp
-            .campaigns
-            .iter()
-            .filter(|c| basis.counts(c.status) && c.date.year() == year && made_in(&c.unit, c.date))
-        {
-            let loc = inp.units.locate(inp.lineage, &c.unit, c.date, as_of);
-            regroup(&c.unit, c.date, &loc.codes);
-            reports.push((loc.codes.clone(), c.first_hlc));
-            campaigns.push(loc.codes);
+            let (l, re) = loc.locate(unit, *date);
+            regrouped.extend(re.iter().cloned());
+            for c in &l.codes {
+                first_by_code
+                    .entry(c.clone())
+                    .and_modify(|h| *h = (*h).min(cell.first))
+                    .or_insert(cell.first);
+                if cell.campaigns > 0 {
+                    campaign_codes.insert(c.clone());
+                }
+            }
         }
         let districts = inp
             .units
@@ -680,9 +727,9 @@ impl<'a> Year<'a> {
             year,
             as_of,
             facilities,
-            by_outlet,
-            reports,
-            campaigns,
+            picks,
+            first_by_code,
+            campaign_codes,
             campaign_level: if districts {
                 Level::District
             } else {
@@ -716,13 +763,8 @@ impl<'a> Year<'a> {
     }
 
     /// The latest counted survey of the facility in the year.
-    fn latest(&self, f: &Facility) -> Option<&'a Survey> {
-        self.by_outlet
-            .get(&f.id)?
-            .iter()
-            .rev()
-            .find(|s| s.year == self.year)
-            .copied()
+    fn latest(&self, f: &Facility) -> Option<Pick> {
+        self.picks.get(&f.id)?.latest
     }
 
     /// Units that report for `scope`: those directly below it, or the scope itself when it has none.
@@ -740,9 +782,9 @@ impl<'a> Year<'a> {
 
     /// For unit `r`: reported, and the clock of its first counted record of the year.
     fn first_report(&self, r: &str) -> Option<Hlc> {
-        self.reports
+        self.first_by_code
             .iter()
-            .filter(|(codes, _)| codes.iter().any(|c| self.within(c, r)))
+            .filter(|(c, _)| self.within(c, r))
             .map(|(_, h)| *h)
             .min()
     }
@@ -879,33 +921,12 @@ impl<'a> Year<'a> {
             .filter(|(f, _)| f.kind == OutletKind::Market && certified(f, cert, self.as_of))
         {
             total += 1;
-            let list: Vec<&Survey> = self
-                .by_outlet
-                .get(&f.id)
-                .map(|l| l.iter().copied().filter(|s| s.year <= self.year).collect())
-                .unwrap_or_default();
-            let baseline = list
-                .iter()
-                .find(|s| {
-                    matches!(
-                        s.reading,
-                        Reading::Market {
-                            baseline_round: true,
-                            ..
-                        }
-                    )
-                })
-                .map(|s| (*s, false))
-                .or_else(|| list.first().map(|s| (*s, true)));
-            let Some((b, prov)) = baseline else {
+            let p = self.picks.get(&f.id).copied().unwrap_or_default();
+            let Some((b, prov)) = p.baseline else {
                 gaps.insert(gap("no_baseline", f, code));
                 continue;
             };
-            let current = list
-                .iter()
-                .rev()
-                .find(|s| s.year == self.year && s.record != b.record);
-            let Some(c) = current else {
+            let Some(c) = p.current else {
                 gaps.insert(gap("no_current_survey", f, code));
                 continue;
             };
@@ -970,11 +991,7 @@ impl<'a> Year<'a> {
             .collect();
         let held = units
             .iter()
-            .filter(|u| {
-                self.campaigns
-                    .iter()
-                    .any(|codes| codes.iter().any(|c| self.within(c, u)))
-            })
+            .filter(|u| self.campaign_codes.iter().any(|c| self.within(c, u)))
             .count();
         base(IndicatorId::I4, held as f64, units.len() as f64, "units")
     }
@@ -1062,10 +1079,43 @@ fn scope_of(inp: &Inputs<'_>, unit: Option<&str>, as_of: Date) -> Result<UnitRef
     }
 }
 
+/// The facts of these lists, grouped under the inputs' units.
+fn grouped<'a>(
+    inp: &Inputs<'_>,
+    surveys: impl Iterator<Item = &'a Survey>,
+    campaigns: impl Iterator<Item = &'a Campaign>,
+) -> Facts {
+    let mut f = Facts::from_lists(inp.facilities, surveys, campaigns);
+    f.group(inp.units);
+    f
+}
+
 /// The report for `year` and `unit` (none: the whole province).
 pub fn report(inp: &Inputs<'_>, year: u16, unit: Option<&str>) -> Result<Report, Error> {
-    let mapped = unit.and_then(|u| mapped_scope(inp, u, as_of(year, inp.today)));
-    let y = Year::new(inp, year, mapped.as_ref());
+    let as_of_y = as_of(year, inp.today);
+    let mapped = unit.and_then(|u| mapped_scope(inp, u, as_of_y));
+    let ended = mapped
+        .as_ref()
+        .filter(|m| m.version.valid_to.is_some_and(|t| t < as_of_y));
+    // A scope no longer in force takes only the records made in it: from the lists, filtered.
+    let built;
+    let (facts, outside) = match (ended, inp.facts) {
+        (None, Some(f)) => (f, inp.outside),
+        (None, None) => {
+            built = grouped(inp, inp.surveys.iter(), inp.campaigns.iter());
+            (&built, &built.outside[..])
+        }
+        (Some(m), _) => {
+            let made_in = |code: &str, date: Date| inp.units.is_within(code, &m.version.code, date);
+            built = grouped(
+                inp,
+                inp.surveys.iter().filter(|s| made_in(&s.unit, s.date)),
+                inp.campaigns.iter().filter(|c| made_in(&c.unit, c.date)),
+            );
+            (&built, &built.outside[..])
+        }
+    };
+    let y = Year::new(inp, facts, outside, year, mapped.as_ref());
     let scope = scope_of(inp, unit, y.as_of)?;
     let mut gaps = BTreeSet::new();
     let mut notes = Notes::default();
@@ -1196,8 +1246,14 @@ fn notes_for(inp: &Inputs<'_>, y: &Year<'_>, n: &Notes, deadline: Option<Date>) 
 
 /// Years with data (surveys, campaigns) or a target, ascending.
 pub fn years(inp: &Inputs<'_>) -> Vec<u16> {
-    let mut ys: BTreeSet<u16> = inp.surveys.iter().map(|s| s.year).collect();
-    ys.extend(inp.campaigns.iter().map(|c| c.date.year()));
+    let mut ys: BTreeSet<u16> = match inp.facts {
+        Some(f) => f.years(),
+        None => {
+            let mut ys: BTreeSet<u16> = inp.surveys.iter().map(|s| s.year).collect();
+            ys.extend(inp.campaigns.iter().map(|c| c.date.year()));
+            ys
+        }
+    };
     if let Some(p) = inp.plan {
         ys.extend(p.targets.iter().map(|t| t.year));
     }
@@ -1207,9 +1263,16 @@ pub fn years(inp: &Inputs<'_>) -> Vec<u16> {
 /// One report per year with data or a target, ascending; years in which `unit` is not in force are
 /// left out.
 pub fn trend(inp: &Inputs<'_>, unit: Option<&str>) -> Result<Vec<Report>, Error> {
+    let built;
+    let mut with = *inp;
+    if inp.facts.is_none() {
+        built = grouped(inp, inp.surveys.iter(), inp.campaigns.iter());
+        with.facts = Some(&built);
+        with.outside = &built.outside;
+    }
     let mut out = vec![];
-    for y in years(inp) {
-        match report(inp, y, unit) {
+    for y in years(&with) {
+        match report(&with, y, unit) {
             Ok(r) => out.push(r),
             Err(Error::Invalid(_)) if unit.is_some() => continue,
             Err(e) => return Err(e),

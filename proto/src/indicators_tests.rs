@@ -6,8 +6,8 @@
 use super::*;
 use crate::view::{apply, MemTables};
 use crate::wire::{
-    CampaignEvent, CampaignKind, Correction, Decision, Entry, MarketSurvey, Op, OutletDef,
-    RetailSurvey, Retraction, ReviewDecision, Target, UnitDef,
+    Body, CampaignEvent, CampaignKind, Correction, Decision, Entry, MarketSurvey, Op, OutletDef,
+    RetailSurvey, Retraction, ReviewDecision, Round, Target,
 };
 use crate::Keypair;
 
@@ -309,6 +309,8 @@ impl World {
             plan: self.plan.as_ref(),
             settings: self.settings,
             today: self.today,
+            facts: None,
+            outside: &[],
         };
         report(&inp, year, unit).unwrap()
     }
@@ -766,6 +768,8 @@ fn across_the_reform_units_are_those_in_force_on_as_of() {
         plan: None,
         settings: Settings::default(),
         today: w.today,
+        facts: None,
+        outside: &[],
     };
     let r = report(&inp, 2025, Some("876")).unwrap();
     assert_eq!(r.scope.code, "876");

@@ -5,6 +5,7 @@
 //! tested in memory. See `ARCHITECTURE.md` for the map.
 
 pub mod chain;
+pub mod facts;
 pub mod identity;
 pub mod indicators;
 pub mod office;

@@ -93,7 +93,7 @@ impl Hub {
 
 /// Reads through to sled, buffers writes: the view's `Tables` during one merge.
 pub struct Overlay<'a> {
-    tree: &'a sled::Tree,
+    pub(super) tree: &'a sled::Tree,
     pub(super) writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pub(super) err: Option<Error>,
 }

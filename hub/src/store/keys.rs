@@ -17,6 +17,7 @@ pub const PREFIXES: &[(u8, &str)] = &[
     (b'u', "units (derived)"),
     (b'w', "review decisions by record (derived)"),
     (b'p', "the plan in force (derived)"),
+    (b'i', "indicator facts: facilities, survey and report cells, their members (derived, cells mirrored in memory)"),
     (b'a', "agents"),
     (b'f', "certificate fingerprints"),
     (b't', "enrollment tokens"),
@@ -134,6 +135,54 @@ pub fn link(author: &AuthorId, seq: u64) -> Vec<u8> {
 pub fn head(author: &AuthorId, seq: u64) -> Vec<u8> {
     dotkey(b'h', author, seq)
 }
+/// `i 0`: every indicator cell (facilities, survey cells, report cells): what the mirror loads.
+pub const FACT_CELLS: [u8; 2] = [b'i', 0];
+/// `i 0 F author seq` → a facility's [`baobi_proto::indicators::Facility`].
+pub fn fact_facility(id: &Dot) -> Vec<u8> {
+    let mut k = vec![b'i', 0, b'F'];
+    k.extend_from_slice(&id.author.0);
+    k.extend_from_slice(&id.seq.to_be_bytes());
+    k
+}
+fn survey_cell_key(top: u8, key: &baobi_proto::facts::SurveyKey) -> Vec<u8> {
+    let mut k = Vec::with_capacity(3 + 40 + 3 + 40);
+    k.extend_from_slice(&[b'i', top, b'S']);
+    k.extend_from_slice(&key.0.author.0);
+    k.extend_from_slice(&key.0.seq.to_be_bytes());
+    k.extend_from_slice(&key.1.to_be_bytes());
+    k.push(key.2);
+    k
+}
+fn report_cell_key(top: u8, key: &baobi_proto::facts::ReportKey) -> Vec<u8> {
+    let mut k = Vec::with_capacity(3 + 2 + key.1.len() + 1 + 5 + 40);
+    k.extend_from_slice(&[b'i', top, b'T']);
+    k.extend_from_slice(&key.0.to_be_bytes());
+    k.extend_from_slice(key.1.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&key.2 .0.to_be_bytes());
+    k.push(key.3);
+    k
+}
+/// `i 0 S outlet year status` → a survey cell (its key and [`baobi_proto::facts::SurveyCell`]).
+pub fn survey_cell(key: &baobi_proto::facts::SurveyKey) -> Vec<u8> {
+    survey_cell_key(0, key)
+}
+/// `i 1 S outlet year status`: the members of a survey cell.
+pub fn survey_members(key: &baobi_proto::facts::SurveyKey) -> Vec<u8> {
+    survey_cell_key(1, key)
+}
+/// `i 1 S outlet year status record` → a member's [`baobi_proto::facts::SurveyMember`].
+pub fn survey_member(key: &baobi_proto::facts::SurveyKey, record: &Dot) -> Vec<u8> {
+    let mut k = survey_members(key);
+    k.extend_from_slice(&record.author.0);
+    k.extend_from_slice(&record.seq.to_be_bytes());
+    k
+}
+/// `i 0 T year unit 0 date status` → a report cell: its key, [`baobi_proto::facts::ReportCell`] and its
+/// members ([`baobi_proto::facts::ReportMember`], sorted).
+pub fn report_cell(key: &baobi_proto::facts::ReportKey) -> Vec<u8> {
+    report_cell_key(0, key)
+}
 /// `n name`: a dashboard operator's login (name and argon2 hash).
 pub fn operator(name: &str) -> Vec<u8> {
     let mut k = vec![b'n'];
@@ -190,6 +239,10 @@ mod tests {
             ('j', office(&a)),
             ('m', meta("province")),
             ('n', operator("lan")),
+            ('i', fact_facility(&d)),
+            ('i', survey_cell(&(d, 2025, 0))),
+            ('i', survey_member(&(d, 2025, 0), &d)),
+            ('i', report_cell(&(2025, "30226".into(), Date(20250101), 0))),
         ];
         for (c, k) in keys {
             assert_eq!(k[0] as char, c, "{k:?}");

@@ -7,13 +7,14 @@
 //! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq,
 //! `w` review decisions by record, `p` the plan in force, `n` dashboard operators, `R` restore tokens,
 //! `X` retired authors, `k` clock-skew flags, `l` each entry's chain link, `h` head signatures received,
-//! `j` each office's jurisdiction, see `office.rs`).
+//! `j` each office's jurisdiction, see `office.rs`, `i` the indicator facts, see `facts.rs`).
 //! Entries from offices arrive in sealed runs (see `proto::chain`) and are kept without a signature of
 //! their own; the heads received let the hub forward any run of them, still sealed by their author. A
 //! batch is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
 //! `sled::Batch` and flushed before anyone is told it is stored. Merges are serialized by one mutex.
 //! The `g` groups are also mirrored in memory (`groups.rs`), updated by `Hub::commit` after
 //! the flush, so the totals query never touches the tree; nothing writes `g` keys except `commit`.
+//! `commit` also brings the indicator facts (`i`) up to date in the same batch (`facts::maintain`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -32,6 +33,7 @@ use bincode::{Decode, Encode};
 use crate::groups::{GroupMirror, GroupWrite};
 
 mod derived;
+pub mod facts;
 pub mod keys;
 mod log;
 mod registry;
@@ -47,6 +49,8 @@ pub struct Hub {
     merge: Mutex<()>,
     /// The `g` keys in memory (read by the totals query; written only by `commit`).
     pub(crate) group_mirror: GroupMirror,
+    /// The `i 0` indicator cells in memory (read by reports; written only by `commit`).
+    pub(crate) fact_mirror: facts::FactsMirror,
     units: RwLock<std::sync::Arc<Units>>,
     lineage: std::sync::Arc<Lineage>,
     keypair: Keypair,
@@ -140,6 +144,7 @@ impl Hub {
             baobi_proto::validate::nfc(name).as_bytes(),
         );
         b.insert(keys::meta("secret"), keypair.secret().to_vec());
+        b.insert(keys::meta(facts::META_FACTS), &b"1"[..]);
         b.insert(keys::meta("cert"), cert_der.clone());
         b.insert(
             keys::meta("lineage"),
@@ -200,10 +205,15 @@ impl Hub {
             merge: Mutex::new(()),
             units: RwLock::new(std::sync::Arc::new(Units::new())),
             group_mirror: GroupMirror::load(&db)?,
+            fact_mirror: facts::FactsMirror::load(&db)?,
             metrics: Default::default(),
             tree: db,
         };
         hub.reload_units()?;
+        if hub.tree.get(keys::meta(facts::META_FACTS))?.is_none() {
+            let _g = hub.lock();
+            facts::rebuild(&hub)?;
+        }
         Ok(hub)
     }
 
@@ -214,6 +224,7 @@ impl Hub {
             let u: UnitState = dec("unit", &v)?;
             reg.insert(u.def);
         }
+        self.fact_mirror.regroup(&reg);
         *self.units.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(reg);
         Ok(())
     }
@@ -308,15 +319,23 @@ impl Hub {
 
     /// Writes an overlay atomically and flushes, then updates the in-memory groups (the caller holds
     /// the merge lock). Group values are decoded first, so a bad one writes nothing.
-    pub(crate) fn commit(&self, ov: Overlay<'_>) -> Result<()> {
+    pub(crate) fn commit(&self, mut ov: Overlay<'_>) -> Result<()> {
+        if let Some(e) = ov.err.take() {
+            return Err(e);
+        }
+        facts::maintain(&mut ov, None)?;
         if let Some(e) = ov.err {
             return Err(e);
         }
         let mut b = sled::Batch::default();
         let mut groups = vec![];
+        let mut cells = vec![];
         for (k, v) in ov.writes {
             if k.first() == Some(&b'g') {
                 groups.push(GroupWrite::decode(k.clone(), v.as_deref())?);
+            }
+            if k.starts_with(&keys::FACT_CELLS) {
+                cells.push(facts::CellWrite::decode(&k, v.as_deref())?);
             }
             match v {
                 Some(v) => b.insert(k, v),
@@ -329,8 +348,15 @@ impl Hub {
             .and_then(|()| self.tree.flush().map(drop))
         {
             self.group_mirror.mark_stale();
+            self.fact_mirror.mark_stale();
             return Err(e.into());
         }
-        self.group_mirror.committed(&self.tree, groups)
+        self.group_mirror.committed(&self.tree, groups)?;
+        self.fact_mirror.committed(&self.tree, cells, &self.units())
+    }
+
+    /// Runs `f` on the indicator facts in memory (O(facilities + cells), never the records).
+    pub fn with_facts<T>(&self, f: impl FnOnce(&baobi_proto::facts::Facts) -> T) -> T {
+        self.fact_mirror.with(f)
     }
 }
