@@ -374,6 +374,9 @@ pub(super) fn indicators(
         plan,
         settings: Settings::default(),
         today: day,
+        // An office holds few records: the facts are built from the lists.
+        facts: None,
+        outside: &[],
     };
     let mut tries: Vec<(u16, &str)> = codes.iter().map(|c| (year, c.as_str())).collect();
     for c in &codes {
