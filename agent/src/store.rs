@@ -4,9 +4,9 @@
 //! The view (records, units), the summary and the chain links of the office's own log (to seal the
 //! runs it sends, see `proto::chain`) are derived from the entries through `proto::view::apply` and
 //! kept in memory. So that opening the store does not replay every entry (3.4 s at 110,000), the
-//! derived state is also kept in the entries tree as a snapshot, with a marker per entry stored since
-//! (see [`K_SNAPSHOT`]); open loads it and applies the marked entries only, and falls back to a full
-//! replay whenever the snapshot does not account for exactly the entries held. Every write is flushed
+//! derived state is also kept as a snapshot (its own tree, see [`K_SNAPSHOT`]), with a marker per
+//! entry stored since in the entries tree; open loads it and applies the marked entries only, and
+//! falls back to a full replay whenever the snapshot does not account for exactly the entries held. Every write is flushed
 //! before the caller is told it happened, so nothing reported as saved or acknowledged can be lost.
 
 use std::collections::BTreeMap;
@@ -138,6 +138,9 @@ pub struct Store {
     db: baobi_storage::Db,
     meta: sled::Tree,
     entries: sled::Tree,
+    /// The snapshot, alone in its tree: sled rewrites a whole page when one of its keys changes, so
+    /// nothing written at each save may share a page with it.
+    snapshot: sled::Tree,
     state: Arc<Mutex<State>>,
 }
 
@@ -153,11 +156,16 @@ const K_RESTORING: &[u8] = b"restoring";
 /// `hub_head/` + seq (u64 BE) → the hub's head signature over its log at that seq, as received.
 const K_HUB_HEAD: &[u8] = b"hub_head/";
 
-/// In the entries tree, the derived state ([`Snapshot`]) as of some set of entries. The keys of the
-/// derived state are shorter than an author id (entry keys are 40 bytes: author, then seq), so they
-/// never fall inside an author's range of entry keys and never equal one; the tree's iterations skip
-/// them. Keeping them in the entries tree puts an entry and its marker in one atomic sled batch.
-const K_SNAPSHOT: &[u8] = b"\0snapshot";
+/// In the `snapshot` tree, the derived state ([`Snapshot`]) as of some set of entries, stamped with a
+/// generation that must equal [`K_GEN`] in the entries tree.
+const K_SNAPSHOT: &[u8] = b"snapshot";
+/// In the entries tree, the generation of the snapshot its markers follow (u64 BE). A snapshot is
+/// written first, then its generation and the removal of the markers it covers in one batch: a
+/// crash between the two leaves a snapshot of another generation, which is not used. The keys of the
+/// derived state in the entries tree are shorter than an author id (entry keys are 40 bytes: author,
+/// then seq), so they never fall inside an author's range of entry keys and never equal one; the
+/// tree's iterations skip them. An entry and its marker are one atomic sled batch.
+const K_GEN: &[u8] = b"\0gen";
 /// In the entries tree, `\0tail/` + index (u64 BE) → the key of an entry stored after the snapshot.
 const K_TAIL: &[u8] = b"\0tail/";
 /// Changes whenever what the snapshot holds or how the view is derived changes: an older snapshot is
@@ -169,6 +177,8 @@ const SNAPSHOT_FORMAT: u32 = 1;
 #[derive(Encode, Decode)]
 struct Snapshot {
     format: u32,
+    /// Equal to [`K_GEN`] when the markers follow this snapshot.
+    generation: u64,
     /// The office's author when it was written (its own chain links depend on it).
     me: Option<AuthorId>,
     entries: u64,
@@ -231,10 +241,12 @@ impl Store {
         let db = baobi_storage::Db::open(dir.as_ref(), 16 << 20)?;
         let meta = db.open_tree("meta")?;
         let entries = db.open_tree("entries")?;
+        let snapshot = db.open_tree("snapshot")?;
         let store = Store {
             db,
             meta,
             entries,
+            snapshot,
             state: Arc::new(Mutex::new(State::default())),
         };
         let st = match store.load_snapshot()? {
@@ -253,7 +265,7 @@ impl Store {
     /// or it does not account for exactly the entries held (damaged, of another format or author,
     /// or entries stored without a marker, e.g. by an older `baobi-agent`).
     fn load_snapshot(&self) -> Result<Option<State>> {
-        let Some(bytes) = self.entries.get(K_SNAPSHOT)? else {
+        let Some(bytes) = self.snapshot.get(K_SNAPSHOT)? else {
             return Ok(None);
         };
         let Ok((snap, used)) =
@@ -263,6 +275,7 @@ impl Store {
         };
         if used != bytes.len()
             || snap.format != SNAPSHOT_FORMAT
+            || snap.generation != self.generation()?
             || snap.me != self.author().ok()
         {
             return Ok(None);
@@ -354,10 +367,18 @@ impl Store {
         Ok(entry_keys(lo, Unbounded).next().is_none())
     }
 
-    /// Writes the snapshot of `st` and removes the markers it covers, in one atomic batch, durably.
+    /// The generation of the snapshot the markers follow (0: none yet).
+    fn generation(&self) -> Result<u64> {
+        Ok(u64_of(self.entries.get(K_GEN)?))
+    }
+
+    /// Writes the snapshot of `st`, then its generation and the removal of the markers it covers in
+    /// one atomic batch, durably.
     fn write_snapshot(&self, st: &State) -> Result<()> {
+        let generation = self.generation()? + 1;
         let snap = Snapshot {
             format: SNAPSHOT_FORMAT,
+            generation,
             me: self.author().ok(),
             entries: st.entries,
             view: st.view.clone(),
@@ -370,8 +391,10 @@ impl Store {
         };
         let bytes = bincode::encode_to_vec(&snap, snapshot_config())
             .map_err(|e| Error::Corrupt(format!("snapshot: {e}")))?;
+        self.snapshot.insert(K_SNAPSHOT, bytes)?;
+        self.db.flush()?;
         let mut batch = sled::Batch::default();
-        batch.insert(K_SNAPSHOT, bytes);
+        batch.insert(K_GEN, &generation.to_be_bytes()[..]);
         for k in self.entries.scan_prefix(K_TAIL).keys() {
             batch.remove(k?);
         }
@@ -1257,14 +1280,21 @@ mod tests {
         drop(reopen(11));
         let s = reopen(0);
         // Damaged bytes.
-        s.entries.insert(K_SNAPSHOT, &b"\x01\x02garbage"[..]).unwrap();
+        s.snapshot.insert(K_SNAPSHOT, &b"\x01\x02garbage"[..]).unwrap();
         s.db.flush().unwrap();
         drop(s);
         let s = reopen(11);
         // Another format.
-        let mut bytes = s.entries.get(K_SNAPSHOT).unwrap().unwrap().to_vec();
+        let good = s.snapshot.get(K_SNAPSHOT).unwrap().unwrap().to_vec();
+        let mut bytes = good.clone();
         bytes[0] = bytes[0].wrapping_add(1);
-        s.entries.insert(K_SNAPSHOT, bytes).unwrap();
+        s.snapshot.insert(K_SNAPSHOT, bytes).unwrap();
+        s.db.flush().unwrap();
+        drop(s);
+        let s = reopen(11);
+        // An older snapshot (a crash after writing a new one, before its generation): 11 entries
+        // replayed again, although the old one counts them all.
+        s.snapshot.insert(K_SNAPSHOT, good).unwrap();
         s.db.flush().unwrap();
         drop(s);
         let s = reopen(11);
