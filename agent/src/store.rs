@@ -268,8 +268,7 @@ impl Store {
         let Some(bytes) = self.snapshot.get(K_SNAPSHOT)? else {
             return Ok(None);
         };
-        let Ok((snap, used)) =
-            bincode::decode_from_slice::<Snapshot, _>(&bytes, snapshot_config())
+        let Ok((snap, used)) = bincode::decode_from_slice::<Snapshot, _>(&bytes, snapshot_config())
         else {
             return Ok(None);
         };
@@ -349,7 +348,10 @@ impl Store {
         let mut lo: std::ops::Bound<Vec<u8>> = Unbounded;
         for a in authors {
             // Nothing between the previous author's entries and this one's.
-            if entry_keys(lo, Excluded(entry_key(a, 0).to_vec())).next().is_some() {
+            if entry_keys(lo, Excluded(entry_key(a, 0).to_vec()))
+                .next()
+                .is_some()
+            {
                 return Ok(false);
             }
             let from = covered.get(a).copied().unwrap_or(0) + 1;
@@ -1202,7 +1204,11 @@ mod tests {
                     70..=79 => {
                         let seq = hub_log.len() as u64 + 1;
                         let op = Op::Office(OfficeUnits {
-                            office: if rng.gen_bool(0.5) { kp.author() } else { other.author() },
+                            office: if rng.gen_bool(0.5) {
+                                kp.author()
+                            } else {
+                                other.author()
+                            },
                             units: vec![],
                             past: vec![],
                         });
@@ -1229,7 +1235,11 @@ mod tests {
             }
             assert!(reopens > 0);
             let st = derived(&s.state());
-            assert_eq!(st, derived(&s.rebuilt().unwrap()), "seed {seed}: at the end");
+            assert_eq!(
+                st,
+                derived(&s.rebuilt().unwrap()),
+                "seed {seed}: at the end"
+            );
         }
     }
 
@@ -1280,7 +1290,9 @@ mod tests {
         drop(reopen(11));
         let s = reopen(0);
         // Damaged bytes.
-        s.snapshot.insert(K_SNAPSHOT, &b"\x01\x02garbage"[..]).unwrap();
+        s.snapshot
+            .insert(K_SNAPSHOT, &b"\x01\x02garbage"[..])
+            .unwrap();
         s.db.flush().unwrap();
         drop(s);
         let s = reopen(11);

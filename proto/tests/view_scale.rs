@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use baobi_proto::view::{self, MemTables};
-use baobi_proto::wire::{Body, Created, Date, Entry, MarketSurvey, Op, OutletDef, OutletKind, Round};
+use baobi_proto::wire::{
+    Body, Created, Date, Entry, MarketSurvey, Op, OutletDef, OutletKind, Round,
+};
 use baobi_proto::{Hlc, Keypair, Sig};
 
 fn entry(author: &Keypair, seq: u64, op: Op) -> Entry {
@@ -72,7 +74,10 @@ fn cost(held: u64, batch: u64) -> Duration {
                 view::apply(&mut t, e);
             }
             let d = s.elapsed();
-            assert_eq!(t.groups.values().map(|g| g.surveys).sum::<i64>() as u64, held + batch);
+            assert_eq!(
+                t.groups.values().map(|g| g.surveys).sum::<i64>() as u64,
+                held + batch
+            );
             d
         })
         .min()
