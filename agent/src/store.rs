@@ -4,8 +4,8 @@
 //! The view (records, units), the summary and the chain links of the office's own log (to seal the
 //! runs it sends, see `proto::chain`) are derived from the entries through `proto::view::apply` and
 //! kept in memory. So that opening the store does not replay every entry (3.4 s at 110,000), the
-//! derived state is also kept as a snapshot (its own tree, see [`K_SNAPSHOT`]), with a marker per
-//! entry stored since in the entries tree; open loads it and applies the marked entries only, and
+//! derived state is also kept as a snapshot (a file beside sled's, see [`SNAPSHOT_FILE`]), with a
+//! marker per entry stored since in the entries tree; open loads it and applies the marked entries only, and
 //! falls back to a full replay whenever the snapshot does not account for exactly the entries held. Every write is flushed
 //! before the caller is told it happened, so nothing reported as saved or acknowledged can be lost.
 
@@ -30,6 +30,9 @@ pub enum Error {
     /// and what to do.
     #[error(transparent)]
     Open(#[from] baobi_storage::OpenError),
+    /// The snapshot file could not be written.
+    #[error("lỗi ghi tệp ảnh chụp / snapshot file error: {0}")]
+    Io(#[from] std::io::Error),
     /// Stored bytes do not decode.
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
@@ -138,9 +141,6 @@ pub struct Store {
     db: baobi_storage::Db,
     meta: sled::Tree,
     entries: sled::Tree,
-    /// The snapshot, alone in its tree: sled rewrites a whole page when one of its keys changes, so
-    /// nothing written at each save may share a page with it.
-    snapshot: sled::Tree,
     state: Arc<Mutex<State>>,
 }
 
@@ -156,9 +156,14 @@ const K_RESTORING: &[u8] = b"restoring";
 /// `hub_head/` + seq (u64 BE) → the hub's head signature over its log at that seq, as received.
 const K_HUB_HEAD: &[u8] = b"hub_head/";
 
-/// In the `snapshot` tree, the derived state ([`Snapshot`]) as of some set of entries, stamped with a
-/// generation that must equal [`K_GEN`] in the entries tree.
-const K_SNAPSHOT: &[u8] = b"snapshot";
+/// In the data folder, beside sled's files, the derived state ([`Snapshot`]) as of some set of
+/// entries, stamped with a generation that must equal [`K_GEN`] in the entries tree. Not in sled: sled
+/// keeps a value this large (390 B per record) as a page of its own that it reads twice at each open
+/// and rewrites whole whenever a key beside it changes; a file is read once. Written to
+/// [`SNAPSHOT_TMP`], synced, then renamed over it.
+const SNAPSHOT_FILE: &str = "view.snapshot";
+/// Where the next snapshot is written before it is renamed.
+const SNAPSHOT_TMP: &str = "view.snapshot.tmp";
 /// In the entries tree, the generation of the snapshot its markers follow (u64 BE). A snapshot is
 /// written first, then its generation and the removal of the markers it covers in one batch: a
 /// crash between the two leaves a snapshot of another generation, which is not used. The keys of the
@@ -241,12 +246,10 @@ impl Store {
         let db = baobi_storage::Db::open(dir.as_ref(), 16 << 20)?;
         let meta = db.open_tree("meta")?;
         let entries = db.open_tree("entries")?;
-        let snapshot = db.open_tree("snapshot")?;
         let store = Store {
             db,
             meta,
             entries,
-            snapshot,
             state: Arc::new(Mutex::new(State::default())),
         };
         let st = match store.load_snapshot()? {
@@ -265,7 +268,8 @@ impl Store {
     /// or it does not account for exactly the entries held (damaged, of another format or author,
     /// or entries stored without a marker, e.g. by an older `baobi-agent`).
     fn load_snapshot(&self) -> Result<Option<State>> {
-        let Some(bytes) = self.snapshot.get(K_SNAPSHOT)? else {
+        // Missing or unreadable: replayed from the entries (and written anew).
+        let Ok(bytes) = std::fs::read(self.db.dir().join(SNAPSHOT_FILE)) else {
             return Ok(None);
         };
         let Ok((snap, used)) = bincode::decode_from_slice::<Snapshot, _>(&bytes, snapshot_config())
@@ -393,8 +397,18 @@ impl Store {
         };
         let bytes = bincode::encode_to_vec(&snap, snapshot_config())
             .map_err(|e| Error::Corrupt(format!("snapshot: {e}")))?;
-        self.snapshot.insert(K_SNAPSHOT, bytes)?;
-        self.db.flush()?;
+        let (tmp, path) = (
+            self.db.dir().join(SNAPSHOT_TMP),
+            self.db.dir().join(SNAPSHOT_FILE),
+        );
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(self.db.dir())?.sync_all()?;
         let mut batch = sled::Batch::default();
         batch.insert(K_GEN, &generation.to_be_bytes()[..]);
         for k in self.entries.scan_prefix(K_TAIL).keys() {
@@ -1290,24 +1304,20 @@ mod tests {
         drop(reopen(11));
         let s = reopen(0);
         // Damaged bytes.
-        s.snapshot
-            .insert(K_SNAPSHOT, &b"\x01\x02garbage"[..])
-            .unwrap();
-        s.db.flush().unwrap();
+        let file = dir.path().join(SNAPSHOT_FILE);
+        std::fs::write(&file, b"\x01\x02garbage").unwrap();
         drop(s);
         let s = reopen(11);
         // Another format.
-        let good = s.snapshot.get(K_SNAPSHOT).unwrap().unwrap().to_vec();
+        let good = std::fs::read(&file).unwrap();
         let mut bytes = good.clone();
         bytes[0] = bytes[0].wrapping_add(1);
-        s.snapshot.insert(K_SNAPSHOT, bytes).unwrap();
-        s.db.flush().unwrap();
+        std::fs::write(&file, bytes).unwrap();
         drop(s);
         let s = reopen(11);
         // An older snapshot (a crash after writing a new one, before its generation): 11 entries
         // replayed again, although the old one counts them all.
-        s.snapshot.insert(K_SNAPSHOT, good).unwrap();
-        s.db.flush().unwrap();
+        std::fs::write(&file, good).unwrap();
         drop(s);
         let s = reopen(11);
         // An entry stored without a marker, as a store written by an older agent holds it: the
