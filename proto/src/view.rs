@@ -10,7 +10,7 @@
 //! Architecture invariant: nothing here may depend on arrival order. Ties are broken by
 //! (clock, dot), which every replica sees identically.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use bincode::{Decode, Encode};
 use crdts::merkle_reg::{MerkleReg, Node, Sha3Hash};
@@ -313,6 +313,31 @@ pub trait Tables {
     fn outlet_year(&mut self, outlet: &Dot, year: u16) -> Vec<Fact>;
     /// Stores them (an empty slice deletes).
     fn put_outlet_year(&mut self, outlet: &Dot, year: u16, facts: &[Fact]);
+    /// Among the facts of one outlet and year, removes `remove` (a fact held, found by its record)
+    /// and adds `add`; returns the latest fact (by [`Fact::order`]) before and after. The default
+    /// reads and writes the whole list through [`Tables::outlet_year`] and
+    /// [`Tables::put_outlet_year`], O(surveys of the outlet-year); storage that keeps the facts
+    /// ordered overrides it in O(log) ([`MemTables`] does), which keeps an import linear in rows.
+    fn swap_fact(
+        &mut self,
+        outlet: &Dot,
+        year: u16,
+        remove: Option<&Fact>,
+        add: Option<&Fact>,
+    ) -> (Option<Fact>, Option<Fact>) {
+        let mut list = self.outlet_year(outlet, year);
+        let old = latest(&list).cloned();
+        if let Some(r) = remove {
+            list.retain(|f| f.record != r.record);
+        }
+        if let Some(a) = add {
+            list.push(a.clone());
+            list.sort_by_key(|f| f.order);
+        }
+        let new = latest(&list).cloned();
+        self.put_outlet_year(outlet, year, &list);
+        (old, new)
+    }
     /// A group's counters (zero when absent).
     fn group(&mut self, key: &GroupKey) -> GroupTotals;
     /// Stores a group's counters (zero deletes).
@@ -470,36 +495,30 @@ fn outlet_counts(t: &mut impl Tables, f: &Fact, sign: i64) {
     });
 }
 
-/// Replaces a record's contribution `before` by `after`, keeping every counter exact.
+/// Replaces a record's contribution `before` by `after`, keeping every counter exact. Costs what
+/// [`Tables::swap_fact`] costs, once or twice (the survey moved to another outlet or year).
 fn refact(t: &mut impl Tables, before: Option<Fact>, after: Option<Fact>) {
-    let mut slots: BTreeSet<(Dot, u16)> = BTreeSet::new();
-    slots.extend(before.iter().map(|f| (f.outlet, f.year)));
-    slots.extend(after.iter().map(|f| (f.outlet, f.year)));
-    let mut lists: BTreeMap<(Dot, u16), Vec<Fact>> = slots
-        .iter()
-        .map(|&(o, y)| ((o, y), t.outlet_year(&o, y)))
-        .collect();
-    let latest_before: BTreeMap<(Dot, u16), Option<Fact>> = lists
-        .iter()
-        .map(|(k, l)| (*k, latest(l).cloned()))
-        .collect();
-
     if let Some(b) = &before {
         bump(t, &key_of(b), |g| g.surveys -= 1);
-        if let Some(l) = lists.get_mut(&(b.outlet, b.year)) {
-            l.retain(|f| f.record != b.record);
-        }
     }
     if let Some(a) = &after {
         bump(t, &key_of(a), |g| g.surveys += 1);
-        if let Some(l) = lists.get_mut(&(a.outlet, a.year)) {
-            l.push(a.clone());
-            l.sort_by_key(|f| f.order);
+    }
+    let mut latest_changes = Vec::with_capacity(2);
+    match (&before, &after) {
+        (Some(b), Some(a)) if (b.outlet, b.year) == (a.outlet, a.year) => {
+            latest_changes.push(t.swap_fact(&b.outlet, b.year, Some(b), Some(a)));
+        }
+        _ => {
+            if let Some(b) = &before {
+                latest_changes.push(t.swap_fact(&b.outlet, b.year, Some(b), None));
+            }
+            if let Some(a) = &after {
+                latest_changes.push(t.swap_fact(&a.outlet, a.year, None, Some(a)));
+            }
         }
     }
-    for (k, list) in &lists {
-        let old = latest_before.get(k).cloned().flatten();
-        let new = latest(list).cloned();
+    for (old, new) in latest_changes {
         if old != new {
             if let Some(o) = &old {
                 outlet_counts(t, o, -1);
@@ -508,17 +527,21 @@ fn refact(t: &mut impl Tables, before: Option<Fact>, after: Option<Fact>) {
                 outlet_counts(t, n, 1);
             }
         }
-        t.put_outlet_year(&k.0, k.1, list);
     }
 }
 
-/// The view in memory: for agents (small stores, rebuilt on open) and for tests.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Survey facts of one outlet and year in memory, by [`Fact::order`] (unique: it ends with the dot of
+/// the version the fact comes from), so the latest is the last.
+pub type FactsByOrder = BTreeMap<(Date, Hlc, Dot), Fact>;
+
+/// The view in memory: for agents (kept as a snapshot in the agent's store) and for tests. Encodes
+/// with bincode, so the agent can persist it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Encode, Decode)]
 pub struct MemTables {
     /// Records by id.
     pub records: BTreeMap<Dot, RecordState>,
     /// Survey facts by outlet and year.
-    pub outlet_years: BTreeMap<(Dot, u16), Vec<Fact>>,
+    pub outlet_years: BTreeMap<(Dot, u16), FactsByOrder>,
     /// Totals by group.
     pub groups: BTreeMap<GroupKey, GroupTotals>,
     /// Units by code and start date.
@@ -555,15 +578,42 @@ impl Tables for MemTables {
     fn outlet_year(&mut self, outlet: &Dot, year: u16) -> Vec<Fact> {
         self.outlet_years
             .get(&(*outlet, year))
-            .cloned()
+            .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
     }
     fn put_outlet_year(&mut self, outlet: &Dot, year: u16, facts: &[Fact]) {
         if facts.is_empty() {
             self.outlet_years.remove(&(*outlet, year));
         } else {
-            self.outlet_years.insert((*outlet, year), facts.to_vec());
+            let m = facts.iter().map(|f| (f.order, f.clone())).collect();
+            self.outlet_years.insert((*outlet, year), m);
         }
+    }
+    fn swap_fact(
+        &mut self,
+        outlet: &Dot,
+        year: u16,
+        remove: Option<&Fact>,
+        add: Option<&Fact>,
+    ) -> (Option<Fact>, Option<Fact>) {
+        let slot = self.outlet_years.entry((*outlet, year)).or_default();
+        let old = slot.last_key_value().map(|(_, f)| f.clone());
+        if let Some(r) = remove {
+            if slot.get(&r.order).is_some_and(|f| f.record == r.record) {
+                slot.remove(&r.order);
+            } else {
+                // Not where its order says: look for it by record (never expected).
+                slot.retain(|_, f| f.record != r.record);
+            }
+        }
+        if let Some(a) = add {
+            slot.insert(a.order, a.clone());
+        }
+        let new = slot.last_key_value().map(|(_, f)| f.clone());
+        if slot.is_empty() {
+            self.outlet_years.remove(&(*outlet, year));
+        }
+        (old, new)
     }
     fn group(&mut self, key: &GroupKey) -> GroupTotals {
         self.groups.get(key).copied().unwrap_or_default()

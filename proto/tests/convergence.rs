@@ -6,7 +6,10 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use baobi_proto::view::{GroupKey, GroupTotals, MemTables, Value};
+use baobi_proto::view::{
+    self, Fact, GroupKey, GroupTotals, MemTables, PlanState, RecordState, ReviewState, Tables,
+    UnitState, Value,
+};
 use baobi_proto::wire::{Body, Entry, OutletKind};
 use common::{Replica, Writer};
 use proptest::prelude::*;
@@ -106,8 +109,76 @@ fn deliver(entries: &[Entry], rng: &mut StdRng) -> Replica {
     r
 }
 
+/// The view kept the way it was before outlet-years were ordered maps: every table delegates to a
+/// `MemTables` except `swap_fact`, which takes the trait's default (read the outlet-year's list,
+/// retain, push, sort, write it back), the computation the hub's storage still uses.
+#[derive(Default)]
+struct ListTables(MemTables);
+
+impl Tables for ListTables {
+    fn record(&mut self, id: &baobi_proto::Dot) -> Option<RecordState> {
+        self.0.record(id)
+    }
+    fn put_record(&mut self, rec: &RecordState) {
+        self.0.put_record(rec)
+    }
+    fn outlet_year(&mut self, outlet: &baobi_proto::Dot, year: u16) -> Vec<Fact> {
+        self.0.outlet_year(outlet, year)
+    }
+    fn put_outlet_year(&mut self, outlet: &baobi_proto::Dot, year: u16, facts: &[Fact]) {
+        self.0.put_outlet_year(outlet, year, facts)
+    }
+    fn group(&mut self, key: &GroupKey) -> GroupTotals {
+        self.0.group(key)
+    }
+    fn put_group(&mut self, key: &GroupKey, totals: &GroupTotals) {
+        self.0.put_group(key, totals)
+    }
+    fn unit(&mut self, code: &str, from: Option<baobi_proto::Date>) -> Option<UnitState> {
+        self.0.unit(code, from)
+    }
+    fn put_unit(&mut self, unit: &UnitState) {
+        self.0.put_unit(unit)
+    }
+    fn reviews(&mut self, record: &baobi_proto::Dot) -> Vec<ReviewState> {
+        self.0.reviews(record)
+    }
+    fn put_reviews(&mut self, record: &baobi_proto::Dot, reviews: &[ReviewState]) {
+        self.0.put_reviews(record, reviews)
+    }
+    fn plan(&mut self) -> Option<PlanState> {
+        self.0.plan()
+    }
+    fn put_plan(&mut self, plan: &PlanState) {
+        self.0.put_plan(plan)
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    /// `MemTables` keeps each outlet-year's facts ordered (O(log) per survey); the totals and facts it
+    /// reaches equal those of the list computation, in any delivery order.
+    #[test]
+    fn ordered_outlet_years_equal_the_list_computation(
+        seed in any::<u64>(), authors in 1usize..4, steps in 1usize..160,
+    ) {
+        let mut entries = history(seed, authors, steps);
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x0ddba11);
+        entries.shuffle(&mut rng);
+        let mut fast = MemTables::new();
+        let mut list = ListTables::default();
+        for e in &entries {
+            prop_assert_eq!(view::apply(&mut fast, e), view::apply(&mut list, e));
+        }
+        prop_assert_eq!(&fast.groups, &list.0.groups);
+        prop_assert_eq!(&fast, &list.0);
+        for &(o, y) in fast.outlet_years.keys() {
+            let ordered: Vec<Fact> = fast.outlet_years[&(o, y)].values().cloned().collect();
+            prop_assert_eq!(ordered, list.outlet_year(&o, y));
+        }
+        prop_assert_eq!(recompute(&fast), fast.groups.clone());
+    }
 
     #[test]
     fn any_delivery_order_with_duplicates_gives_the_same_view(

@@ -321,6 +321,10 @@ fn mutate(body: Body, rng: &mut StdRng) -> Body {
             if rng.gen_bool(0.2) {
                 s.date = Date(s.date.0 + 1);
             }
+            if rng.gen_bool(0.1) {
+                // The reporting year corrected: the survey moves to another outlet-year.
+                s.year = if s.year == 2025 { 2024 } else { 2025 };
+            }
             Body::MarketSurvey(s)
         }
         Body::RetailSurvey(mut s) => {
