@@ -10,8 +10,17 @@ macro_rules! note {
     };
 }
 
+/// Prints a line to stdout, ignoring a closed pipe (`baobi-agent survey list | head`).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 mod cli;
 mod cli_vi;
+mod render;
 
 fn main() {
     // Help and parse errors in Vietnamese unless `--lang en` / `BAOBI_LANG=en` (cli_vi.rs).
