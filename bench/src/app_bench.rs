@@ -12,14 +12,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use baobi_proto::wire::{Body, OutletDef, OutletKind};
-use baobi_proto::{Keypair, Op};
 use comfy_table::Table;
 use serde::Serialize;
 
-use crate::data::Generator;
+use crate::footprint::office_with_records;
 use crate::meter::{median, rss_of};
-use crate::peers::baobi::{bulk_record, enrolled_agent, Served, OFFICE_UNIT};
+use crate::peers::baobi::Served;
 
 /// The office app's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -144,27 +142,7 @@ pub async fn measure(bin: &Path, served: &Served, quick: bool) -> anyhow::Result
     let records = if quick { 2_000 } else { 10_000 };
     let runs = if quick { 10 } else { 30 };
     let dir = tempfile::tempdir()?;
-    let kp = Keypair::generate();
-    let store = enrolled_agent(dir.path(), &served.hub, OFFICE_UNIT, served.addr, &kp).await?;
-    let market = Op::Record(Body::Outlet(OutletDef {
-        kind: OutletKind::Market,
-        name: "Chợ Lai Vung".into(),
-        unit: "30208".into(),
-        address: "Quốc lộ 80".into(),
-        market_class: Some(2),
-        certifications: vec![],
-        opened: None,
-        closed: None,
-    }));
-    let ops = std::iter::once(market).chain(
-        Generator::new(kp.author(), 2, &crate::data::lai_vung(), 11)
-            .take(records - 1)
-            .into_iter()
-            .map(Op::Record),
-    );
-    bulk_record(&store, &kp, 1, ops)?;
-    drop(store);
-    let outlet = format!("{}-1", kp.author().short());
+    let outlet = office_with_records(dir.path(), served, records, 11).await?;
     let mut daemon = Command::new(bin)
         .arg("--data")
         .arg(dir.path())

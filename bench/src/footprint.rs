@@ -142,18 +142,17 @@ fn survey(bin: &Path, dir: &Path, outlet: &str, i: usize) -> anyhow::Result<f64>
     Ok(secs)
 }
 
-/// Measures the agent's footprint with a store of 1,000 records (200 with `quick`).
-pub async fn measure(quick: bool) -> anyhow::Result<Footprint> {
-    let (bin, profile) = tokio::task::spawn_blocking(agent_binary).await??;
-    let binary_bytes = std::fs::metadata(&bin)?.len();
-    let records = if quick { 200 } else { 1000 };
-    let runs = if quick { 5 } else { 15 };
-    let hub_dir = tempfile::tempdir()?;
-    let agent_dir = tempfile::tempdir()?;
-    let served = Served::start(init_hub(hub_dir.path())?)?;
+/// Enrolls an office store in `dir` at `served` and fills it with a market of Lai Vung and
+/// `records - 1` generated records (seed `seed`), in bulk; returns the market's id. The store is
+/// closed again, for a binary to open.
+pub(crate) async fn office_with_records(
+    dir: &std::path::Path,
+    served: &Served,
+    records: usize,
+    seed: u64,
+) -> anyhow::Result<String> {
     let kp = Keypair::generate();
-    let store =
-        enrolled_agent(agent_dir.path(), &served.hub, OFFICE_UNIT, served.addr, &kp).await?;
+    let store = enrolled_agent(dir, &served.hub, OFFICE_UNIT, served.addr, &kp).await?;
     let market = Op::Record(Body::Outlet(OutletDef {
         kind: OutletKind::Market,
         name: "Chợ Lai Vung".into(),
@@ -165,14 +164,26 @@ pub async fn measure(quick: bool) -> anyhow::Result<Footprint> {
         closed: None,
     }));
     let ops = std::iter::once(market).chain(
-        Generator::new(kp.author(), 2, &crate::data::lai_vung(), 7)
+        Generator::new(kp.author(), 2, &crate::data::lai_vung(), seed)
             .take(records - 1)
             .into_iter()
             .map(Op::Record),
     );
     bulk_record(&store, &kp, 1, ops)?;
     drop(store);
-    let outlet = format!("{}-1", kp.author().short());
+    Ok(format!("{}-1", kp.author().short()))
+}
+
+/// Measures the agent's footprint with a store of 1,000 records (200 with `quick`).
+pub async fn measure(quick: bool) -> anyhow::Result<Footprint> {
+    let (bin, profile) = tokio::task::spawn_blocking(agent_binary).await??;
+    let binary_bytes = std::fs::metadata(&bin)?.len();
+    let records = if quick { 200 } else { 1000 };
+    let runs = if quick { 5 } else { 15 };
+    let hub_dir = tempfile::tempdir()?;
+    let agent_dir = tempfile::tempdir()?;
+    let served = Served::start(init_hub(hub_dir.path())?)?;
+    let outlet = office_with_records(agent_dir.path(), &served, records, 7).await?;
     let dir = agent_dir.path().to_path_buf();
 
     let (b, d, o) = (bin.clone(), dir.clone(), outlet.clone());

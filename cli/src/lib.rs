@@ -18,7 +18,7 @@ mod localize;
 mod note;
 
 pub use errors::{invalid_value, render_error};
-pub use localize::{lang_arg, localize, missing, not_nfc, Entry};
+pub use localize::{assert_complete, lang_arg, localize, missing, not_nfc, Entry};
 pub use note::{note, set_json_notes};
 
 use std::ffi::{OsStr, OsString};

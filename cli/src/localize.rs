@@ -321,6 +321,19 @@ fn walk(cmd: &Command, path: &str, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// For a binary's unit test: panics, naming `file`, when any command, arg or value of `cmd` lacks
+/// its Vietnamese line in `table` or a line matches nothing ([`missing`]), or a line is not NFC
+/// ([`not_nfc`]). A flag added without its Vietnamese so fails CI.
+pub fn assert_complete(cmd: Command, table: &[Entry], file: &str) {
+    let problems = missing(cmd, table);
+    assert!(
+        problems.is_empty(),
+        "add them to {file}:\n{}",
+        problems.join("\n")
+    );
+    assert_eq!(not_nfc(table), Vec::<String>::new(), "{file}: not NFC");
+}
+
 /// The lines of `table` (and of this crate's own) that are not in Unicode NFC, as the Vietnamese
 /// must be (a decomposed "ệ" looks the same but does not compare or search the same).
 pub fn not_nfc(table: &[Entry]) -> Vec<String> {

@@ -9,63 +9,19 @@
 //! says how to install them (`.ci/run` does). It is never skipped.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use baobi_tests::chromium::{Driver, CHROMIUM};
 use baobi_tests::{dashboard_data, Hub};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const DRIVER: &str = "/usr/bin/chromedriver";
 const NAME: &str = "lan";
 const PASSWORD: &str = "mật khẩu của Lan";
 /// Longest wait for anything the page does (a loaded 2-core machine can be slow; this is a limit,
 /// not a timing assertion).
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// `chromedriver` on a free loopback port, killed on drop.
-struct Driver {
-    child: Child,
-    port: u16,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        for p in [CHROMIUM, DRIVER] {
-            assert!(
-                Path::new(p).exists(),
-                "{p} not found: the browser test needs Debian's chromium and chromium-driver \
-                 (apt-get install -y chromium chromium-driver; .ci/run installs them)"
-            );
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new(DRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let deadline = Instant::now() + PATIENCE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Driver { child, port }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn browser(driver: &Driver, profile: &Path, downloads: &Path, extra: &[String]) -> Client {
     let mut caps = json!({
