@@ -197,6 +197,24 @@ struct Snapshot {
     beyond: Vec<[u8; 40]>,
 }
 
+/// [`Snapshot`] as written: the same fields in the same order (bincode encodes a reference as its
+/// value, so it decodes as a `Snapshot`), borrowing the state instead of cloning it, so that writing
+/// does not hold a second copy of the view.
+#[derive(Encode)]
+struct SnapshotRef<'a> {
+    format: u32,
+    generation: u64,
+    me: Option<AuthorId>,
+    entries: u64,
+    view: &'a MemTables,
+    summary: Vec<(AuthorId, u64)>,
+    max_hlc: Hlc,
+    own_links: &'a Vec<Link>,
+    authors: &'a std::collections::BTreeSet<AuthorId>,
+    offices: &'a BTreeMap<AuthorId, (Hlc, Dot, OfficeUnits)>,
+    beyond: Vec<[u8; 40]>,
+}
+
 fn snapshot_config() -> impl bincode::config::Config {
     bincode::config::standard()
 }
@@ -382,30 +400,30 @@ impl Store {
     /// one atomic batch, durably.
     fn write_snapshot(&self, st: &State) -> Result<()> {
         let generation = self.generation()? + 1;
-        let snap = Snapshot {
+        let snap = SnapshotRef {
             format: SNAPSHOT_FORMAT,
             generation,
             me: self.author().ok(),
             entries: st.entries,
-            view: st.view.clone(),
+            view: &st.view,
             summary: st.summary.iter().collect(),
             max_hlc: st.max_hlc,
-            own_links: st.own_links.clone(),
-            authors: st.authors.clone(),
-            offices: st.offices.clone(),
+            own_links: &st.own_links,
+            authors: &st.authors,
+            offices: &st.offices,
             beyond: self.beyond(st)?,
         };
-        let bytes = bincode::encode_to_vec(&snap, snapshot_config())
-            .map_err(|e| Error::Corrupt(format!("snapshot: {e}")))?;
         let (tmp, path) = (
             self.db.dir().join(SNAPSHOT_TMP),
             self.db.dir().join(SNAPSHOT_FILE),
         );
         {
             use std::io::Write;
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
+            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+            bincode::encode_into_std_write(&snap, &mut f, snapshot_config())
+                .map_err(|e| Error::Corrupt(format!("snapshot: {e}")))?;
+            f.flush()?;
+            f.get_ref().sync_all()?;
         }
         std::fs::rename(&tmp, &path)?;
         std::fs::File::open(self.db.dir())?.sync_all()?;
