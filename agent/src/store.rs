@@ -287,14 +287,25 @@ impl Store {
     /// or entries stored without a marker, e.g. by an older `baobi-agent`).
     fn load_snapshot(&self) -> Result<Option<State>> {
         // Missing or unreadable: replayed from the entries (and written anew).
-        let Ok(bytes) = std::fs::read(self.db.dir().join(SNAPSHOT_FILE)) else {
+        // Decoded as it is read, not read whole first: a buffer the size of the file (4 MB at
+        // 10,000 records), once freed, raises glibc's mmap threshold and leaves later large buffers
+        // in the heap, where they stay in the daemon's RSS (BENCHMARKS.md, "Office app").
+        let Ok(file) = std::fs::File::open(self.db.dir().join(SNAPSHOT_FILE)) else {
             return Ok(None);
         };
-        let Ok((snap, used)) = bincode::decode_from_slice::<Snapshot, _>(&bytes, snapshot_config())
+        let mut reader = std::io::BufReader::new(file);
+        let Ok(snap) =
+            bincode::decode_from_std_read::<Snapshot, _, _>(&mut reader, snapshot_config())
         else {
             return Ok(None);
         };
-        if used != bytes.len()
+        // Nothing may follow the snapshot (a longer file is not this snapshot).
+        let trailing = {
+            use std::io::Read;
+            let mut one = [0u8; 1];
+            !matches!(reader.read(&mut one), Ok(0))
+        };
+        if trailing
             || snap.format != SNAPSHOT_FORMAT
             || snap.generation != self.generation()?
             || snap.me != self.author().ok()
@@ -1343,6 +1354,19 @@ mod tests {
         let mut bytes = good.clone();
         bytes[0] = bytes[0].wrapping_add(1);
         std::fs::write(&file, bytes).unwrap();
+        drop(s);
+        let s = reopen(11);
+        // The snapshot in force with a byte more after it, or one fewer: not this snapshot.
+        drop(s);
+        let current = std::fs::read(&file).unwrap();
+        let s = reopen(0);
+        let mut longer = current.clone();
+        longer.push(0);
+        std::fs::write(&file, longer).unwrap();
+        drop(s);
+        let s = reopen(11);
+        let current = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &current[..current.len() - 1]).unwrap();
         drop(s);
         let s = reopen(11);
         // An older snapshot (a crash after writing a new one, before its generation): 11 entries
