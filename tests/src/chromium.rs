@@ -56,3 +56,16 @@ impl Drop for Driver {
         let _ = self.child.wait();
     }
 }
+
+/// A WebDriver session on `driver` with the capabilities `caps` (a JSON object).
+pub async fn session(driver: &Driver, caps: serde_json::Value) -> fantoccini::Client {
+    let serde_json::Value::Object(caps) = caps else {
+        panic!("WebDriver capabilities must be a JSON object")
+    };
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    fantoccini::ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("WebDriver session with headless Chromium")
+}

@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use baobi_tests::chromium::{Driver, CHROMIUM};
+use baobi_tests::chromium::{session, Driver, CHROMIUM};
 use baobi_tests::{dashboard_data, Hub};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::json;
 
 const NAME: &str = "lan";
@@ -44,15 +44,7 @@ async fn browser(driver: &Driver, profile: &Path, downloads: &Path, extra: &[Str
     if let Some(args) = caps["goog:chromeOptions"]["args"].as_array_mut() {
         args.extend(extra.iter().map(|a| json!(a)));
     }
-    let serde_json::Value::Object(caps) = caps else {
-        unreachable!()
-    };
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("WebDriver session with headless Chromium")
+    session(driver, caps).await
 }
 
 /// Waits until the element at `css` exists and its text satisfies `ok`; returns the text.

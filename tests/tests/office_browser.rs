@@ -15,9 +15,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use baobi_tests::chromium::{Driver, CHROMIUM};
+use baobi_tests::chromium::{session, Driver, CHROMIUM};
 use baobi_tests::{Agent, Hub};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 
 /// Longest wait for anything the page does (a loaded 2-core machine can be slow; a limit, not a
@@ -38,15 +38,7 @@ async fn browser(driver: &Driver, profile: &Path) -> Client {
             "prefs": { "intl.accept_languages": "vi-VN" }
         }
     });
-    let Value::Object(caps) = caps else {
-        unreachable!()
-    };
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
-        .await
-        .expect("WebDriver session with headless Chromium")
+    session(driver, caps).await
 }
 
 /// Waits until the element at `css` exists and its text satisfies `ok`; returns the text.
