@@ -435,9 +435,14 @@ async fn serve_conn(shared: &Shared, conn: quinn::Connection, peer: SocketAddr, 
     match result {
         Ok(()) => conn.close(codes::OK.into(), b"done"),
         Err(ConnError::Refused(r)) => {
+            // Counted (and, for a sync, its outcome recorded above) before the peer hears it.
             hub.metrics().refused(r.code);
-            // Already logged and sent by `refuse`.
-            conn.close(codes::REFUSED.into(), format!("{:?}", r.code).as_bytes());
+            let why = format!("{:?}", r.code);
+            if io.send(&Msg::Refused(r)).await.is_ok() {
+                let _ = io.send.finish();
+                let _ = tokio::time::timeout(Duration::from_secs(3), conn.closed()).await;
+            }
+            conn.close(codes::REFUSED.into(), why.as_bytes());
         }
         Err(ConnError::Store(e)) => {
             tracing::error!(%peer, error = %e, "store error");
@@ -463,25 +468,16 @@ async fn serve_conn(shared: &Shared, conn: quinn::Connection, peer: SocketAddr, 
 
 /// Turns a protocol violation (bad frame, oversized batch, out-of-turn message) into a clear
 /// `Refused(Protocol)` before the connection closes; a refusal the peer itself sent passes through.
-async fn protocol_refusal(
-    conn: &quinn::Connection,
-    io: &mut Framed,
-    peer: SocketAddr,
-    who: &str,
-    e: baobi_proto::Error,
-) -> ConnError {
+fn protocol_refusal(peer: SocketAddr, who: &str, e: baobi_proto::Error) -> ConnError {
     if let baobi_proto::Error::Refused(_) = e {
         return ConnError::Proto(e);
     }
     refuse(
-        conn,
-        io,
         peer,
         who,
         RefusalCode::Protocol,
         format!("vi phạm giao thức / protocol violation: {e}"),
     )
-    .await
 }
 
 /// Runs store work (reads that scan, writes that flush) off the async workers: a flush blocks for
@@ -496,22 +492,11 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ConnError::Net(e.to_string()))??)
 }
 
-/// Sends a refusal, logs it, and returns the error that closes the connection.
-async fn refuse(
-    conn: &quinn::Connection,
-    io: &mut Framed,
-    peer: SocketAddr,
-    who: &str,
-    code: RefusalCode,
-    message: String,
-) -> ConnError {
+/// Logs a refusal and returns the error that ends the conversation. `serve_conn` counts it and
+/// only then sends it, so a peer that hears `Refused` finds it already in the metrics.
+fn refuse(peer: SocketAddr, who: &str, code: RefusalCode, message: String) -> ConnError {
     warn!(%peer, agent = who, reason = ?code, %message, "refused");
-    let r = Refusal { code, message };
-    if io.send(&Msg::Refused(r.clone())).await.is_ok() {
-        let _ = io.send.finish();
-        let _ = tokio::time::timeout(Duration::from_secs(3), conn.closed()).await;
-    }
-    ConnError::Refused(r)
+    ConnError::Refused(Refusal { code, message })
 }
 
 async fn enroll(
@@ -528,14 +513,11 @@ async fn enroll(
         .verify(&enroll_proof_bytes(&req.secret, &fp), &req.proof)
     {
         return Err(refuse(
-            conn,
-            io,
             peer,
             &who,
             RefusalCode::BadSignature,
             "enrollment proof does not verify for the presented certificate".into(),
-        )
-        .await);
+        ));
     }
     let label: String = req.label.chars().take(MAX_TEXT.min(200)).collect();
     let h = hub.clone();
@@ -547,7 +529,7 @@ async fn enroll(
     let agent = match res {
         Ok(a) => a,
         Err(msg) => {
-            return Err(refuse(conn, io, peer, &who, RefusalCode::BadToken, msg).await);
+            return Err(refuse(peer, &who, RefusalCode::BadToken, msg));
         }
     };
     // The office's jurisdiction entry, before it is told it is enrolled: its first sync brings it.
@@ -586,14 +568,11 @@ async fn sync(
         Some(a) => a,
         None => {
             return Err(refuse(
-                conn,
-                io,
                 peer,
                 "?",
                 RefusalCode::NotEnrolled,
                 "this office is not enrolled at the hub".into(),
-            )
-            .await)
+            ))
         }
     };
     let who = agent.author.short();
@@ -609,7 +588,7 @@ async fn sync(
                 "đăng ký của văn phòng đã bị thu hồi / this office's enrollment was revoked".into()
             }
         };
-        return Err(refuse(conn, io, peer, &who, RefusalCode::Revoked, message).await);
+        return Err(refuse(peer, &who, RefusalCode::Revoked, message));
     }
     // Offices enrolled before jurisdiction entries existed get theirs now (a failure only delays it:
     // the checks fall back on the unit's version in force today).
@@ -641,7 +620,7 @@ async fn session_loop(
     let a = agent.clone();
     let audience = blocking(hub, move |h| crate::office::audience(h, &a)).await?;
     if let Err(e) = session.handle(Msg::Hello(hello)) {
-        return Err(protocol_refusal(conn, io, peer, &who, e).await);
+        return Err(protocol_refusal(peer, &who, e));
     }
     let mut sending: Option<VecDeque<Range>> = None;
     let mut received = 0u64;
@@ -669,7 +648,7 @@ async fn session_loop(
                         Err(r) => {
                             let author = agent.author;
                             let _ = blocking(hub, move |h| h.note_sync(&author, received)).await;
-                            return Err(refuse(conn, io, peer, &who, r.code, r.message).await);
+                            return Err(refuse(peer, &who, r.code, r.message));
                         }
                     }
                 }
@@ -721,11 +700,11 @@ async fn session_loop(
         match io.recv().await {
             Ok(Some(m)) => {
                 if let Err(e) = session.handle(m) {
-                    return Err(protocol_refusal(conn, io, peer, &who, e).await);
+                    return Err(protocol_refusal(peer, &who, e));
                 }
             }
             Ok(None) => return Err(ConnError::Net("agent ended the stream early".into())),
-            Err(ConnError::Proto(e)) => return Err(protocol_refusal(conn, io, peer, &who, e).await),
+            Err(ConnError::Proto(e)) => return Err(protocol_refusal(peer, &who, e)),
             Err(e) => return Err(e),
         }
     }

@@ -90,6 +90,11 @@ fn metrics_need_a_session_or_the_token_and_follow_syncs_and_refusals() {
     honest.sync();
     let made = own(&honest).len() + own(&other).len() - at_start;
     assert!(made > 0);
+    // The office has exited once it heard the hub's end; the hub records the sync as it closes.
+    let ok = "baobi_hub_syncs_total{outcome=\"ok\"}";
+    wait_for(Duration::from_secs(10), || {
+        get(&scrape(&web), ok) > get(&before, ok)
+    });
     let after = scrape(&web);
     let delta = |k: &str| get(&after, k) - get(&before, k);
     assert_eq!(delta("baobi_hub_syncs_total{outcome=\"ok\"}"), 1.0);
@@ -118,12 +123,16 @@ fn metrics_need_a_session_or_the_token_and_follow_syncs_and_refusals() {
         RefusalCode::WrongAuthor
     );
     let stranger = baobi_agent::net::Identity::generate().unwrap();
-    let answer = rt.block_on(async {
-        let (_ep, _c, mut s) = open(&hub, &honest.token, &stranger).await;
-        open_session(&mut s).await
+    // The stranger's connection stays open while the metrics are read: a refusal is counted
+    // before the peer hears it, not when the peer hangs up.
+    let (ep, conn, stream, answer) = rt.block_on(async {
+        let (ep, c, mut s) = open(&hub, &honest.token, &stranger).await;
+        let answer = open_session(&mut s).await;
+        (ep, c, s, answer)
     });
     assert_eq!(refusal(answer), RefusalCode::NotEnrolled);
     let hostile = scrape(&web);
+    drop((stream, conn, ep));
     let delta = |k: &str| get(&hostile, k) - get(&after, k);
     assert_eq!(
         delta("baobi_hub_refusals_total{reason=\"WrongAuthor\"}"),
