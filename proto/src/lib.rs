@@ -5,10 +5,12 @@
 //! tested in memory. See `ARCHITECTURE.md` for the map.
 
 pub mod chain;
+pub mod drop;
 pub mod facts;
 pub mod identity;
 pub mod indicators;
 pub mod office;
+pub mod receipt;
 pub mod session;
 pub mod summary;
 pub mod units;

@@ -969,3 +969,47 @@ mod decoder_memory {
         assert!(dec.buf.capacity() <= SHRINK_ABOVE, "{}", dec.buf.capacity());
     }
 }
+
+/// A hub's signed statement that it holds office `office`'s log up to `seq`, whose chain link there
+/// is `head`, as of `at_ms` (see [`crate::receipt`]). It travels in drop files, and later through
+/// relays: whoever carries it cannot forge one, and the office checks `head` against its own chain.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Receipt {
+    /// The hub's author key (`EnrollReply::hub_author`).
+    pub hub: AuthorId,
+    /// The office whose log it is.
+    pub office: AuthorId,
+    /// Highest seq of the office's log the hub holds.
+    pub seq: u64,
+    /// The chain link of the office's entry `seq` (its genesis link for 0).
+    pub head: [u8; 32],
+    /// When the hub signed it (Unix milliseconds).
+    pub at_ms: u64,
+    /// The hub's signature over [`crate::receipt::receipt_bytes`].
+    pub sig: Sig,
+}
+
+/// Who wrote a drop file, for whom, and when (see [`crate::drop`]).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct DropHeader {
+    /// The author key that signed the file: the office (office → hub) or the hub (hub → office).
+    pub producer: AuthorId,
+    /// The hub the file concerns (its author key).
+    pub hub: AuthorId,
+    /// The office the file concerns (its author key).
+    pub office: AuthorId,
+    /// When it was written (Unix milliseconds).
+    pub created_ms: u64,
+}
+
+/// What a drop file carries, deflated inside it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode)]
+pub struct DropBody {
+    /// Sealed runs of authors' logs, as a sync would send them.
+    pub runs: Vec<Run>,
+    /// Receipts (hub → office).
+    pub receipts: Vec<Receipt>,
+    /// The producer's summary when it wrote the file (for the office: everything it holds; for the
+    /// hub: what it holds that the office may see).
+    pub summary: SummaryWire,
+}
