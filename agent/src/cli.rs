@@ -153,6 +153,35 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Drop files, for an office with no link: carry what the hub lacks on a USB stick, and back.
+    Drop {
+        /// Drop command.
+        #[command(subcommand)]
+        cmd: DropCmd,
+    },
+}
+
+/// `drop` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DropCmd {
+    /// Write the own records the hub has not acknowledged to a signed, compressed file.
+    Export {
+        /// File to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take the hub's drop file for this office (`baobi-hub drop export --for`): what the office
+    /// lacks, and the hub's receipt for what it holds.
+    Import {
+        /// The file.
+        file: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `outlet` subcommands.
@@ -316,6 +345,16 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Sync { json } => request(&dir, Request::Sync, json).await,
         Command::Status { json } => request(&dir, Request::Status, json).await,
         Command::Plan { json } => request(&dir, Request::Plan, json).await,
+        Command::Drop { cmd } => match cmd {
+            DropCmd::Export { out, json } => match std::path::absolute(&out) {
+                Ok(out) => request(&dir, Request::DropExport { out }, json).await,
+                Err(e) => Err(anyhow::Error::from(e).context(format!("{}", out.display()))),
+            },
+            DropCmd::Import { file, json } => match std::path::absolute(&file) {
+                Ok(file) => request(&dir, Request::DropImport { file }, json).await,
+                Err(e) => Err(anyhow::Error::from(e).context(format!("{}", file.display()))),
+            },
+        },
     };
     match result {
         Ok(code) => code,

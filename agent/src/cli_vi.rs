@@ -159,6 +159,13 @@ pub const TABLE: &[baobi_cli::Entry] = &[
     ("status", "json", "In kết quả dạng JSON."),
     ("plan", "", "Xem kế hoạch của tỉnh: các chỉ tiêu văn phòng được đánh giá theo."),
     ("plan", "json", "In kết quả dạng JSON."),
+    ("drop", "", "Tệp chuyển dữ liệu, cho văn phòng không có mạng: mang những gì máy chủ tỉnh còn thiếu bằng USB, và mang về."),
+    ("drop export", "", "Ghi các bản ghi của văn phòng mà máy chủ tỉnh chưa xác nhận vào một tệp có chữ ký, đã nén."),
+    ("drop export", "out", "Tệp cần ghi."),
+    ("drop export", "json", "In kết quả dạng JSON."),
+    ("drop import", "", "Nhận tệp chuyển dữ liệu của máy chủ tỉnh cho văn phòng này (`baobi-hub drop export --for`): những gì văn phòng còn thiếu, và biên nhận của máy chủ cho những gì máy chủ đã giữ."),
+    ("drop import", "file", "Tệp cần nhận."),
+    ("drop import", "json", "In kết quả dạng JSON."),
 ];
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! Tests drive the same functions the binary uses (`net::connect`, `store::Store`, `sync::sync`).
 
 pub mod daemon;
+pub mod drop;
 pub mod history;
 pub mod http;
 pub mod import;

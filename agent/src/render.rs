@@ -48,6 +48,42 @@ pub(crate) fn render(resp: Response, json: bool) -> i32 {
         }
         Response::Indicators { report } => print_json(&report),
         Response::SyncHistory { attempts } => print_json(&attempts),
+        Response::DropExported { exported: e } => {
+            if json {
+                print_json(&e);
+            } else {
+                out!("{}", e.path);
+                note!(
+                    "Đã ghi {} mục ({} byte) cho máy chủ tỉnh / Wrote {} entries ({} bytes) for the hub",
+                    e.entries,
+                    e.bytes,
+                    e.entries,
+                    e.bytes
+                );
+            }
+        }
+        Response::DropImported { imported: i } => {
+            if json {
+                print_json(&i);
+            } else {
+                out!(
+                    "Đã nhận {} mục ({} mới), {} biên nhận / Received {} entries ({} new), {} receipts",
+                    i.entries,
+                    i.new,
+                    i.receipts,
+                    i.entries,
+                    i.new,
+                    i.receipts
+                );
+                out!(
+                    "Đã ở máy chủ tỉnh {}, chờ gửi {} / At the hub {}, pending {}",
+                    i.at_hub,
+                    i.pending,
+                    i.at_hub,
+                    i.pending
+                );
+            }
+        }
         Response::Saved {
             id,
             message,

@@ -134,6 +134,18 @@ pub enum Request {
     /// Every record, streamed: one [`Response::Row`] line per record as the store is read, then
     /// [`Response::End`] (or [`Response::Error`]). See [`for_each_record`].
     RecordStream,
+    /// Merge an office's drop file (absolute path).
+    DropImport {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Write the drop file for an office (absolute path).
+    DropExport {
+        /// Author hex prefix (≥ 8) or exact label.
+        agent: String,
+        /// Where.
+        out: PathBuf,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -233,6 +245,10 @@ pub enum Response {
         /// Rows sent.
         count: u64,
     },
+    /// A drop file merged.
+    DropImported(Box<crate::drop::Imported>),
+    /// A drop file written.
+    DropExported(Box<crate::drop::Exported>),
 }
 
 impl Response {
@@ -413,6 +429,12 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
             Request::Verify => Response::Verify(Box::new(crate::verify::run(hub, &mut |s| {
                 tracing::debug!(?s, "verify");
             })?)),
+            Request::DropImport { file } => {
+                Response::DropImported(Box::new(crate::drop::import(hub, &file)?))
+            }
+            Request::DropExport { agent, out } => {
+                Response::DropExported(Box::new(crate::drop::export(hub, &agent, &out)?))
+            }
             Request::RecordStream => {
                 return Err(Error::Invalid(
                     "record-stream is answered by for_each_record / chỉ dùng qua luồng".into(),

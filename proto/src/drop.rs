@@ -112,7 +112,9 @@ pub fn encode(kp: &Keypair, header: &DropHeader, body: &DropBody) -> Result<Vec<
     let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     z.write_all(&b)
         .map_err(|e| DropError::Malformed(e.to_string()))?;
-    let z = z.finish().map_err(|e| DropError::Malformed(e.to_string()))?;
+    let z = z
+        .finish()
+        .map_err(|e| DropError::Malformed(e.to_string()))?;
     let mut out = Vec::with_capacity(MAGIC.len() + 10 + h.len() + z.len() + SIG_LEN);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -281,7 +283,11 @@ mod tests {
         let runs = if entries.is_empty() {
             vec![]
         } else {
-            vec![Run::seal(office, genesis(&office.author()), &entries).unwrap().0]
+            vec![
+                Run::seal(office, genesis(&office.author()), &entries)
+                    .unwrap()
+                    .0,
+            ]
         };
         let header = DropHeader {
             producer: office.author(),
@@ -291,7 +297,13 @@ mod tests {
         };
         let body = DropBody {
             runs,
-            receipts: vec![Receipt::sign(hub, office.author(), 0, genesis(&office.author()), 5)],
+            receipts: vec![Receipt::sign(
+                hub,
+                office.author(),
+                0,
+                genesis(&office.author()),
+                5,
+            )],
             summary: SummaryWire(vec![(office.author(), n)]),
         };
         (header, body)
@@ -316,10 +328,7 @@ mod tests {
             assert!(matches!(f.check(&p, &hb, &o), Err(DropError::Foreign(_))));
         }
         // Only the producer's key writes it.
-        assert!(matches!(
-            encode(&hub, &h, &b),
-            Err(DropError::Foreign(_))
-        ));
+        assert!(matches!(encode(&hub, &h, &b), Err(DropError::Foreign(_))));
     }
 
     #[test]

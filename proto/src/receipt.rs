@@ -16,9 +16,7 @@ pub use crate::wire::Receipt;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReceiptError {
     /// Signed (or claimed) by a hub other than the office's.
-    #[error(
-        "biên nhận của máy chủ khác ({0}) / a receipt from another hub ({0})"
-    )]
+    #[error("biên nhận của máy chủ khác ({0}) / a receipt from another hub ({0})")]
     OtherHub(String),
     /// For another office.
     #[error("biên nhận cho văn phòng khác ({0}) / a receipt for another office ({0})")]

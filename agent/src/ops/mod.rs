@@ -60,6 +60,9 @@ pub enum Error {
     /// The store failed.
     #[error("Lỗi kho dữ liệu / Store error: {0}")]
     Store(#[from] store::Error),
+    /// A drop file was refused (nothing changed) or could not be written.
+    #[error("Tệp chuyển dữ liệu / Drop file: {0}; không thay đổi gì / nothing changed")]
+    Drop(#[from] crate::drop::Error),
 }
 
 fn invalid_text(field: Option<&str>, message: &str) -> String {
@@ -98,6 +101,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Invalid { .. } => EXIT_INVALID,
+            Error::Drop(e) if e.is_bad_input() => EXIT_INVALID,
             Error::Sync(sync::Error::Unreachable { .. }) => EXIT_UNREACHABLE,
             _ => EXIT_ERROR,
         }
@@ -231,6 +235,16 @@ pub enum Request {
     },
     /// The last sync attempts.
     SyncHistory,
+    /// Write what the hub lacks to a drop file (`drop export`; an absolute path).
+    DropExport {
+        /// The file to write.
+        out: std::path::PathBuf,
+    },
+    /// Take the hub's drop file for this office (`drop import`; an absolute path).
+    DropImport {
+        /// The file to read.
+        file: std::path::PathBuf,
+    },
 }
 
 /// The answer to a request.
@@ -332,6 +346,16 @@ pub enum Response {
         /// The attempts.
         attempts: Vec<crate::history::Attempt>,
     },
+    /// A drop file written.
+    DropExported {
+        /// What it holds.
+        exported: crate::drop::Exported,
+    },
+    /// A drop file taken.
+    DropImported {
+        /// What it did.
+        imported: crate::drop::Imported,
+    },
 }
 
 /// A survey `survey import` saved.
@@ -407,6 +431,7 @@ async fn run(
             | Request::SurveyImportCheck { .. }
             | Request::Indicators { .. }
             | Request::SyncHistory
+            | Request::DropExport { .. }
     );
     if writes && store.restoring()? {
         return Err(store::Error::Restoring.into());
@@ -522,6 +547,15 @@ async fn run(
         Request::SyncHistory => Response::SyncHistory {
             attempts: crate::history::list(store)?,
         },
+        Request::DropExport { out } => Response::DropExported {
+            exported: crate::drop::export(store, &out)?,
+        },
+        Request::DropImport { file } => {
+            let _guard = ctx.sync_lock.lock().await;
+            Response::DropImported {
+                imported: crate::drop::import(store, &file)?,
+            }
+        }
     })
 }
 

@@ -104,6 +104,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Drop files for offices with no link: merge an office's file, or write one for an office.
+    Drop {
+        /// Drop command.
+        #[command(subcommand)]
+        cmd: super::drop::DropCmd,
+    },
     /// Serve agents over QUIC (and the control socket) until SIGINT/SIGTERM.
     Serve {
         /// Address to listen on (port 0 picks a free port).

@@ -26,6 +26,7 @@ macro_rules! note {
 
 mod args;
 mod backups;
+mod drop;
 pub mod vi;
 
 pub use args::*;
@@ -251,6 +252,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => restore_backup(data(&cli.data)?, &from, j)?,
         Command::Backup { out, json: j } => backup(data(&cli.data)?, &out, j)?,
         Command::Verify { json: j } => verify(data(&cli.data)?, j)?,
+        Command::Drop { cmd } => drop::run_drop(data(&cli.data)?, cmd)?,
         Command::Restore {
             agent,
             addr,

@@ -98,6 +98,14 @@ pub const TABLE: &[baobi_cli::Entry] = &[
     ("indicators", "unit", "Phạm vi: mã đơn vị (mặc định: cả tỉnh)."),
     ("indicators", "trend", "Mọi năm có dữ liệu hoặc có chỉ tiêu, thay vì một năm."),
     ("indicators", "json", "In dạng JSON thay cho bảng."),
+    ("drop", "", "Tệp chuyển dữ liệu cho văn phòng không có mạng: gộp tệp của một văn phòng, hoặc ghi tệp cho một văn phòng."),
+    ("drop import", "", "Gộp tệp chuyển dữ liệu của một văn phòng (`baobi-agent drop export`) với mọi kiểm tra như khi đồng bộ."),
+    ("drop import", "file", "Tệp cần gộp."),
+    ("drop import", "json", "In dạng JSON."),
+    ("drop export", "", "Ghi những gì một văn phòng còn thiếu (trong phạm vi được xem), kèm biên nhận của máy chủ, cho `baobi-agent drop import`."),
+    ("drop export", "agent", "Văn phòng: tiền tố khóa tác giả (ít nhất 8 chữ số hex) hoặc đúng tên gọi, như `agents` hiển thị."),
+    ("drop export", "out", "Tệp cần ghi."),
+    ("drop export", "json", "In dạng JSON."),
 ];
 
 #[cfg(test)]

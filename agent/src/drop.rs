@@ -1,0 +1,215 @@
+//! Drop files on the office's side: `drop export` writes the own entries the hub has not
+//! acknowledged as a signed file for someone to carry to the hub; `drop import` takes the hub's file
+//! for this office (the entries it may see, and the hub's receipt), with the checks a sync applies.
+//!
+//! The file format is `proto::drop`; this module only chooses what goes in and applies what comes
+//! out. Nothing is stored from a file unless all of it passes: its signature (the hub's key learnt at
+//! enrollment), that it is for this office, every run's seal, and every receipt against the office's
+//! own chain.
+
+use std::path::Path;
+
+use baobi_proto::drop::{self as fmt, DropBody, DropError, DropHeader};
+use baobi_proto::receipt::ReceiptError;
+use baobi_proto::wire::Op;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{self, Store};
+use crate::sync::BATCH;
+
+/// What can go wrong with a drop file.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The office is not enrolled: it knows no hub to write for or to trust.
+    #[error("chưa đăng ký với máy chủ tỉnh / not enrolled with a hub")]
+    NotEnrolled,
+    /// The file is refused.
+    #[error("{0}")]
+    File(#[from] DropError),
+    /// A receipt in the file is refused.
+    #[error("{0}")]
+    Receipt(#[from] ReceiptError),
+    /// An entry in the file is refused.
+    #[error("mục bị từ chối / entry refused: {0}")]
+    Entry(String),
+    /// Reading or writing the file failed.
+    #[error("tệp {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error("{0}")]
+    Store(store::Error),
+}
+
+impl From<store::Error> for Error {
+    fn from(e: store::Error) -> Self {
+        match e {
+            store::Error::BadEntry(what, why) => Error::Entry(format!("{what}: {why}")),
+            e => Error::Store(e),
+        }
+    }
+}
+
+impl Error {
+    /// True when the file (not the store) is at fault.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            Error::File(_) | Error::Receipt(_) | Error::Entry(_) | Error::NotEnrolled
+        )
+    }
+}
+
+/// Result with the drop error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What `drop export` wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exported {
+    /// The file.
+    pub path: String,
+    /// Own entries in it.
+    pub entries: u64,
+    /// The first and last own seq in it (0, 0 when none).
+    pub from: u64,
+    /// See `from`.
+    pub to: u64,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// What `drop import` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Imported {
+    /// Entries in the file's runs (placeholders of entries this office is not sent excluded).
+    pub entries: u64,
+    /// Of those, how many were new here.
+    pub new: u64,
+    /// Receipts in the file, all verified.
+    pub receipts: u64,
+    /// Own entries the hub holds, by the receipts and what was known before.
+    pub at_hub: u64,
+    /// Own entries still not at the hub.
+    pub pending: u64,
+}
+
+fn now_ms() -> u64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).max(0) as u64
+}
+
+/// The drop file for the hub: own entries above the acknowledged mark, sealed in runs of at most
+/// [`BATCH`] (each ends at a head the hub can forward from), signed by the office's key.
+pub fn export_bytes(store: &Store) -> Result<(Vec<u8>, u64, u64, u64)> {
+    let hub = store.hub()?.ok_or(Error::NotEnrolled)?;
+    let hub_author = hub.author_id()?;
+    let kp = store.keypair()?;
+    let me = kp.author();
+    let from = store.acked_seq()? + 1;
+    let to = store.own_seq()?;
+    let mut runs = vec![];
+    let mut n = 0u64;
+    if to >= from {
+        let entries = store.range(&me, from, to)?;
+        for chunk in entries.chunks(BATCH) {
+            runs.push(store.seal(chunk)?);
+            n += chunk.len() as u64;
+        }
+    }
+    let header = DropHeader {
+        producer: me,
+        hub: hub_author,
+        office: me,
+        created_ms: now_ms(),
+    };
+    let body = DropBody {
+        runs,
+        receipts: vec![],
+        summary: store.summary().to_wire(),
+    };
+    let bytes = fmt::encode(&kp, &header, &body)?;
+    Ok(if n == 0 {
+        (bytes, 0, 0, 0)
+    } else {
+        (bytes, n, from, to)
+    })
+}
+
+/// Writes [`export_bytes`] to `out` (through a temporary file beside it, renamed into place).
+pub fn export(store: &Store, out: &Path) -> Result<Exported> {
+    let (bytes, entries, from, to) = export_bytes(store)?;
+    let io = |source| Error::Io {
+        path: out.display().to_string(),
+        source,
+    };
+    let mut tmp = out.as_os_str().to_owned();
+    tmp.push(".part");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, &bytes).map_err(io)?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io)?;
+    std::fs::rename(&tmp, out).map_err(io)?;
+    Ok(Exported {
+        path: out.display().to_string(),
+        entries,
+        from,
+        to,
+        bytes: bytes.len() as u64,
+    })
+}
+
+/// Takes the hub's drop file for this office: checks all of it, then stores its entries durably and
+/// raises the acknowledged mark to its receipts. Importing the same file again changes nothing.
+pub fn import_bytes(store: &Store, bytes: &[u8]) -> Result<Imported> {
+    let hub = store.hub()?.ok_or(Error::NotEnrolled)?;
+    let hub_author = hub.author_id()?;
+    let me = store.author()?;
+    let file = fmt::decode(bytes)?;
+    file.check(&hub_author, &hub_author, &me)?;
+    let own_seq = store.own_seq()?;
+    let mut held = 0;
+    for r in &file.body.receipts {
+        let seq = r.verify(&hub_author, &me, own_seq, |s| store.own_link(s).ok())?;
+        held = held.max(seq);
+    }
+    let entries = file
+        .body
+        .runs
+        .iter()
+        .flat_map(|r| &r.items)
+        .filter(|i| !matches!(i.op, Op::Elided(_)))
+        .count() as u64;
+    // All runs opened and checked before any is stored, as a sync's batch is.
+    let new = store.store_received(&file.body.runs, &hub_author)? as u64;
+    store.set_acked_seq(held)?;
+    let at_hub = store.acked_seq()?;
+    Ok(Imported {
+        entries,
+        new,
+        receipts: file.body.receipts.len() as u64,
+        at_hub,
+        pending: store.own_seq()?.saturating_sub(at_hub),
+    })
+}
+
+/// Reads `file` (refused before reading when larger than a drop file may be) and imports it.
+pub fn import(store: &Store, file: &Path) -> Result<Imported> {
+    let io = |source| Error::Io {
+        path: file.display().to_string(),
+        source,
+    };
+    let len = std::fs::metadata(file).map_err(io)?.len();
+    if len > fmt::MAX_FILE as u64 {
+        return Err(DropError::TooLarge {
+            len: len as usize,
+            limit: fmt::MAX_FILE,
+        }
+        .into());
+    }
+    let bytes = std::fs::read(file).map_err(io)?;
+    import_bytes(store, &bytes)
+}
