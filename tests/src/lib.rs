@@ -988,6 +988,18 @@ impl Web {
         Self::done(req.send(body.to_string()))
     }
 
+    /// `POST path` with raw bytes of `content_type` (a file upload) and the session cookie if any.
+    pub fn post_bytes(&self, path: &str, content_type: &str, body: &[u8]) -> WebResponse {
+        let mut req = self
+            .agent
+            .post(format!("{}://{}{path}", self.scheme, self.addr))
+            .header("content-type", content_type);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        Self::done(req.send(body))
+    }
+
     /// `POST /api/login`; keeps the session cookie on success.
     pub fn login(&mut self, name: &str, password: &str) -> WebResponse {
         let r = self.post(

@@ -248,3 +248,53 @@ fn a_damaged_truncated_or_foreign_file_is_refused_and_changes_nothing() {
         assert_eq!(status(who), before, "{name} changed the office");
     }
 }
+
+#[test]
+fn the_dashboard_takes_a_drop_file_upload_from_an_operator() {
+    let files = tempfile::tempdir().unwrap();
+    let mut hub = Hub::init();
+    let out = hub.add_operator("chị Lan", "mật khẩu đủ dài");
+    assert!(out.status.success(), "{}", stderr(&out));
+    hub.serve_http();
+    let commune = hub.enroll_agent("30226");
+    let n = record_offline(&commune).len() as u64;
+    let file = path(files.path(), "up.baobi-drop");
+    commune.ok(&["drop", "export", "--out", s(&file)]);
+    let bytes = std::fs::read(&file).unwrap();
+    const OCTETS: &str = "application/octet-stream";
+
+    let mut web = hub.web();
+    let before = hub_state(&hub);
+    assert_eq!(web.post_bytes("/api/drop", OCTETS, &bytes).status, 401);
+    assert_eq!(web.login("chị Lan", "mật khẩu đủ dài").status, 200);
+    // Only as a file's bytes: a form post (what a foreign page could send) is refused.
+    let r = web.post_bytes("/api/drop", "application/x-www-form-urlencoded", &bytes);
+    assert_eq!(r.status, 400, "{}", r.text());
+    let mut flipped = bytes.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 4;
+    let r = web.post_bytes("/api/drop", OCTETS, &flipped);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("nothing changed"));
+    assert_eq!(hub_state(&hub), before);
+
+    let r = web.post_bytes("/api/drop", OCTETS, &bytes);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    assert_eq!(
+        (j["entries"].as_u64(), j["new"].as_u64()),
+        (Some(n), Some(n)),
+        "{j}"
+    );
+    assert_eq!(j["office"], commune.author());
+    let after = hub_state(&hub);
+    assert_eq!(after.0.len() as u64, n);
+    let r = web.post_bytes("/api/drop", OCTETS, &bytes);
+    assert_eq!(r.json()["new"], 0);
+    assert_eq!(hub_state(&hub), after);
+    // The page carries the upload form.
+    assert!(web.get("/static/app.js").text().contains("/api/drop"));
+}

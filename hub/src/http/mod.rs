@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod drop;
 pub mod export;
 pub mod i18n;
 pub mod metrics;
@@ -193,6 +194,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/records", get(api::records))
         .route("/api/records/{id}", get(api::record))
         .route("/api/records/{id}/review", post(api::review))
+        .route(
+            "/api/drop",
+            post(drop::upload).layer(axum::extract::DefaultBodyLimit::max(drop::MAX_UPLOAD)),
+        )
         .route("/export/records.csv", get(export::records_csv))
         .route("/export/records.xlsx", get(export::records_xlsx))
         .route("/export/indicators.csv", get(export::indicators_csv))

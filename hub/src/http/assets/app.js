@@ -291,7 +291,31 @@ async function recordsPage() {
       h("tbody", {}, rows)),
     h("section", { class: "exports" }, h("h2", {}, t("h_exports")),
       h("a", { href: "/export/records.csv" + exportQ, id: "export-records-csv" }, t("export_records_csv")),
-      h("a", { href: "/export/records.xlsx" + exportQ, id: "export-records-xlsx" }, t("export_records_xlsx"))));
+      h("a", { href: "/export/records.xlsx" + exportQ, id: "export-records-xlsx" }, t("export_records_xlsx"))),
+    dropForm());
+}
+
+// An office's drop file (baobi-agent drop export), uploaded and merged as `baobi-hub drop import` does.
+function dropForm() {
+  const file = h("input", { type: "file", id: "drop-file" });
+  const msg = h("p", { id: "drop-msg" });
+  const send = async (ev) => {
+    ev.preventDefault();
+    const f = file.files && file.files[0];
+    if (!f) return;
+    try {
+      const r = await api("/api/drop", { method: "POST", headers: { "content-type": "application/octet-stream" }, body: f });
+      msg.textContent = t("drop_done").replace("{label}", r.label).replace("{entries}", r.entries).replace("{new}", r.new);
+      msg.className = "ok";
+    } catch (e) {
+      if (e instanceof Unauthorized) { location.href = "/"; return; }
+      msg.textContent = e.message;
+      msg.className = "error";
+    }
+  };
+  return h("section", { class: "noprint", id: "drop" }, h("h2", {}, t("h_drop")),
+    h("form", { id: "drop-form", onsubmit: send }, file, " ", h("button", { type: "submit", id: "drop-submit" }, t("drop_upload"))),
+    msg);
 }
 
 // One field of a record's value as people read it: labelled from the dictionary (field_NAME), with
