@@ -233,3 +233,97 @@ pub fn export(hub: &Hub, who: &str, out: &std::path::Path) -> Result<Exported> {
     e.path = out.display().to_string();
     Ok(e)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{enroll, hub};
+    use baobi_proto::chain::{genesis, link_of};
+    use baobi_proto::wire::{Body, OutletDef, OutletKind};
+    use baobi_proto::{Entry, Hlc, Keypair};
+
+    fn outlets(k: &Keypair, n: u64) -> Vec<Entry> {
+        (1..=n)
+            .map(|s| {
+                k.sign_entry(
+                    s,
+                    Hlc(s),
+                    Op::Record(Body::Outlet(OutletDef {
+                        kind: OutletKind::Market,
+                        name: format!("Chợ số {s}"),
+                        unit: "30226".into(),
+                        address: String::new(),
+                        market_class: Some(3),
+                        certifications: vec![],
+                        opened: None,
+                        closed: None,
+                    })),
+                )
+            })
+            .collect()
+    }
+
+    fn file(signer: &Keypair, hub: &Hub, office: &Keypair, runs: Vec<Run>) -> Vec<u8> {
+        let header = DropHeader {
+            producer: signer.author(),
+            hub: hub.keypair().author(),
+            office: office.author(),
+            created_ms: 0,
+        };
+        let body = DropBody {
+            runs,
+            ..DropBody::default()
+        };
+        fmt::encode(signer, &header, &body).unwrap()
+    }
+
+    #[test]
+    fn only_the_office_itself_may_carry_its_runs_and_the_receipt_matches_its_chain() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = hub(tmp.path());
+        let (a, b) = (Keypair::generate(), Keypair::generate());
+        // Enrolled as the server enrolls: with the jurisdiction entry settled.
+        for (k, unit) in [(&a, "30226"), (&b, "30208")] {
+            crate::office::settle(&h, &enroll(&h, k, unit)).unwrap();
+        }
+        let log = outlets(&a, 3);
+        let (run, _) = Run::seal(&a, genesis(&a.author()), &log).unwrap();
+        let summary = h.summary().unwrap();
+
+        // Another enrolled office signs a file in A's name: refused, nothing stored.
+        let e = import_bytes(&h, &file(&b, &h, &a, vec![run.clone()])).unwrap_err();
+        assert!(e.to_string().contains("signed by"), "{e}");
+        // A's file carrying B's runs: the merge refuses them as a sync would.
+        let b_log = outlets(&b, 1);
+        let (b_run, _) = Run::seal(&b, genesis(&b.author()), &b_log).unwrap();
+        let e = import_bytes(&h, &file(&a, &h, &a, vec![b_run])).unwrap_err();
+        assert!(e.to_string().contains("WrongAuthor"), "{e}");
+        // A file for another hub.
+        let other = hub(tempfile::tempdir().unwrap().path());
+        let e = import_bytes(&h, &file(&a, &other, &a, vec![run.clone()])).unwrap_err();
+        assert!(e.to_string().contains("nothing changed"), "{e}");
+        assert_eq!(h.summary().unwrap(), summary);
+
+        let i = import_bytes(&h, &file(&a, &h, &a, vec![run])).unwrap();
+        assert_eq!((i.entries, i.new, i.at_hub), (3, 3, 3));
+
+        let (bytes, e) = export_bytes(&h, &a.author().hex()).unwrap();
+        assert_eq!(e.receipt_seq, 3);
+        let f = fmt::decode(&bytes).unwrap();
+        f.check(&h.keypair().author(), &h.keypair().author(), &a.author())
+            .unwrap();
+        let mut links = vec![genesis(&a.author())];
+        for x in &log {
+            links.push(link_of(links.last().unwrap(), x));
+        }
+        let r = &f.body.receipts[0];
+        assert_eq!(
+            r.verify(&h.keypair().author(), &a.author(), 3, |s| links
+                .get(s as usize)
+                .copied()),
+            Ok(3)
+        );
+        // A's own log is not sent back to it.
+        assert!(f.body.runs.iter().all(|r| r.author != a.author()));
+    }
+}
