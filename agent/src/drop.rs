@@ -213,3 +213,144 @@ pub fn import(store: &Store, file: &Path) -> Result<Imported> {
     let bytes = std::fs::read(file).map_err(io)?;
     import_bytes(store, &bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::HubInfo;
+    use baobi_proto::receipt::Receipt;
+    use baobi_proto::wire::{Body, CampaignEvent, CampaignKind, Date};
+    use baobi_proto::Keypair;
+
+    /// An office's store enrolled with the hub `hub`, holding `n` own entries.
+    fn office(dir: &Path, hub: &Keypair, n: u32) -> Store {
+        let store = Store::open(dir).unwrap();
+        crate::sync::identity(&store).unwrap();
+        store
+            .set_hub(&HubInfo {
+                addr: "127.0.0.1:4433".into(),
+                fingerprint: "00".repeat(32),
+                author: hub.author().hex(),
+                province: "87".into(),
+                province_name: "Đồng Tháp".into(),
+                unit: "30226".into(),
+                unit_name: "Xã Tân Thành".into(),
+                label: "UBND xã Tân Thành".into(),
+            })
+            .unwrap();
+        for i in 1..=n {
+            let op = Op::Record(Body::Campaign(CampaignEvent {
+                unit: "30226".into(),
+                date: Date(20250301),
+                kind: CampaignKind::Event,
+                participants: Some(i),
+                topic: "Tuần lễ túi xanh".into(),
+            }));
+            store.append(op, 1_764_633_600_000).unwrap();
+        }
+        store
+    }
+
+    fn hub_file(
+        signer: &Keypair,
+        hub: &Keypair,
+        office: &Store,
+        receipts: Vec<Receipt>,
+    ) -> Vec<u8> {
+        let header = DropHeader {
+            producer: signer.author(),
+            hub: hub.author(),
+            office: office.author().unwrap(),
+            created_ms: 0,
+        };
+        let body = DropBody {
+            receipts,
+            ..DropBody::default()
+        };
+        fmt::encode(signer, &header, &body).unwrap()
+    }
+
+    #[test]
+    fn only_a_receipt_of_the_own_hub_matching_the_own_chain_moves_the_mark() {
+        let tmp = tempfile::tempdir().unwrap();
+        let hub = Keypair::generate();
+        let store = office(tmp.path(), &hub, 4);
+        let me = store.author().unwrap();
+        let head = |s| store.own_link(s).unwrap();
+
+        // The export holds every own entry, sealed by the office, and only those.
+        let (bytes, n, from, to) = export_bytes(&store).unwrap();
+        assert_eq!((n, from, to), (4, 1, 4));
+        let f = fmt::decode(&bytes).unwrap();
+        f.check(&me, &hub.author(), &me).unwrap();
+        assert!(f
+            .body
+            .runs
+            .iter()
+            .all(|r| r.author == me && r.open().is_some()));
+
+        let forger = Keypair::generate();
+        let cases = [
+            // A relay (or anyone) signing a receipt with its own key, in a file of its own.
+            hub_file(
+                &forger,
+                &forger,
+                &store,
+                vec![Receipt::sign(&forger, me, 4, head(4), 1)],
+            ),
+            // The hub's file carrying a receipt of another key.
+            hub_file(
+                &hub,
+                &hub,
+                &store,
+                vec![Receipt::sign(&forger, me, 4, head(4), 1)],
+            ),
+            // The hub's receipt with a head that is not the office's chain (a forked log).
+            hub_file(
+                &hub,
+                &hub,
+                &store,
+                vec![Receipt::sign(&hub, me, 4, head(3), 1)],
+            ),
+            // The hub's receipt beyond what the office wrote.
+            hub_file(
+                &hub,
+                &hub,
+                &store,
+                vec![Receipt::sign(&hub, me, 5, head(4), 1)],
+            ),
+            // For another office.
+            hub_file(
+                &hub,
+                &hub,
+                &store,
+                vec![Receipt::sign(&hub, forger.author(), 4, head(4), 1)],
+            ),
+        ];
+        for (i, bytes) in cases.iter().enumerate() {
+            let e = import_bytes(&store, bytes).unwrap_err();
+            assert!(e.is_bad_input(), "case {i}: {e}");
+            assert_eq!(store.acked_seq().unwrap(), 0, "case {i}");
+        }
+
+        let good = hub_file(
+            &hub,
+            &hub,
+            &store,
+            vec![Receipt::sign(&hub, me, 3, head(3), 1)],
+        );
+        let i = import_bytes(&store, &good).unwrap();
+        assert_eq!((i.at_hub, i.pending, i.receipts), (3, 1, 1));
+        // What the hub acknowledged is not exported again.
+        let (_, n, from, to) = export_bytes(&store).unwrap();
+        assert_eq!((n, from, to), (1, 4, 4));
+        // An older receipt never lowers the mark.
+        let old = hub_file(
+            &hub,
+            &hub,
+            &store,
+            vec![Receipt::sign(&hub, me, 1, head(1), 0)],
+        );
+        assert_eq!(import_bytes(&store, &old).unwrap().at_hub, 3);
+    }
+}
