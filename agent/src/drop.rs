@@ -33,7 +33,7 @@ pub enum Error {
     #[error("mục bị từ chối / entry refused: {0}")]
     Entry(String),
     /// Reading or writing the file failed.
-    #[error("tệp {path}: {source}")]
+    #[error("tệp / file {path}: {source}")]
     Io {
         /// The file.
         path: String,

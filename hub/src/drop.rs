@@ -208,7 +208,12 @@ pub fn export_bytes(hub: &Hub, who: &str) -> Result<(Vec<u8>, Exported)> {
 /// Reads an office's drop file (refused before reading when too large) and merges it.
 pub fn import(hub: &Hub, file: &std::path::Path) -> Result<Imported> {
     let len = std::fs::metadata(file)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?
+        .map_err(|e| {
+            Error::Invalid(format!(
+                "không đọc được tệp / cannot read {}: {e}",
+                file.display()
+            ))
+        })?
         .len();
     if len > fmt::MAX_FILE as u64 {
         return Err(invalid(fmt::DropError::TooLarge {
@@ -216,8 +221,12 @@ pub fn import(hub: &Hub, file: &std::path::Path) -> Result<Imported> {
             limit: fmt::MAX_FILE,
         }));
     }
-    let bytes =
-        std::fs::read(file).map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?;
+    let bytes = std::fs::read(file).map_err(|e| {
+        Error::Invalid(format!(
+            "không đọc được tệp / cannot read {}: {e}",
+            file.display()
+        ))
+    })?;
     import_bytes(hub, &bytes)
 }
 
@@ -227,9 +236,17 @@ pub fn export(hub: &Hub, who: &str, out: &std::path::Path) -> Result<Exported> {
     let mut tmp = out.as_os_str().to_owned();
     tmp.push(".part");
     let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, &bytes)?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, out)?;
+    let cannot = |e: std::io::Error| {
+        Error::Invalid(format!(
+            "không ghi được tệp / cannot write {}: {e}",
+            out.display()
+        ))
+    };
+    std::fs::write(&tmp, &bytes).map_err(cannot)?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(cannot)?;
+    std::fs::rename(&tmp, out).map_err(cannot)?;
     e.path = out.display().to_string();
     Ok(e)
 }

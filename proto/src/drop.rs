@@ -76,7 +76,7 @@ pub enum DropError {
     #[error("chữ ký của tệp không hợp lệ: tệp đã bị sửa / the file's signature does not verify: it was altered")]
     BadSignature,
     /// Signed by someone other than expected, or for another hub or office.
-    #[error("tệp không dành cho nơi này: {0} / the file is not for here: {0}")]
+    #[error("tệp không dành cho nơi này / the file is not for here: {0}")]
     Foreign(String),
 }
 
@@ -100,7 +100,7 @@ fn signed_bytes(unsigned: &[u8]) -> Vec<u8> {
 pub fn encode(kp: &Keypair, header: &DropHeader, body: &DropBody) -> Result<Vec<u8>, DropError> {
     if kp.author() != header.producer {
         return Err(DropError::Foreign(
-            "the signing key is not the producer's".into(),
+            "khóa ký không phải của bên tạo tệp / the signing key is not the producer's".into(),
         ));
     }
     let h = bincode::encode_to_vec(header, config())
