@@ -22,6 +22,7 @@ pub mod check;
 pub mod cli;
 pub mod control;
 pub mod demo;
+pub mod follow;
 mod groups;
 pub mod http;
 pub mod indicators;

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod indicators;
 pub mod office;
 pub mod session;
+pub mod standby;
 pub mod summary;
 pub mod units;
 pub mod validate;

@@ -37,6 +37,7 @@ pub mod facts;
 pub mod keys;
 mod log;
 mod registry;
+pub mod standby;
 
 use crate::{now_secs, Error, Result};
 pub use derived::Overlay;
