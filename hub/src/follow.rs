@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use baobi_proto::identity::{fingerprint, PeerPin};
 use baobi_proto::session::Event;
-use baobi_proto::standby::{StandbyEnroll, StandbyWelcome};
+use baobi_proto::standby::{RoleAnswer, StandbyEnroll, StandbyWelcome};
 use baobi_proto::wire::{
     encode_frame, enroll_proof_bytes, FrameDecoder, Msg, Refusal, RefusalCode, ALPN,
 };
@@ -261,6 +261,39 @@ pub(crate) async fn serve_standby(
     Ok(())
 }
 
+/// The standby's side of [`superseded`]: answers the primary it follows (or followed), recognised
+/// by the pinned certificate, whether it was promoted.
+pub(crate) async fn answer_role(
+    hub: &Arc<Hub>,
+    conn: &quinn::Connection,
+    io: &mut Framed,
+    fp: [u8; 32],
+    peer: SocketAddr,
+) -> Result<(), ConnError> {
+    let followed = hub.meta(crate::store::standby::META_PRIMARY_FP)?;
+    if followed.as_deref() != Some(data_encoding::HEXLOWER.encode(&fp).as_str()) {
+        return Err(refuse(
+            peer,
+            "?",
+            RefusalCode::NotEnrolled,
+            "không phải máy chủ chính mà máy chủ này theo dõi / not the primary this hub follows"
+                .into(),
+        ));
+    }
+    let promoted = matches!(hub.role()?, Role::Primary);
+    let promoted_at = hub
+        .meta("promoted_at")?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    io.send(&Msg::Role(RoleAnswer {
+        promoted,
+        promoted_at,
+    }))
+    .await?;
+    io.finish(conn).await;
+    Ok(())
+}
+
 // ---- the standby's side ----
 
 /// Accepts the primary iff its certificate's fingerprint is the pinned one.
@@ -328,7 +361,12 @@ struct Client {
 }
 
 impl Client {
-    async fn connect(keypair: &Keypair, cert_der: &[u8], pin: &PeerPin) -> Result<Client> {
+    async fn connect(
+        keypair: &Keypair,
+        cert_der: &[u8],
+        pin: &PeerPin,
+        within: Duration,
+    ) -> Result<Client> {
         let unreachable = |detail: String| Error::Unreachable {
             addr: pin.addr.clone(),
             detail,
@@ -377,12 +415,12 @@ impl Client {
         let connecting = endpoint
             .connect_with(cfg, addr, "baobi-hub")
             .map_err(|e| unreachable(e.to_string()))?;
-        let conn = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        let conn = match tokio::time::timeout(within, connecting).await {
             Err(_) => {
                 endpoint.close(0u32.into(), b"timeout");
                 return Err(unreachable(format!(
                     "no answer within {} s",
-                    CONNECT_TIMEOUT.as_secs()
+                    within.as_secs()
                 )));
             }
             Ok(Err(_)) if mismatch.load(Ordering::SeqCst) => {
@@ -466,7 +504,7 @@ pub async fn first_contact(dir: &std::path::Path, token: &Token, addr: &str) -> 
         addr: token.addr.clone(),
         fingerprint: token.hub_fingerprint,
     };
-    let mut c = Client::connect(&keypair, &cert_der, &pin).await?;
+    let mut c = Client::connect(&keypair, &cert_der, &pin, CONNECT_TIMEOUT).await?;
     let proof = keypair.sign(&enroll_proof_bytes(&token.secret, &fingerprint(&cert_der)));
     c.send(&Msg::StandbyEnroll(StandbyEnroll {
         secret: token.secret,
@@ -485,6 +523,47 @@ pub async fn first_contact(dir: &std::path::Path, token: &Token, addr: &str) -> 
     }
 }
 
+/// How long a primary about to serve waits for each of its standbys to answer [`superseded`].
+pub const ROLE_QUERY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Before a primary serves: asks each standby it recorded whether it was promoted meanwhile (the
+/// primary was down and offices moved to the standby). Returns the promoted standby's address and
+/// when, so that `serve` refuses to start a second primary; a standby that does not answer is
+/// logged and does not stop the primary (it cannot tell).
+pub async fn superseded(hub: &Arc<Hub>) -> Result<Option<(String, i64)>> {
+    if !matches!(hub.role()?, Role::Primary) {
+        return Ok(None);
+    }
+    for sb in hub.standbys()? {
+        let pin = PeerPin {
+            addr: sb.addr.clone(),
+            fingerprint: sb.cert_fp,
+        };
+        let mut c =
+            match Client::connect(hub.keypair(), hub.cert_der(), &pin, ROLE_QUERY_TIMEOUT).await {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!(standby = %sb.author.short(), error = %e,
+                        "could not ask the standby whether it was promoted; serving");
+                    continue;
+                }
+            };
+        let answer = async {
+            c.send(&Msg::RoleQuery).await?;
+            c.expect().await
+        }
+        .await;
+        c.close().await;
+        match answer {
+            Ok(Msg::Role(r)) if r.promoted => return Ok(Some((sb.addr, r.promoted_at))),
+            Ok(Msg::Role(_)) => {}
+            Ok(_) => warn!(standby = %sb.author.short(), "unexpected answer to the role query"),
+            Err(e) => warn!(standby = %sb.author.short(), error = %e, "role query failed"),
+        }
+    }
+    Ok(None)
+}
+
 /// What one follow round did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Round {
@@ -499,7 +578,7 @@ pub async fn follow_once(hub: &Arc<Hub>) -> Result<Option<Round>> {
     let Role::Standby { pin, author } = hub.role()? else {
         return Ok(None);
     };
-    let mut c = Client::connect(hub.keypair(), hub.cert_der(), &pin).await?;
+    let mut c = Client::connect(hub.keypair(), hub.cert_der(), &pin, CONNECT_TIMEOUT).await?;
     let r = round(hub, &mut c, author).await;
     match &r {
         Ok(_) => c.close().await,

@@ -420,6 +420,7 @@ async fn serve_conn(shared: &Shared, conn: quinn::Connection, peer: SocketAddr, 
         Ok(Some(Msg::RegistryRequest)) => {
             crate::follow::serve_standby(hub, &conn, &mut io, fp, peer).await
         }
+        Ok(Some(Msg::RoleQuery)) => crate::follow::answer_role(hub, &conn, &mut io, fp, peer).await,
         Ok(Some(Msg::Hello(h))) => {
             let began = std::time::Instant::now();
             let r = sync(shared, &conn, &mut io, fp, h, peer).await;

@@ -347,5 +347,7 @@ fn msg_name(m: &Msg) -> &'static str {
         Msg::StandbyWelcome(_) => "StandbyWelcome",
         Msg::RegistryRequest => "RegistryRequest",
         Msg::Registry(_) => "Registry",
+        Msg::RoleQuery => "RoleQuery",
+        Msg::Role(_) => "Role",
     }
 }

@@ -65,3 +65,13 @@ pub struct Registry {
     /// The rows, by author.
     pub offices: Vec<OfficeRow>,
 }
+
+/// A standby's answer to the primary it follows (or followed) asking, before it serves, whether it
+/// was promoted meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct RoleAnswer {
+    /// True once `promote` ran on the standby: the asking hub must not serve offices any more.
+    pub promoted: bool,
+    /// When (Unix seconds; 0 when not promoted).
+    pub promoted_at: i64,
+}

@@ -215,6 +215,10 @@ pub enum Msg {
     RegistryRequest,
     /// Primary → standby: the registry.
     Registry(crate::standby::Registry),
+    /// Primary → its standby, first message: has the standby been promoted? (asked before serving)
+    RoleQuery,
+    /// Standby → the primary it follows(ed): the answer.
+    Role(crate::standby::RoleAnswer),
 }
 
 /// Opening message of a sync session.

@@ -110,6 +110,34 @@ fn standby_follows_takes_over_from_a_killed_primary_and_after_promote_holds_ever
     let again: serde_json::Value =
         serde_json::from_slice(&standby.run(&["promote", "--json"]).stdout).expect("json");
     assert_eq!(again["promoted"], false);
+
+    // The old primary comes back: it asks its standby first, learns it was promoted, and refuses
+    // to serve (two primaries would take offices' syncs apart).
+    let listen = primary.addr.expect("served").to_string();
+    let mut back = std::process::Command::new(baobi_tests::bin("baobi-hub"))
+        .args(["serve", "--listen", &listen, "--data"])
+        .arg(primary.dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn old primary");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = back.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = back.kill();
+            let _ = back.wait();
+            panic!("the old primary served although its standby was promoted");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = back.wait_with_output().expect("its stderr");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("was promoted to primary"), "{err}");
 }
 
 #[test]

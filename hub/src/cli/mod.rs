@@ -719,6 +719,8 @@ fn dashboard_tls(
     tls::load(&c, &k).map_err(|e| Usage(e.to_string()).into())
 }
 
+// Each argument is one of `serve`'s independent settings.
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     dir: &Path,
     listen: SocketAddr,
@@ -733,6 +735,7 @@ async fn serve(
         crate::Error::Invalid(m) => anyhow::Error::from(Usage(m)),
         e => anyhow::Error::from(e).context(format!("opening the hub store in {}", dir.display())),
     })?);
+    standby::refuse_if_superseded(&hub).await?;
     let running = crate::server::start_with(hub.clone(), listen, timeouts, bounds)
         .await
         .with_context(|| format!("listening on {listen}"))?;

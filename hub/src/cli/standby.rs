@@ -118,3 +118,19 @@ pub(super) fn promote(dir: &Path, j: bool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `serve` on a primary whose standby was promoted while it was down: refuses to start, so that two
+/// primaries never take offices' syncs apart.
+pub(super) async fn refuse_if_superseded(hub: &Arc<Hub>) -> anyhow::Result<()> {
+    if let Some((addr, at)) = crate::follow::superseded(hub).await? {
+        bail!(
+            "máy chủ dự phòng tại {addr} đã được đưa lên làm máy chủ chính lúc {}; máy chủ này không \
+             phục vụ nữa (để làm máy chủ dự phòng của nó: baobi-hub init --standby-of trong thư mục \
+             mới) / the standby at {addr} was promoted to primary at {}; this hub no longer serves \
+             (to make it a standby of the new primary: baobi-hub init --standby-of in a new folder)",
+            crate::rfc3339(at),
+            crate::rfc3339(at)
+        );
+    }
+    Ok(())
+}
