@@ -347,6 +347,28 @@ impl Hub {
         primary: &AuthorId,
         runs: &[Run],
     ) -> Result<std::result::Result<u64, Refusal>> {
+        // Units the primary's runs register must be known before the offices' entries naming them
+        // are judged: those runs go first, as their own commit (resending is harmless).
+        let units_first = runs
+            .iter()
+            .any(|r| r.author == *primary && r.items.iter().any(|i| matches!(i.op, Op::Unit(_))));
+        if units_first && runs.iter().any(|r| r.author != *primary) {
+            let (own, others): (Vec<Run>, Vec<Run>) =
+                runs.iter().cloned().partition(|r| r.author == *primary);
+            let n = match self.merge_followed_batch(primary, &own)? {
+                Ok(n) => n,
+                Err(r) => return Ok(Err(r)),
+            };
+            return Ok(self.merge_followed_batch(primary, &others)?.map(|m| n + m));
+        }
+        self.merge_followed_batch(primary, runs)
+    }
+
+    fn merge_followed_batch(
+        &self,
+        primary: &AuthorId,
+        runs: &[Run],
+    ) -> Result<std::result::Result<u64, Refusal>> {
         let refuse = |code, message: String| Ok(Err(Refusal { code, message }));
         let _g = self.lock();
         let units = self.units();
@@ -438,5 +460,143 @@ impl Hub {
             return Err(Error::Corrupt(e.to_string()));
         }
         Ok(Ok(new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baobi_proto::wire::{Body, OutletDef, OutletKind};
+
+    use crate::testkit::{enroll, hub};
+
+    fn outlet(unit: &str, name: &str) -> Op {
+        Op::Record(Body::Outlet(OutletDef {
+            kind: OutletKind::Market,
+            name: name.into(),
+            unit: unit.into(),
+            address: String::new(),
+            market_class: Some(3),
+            certifications: vec![],
+            opened: None,
+            closed: None,
+        }))
+    }
+
+    /// A primary with one office that wrote `n` outlets, and a standby of it (its registry taken).
+    fn pair(dir: &Path, n: u64) -> (Hub, Hub, Keypair) {
+        let primary = hub(&dir.join("p"));
+        let k = Keypair::generate();
+        let a = enroll(&primary, &k, "30226");
+        let a = crate::office::settle(&primary, &a).unwrap();
+        let entries: Vec<Entry> = (1..=n)
+            .map(|s| k.sign_entry(s, Hlc(s), outlet("30226", &format!("Chợ {s}"))))
+            .collect();
+        crate::check::merge_entries(&primary, &a, &k, &entries)
+            .unwrap()
+            .unwrap();
+        let sk = Keypair::generate();
+        let cert = make_cert(&sk, "baobi-hub").unwrap();
+        let welcome = StandbyWelcome {
+            hub_author: primary.keypair().author(),
+            province: primary.province().into(),
+            province_name: primary.province_name().into(),
+            lineage_csv: primary.meta("lineage").unwrap().unwrap_or_default(),
+        };
+        let pin = PeerPin {
+            addr: "127.0.0.1:1".into(),
+            fingerprint: primary.fingerprint(),
+        };
+        let standby = Hub::init_standby(&dir.join("s"), &sk, &cert, &welcome, &pin).unwrap();
+        assert!(
+            standby
+                .import_registry(&primary.registry().unwrap())
+                .unwrap()
+                > 0
+        );
+        (primary, standby, k)
+    }
+
+    /// Every run the primary would send a follower, its own log first.
+    fn runs(primary: &Hub) -> Vec<Run> {
+        let me = primary.keypair().author();
+        let mut s: Vec<(AuthorId, u64)> = primary.summary().unwrap().to_wire().0;
+        s.sort_by_key(|(a, _)| *a != me);
+        s.into_iter()
+            .map(|(a, n)| primary.run(&a, 1, n, 100_000).unwrap().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_standby_takes_the_primarys_runs_and_verifies_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let (primary, standby, _) = pair(dir.path(), 5);
+        let primary_author = primary.keypair().author();
+        assert!(
+            matches!(standby.role().unwrap(), Role::Standby { author, .. } if author == primary_author)
+        );
+        let n = standby
+            .merge_followed(&primary_author, &runs(&primary))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            n,
+            primary
+                .summary()
+                .unwrap()
+                .to_wire()
+                .0
+                .iter()
+                .map(|(_, s)| s)
+                .sum::<u64>()
+        );
+        assert_eq!(standby.summary().unwrap(), primary.summary().unwrap());
+        assert_eq!(standby.records().unwrap(), primary.records().unwrap());
+        assert_eq!(standby.units().len(), primary.units().len());
+        // Again: nothing new, nothing refused.
+        assert_eq!(
+            standby
+                .merge_followed(&primary_author, &runs(&primary))
+                .unwrap(),
+            Ok(0)
+        );
+        let report = crate::verify::run(&standby, &mut |_| {}).unwrap();
+        assert!(report.ok, "{:?}", report.problems);
+        assert!(standby.promote().unwrap());
+        assert_eq!(standby.role().unwrap(), Role::Primary);
+        assert!(!standby.promote().unwrap());
+    }
+
+    #[test]
+    fn an_altered_run_or_an_office_outside_the_registry_is_refused_and_nothing_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (primary, standby, k) = pair(dir.path(), 3);
+        let primary_author = primary.keypair().author();
+        let mut all = runs(&primary);
+        // The primary's own log first, so units are known.
+        standby
+            .merge_followed(&primary_author, &all[..1])
+            .unwrap()
+            .unwrap();
+        let before = standby.summary().unwrap();
+        // One byte of the office's run altered: the seal no longer verifies.
+        let mut office = all.pop().unwrap();
+        assert_eq!(office.author, k.author());
+        let mut bad = office.clone();
+        bad.items[1].hlc = Hlc(bad.items[1].hlc.0 + 1);
+        let r = standby.merge_followed(&primary_author, &[bad]).unwrap();
+        assert_eq!(r.unwrap_err().code, RefusalCode::BadSignature);
+        assert_eq!(standby.summary().unwrap(), before);
+        // An office the standby's registry does not hold.
+        let stranger = Keypair::generate();
+        let e = stranger.sign_entry(1, Hlc(1), outlet("30226", "Chợ lạ"));
+        let (run, _) = Run::seal(&stranger, chain::genesis(&stranger.author()), &[e]).unwrap();
+        let r = standby.merge_followed(&primary_author, &[run]).unwrap();
+        assert_eq!(r.unwrap_err().code, RefusalCode::NotEnrolled);
+        // A run claimed as the primary's but sealed by someone else.
+        office.author = primary_author;
+        let r = standby.merge_followed(&primary_author, &[office]).unwrap();
+        assert!(r.is_err());
+        assert_eq!(standby.summary().unwrap(), before);
     }
 }
