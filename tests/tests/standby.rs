@@ -217,3 +217,25 @@ fn office_foreign_spent_and_wrongly_pinned_standby_tokens_are_refused() {
     assert!(stderr(&out).contains("already used"), "{}", stderr(&out));
     nothing_made(d2.path());
 }
+
+#[test]
+fn an_office_asking_for_the_registry_is_refused_it_is_not_a_standby() {
+    use baobi_proto::wire::{Msg, RefusalCode};
+    use baobi_tests::raw;
+    let primary = Hub::start();
+    let office = primary.enroll_agent("30226");
+    let id = raw::identity_of(&office);
+    let rt = raw::rt();
+    let answer = rt.block_on(async {
+        let (_e, _c, mut s) = raw::open(&primary, &office.token, &id).await;
+        s.send(&Msg::RegistryRequest).await.expect("send");
+        s.recv().await
+    });
+    match answer {
+        Ok(Some(Msg::Refused(r))) => {
+            assert_eq!(r.code, RefusalCode::NotEnrolled);
+            assert!(r.message.contains("not a standby"), "{}", r.message);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
