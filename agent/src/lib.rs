@@ -11,5 +11,6 @@ pub mod import;
 pub mod net;
 pub mod ops;
 pub mod restore;
+pub mod standby;
 pub mod store;
 pub mod sync;

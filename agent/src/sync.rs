@@ -178,6 +178,7 @@ pub async fn enroll(store: &Store, token: &Token, label: &str) -> Result<EnrollR
                 unit_name: r.unit_name.clone(),
                 label: label.to_string(),
             })?;
+            crate::standby::save(store, token.standby.as_ref())?;
             Ok(r)
         }
         Some(Msg::Refused(r)) => Err(Error::Refused(r)),
@@ -246,16 +247,43 @@ async fn sync_inner(
             pending: pending(store).unwrap_or(0),
         }
     };
-    let addr = resolve(&hub.addr).await.map_err(unreachable)?;
-    let (endpoint, conn, mut stream) = match net::connect(addr, hub.fingerprint_bytes()?, &id).await
-    {
-        Err(net::Error::Unreachable(d)) => return Err(unreachable(d)),
-        Err(net::Error::HubMismatch) => {
-            return Err(Error::HubMismatch {
-                addr: hub.addr.clone(),
-            })
+    // The hub that answered last first, then the other (primary and standby, each pinned).
+    let mut failed: Vec<(String, String)> = vec![];
+    let mut connected = None;
+    for t in crate::standby::targets(store, &hub)? {
+        let addr = match resolve(&t.addr).await {
+            Ok(a) => a,
+            Err(d) => {
+                failed.push((t.addr.clone(), d));
+                continue;
+            }
+        };
+        match net::connect(addr, t.fingerprint, &id).await {
+            Err(net::Error::Unreachable(d)) => failed.push((t.addr.clone(), d)),
+            Err(net::Error::HubMismatch) => {
+                return Err(Error::HubMismatch {
+                    addr: t.addr.clone(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+            Ok(c) => {
+                crate::standby::answered(store, &t)?;
+                connected = Some(c);
+                break;
+            }
         }
-        other => other?,
+    }
+    let Some((endpoint, conn, mut stream)) = connected else {
+        // One hub: its reason as before; two: each with its address.
+        let detail = match failed.as_slice() {
+            [(_, d)] => d.clone(),
+            all => all
+                .iter()
+                .map(|(a, d)| format!("{a}: {d}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        return Err(unreachable(detail));
     };
     let result = drive(store, &mut stream, &hub_author, progress).await;
     match &result {

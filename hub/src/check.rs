@@ -295,9 +295,10 @@ pub fn merge_runs(hub: &Hub, agent: &AgentRec, runs: &[Run]) -> Result<Result<u6
     let now_ms = (crate::now_secs().max(0) as u64).saturating_mul(1000);
     let mut clock = ClockFlag::default();
     let me = hub.keypair().author();
+    let primary = hub.followed_primary()?;
     for run in runs {
         let span = format!("{}-{}..{}", run.author.short(), run.from, run.last());
-        if run.author == me {
+        if run.author == me || Some(run.author) == primary {
             match own_back(&mut ov, agent, run) {
                 Ok(n) => new += n,
                 Err(r) => return Ok(Err(r)),

@@ -146,6 +146,15 @@ pub enum Request {
         /// Where.
         out: PathBuf,
     },
+    /// Issue a one-time standby token (`standby token`).
+    StandbyToken {
+        /// This hub's address for the standby (default: last listen address).
+        addr: Option<String>,
+        /// Validity in hours.
+        ttl_hours: u64,
+    },
+    /// Make this standby the primary (`promote`).
+    Promote,
 }
 
 /// The answer to a [`Request`].
@@ -249,6 +258,20 @@ pub enum Response {
     DropImported(Box<crate::drop::Imported>),
     /// A drop file written.
     DropExported(Box<crate::drop::Exported>),
+    /// A new standby token.
+    StandbyToken {
+        /// `baobisb1.…`.
+        token: String,
+        /// Expiry (RFC 3339).
+        expires_at: String,
+        /// A note for the operator (e.g. address substituted).
+        warning: Option<String>,
+    },
+    /// The outcome of `promote`.
+    Promoted {
+        /// False when the hub was already a primary (nothing changed).
+        was_standby: bool,
+    },
 }
 
 impl Response {
@@ -307,6 +330,22 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
                     agent: report::agent_row(hub, &a),
                 }
             }
+            Request::StandbyToken { addr, ttl_hours } => {
+                let (addr, warning) = match addr {
+                    Some(a) => (a, None),
+                    None => default_addr(hub)?,
+                };
+                let (token, expires_at) =
+                    hub.issue_standby_token(&addr, ttl_hours.min(24 * 365) * 3600)?;
+                Response::StandbyToken {
+                    token: token.to_standby_text(),
+                    expires_at: rfc3339(expires_at),
+                    warning,
+                }
+            }
+            Request::Promote => Response::Promoted {
+                was_standby: hub.promote()?,
+            },
             Request::Enroll {
                 unit,
                 label,

@@ -23,6 +23,7 @@ pub mod cli;
 pub mod control;
 pub mod demo;
 pub mod drop;
+pub mod follow;
 mod groups;
 pub mod http;
 pub mod indicators;

@@ -225,7 +225,7 @@ impl Audience {
 
     /// A run of a log in scope as this audience receives it.
     pub fn filter(&self, hub: &Hub, run: Run) -> Result<Run> {
-        if run.author == hub.keypair().author() {
+        if run.author == hub.keypair().author() || Some(run.author) == hub.followed_primary()? {
             return Ok(run.elide(|_, op| !self.shows(op)));
         }
         if self.own.contains(&run.author) {

@@ -174,7 +174,7 @@ struct Shared {
 
 /// Why a connection ended early.
 #[derive(Debug, thiserror::Error)]
-enum ConnError {
+pub(crate) enum ConnError {
     #[error("connection: {0}")]
     Net(String),
     #[error(transparent)]
@@ -262,7 +262,7 @@ pub async fn run_with(
 }
 
 /// Framed messages over one bidirectional stream.
-struct Framed {
+pub(crate) struct Framed {
     send: quinn::SendStream,
     recv: quinn::RecvStream,
     dec: FrameDecoder,
@@ -278,7 +278,7 @@ struct Framed {
 }
 
 impl Framed {
-    async fn send(&mut self, msg: &Msg) -> Result<(), ConnError> {
+    pub(crate) async fn send(&mut self, msg: &Msg) -> Result<(), ConnError> {
         self.send
             .write_all(&encode_frame(msg))
             .await
@@ -288,7 +288,7 @@ impl Framed {
     /// The next message. Bounded in time three ways: no bytes for `timeouts.read`, a frame begun but
     /// not finished within `timeouts.frame`, or (first message) past `deadline`. Memory is bounded by
     /// the decoder: one partial frame (at most `MAX_FRAME`) plus one read chunk.
-    async fn recv(&mut self) -> Result<Option<Msg>, ConnError> {
+    pub(crate) async fn recv(&mut self) -> Result<Option<Msg>, ConnError> {
         let mut frame_started: Option<Instant> = None;
         loop {
             let next = self.dec.next_msg();
@@ -370,7 +370,7 @@ impl Framed {
     }
 
     /// Finishes our side, waits for the peer to finish its side and close.
-    async fn finish(&mut self, conn: &quinn::Connection) {
+    pub(crate) async fn finish(&mut self, conn: &quinn::Connection) {
         let _ = self.send.finish();
         let _ = tokio::time::timeout(Duration::from_secs(10), async {
             while let Ok(Some(_)) = self.recv().await {}
@@ -413,6 +413,14 @@ async fn serve_conn(shared: &Shared, conn: quinn::Connection, peer: SocketAddr, 
     io.deadline = None;
     let result = match first {
         Ok(Some(Msg::Enroll(req))) => enroll(hub, &conn, &mut io, fp, req, peer).await,
+        // A standby hub: its first contact, then each follow session (see `follow.rs`).
+        Ok(Some(Msg::StandbyEnroll(req))) => {
+            crate::follow::enroll_standby(hub, &conn, &mut io, fp, req, peer).await
+        }
+        Ok(Some(Msg::RegistryRequest)) => {
+            crate::follow::serve_standby(hub, &conn, &mut io, fp, peer).await
+        }
+        Ok(Some(Msg::RoleQuery)) => crate::follow::answer_role(hub, &conn, &mut io, fp, peer).await,
         Ok(Some(Msg::Hello(h))) => {
             let began = std::time::Instant::now();
             let r = sync(shared, &conn, &mut io, fp, h, peer).await;
@@ -468,7 +476,7 @@ async fn serve_conn(shared: &Shared, conn: quinn::Connection, peer: SocketAddr, 
 
 /// Turns a protocol violation (bad frame, oversized batch, out-of-turn message) into a clear
 /// `Refused(Protocol)` before the connection closes; a refusal the peer itself sent passes through.
-fn protocol_refusal(peer: SocketAddr, who: &str, e: baobi_proto::Error) -> ConnError {
+pub(crate) fn protocol_refusal(peer: SocketAddr, who: &str, e: baobi_proto::Error) -> ConnError {
     if let baobi_proto::Error::Refused(_) = e {
         return ConnError::Proto(e);
     }
@@ -482,7 +490,7 @@ fn protocol_refusal(peer: SocketAddr, who: &str, e: baobi_proto::Error) -> ConnE
 
 /// Runs store work (reads that scan, writes that flush) off the async workers: a flush blocks for
 /// milliseconds, and 200 offices finishing at once must not stall every connection's I/O meanwhile.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     hub: &Arc<Hub>,
     f: impl FnOnce(&Hub) -> crate::Result<T> + Send + 'static,
 ) -> Result<T, ConnError> {
@@ -494,7 +502,7 @@ async fn blocking<T: Send + 'static>(
 
 /// Logs a refusal and returns the error that ends the conversation. `serve_conn` counts it and
 /// only then sends it, so a peer that hears `Refused` finds it already in the metrics.
-fn refuse(peer: SocketAddr, who: &str, code: RefusalCode, message: String) -> ConnError {
+pub(crate) fn refuse(peer: SocketAddr, who: &str, code: RefusalCode, message: String) -> ConnError {
     warn!(%peer, agent = who, reason = ?code, %message, "refused");
     ConnError::Refused(Refusal { code, message })
 }

@@ -252,6 +252,9 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
     let started = Instant::now();
     let tree = hub.tree();
     let me = hub.keypair().author();
+    // On a standby (or once promoted) the followed primary's log is the province's hub log too.
+    let primary = hub.followed_primary()?;
+    let is_hub = |a: &AuthorId| *a == me || Some(*a) == primary;
     let mut found = Found::default();
     let mut agents: BTreeMap<AuthorId, AgentRec> = BTreeMap::new();
     for kv in tree.scan_prefix([b'a']) {
@@ -278,7 +281,7 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
                 c.finish(&mut ov, &mut found);
             }
             authors += 1;
-            if author != me && !agents.contains_key(&author) {
+            if !is_hub(&author) && !agents.contains_key(&author) {
                 found.push(
                     Kind::Author,
                     show_key(&k),
@@ -366,7 +369,7 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
                 );
             }
         }
-        if author != me && matches!(e.op, Op::Unit(_) | Op::Plan(_) | Op::Review(_)) {
+        if !is_hub(&author) && matches!(e.op, Op::Unit(_) | Op::Plan(_) | Op::Review(_)) {
             found.push(
                 Kind::Invalid,
                 show_key(&k),

@@ -158,7 +158,8 @@ pub fn fingerprint(cert_der: &[u8]) -> [u8; 32] {
     Sha256::digest(cert_der).into()
 }
 
-/// A one-time enrollment token: where the hub is, how to recognise it, and the secret to present.
+/// A one-time enrollment token: where the hub is, how to recognise it, and the secret to present;
+/// when the hub has a standby, where the standby is and how to recognise it too.
 #[derive(Clone, PartialEq, Eq, Encode, Decode)]
 pub struct Token {
     /// The hub's address, `host:port`.
@@ -167,6 +168,26 @@ pub struct Token {
     pub hub_fingerprint: [u8; 32],
     /// The one-time secret.
     pub secret: [u8; 16],
+    /// The standby hub offices fall back to when the hub does not answer.
+    pub standby: Option<PeerPin>,
+}
+
+/// Another hub an office may reach: its address and the SHA-256 of its certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct PeerPin {
+    /// `host:port`.
+    pub addr: String,
+    /// SHA-256 of its certificate.
+    pub fingerprint: [u8; 32],
+}
+
+/// The token's first format (`baobi1.`): no standby. Still written when there is none, so agents
+/// older than the standby read tokens of hubs without one.
+#[derive(Encode, Decode)]
+struct TokenV1 {
+    addr: String,
+    hub_fingerprint: [u8; 32],
+    secret: [u8; 16],
 }
 
 /// The secret never appears in debug output (logs, panics): only that there is one.
@@ -176,31 +197,101 @@ impl std::fmt::Debug for Token {
             .field("addr", &self.addr)
             .field("hub_fingerprint", &HEXLOWER.encode(&self.hub_fingerprint))
             .field("secret", &"<redacted>")
+            .field("standby", &self.standby)
             .finish()
     }
 }
 
 const TOKEN_PREFIX: &str = "baobi1.";
+/// A token that names a standby hub too.
+const TOKEN_PREFIX_2: &str = "baobi2.";
+/// A standby token (`baobi-hub standby token`): the primary's address, pin and secret.
+const STANDBY_PREFIX: &str = "baobisb1.";
+
+fn body_of(s: &str, prefix: &str) -> Option<Result<Vec<u8>, Error>> {
+    let body = s.trim().strip_prefix(prefix)?;
+    Some(
+        BASE64URL_NOPAD
+            .decode(body.as_bytes())
+            .map_err(|_| Error::Invalid("token: damaged (not base64url)".into())),
+    )
+}
 
 impl Token {
-    /// The printable form: `baobi1.` and base64url.
+    /// The printable form: `baobi1.` and base64url of the first format when there is no standby,
+    /// else `baobi2.` and base64url of the whole token.
     pub fn to_text(&self) -> String {
+        match &self.standby {
+            None => format!(
+                "{TOKEN_PREFIX}{}",
+                BASE64URL_NOPAD.encode(&wire::encode(&TokenV1 {
+                    addr: self.addr.clone(),
+                    hub_fingerprint: self.hub_fingerprint,
+                    secret: self.secret,
+                }))
+            ),
+            Some(_) => format!(
+                "{TOKEN_PREFIX_2}{}",
+                BASE64URL_NOPAD.encode(&wire::encode(self))
+            ),
+        }
+    }
+
+    /// Parses the printable form (either format).
+    pub fn from_text(s: &str) -> Result<Self, Error> {
+        if let Some(bytes) = body_of(s, TOKEN_PREFIX_2) {
+            return wire::decode(&bytes?).map_err(|_| Error::Invalid("token: damaged".into()));
+        }
+        let bytes = body_of(s, TOKEN_PREFIX).ok_or_else(|| {
+            if s.trim().starts_with(STANDBY_PREFIX) {
+                Error::Invalid(
+                    "token: this is a standby hub's token (baobi-hub init --standby-of), not an \
+                     office's"
+                        .into(),
+                )
+            } else {
+                Error::Invalid("token: does not start with 'baobi1.'".into())
+            }
+        })??;
+        let v1: TokenV1 =
+            wire::decode(&bytes).map_err(|_| Error::Invalid("token: damaged".into()))?;
+        Ok(Token {
+            addr: v1.addr,
+            hub_fingerprint: v1.hub_fingerprint,
+            secret: v1.secret,
+            standby: None,
+        })
+    }
+
+    /// The printable form of a standby token: `baobisb1.` and base64url (the standby field unused).
+    pub fn to_standby_text(&self) -> String {
         format!(
-            "{TOKEN_PREFIX}{}",
-            BASE64URL_NOPAD.encode(&wire::encode(self))
+            "{STANDBY_PREFIX}{}",
+            BASE64URL_NOPAD.encode(&wire::encode(&TokenV1 {
+                addr: self.addr.clone(),
+                hub_fingerprint: self.hub_fingerprint,
+                secret: self.secret,
+            }))
         )
     }
 
-    /// Parses the printable form.
-    pub fn from_text(s: &str) -> Result<Self, Error> {
-        let body = s
-            .trim()
-            .strip_prefix(TOKEN_PREFIX)
-            .ok_or_else(|| Error::Invalid("token: does not start with 'baobi1.'".into()))?;
-        let bytes = BASE64URL_NOPAD
-            .decode(body.as_bytes())
-            .map_err(|_| Error::Invalid("token: damaged (not base64url)".into()))?;
-        wire::decode(&bytes).map_err(|_| Error::Invalid("token: damaged".into()))
+    /// Parses a standby token; an office's token is refused with a message saying so.
+    pub fn from_standby_text(s: &str) -> Result<Self, Error> {
+        let bytes = body_of(s, STANDBY_PREFIX).ok_or_else(|| {
+            Error::Invalid(
+                "token: not a standby token (it must start with 'baobisb1.'; make one on the \
+                 primary with `baobi-hub standby token`)"
+                    .into(),
+            )
+        })??;
+        let v1: TokenV1 =
+            wire::decode(&bytes).map_err(|_| Error::Invalid("token: damaged".into()))?;
+        Ok(Token {
+            addr: v1.addr,
+            hub_fingerprint: v1.hub_fingerprint,
+            secret: v1.secret,
+            standby: None,
+        })
     }
 
     /// SHA-256 of the secret: all the hub stores.
@@ -256,6 +347,7 @@ mod tests {
             addr: "127.0.0.1:4433".into(),
             hub_fingerprint: [7; 32],
             secret: random_secret(),
+            standby: None,
         };
         assert_eq!(Token::from_text(&t.to_text()).unwrap(), t);
         assert!(Token::from_text("baobi1.@@@").is_err());
@@ -263,6 +355,56 @@ mod tests {
         let mut s = t.to_text();
         s.push('A');
         assert!(Token::from_text(&s).is_err());
+    }
+
+    #[test]
+    fn old_tokens_still_parse_and_a_standby_travels_in_the_new_format() {
+        // A token as hubs wrote it before the standby: the three fields, bincode, base64url.
+        let secret = [9u8; 16];
+        let old = format!(
+            "baobi1.{}",
+            BASE64URL_NOPAD.encode(&wire::encode(&(
+                "10.0.0.1:4433".to_string(),
+                [3u8; 32],
+                secret
+            )))
+        );
+        let t = Token::from_text(&old).unwrap();
+        assert_eq!(t.addr, "10.0.0.1:4433");
+        assert_eq!(t.hub_fingerprint, [3; 32]);
+        assert_eq!(t.secret, secret);
+        assert_eq!(t.standby, None);
+        // Without a standby a new hub still writes exactly the old format.
+        assert_eq!(t.to_text(), old);
+        let with = Token {
+            standby: Some(PeerPin {
+                addr: "10.0.0.2:4433".into(),
+                fingerprint: [4; 32],
+            }),
+            ..t
+        };
+        let text = with.to_text();
+        assert!(text.starts_with("baobi2."));
+        assert_eq!(Token::from_text(&text).unwrap(), with);
+        let mut bad = text.clone();
+        bad.truncate(text.len() - 3);
+        assert!(Token::from_text(&bad).is_err());
+    }
+
+    #[test]
+    fn standby_and_office_tokens_are_not_interchangeable() {
+        let t = Token {
+            addr: "127.0.0.1:4433".into(),
+            hub_fingerprint: [7; 32],
+            secret: random_secret(),
+            standby: None,
+        };
+        let sb = t.to_standby_text();
+        assert_eq!(Token::from_standby_text(&sb).unwrap(), t);
+        let e = Token::from_text(&sb).unwrap_err().to_string();
+        assert!(e.contains("standby"), "{e}");
+        assert!(Token::from_standby_text(&t.to_text()).is_err());
+        assert!(Token::from_standby_text("baobisb1.@@").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod indicators;
 pub mod office;
 pub mod receipt;
 pub mod session;
+pub mod standby;
 pub mod summary;
 pub mod units;
 pub mod validate;

@@ -343,5 +343,11 @@ fn msg_name(m: &Msg) -> &'static str {
         Msg::Enrolled(_) => "Enrolled",
         Msg::Packed(_) => "Packed",
         Msg::Runs(_) => "Runs",
+        Msg::StandbyEnroll(_) => "StandbyEnroll",
+        Msg::StandbyWelcome(_) => "StandbyWelcome",
+        Msg::RegistryRequest => "RegistryRequest",
+        Msg::Registry(_) => "Registry",
+        Msg::RoleQuery => "RoleQuery",
+        Msg::Role(_) => "Role",
     }
 }

@@ -207,6 +207,18 @@ pub enum Msg {
     Packed(Vec<u8>),
     /// Either way (protocol 2): entries the receiver lacks, as sealed runs of authors' logs.
     Runs(RunBatch),
+    /// Standby → primary, first message of a standby's first contact (`init --standby-of`).
+    StandbyEnroll(crate::standby::StandbyEnroll),
+    /// Primary → standby: the standby is recorded.
+    StandbyWelcome(crate::standby::StandbyWelcome),
+    /// Standby → primary, first message: send the registry of enrolled offices.
+    RegistryRequest,
+    /// Primary → standby: the registry.
+    Registry(crate::standby::Registry),
+    /// Primary → its standby, first message: has the standby been promoted? (asked before serving)
+    RoleQuery,
+    /// Standby → the primary it follows(ed): the answer.
+    Role(crate::standby::RoleAnswer),
 }
 
 /// Opening message of a sync session.

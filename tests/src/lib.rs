@@ -118,6 +118,27 @@ impl Hub {
         hub
     }
 
+    /// A standby of `primary` (which must be serving): `standby token` there, then
+    /// `init --standby-of TOKEN --addr A` here, `A` a free loopback port it will serve on (offices'
+    /// tokens name it). Not serving yet.
+    pub fn standby_of(primary: &Hub) -> Hub {
+        let addr = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("free port");
+        let token = primary.ok(&["standby", "token"]).trim().to_string();
+        let hub = Hub {
+            dir: tempfile::tempdir().expect("temp dir"),
+            child: None,
+            addr: Some(addr),
+            http: None,
+            https: false,
+            serve_env: vec![],
+            serve_stderr: None,
+        };
+        hub.ok(&["init", "--standby-of", &token, "--addr", &addr.to_string()]);
+        hub
+    }
+
     /// A hub initialised with more arguments and serving.
     pub fn start_with(extra: &[&str]) -> Hub {
         let mut hub = Hub::init_with(extra);

@@ -29,14 +29,22 @@ pub enum LogFormat {
 /// The hub's commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create a new hub store for a province (keys, certificate, units).
+    /// Create a new hub store for a province (keys, certificate, units), or a standby of a
+    /// primary (`--standby-of`).
     Init {
         /// Province code (e.g. 87).
-        #[arg(long)]
-        province: String,
+        #[arg(long, required_unless_present = "standby_of")]
+        province: Option<String>,
         /// Province name (e.g. "Đồng Tháp").
-        #[arg(long)]
-        name: String,
+        #[arg(long, required_unless_present = "standby_of")]
+        name: Option<String>,
+        /// Make a standby hub that follows the primary which issued this token (`baobi-hub standby
+        /// token`); the province, units and lineage come from the primary.
+        #[arg(long, value_name = "TOKEN", conflicts_with_all = ["province", "name", "units", "lineage", "plan"])]
+        standby_of: Option<String>,
+        /// With --standby-of: where offices reach this standby, HOST:PORT (written into their tokens).
+        #[arg(long, requires = "standby_of")]
+        addr: Option<String>,
         /// Units CSV (default: the embedded seed units).
         #[arg(long)]
         units: Option<PathBuf>,
@@ -161,6 +169,9 @@ pub enum Command {
         /// MiB all large partial frames may hold together (default 256).
         #[arg(long, hide = true, env = crate::limits::ENV_FRAME_BUDGET)]
         frame_budget_mib: Option<usize>,
+        /// On a standby: seconds between two rounds of following the primary.
+        #[arg(long, env = "BAOBI_FOLLOW_SECS", default_value_t = 5)]
+        follow_secs: u64,
     },
     /// Totals of a reporting year.
     Totals {
@@ -226,6 +237,18 @@ pub enum Command {
         /// Settings command (none: show them).
         #[command(subcommand)]
         cmd: Option<SettingsCmd>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Standby hubs: issue a token for one (on the primary).
+    Standby {
+        /// Standby command.
+        #[command(subcommand)]
+        cmd: super::standby::StandbyCmd,
+    },
+    /// Make this standby the primary: it stops following and serves as the province's hub.
+    Promote {
         /// Print JSON.
         #[arg(long)]
         json: bool,

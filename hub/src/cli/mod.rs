@@ -27,6 +27,7 @@ macro_rules! note {
 mod args;
 mod backups;
 mod drop;
+mod standby;
 pub mod vi;
 
 pub use args::*;
@@ -166,17 +167,23 @@ pub fn init(
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init {
+            standby_of: Some(token),
+            addr,
+            ..
+        } => standby::init_standby(data(&cli.data)?, &token, addr.as_deref())?,
+        Command::Init {
             province,
             name,
             units,
             lineage,
             plan,
+            ..
         } => {
             let dir = data(&cli.data)?;
             let hub = init(
                 dir,
-                &province,
-                &name,
+                province.as_deref().unwrap_or_default(),
+                name.as_deref().unwrap_or_default(),
                 units.as_deref(),
                 lineage.as_deref(),
                 plan.as_deref(),
@@ -307,6 +314,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             frame_timeout_secs,
             max_per_address,
             frame_budget_mib,
+            follow_secs,
         } => {
             let dir = data(&cli.data)?.to_path_buf();
             let http = match http {
@@ -357,6 +365,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 metrics_token,
                 timeouts,
                 bounds,
+                std::time::Duration::from_secs(follow_secs.max(1)),
             ))?;
         }
         Command::Operator { action } => operator(data(&cli.data)?, action)?,
@@ -446,6 +455,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             rt.block_on(crate::demo::run(keep))?;
         }
         Command::Plan { cmd } => run_plan(&cli.data, cmd)?,
+        Command::Standby { cmd } => standby::run_standby(data(&cli.data)?, cmd)?,
+        Command::Promote { json: j } => standby::promote(data(&cli.data)?, j)?,
         Command::Review { cmd } => {
             let dir = data(&cli.data)?;
             let (id, returned, j) = match cmd {
@@ -710,6 +721,8 @@ fn dashboard_tls(
     tls::load(&c, &k).map_err(|e| Usage(e.to_string()).into())
 }
 
+// Each argument is one of `serve`'s independent settings.
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     dir: &Path,
     listen: SocketAddr,
@@ -718,11 +731,13 @@ async fn serve(
     metrics_token: Option<String>,
     timeouts: crate::limits::Timeouts,
     bounds: crate::limits::Bounds,
+    follow_every: std::time::Duration,
 ) -> anyhow::Result<()> {
     let hub = Arc::new(Hub::open(dir).map_err(|e| match e {
         crate::Error::Invalid(m) => anyhow::Error::from(Usage(m)),
         e => anyhow::Error::from(e).context(format!("opening the hub store in {}", dir.display())),
     })?);
+    standby::refuse_if_superseded(&hub).await?;
     let running = crate::server::start_with(hub.clone(), listen, timeouts, bounds)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -773,6 +788,18 @@ async fn serve(
         hub.province_name(),
         running.addr
     );
+    if let crate::store::standby::Role::Standby { pin, .. } = hub.role()? {
+        note!(
+            "Máy chủ dự phòng: theo dõi máy chủ chính tại {} / Standby: following the primary at {}",
+            pin.addr,
+            pin.addr
+        );
+        tokio::spawn(crate::follow::run(
+            hub.clone(),
+            running.stopper().subscribe(),
+            follow_every,
+        ));
+    }
     let stop = running.stopper();
     tokio::spawn(async move {
         let mut term =

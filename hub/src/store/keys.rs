@@ -27,7 +27,22 @@ pub const PREFIXES: &[(u8, &str)] = &[
     (b'j', "each office's jurisdiction"),
     (b'm', "meta"),
     (b'n', "dashboard operators"),
+    (b'S', "standby hubs: their tokens (S t) and records (S s), see store/standby.rs"),
 ];
+
+/// `S t hash`: a standby token (only the secret's hash).
+pub fn standby_token(hash: &[u8; 32]) -> Vec<u8> {
+    let mut k = vec![b'S', b't'];
+    k.extend_from_slice(hash);
+    k
+}
+
+/// `S s fingerprint`: a standby hub recorded at its first contact.
+pub fn standby(fp: &[u8; 32]) -> Vec<u8> {
+    let mut k = vec![b'S', b's'];
+    k.extend_from_slice(fp);
+    k
+}
 
 /// `e author seq`.
 pub fn entry(author: &AuthorId, seq: u64) -> Vec<u8> {
@@ -239,6 +254,8 @@ mod tests {
             ('j', office(&a)),
             ('m', meta("province")),
             ('n', operator("lan")),
+            ('S', standby_token(&[1; 32])),
+            ('S', standby(&[1; 32])),
             ('i', fact_facility(&d)),
             ('i', survey_cell(&(d, 2025, 0))),
             ('i', survey_member(&(d, 2025, 0), &d)),

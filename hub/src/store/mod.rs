@@ -7,7 +7,8 @@
 //! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq,
 //! `w` review decisions by record, `p` the plan in force, `n` dashboard operators, `R` restore tokens,
 //! `X` retired authors, `k` clock-skew flags, `l` each entry's chain link, `h` head signatures received,
-//! `j` each office's jurisdiction, see `office.rs`, `i` the indicator facts, see `facts.rs`).
+//! `j` each office's jurisdiction, see `office.rs`, `i` the indicator facts, see `facts.rs`, `S`
+//! standby tokens and standby hubs, see `standby.rs`).
 //! Entries from offices arrive in sealed runs (see `proto::chain`) and are kept without a signature of
 //! their own; the heads received let the hub forward any run of them, still sealed by their author. A
 //! batch is merged through an [`Overlay`] implementing `proto::view::Tables`, then written in one atomic
@@ -37,6 +38,7 @@ pub mod facts;
 pub mod keys;
 mod log;
 mod registry;
+pub mod standby;
 
 use crate::{now_secs, Error, Result};
 pub use derived::Overlay;

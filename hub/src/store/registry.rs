@@ -227,6 +227,7 @@ impl Hub {
                 addr: addr.to_string(),
                 hub_fingerprint: self.fingerprint(),
                 secret,
+                standby: self.standby_pin()?,
             },
             unit: spec.split('@').next().unwrap_or_default().to_string(),
             unit_name,
@@ -388,6 +389,8 @@ impl Hub {
     pub fn scope(&self, agent: &AgentRec) -> Result<BTreeSet<AuthorId>> {
         let mut s = BTreeSet::new();
         s.insert(self.keypair.author());
+        // On a standby (and once promoted) the followed primary's log is the province's hub log too.
+        s.extend(self.followed_primary()?);
         s.insert(agent.author);
         let agents = self.agents()?;
         // Every unit an office holds (after `agents move`, its successors too).

@@ -1,0 +1,241 @@
+//! A standby hub through the real binaries over QUIC on loopback: it follows the primary (same
+//! figures), offices fall back to it when the primary is killed with SIGKILL in the middle of syncs,
+//! `promote` makes it primary, and every record any office holds is there exactly once. Standby
+//! tokens that are an office's, foreign, spent or carry a wrong pin are refused and create nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use baobi_proto::Token;
+use baobi_tests::{hub_totals, market_rows, recompute_totals, stderr, wait_for, Agent, Hub};
+
+/// Offices: (unit of the office, commune of its markets).
+const OFFICES: &[(&str, &str)] = &[("30226", "30226"), ("30208", "30208")];
+
+/// How many times each record (by short id) is at `hub`.
+fn at_hub(hub: &Hub) -> BTreeMap<String, u64> {
+    let mut at = BTreeMap::new();
+    for r in hub.records() {
+        *at.entry(r["short_id"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+    }
+    at
+}
+
+/// Every record the office holds of its own: its outlets and surveys.
+fn held(a: &Agent, outlets: &[String]) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = outlets.iter().cloned().collect();
+    for s in a.json(&["survey", "list"]).as_array().into_iter().flatten() {
+        out.insert(s["id"].as_str().unwrap_or_default().to_string());
+    }
+    out
+}
+
+fn same_figures(a: &Hub, b: &Hub) -> bool {
+    (2015..=2024).all(|y| hub_totals(a, y) == hub_totals(b, y))
+}
+
+#[test]
+fn standby_follows_takes_over_from_a_killed_primary_and_after_promote_holds_every_record_once() {
+    let mut primary = Hub::start();
+    let mut standby = Hub::standby_of(&primary);
+    standby.serve_with(&["--follow-secs", "1"]);
+    // Offices enrolled once the standby exists: their tokens name both hubs.
+    let offices: Vec<(Agent, Vec<String>)> = OFFICES
+        .iter()
+        .map(|(unit, commune)| {
+            let a = primary.enroll_agent(unit);
+            assert!(a.token.starts_with("baobi2."), "{}", a.token);
+            let outlets = (0..2)
+                .map(|k| a.outlet("market", &format!("Chợ {unit}-{k}"), commune, &[]))
+                .collect::<Vec<_>>();
+            (a, outlets)
+        })
+        .collect();
+    for (i, (a, outlets)) in offices.iter().enumerate() {
+        a.import(&market_rows(outlets, 30, i as u64));
+        a.sync();
+    }
+    // The standby follows: the same records and figures as the primary.
+    let want = primary.records().len();
+    assert!(want >= 64);
+    wait_for(Duration::from_secs(60), || {
+        standby.records().len() == want && same_figures(&primary, &standby)
+    });
+    assert_eq!(at_hub(&standby), at_hub(&primary));
+
+    // More work; the primary is killed (SIGKILL) while the first office's sync runs.
+    let (a0, outlets0) = &offices[0];
+    a0.import(&market_rows(outlets0, 600, 7));
+    let syncing = a0.spawn(&["sync", "--json"]);
+    std::thread::sleep(Duration::from_millis(200));
+    primary.kill();
+    // A sync cut off this way waits for QUIC's idle timeout (60 s); the office gives up after 5 s
+    // (killed too, as a PC switched off): whatever it sent unacknowledged is still its own.
+    let mut syncing = syncing;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while syncing.try_wait().ok().flatten().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = syncing.kill();
+    let _ = syncing.wait();
+
+    // Offices carry on: each sync falls back to the standby.
+    for (i, (a, outlets)) in offices.iter().enumerate() {
+        a.import(&market_rows(outlets, 20, 10 + i as u64));
+        let r = a.run(&["sync", "--json"]);
+        assert!(r.status.success(), "sync via the standby: {}", stderr(&r));
+    }
+    let out = standby.run(&["promote", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("promote --json");
+    assert_eq!(v["promoted"], true);
+    // And after the promotion.
+    for (i, (a, outlets)) in offices.iter().enumerate() {
+        a.import(&market_rows(outlets, 5, 20 + i as u64));
+        a.sync();
+    }
+
+    // Every record an office holds of its own is at the new primary, exactly once, and nothing else.
+    let at = at_hub(&standby);
+    let mut all = BTreeSet::new();
+    for (a, outlets) in &offices {
+        for id in held(a, outlets) {
+            assert_eq!(at.get(&id), Some(&1), "record {id} at the new primary");
+            all.insert(id);
+        }
+    }
+    assert_eq!(
+        at.len(),
+        all.len(),
+        "records at the new primary no office holds"
+    );
+    let records = standby.records();
+    for y in 2015..=2024 {
+        assert_eq!(hub_totals(&standby, y), recompute_totals(&records, y));
+    }
+    // Promoting again changes nothing.
+    let again: serde_json::Value =
+        serde_json::from_slice(&standby.run(&["promote", "--json"]).stdout).expect("json");
+    assert_eq!(again["promoted"], false);
+
+    // The old primary comes back: it asks its standby first, learns it was promoted, and refuses
+    // to serve (two primaries would take offices' syncs apart).
+    let listen = primary.addr.expect("served").to_string();
+    let mut back = std::process::Command::new(baobi_tests::bin("baobi-hub"))
+        .args(["serve", "--listen", &listen, "--data"])
+        .arg(primary.dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn old primary");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = back.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = back.kill();
+            let _ = back.wait();
+            panic!("the old primary served although its standby was promoted");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = back.wait_with_output().expect("its stderr");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("was promoted to primary"), "{err}");
+}
+
+#[test]
+fn office_foreign_spent_and_wrongly_pinned_standby_tokens_are_refused() {
+    let primary = Hub::start();
+    let fresh = || tempfile::tempdir().expect("temp dir");
+    let init = |dir: &std::path::Path, token: &str| {
+        std::process::Command::new(baobi_tests::bin("baobi-hub"))
+            .args(["init", "--standby-of", token, "--addr", "127.0.0.1:9"])
+            .arg("--data")
+            .arg(dir)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run baobi-hub")
+    };
+    let nothing_made = |dir: &std::path::Path| {
+        assert!(!dir.join("db").exists() && !dir.join("conf").exists());
+    };
+
+    // An office's enrollment token is not a standby token.
+    let d = fresh();
+    let out = init(d.path(), &primary.token("30226"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("standby"), "{}", stderr(&out));
+    nothing_made(d.path());
+
+    let good = primary.ok(&["standby", "token"]).trim().to_string();
+    let t = Token::from_standby_text(&good).expect("standby token");
+
+    // A foreign token: the primary never issued this secret.
+    let d = fresh();
+    let foreign = Token {
+        secret: [0x5a; 16],
+        ..t.clone()
+    };
+    let out = init(d.path(), &foreign.to_standby_text());
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("unknown standby token"),
+        "{}",
+        stderr(&out)
+    );
+    nothing_made(d.path());
+
+    // A wrong pin: the hub at the address is not the one the token names.
+    let d = fresh();
+    let mut fp = t.hub_fingerprint;
+    fp[0] ^= 1;
+    let pinned = Token {
+        hub_fingerprint: fp,
+        ..t.clone()
+    };
+    let out = init(d.path(), &pinned.to_standby_text());
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("does not match the pinned fingerprint"),
+        "{}",
+        stderr(&out)
+    );
+    nothing_made(d.path());
+
+    // The good token works once; a second standby presenting it is refused.
+    let d = fresh();
+    let out = init(d.path(), &good);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let d2 = fresh();
+    let out = init(d2.path(), &good);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already used"), "{}", stderr(&out));
+    nothing_made(d2.path());
+}
+
+#[test]
+fn an_office_asking_for_the_registry_is_refused_it_is_not_a_standby() {
+    use baobi_proto::wire::{Msg, RefusalCode};
+    use baobi_tests::raw;
+    let primary = Hub::start();
+    let office = primary.enroll_agent("30226");
+    let id = raw::identity_of(&office);
+    let rt = raw::rt();
+    let answer = rt.block_on(async {
+        let (_e, _c, mut s) = raw::open(&primary, &office.token, &id).await;
+        s.send(&Msg::RegistryRequest).await.expect("send");
+        s.recv().await
+    });
+    match answer {
+        Ok(Some(Msg::Refused(r))) => {
+            assert_eq!(r.code, RefusalCode::NotEnrolled);
+            assert!(r.message.contains("not a standby"), "{}", r.message);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
