@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 
 use baobi_proto::chain::Link;
 use baobi_proto::view::MemTables;
-use baobi_proto::wire::{self, Entry, Hlc, OfficeUnits};
+use baobi_proto::wire::{Hlc, OfficeUnits};
 use baobi_proto::{AuthorId, Dot, Summary};
 use bincode::{Decode, Encode};
 
+use super::blocks::{author_of, Blocks, Staged};
 use super::{entry_key, is_entry_key, u64_of, Error, Result, State, Store, K_HLC};
 
 /// In the data folder, beside sled's files, the derived state ([`Snapshot`]) as of some set of
@@ -32,7 +33,7 @@ pub(super) const K_GEN: &[u8] = b"\0gen";
 pub(super) const K_TAIL: &[u8] = b"\0tail/";
 /// Changes whenever what the snapshot holds or how the view is derived changes: an older snapshot is
 /// then rebuilt from the entries.
-pub(super) const SNAPSHOT_FORMAT: u32 = 1;
+pub(super) const SNAPSHOT_FORMAT: u32 = 2;
 
 /// The derived state as stored: valid for exactly the entries it counts, which open checks (the
 /// entries held = `entries` + the marked ones) before trusting it.
@@ -101,17 +102,25 @@ impl Store {
         let Ok(file) = std::fs::File::open(self.db.dir().join(SNAPSHOT_FILE)) else {
             return Ok(None);
         };
-        let mut reader = std::io::BufReader::new(file);
+        // Deflated (zlib, whose checksum catches damaged bytes): 390 B per record plain, about 70.
+        // bincode reads a few bytes at a time: a buffer in front of the inflater serves those, so
+        // that it runs over large spans.
+        let mut reader = std::io::BufReader::with_capacity(
+            64 << 10,
+            flate2::bufread::ZlibDecoder::new(std::io::BufReader::new(file)),
+        );
         let Ok(snap) =
             bincode::decode_from_std_read::<Snapshot, _, _>(&mut reader, snapshot_config())
         else {
             return Ok(None);
         };
-        // Nothing may follow the snapshot (a longer file is not this snapshot).
+        // Nothing may follow the snapshot, in the stream (read to its end, checksum included) or
+        // in the file after it (a longer file is not this snapshot).
         let trailing = {
             use std::io::Read;
             let mut one = [0u8; 1];
             !matches!(reader.read(&mut one), Ok(0))
+                || !matches!(reader.into_inner().into_inner().read(&mut one), Ok(0))
         };
         if trailing
             || snap.format != SNAPSHOT_FORMAT
@@ -139,20 +148,27 @@ impl Store {
             st.summary.set(a, s);
         }
         let mut touched = std::collections::BTreeSet::new();
+        let mut held = Staged::default();
         for kv in self.entries.scan_prefix(K_TAIL) {
             let (k, v) = kv?;
             let Ok(i) = <[u8; 8]>::try_from(&k[K_TAIL.len()..]) else {
                 return Ok(None);
             };
-            let Some(ev) = self.entries.get(&v)?.filter(|_| is_entry_key(&v)) else {
+            let Ok(k) = <[u8; 40]>::try_from(v.as_ref()) else {
                 return Ok(None);
             };
-            if let Ok(k) = <[u8; 40]>::try_from(v.as_ref()) {
-                accounted.insert(k);
-            }
-            let Ok(e) = wire::decode::<Entry>(&ev) else {
+            let seq = u64::from_be_bytes(k[32..].try_into().unwrap_or_default());
+            let Some(author) = author_of(&k) else {
                 return Ok(None);
             };
+            // Each block decoded once, however many of its entries are marked.
+            let Ok(e) = held.get(&self.entries, &author, seq) else {
+                return Ok(None);
+            };
+            let Some(e) = e else {
+                return Ok(None);
+            };
+            accounted.insert(k);
             st.max_hlc = st.max_hlc.max(e.hlc);
             st.entries += 1;
             st.apply(&e);
@@ -185,7 +201,7 @@ impl Store {
                 .keys()
                 .filter(|k| k.as_ref().map_or(true, |k| is_entry_key(k)))
         };
-        use std::ops::Bound::{Excluded, Included, Unbounded};
+        use std::ops::Bound::{Excluded, Unbounded};
         let mut lo: std::ops::Bound<Vec<u8>> = Unbounded;
         for a in authors {
             // Nothing between the previous author's entries and this one's.
@@ -196,12 +212,8 @@ impl Store {
                 return Ok(false);
             }
             let from = covered.get(a).copied().unwrap_or(0) + 1;
-            for k in entry_keys(
-                Included(entry_key(a, from).to_vec()),
-                Included(entry_key(a, u64::MAX).to_vec()),
-            ) {
-                let k = k?;
-                if !<[u8; 40]>::try_from(k.as_ref()).is_ok_and(|k| accounted.contains(&k)) {
+            for seq in Blocks(&self.entries).seqs_from(a, from)? {
+                if !accounted.contains(&entry_key(a, seq)) {
                     return Ok(false);
                 }
             }
@@ -238,9 +250,13 @@ impl Store {
         );
         {
             use std::io::Write;
-            let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-            bincode::encode_into_std_write(&snap, &mut f, snapshot_config())
+            let mut z = flate2::write::ZlibEncoder::new(
+                std::io::BufWriter::new(std::fs::File::create(&tmp)?),
+                flate2::Compression::fast(),
+            );
+            bincode::encode_into_std_write(&snap, &mut z, snapshot_config())
                 .map_err(|e| Error::Corrupt(format!("snapshot: {e}")))?;
+            let mut f = z.finish()?;
             f.flush()?;
             f.get_ref().sync_all()?;
         }
@@ -260,11 +276,8 @@ impl Store {
     pub(super) fn beyond(&self, st: &State) -> Result<Vec<[u8; 40]>> {
         let mut out = vec![];
         for a in &st.authors {
-            let from = entry_key(a, st.summary.get(a) + 1);
-            for k in self.entries.range(from..=entry_key(a, u64::MAX)).keys() {
-                if let Ok(k) = <[u8; 40]>::try_from(k?.as_ref()) {
-                    out.push(k);
-                }
+            for seq in Blocks(&self.entries).seqs_from(a, st.summary.get(a) + 1)? {
+                out.push(entry_key(a, seq));
             }
         }
         Ok(out)

@@ -404,10 +404,7 @@ fn stale_or_damaged_snapshot_is_rebuilt() {
     // An entry stored without a marker, as a store written by an older agent holds it: the
     // snapshot no longer accounts for every entry.
     let e = other.sign_entry(1, Hlc(5), market(o.dot(), 3, 777));
-    s.entries
-        .insert(&entry_key(&other.author(), 1)[..], wire::encode(&e))
-        .unwrap();
-    s.db.flush().unwrap();
+    s.put_unmarked(&e).unwrap();
     let before = s.state().entries;
     drop(s);
     let mut s = reopen(12);
@@ -417,13 +414,108 @@ fn stale_or_damaged_snapshot_is_rebuilt() {
     // The same from an author the snapshot knows: past its contiguous seq, and out of order.
     for seq in [3, 2] {
         let e = other.sign_entry(seq, Hlc(6), market(o.dot(), 4, 100 + seq as u32));
-        s.entries
-            .insert(&entry_key(&other.author(), seq)[..], wire::encode(&e))
-            .unwrap();
-        s.db.flush().unwrap();
+        s.put_unmarked(&e).unwrap();
         drop(s);
         s = reopen(13 + u64::from(seq == 2));
         assert!(s.state().view.records.contains_key(&e.dot()));
     }
     assert_eq!(s.summary().get(&other.author()), 3);
+}
+
+/// Writes, with sled directly, a store as `baobi-agent` before the entry blocks laid it out: tree
+/// `entries`, one key per entry (author, seq BE) with the whole entry as its value, the snapshot's
+/// generation and a marker beside them; the key in the meta tree.
+fn old_layout_store(dir: &std::path::Path, kp: &Keypair, entries: &[Entry]) {
+    let db = baobi_storage::Db::open(dir, 16 << 20).unwrap();
+    let meta = db.open_tree("meta").unwrap();
+    meta.insert(b"secret", &kp.secret()[..]).unwrap();
+    meta.insert(b"cert", &b"cert"[..]).unwrap();
+    let max = entries.iter().map(|e| e.hlc.0).max().unwrap_or(0);
+    meta.insert(b"last_hlc", &max.to_be_bytes()[..]).unwrap();
+    let old = db.open_tree("entries").unwrap();
+    for e in entries {
+        old.insert(&entry_key(&e.author, e.seq)[..], wire::encode(e))
+            .unwrap();
+    }
+    old.insert(b"\0gen", &1u64.to_be_bytes()[..]).unwrap();
+    let mut marker = b"\0tail/".to_vec();
+    marker.extend_from_slice(&0u64.to_be_bytes());
+    let last = entries.last().unwrap();
+    old.insert(marker, &entry_key(&last.author, last.seq)[..])
+        .unwrap();
+    db.flush().unwrap();
+}
+
+/// The fields a stored entry keeps (its own signature is not kept: runs carry a head signature).
+fn kept(es: &[Entry]) -> Vec<(AuthorId, u64, Hlc, Op)> {
+    es.iter()
+        .map(|e| (e.author, e.seq, e.hlc, e.op.clone()))
+        .collect()
+}
+
+/// A store of the older layout (one sled key per entry, tree `entries`) opens after the upgrade: its
+/// entries converted into blocks at open, the older tree dropped, the view the same as a replay, the
+/// own chain continued; a conversion interrupted (the older tree still there beside blocks already
+/// written) converts again without counting an entry twice.
+#[test]
+fn older_layout_is_converted_at_open() {
+    let kp = Keypair::generate();
+    let other = Keypair::generate();
+    // The entries, made by a store of the current code, then written out in the older layout.
+    let src = tempfile::tempdir().unwrap();
+    let (own, theirs) = {
+        let s = Store::open(src.path()).unwrap();
+        s.set_identity(&kp.secret(), b"cert").unwrap();
+        let o = s.append(outlet(1), 1000).unwrap();
+        let ops = (0..150).map(|i| market(o.dot(), i % 28 + 1, i)).collect();
+        s.append_all(ops, 2000).unwrap();
+        let os = Store::open(tempfile::tempdir().unwrap().path()).unwrap();
+        os.set_identity(&other.secret(), b"cert").unwrap();
+        let theirs: Vec<Entry> = (1..=70)
+            .map(|i| os.append(market(o.dot(), 2, 1000 + i), 3000).unwrap())
+            .collect();
+        (s.own_entries().unwrap(), theirs)
+    };
+    // The other office's entries with a gap (received out of order): 1..=65 and 70.
+    let mut held: Vec<Entry> = own.clone();
+    held.extend(theirs[..65].iter().cloned());
+    held.push(theirs[69].clone());
+    held.sort_by_key(|e| (e.author, e.seq));
+    for interrupted in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        old_layout_store(dir.path(), &kp, &held);
+        if interrupted {
+            // A conversion that wrote its blocks, then stopped before dropping the older tree.
+            let s = Store::open(dir.path()).unwrap();
+            drop(s);
+            let db = baobi_storage::Db::open(dir.path(), 16 << 20).unwrap();
+            let old = db.open_tree("entries").unwrap();
+            for e in &held {
+                old.insert(&entry_key(&e.author, e.seq)[..], wire::encode(e))
+                    .unwrap();
+            }
+            db.flush().unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(kept(&s.entries().unwrap()), kept(&held), "{interrupted}");
+        assert_eq!(s.state().entries, held.len() as u64);
+        assert_eq!(s.summary().get(&kp.author()), own.len() as u64);
+        assert_eq!(s.summary().get(&other.author()), 65);
+        assert_eq!(derived(&s.state()), derived(&s.rebuilt().unwrap()));
+        assert!(!s.db.tree_names().iter().any(|n| n.as_ref() == b"entries"));
+        // The own chain goes on: the next run seals as over the whole log.
+        let next = s.append(outlet(2), 4000).unwrap();
+        let mut log = own.clone();
+        log.push(next.clone());
+        assert_eq!(
+            s.seal(&[next]).unwrap(),
+            run(&kp, &log, log.len(), log.len())
+        );
+        drop(s);
+        // Reopened: the snapshot written at the conversion is used (one entry since).
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.state().replayed, 1);
+        assert_eq!(s.state().entries, held.len() as u64 + 1);
+        assert_eq!(derived(&s.state()), derived(&s.rebuilt().unwrap()));
+    }
 }
