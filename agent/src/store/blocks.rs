@@ -15,8 +15,10 @@
 //! (shorter, `\0`-prefixed) never fall among them. Value: `wire::encode` of the block's items in seq
 //! order; a block may have gaps (entries received out of order).
 //!
-//! A store of the older layout (tree `entries`, one key per entry) is converted at open, in one
-//! atomic batch, before the older tree is dropped; a crash in between converts it again.
+//! A store of the older layout (tree `entries`, one key per entry) is converted at open: the blocks
+//! in one atomic batch, flushed, then the older tree emptied but for [`FENCE`] in another; a crash in
+//! between converts it again. The fence is there in every store (new ones too), so that an older
+//! `baobi-agent` refuses the store as damaged rather than find no entries and sign seqs it already used.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +34,11 @@ pub(super) const BLOCK: u64 = 64;
 pub(super) const TREE: &str = "entry_blocks";
 /// The tree of the older layout: one key per entry (author, seq), the whole entry as value.
 pub(super) const OLD_TREE: &str = "entries";
+
+/// In the older tree, a key of an entry's length whose value is no entry: an older `baobi-agent`
+/// decodes every such key at open and refuses the store, instead of seeing an empty log.
+pub(super) const FENCE: [u8; 40] = [0xff; 40];
+const FENCE_VALUE: &[u8] = b"baobi: entries are in tree entry_blocks; use a newer baobi-agent";
 
 /// One entry as a block keeps it.
 #[derive(Debug, Clone, Encode, Decode)]
@@ -198,21 +205,22 @@ impl Staged {
 }
 
 /// Converts a store of the older layout: every entry of the tree `entries` into blocks of `tree`
-/// (whatever `tree` held is replaced: it is written only after the older tree is gone), in one
-/// atomic batch, flushed, then drops the older tree. Returns the entries converted.
+/// (whatever `tree` held is replaced: it is written only while the older tree holds entries), in one
+/// atomic batch, flushed; then the older tree emptied but for [`FENCE`], in one batch, flushed.
+/// Returns the entries converted.
 pub(super) fn migrate(db: &baobi_storage::Db, tree: &sled::Tree) -> Result<u64> {
-    if !db
-        .tree_names()
-        .iter()
-        .any(|n| n.as_ref() == OLD_TREE.as_bytes())
-    {
-        return Ok(0);
-    }
     let old = db.open_tree(OLD_TREE)?;
     let mut blocks: BTreeMap<[u8; 40], Vec<Item>> = BTreeMap::new();
     let mut n = 0;
+    let mut fenced = false;
+    let mut others = 0;
     for kv in old.iter() {
         let (k, v) = kv?;
+        if k.as_ref() == FENCE {
+            fenced = true;
+            continue;
+        }
+        others += 1;
         if !is_entry_key(&k) {
             // The older snapshot's generation and markers: that snapshot is not used again.
             continue;
@@ -228,17 +236,26 @@ pub(super) fn migrate(db: &baobi_storage::Db, tree: &sled::Tree) -> Result<u64> 
             });
         n += 1;
     }
+    if fenced && others == 0 {
+        return Ok(0);
+    }
+    if others > 0 {
+        let mut batch = sled::Batch::default();
+        for k in tree.iter().keys() {
+            batch.remove(k?);
+        }
+        for (k, items) in &blocks {
+            batch.insert(&k[..], encode(items));
+        }
+        tree.apply_batch(batch)?;
+        db.flush()?;
+    }
     let mut batch = sled::Batch::default();
-    for k in tree.iter().keys() {
+    for k in old.iter().keys() {
         batch.remove(k?);
     }
-    for (k, items) in &blocks {
-        batch.insert(&k[..], encode(items));
-    }
-    tree.apply_batch(batch)?;
-    db.flush()?;
-    drop(old);
-    db.drop_tree(OLD_TREE)?;
+    batch.insert(&FENCE[..], FENCE_VALUE);
+    old.apply_batch(batch)?;
     db.flush()?;
     Ok(n)
 }
