@@ -172,12 +172,11 @@ impl Staged {
     /// True when `seq` of `author` is held in a block read so far (or added).
     pub fn holds(&mut self, tree: &sled::Tree, author: &AuthorId, seq: u64) -> Result<bool> {
         let k = block_key(author, seq);
-        if !self.0.contains_key(&k) {
-            let items = match tree.get(k)? {
+        if let std::collections::btree_map::Entry::Vacant(e) = self.0.entry(k) {
+            e.insert(match tree.get(k)? {
                 Some(b) => decode(&b)?,
                 None => vec![],
-            };
-            self.0.insert(k, items);
+            });
         }
         Ok(self.0[&k].binary_search_by_key(&seq, |i| i.seq).is_ok())
     }
