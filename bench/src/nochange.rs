@@ -84,13 +84,19 @@ pub async fn measure(profiles: &[String], runs: usize) -> anyhow::Result<Figures
         )
         .await?;
         sync::sync(&store, &mut |_| {}).await.context("warm-up")?;
-        let (mut up, mut down, mut upp, mut downp, mut walls) = (vec![], vec![], vec![], vec![], vec![]);
+        let (mut up, mut down, mut upp, mut downp, mut walls) =
+            (vec![], vec![], vec![], vec![], vec![]);
         for _ in 0..runs {
             link.reset_stats();
             let clock = Clock::start();
-            let r = sync::sync(&store, &mut |_| {}).await.context("no-change sync")?;
+            let r = sync::sync(&store, &mut |_| {})
+                .await
+                .context("no-change sync")?;
             let (wall, _) = clock.stop();
-            anyhow::ensure!(r.up_to_date && r.sent == 0 && r.received == 0, "not a no-change sync: {r:?}");
+            anyhow::ensure!(
+                r.up_to_date && r.sent == 0 && r.received == 0,
+                "not a no-change sync: {r:?}"
+            );
             // The hub's side ends when the agent's close arrives: let the proxy deliver it.
             tokio::time::sleep(link_settle(profile)).await;
             let w = link.stats();
@@ -126,7 +132,11 @@ pub async fn measure(profiles: &[String], runs: usize) -> anyhow::Result<Figures
         let adir = adir.clone();
         let ms = tokio::task::spawn_blocking(move || -> anyhow::Result<f64> {
             let t = Instant::now();
-            let out = Command::new(&bin).arg("--data").arg(&adir).arg("sync").output()?;
+            let out = Command::new(&bin)
+                .arg("--data")
+                .arg(&adir)
+                .arg("sync")
+                .output()?;
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             anyhow::ensure!(
                 out.status.success(),

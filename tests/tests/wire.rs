@@ -103,12 +103,18 @@ fn a_no_change_sync_sends_no_datagram_above_the_quic_minimum_and_closes_cleanly(
     relay.clear();
     let out = agent.ok(&["sync"]);
     let exited = Instant::now();
-    assert!(out.contains("Already up to date"), "not a no-change sync: {out}");
+    assert!(
+        out.contains("Already up to date"),
+        "not a no-change sync: {out}"
+    );
     // Long enough for the hub to have closed on its own had the agent's close not arrived (it waits
     // 5 s for the office's close after the session) and for the relay to see that close.
     std::thread::sleep(Duration::from_secs(7));
     let seen = relay.seen();
-    assert!(seen.iter().any(|s| s.1) && seen.iter().any(|s| !s.1), "nothing relayed");
+    assert!(
+        seen.iter().any(|s| s.1) && seen.iter().any(|s| !s.1),
+        "nothing relayed"
+    );
 
     let too_big: Vec<_> = seen
         .iter()
