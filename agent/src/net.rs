@@ -262,8 +262,8 @@ pub async fn connect(
 /// An agent's endpoint carries one connection, so it needs no connection ID to tell its packets
 /// apart: with empty ones each packet from the hub is 8 bytes shorter, the agent issues no
 /// `NEW_CONNECTION_ID` frames, and it asks the hub for at most one spare ID
-/// (`active_connection_id_limit` 2 instead of 5). Measured on a no-change sync: 110 B fewer up and
-/// 90 B fewer down (BENCHMARKS.md, "No-change sync"). The hub still gives its own IDs, so the agent
+/// (`active_connection_id_limit` 2 instead of 5). Measured on a no-change sync: about 90 B fewer
+/// each way (BENCHMARKS.md, "No-change sync on the wire"). The hub still gives its own IDs, so the agent
 /// can move to another address (a mobile link's NAT rebinding) mid-connection as before.
 pub fn client_endpoint(bind: SocketAddr) -> Result<quinn::Endpoint> {
     let socket =
