@@ -75,6 +75,9 @@ impl ClientCertVerifier for AnyClient {
     }
 }
 
+/// RTT the hub assumes for a new connection before measuring one (see [`server_config`]).
+pub const INITIAL_RTT: Duration = Duration::from_millis(700);
+
 /// The QUIC server configuration for `hub` (mutual TLS 1.3, ALPN `baobi/1`, mobile-link timeouts).
 pub fn server_config(hub: &Hub) -> Result<quinn::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -106,7 +109,12 @@ pub fn server_config(hub: &Hub) -> Result<quinn::ServerConfig> {
         // No path MTU probes (as the agent): on a no-change sync the hub's four probes (1,326 to
         // 1,452 bytes) and their acknowledgements were 5.6 KB of the 7.1 KB on the wire, and an
         // office mostly uploads. Packets stay at QUIC's 1,200-byte minimum.
-        .mtu_discovery_config(None);
+        .mtu_discovery_config(None)
+        // RTT assumed before the first measurement, as the agent's (`agent::net::INITIAL_RTT`):
+        // with quinn's 333 ms the hub's handshake loss timer fired before a GPRS office's second
+        // flight (1,200 bytes at 20 kbit/s up: 480 ms, plus 650 ms of round trip) could arrive,
+        // resending its own 1,200-byte flight.
+        .initial_rtt(INITIAL_RTT);
     cfg.transport_config(Arc::new(transport));
     Ok(cfg)
 }
