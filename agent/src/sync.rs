@@ -198,8 +198,8 @@ async fn close(endpoint: quinn::Endpoint, conn: quinn::Connection, mut stream: F
         while let Ok(Some(_)) = stream.recv().await {}
     })
     .await;
-    conn.close(0u32.into(), b"done");
-    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+    net::close(&conn, 0, b"done").await;
+    drop(endpoint);
 }
 
 /// Own entries not yet acknowledged by the hub.
@@ -289,8 +289,8 @@ async fn sync_inner(
     match &result {
         Ok(_) => close(endpoint, conn, stream).await,
         Err(_) => {
-            conn.close(1u32.into(), b"error");
-            let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+            net::close(&conn, 1, b"error").await;
+            drop(endpoint);
         }
     }
     result

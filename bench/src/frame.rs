@@ -94,22 +94,23 @@ pub async fn connect(
     cfg: quinn::ClientConfig,
     server_name: &str,
 ) -> anyhow::Result<(quinn::Endpoint, quinn::Connection, Framed)> {
-    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse()?)?;
+    let endpoint = baobi_agent::net::client_endpoint("127.0.0.1:0".parse()?)?;
     let conn = endpoint.connect_with(cfg, addr, server_name)?.await?;
     let (send, recv) = conn.open_bi().await?;
     Ok((endpoint, conn, Framed::new(send, recv)))
 }
 
-/// Finishes our side, reads the server's side to its end, closes and waits (at most 1 s) for the
-/// endpoint to go idle: the same steps, with the same time limits, as baobi's agent.
+/// Finishes our side, reads the server's side to its end and closes as baobi's agent does
+/// (`baobi_agent::net::close`: returns once the close has left, without draining), with the same
+/// time limits.
 pub async fn close(endpoint: quinn::Endpoint, conn: quinn::Connection, mut io: Framed) {
     io.finish();
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         while let Ok(Some(_)) = io.recv().await {}
     })
     .await;
-    conn.close(0u32.into(), b"done");
-    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+    baobi_agent::net::close(&conn, 0, b"done").await;
+    drop(endpoint);
 }
 
 /// Server side: finishes our side, waits for the client's end of stream and its close (as the hub).

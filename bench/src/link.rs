@@ -10,13 +10,17 @@ use std::net::SocketAddr;
 
 use baobi_netsim::{Profile, TcpProxy, UdpProxy};
 
-/// Payload bytes each way through a link.
+/// Payload bytes (and datagrams or segments) each way through a link.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Wire {
     /// Client → server.
     pub up: u64,
     /// Server → client.
     pub down: u64,
+    /// Datagrams client → server (UDP; for TCP the proxy's reads).
+    pub up_packets: u64,
+    /// Datagrams server → client.
+    pub down_packets: u64,
 }
 
 /// The profiles a full run covers.
@@ -78,6 +82,8 @@ impl Link {
         Wire {
             up: s.up_bytes,
             down: s.down_bytes,
+            up_packets: s.up_packets,
+            down_packets: s.down_packets,
         }
     }
 

@@ -11,6 +11,7 @@ mod footprint;
 mod frame;
 mod link;
 mod meter;
+mod nochange;
 mod peers;
 mod report;
 mod reports;
@@ -79,11 +80,11 @@ struct Args {
     /// Runs of each report per checkpoint (the median is reported; default 5, 3 with --quick).
     #[arg(long)]
     report_runs: Option<usize>,
-    /// Sections to run (comma-separated): sync, hub, reports, concurrent, footprint.
+    /// Sections to run (comma-separated): sync, hub, reports, concurrent, footprint, nochange.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "sync,hub,reports,concurrent,footprint"
+        default_value = "sync,hub,reports,concurrent,footprint,nochange"
     )]
     sections: Vec<String>,
     /// Seed of the record generator.
@@ -222,6 +223,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         say("agent footprint");
         out.footprint = Some(footprint::measure(quick).await.context("agent footprint")?);
     }
+    let mut nochange = None;
+    if want("nochange") {
+        say("no-change syncs / đồng bộ không có gì mới");
+        let names: Vec<String> = match &args.profiles {
+            Some(p) => p.clone(),
+            None if quick => vec!["loopback".to_string()],
+            None => vec!["loopback".to_string(), "gprs".to_string()],
+        };
+        let runs = if quick { 5 } else { 9 };
+        nochange = Some(
+            nochange::measure(&names, runs)
+                .await
+                .context("no-change syncs")?,
+        );
+    }
     out.check_goals();
     out.machine.load_end = report::load_avg();
     out.total_s = started.elapsed().as_secs_f64();
@@ -233,6 +249,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!("{}", out.render());
+        if let Some(n) = &nochange {
+            println!("{}", n.render());
+        }
     }
     Ok(())
 }

@@ -82,12 +82,14 @@ pub fn client_tls(
     Ok(cfg)
 }
 
-/// The transport settings baobi uses (keep-alive 10 s, idle 60 s, one bidi stream).
+/// The transport settings baobi uses (keep-alive 10 s, idle 60 s, one bidi stream, no MTU probes).
 fn transport() -> anyhow::Result<Arc<quinn::TransportConfig>> {
     let mut t = quinn::TransportConfig::default();
     t.keep_alive_interval(Some(Duration::from_secs(10)))
         .max_idle_timeout(Some(quinn::IdleTimeout::try_from(Duration::from_secs(60))?))
-        .max_concurrent_uni_streams(0u32.into());
+        .max_concurrent_uni_streams(0u32.into())
+        // As baobi's hub and agent: no path MTU probes.
+        .mtu_discovery_config(None);
     Ok(Arc::new(t))
 }
 

@@ -184,7 +184,10 @@ pub async fn run(profile: &str, data: &Dataset) -> anyhow::Result<(PeerRun, Extr
         1,
         data.initial.iter().cloned().map(Op::Record),
     )?;
-    let (r, m) = timed_sync(&store, &link).await?;
+    perf_control("enable");
+    let timed = timed_sync(&store, &link).await;
+    perf_control("disable");
+    let (r, m) = timed?;
     anyhow::ensure!(
         r.sent == data.initial.len() as u64,
         "baobi initial sync sent {} of {} entries",
@@ -239,6 +242,27 @@ pub async fn run(profile: &str, data: &Dataset) -> anyhow::Result<(PeerRun, Extr
             few_sizes: sizes,
         },
     ))
+}
+
+/// With `BAOBI_BENCH_PERF_CTL=FIFO`, writes `command` (`enable`, `disable`) to `perf record
+/// --control fifo:FIFO -D -1`'s control FIFO, so that a profile covers the initial sync alone:
+///
+/// ```sh
+/// mkfifo /tmp/perf.ctl
+/// BAOBI_BENCH_PERF_CTL=/tmp/perf.ctl perf record -F 2000 -D -1 --control fifo:/tmp/perf.ctl \
+///     ./target/release/baobi-bench --sections sync --profiles loopback --peers baobi
+/// ```
+fn perf_control(command: &str) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("BAOBI_BENCH_PERF_CTL") else {
+        return;
+    };
+    match std::fs::OpenOptions::new().write(true).open(&path) {
+        Ok(mut f) => {
+            let _ = writeln!(f, "{command}");
+        }
+        Err(e) => tracing::warn!(error = %e, "perf control FIFO"),
+    }
 }
 
 /// Removes the agent's acknowledged mark from its store in `dir` (the store must be closed).
