@@ -1,5 +1,5 @@
 //! The `baobi-hub` command line: routing each command and what it prints. The clap definitions (the
-//! help text) are in `args.rs`; backup, restore and verify in `backups.rs`.
+//! help text) are in `args.rs`; backup, restore and verify in `backups.rs`; plans in `plan.rs`.
 //!
 //! Results go to stdout (tables, or JSON with `--json`), diagnostics to stderr, bilingual. Commands
 //! other than `init`, `serve` and `demo` go through `control::run`, so they work with the hub running
@@ -27,63 +27,15 @@ macro_rules! note {
 mod args;
 mod backups;
 mod drop;
+mod plan;
 mod standby;
 pub mod vi;
 
 pub use args::*;
 use backups::{backup, restore_backup, verify};
 pub use backups::{Problems, EXIT_PROBLEMS};
-
-/// Reads a plan given as a built-in id or a file path.
-pub fn plan_text(arg: &str) -> anyhow::Result<String> {
-    let p = Path::new(arg);
-    if p.exists() {
-        return std::fs::read_to_string(p).with_context(|| format!("reading plan file {arg}"));
-    }
-    match crate::plan::builtin(arg) {
-        Some(t) => Ok(t.to_string()),
-        None => Err(Usage(format!(
-            "'{arg}' is neither a plan file nor a built-in plan ({}) / không tìm thấy kế hoạch",
-            crate::plan::BUILTIN.map(|(id, _)| id).join(", ")
-        ))
-        .into()),
-    }
-}
-
-fn print_plan(plan: &Option<baobi_proto::wire::PlanDef>) -> anyhow::Result<()> {
-    let Some(p) = plan else {
-        out!("Chưa nạp kế hoạch / No plan loaded");
-        return Ok(());
-    };
-    out!("{} ({})", p.name, p.id);
-    if !p.name_en.is_empty() {
-        out!("{}", p.name_en);
-    }
-    out!(
-        "Tỉnh / Province: {} — giai đoạn / period {}-{} — hạn báo cáo / deadline: {}",
-        p.province,
-        p.period.0,
-        p.period.1,
-        p.deadline
-            .map_or("không quy định / none".into(), |(m, d)| format!(
-                "{d:02}/{m:02}"
-            ))
-    );
-    for t in &p.targets {
-        let (vi, en) = baobi_proto::indicators::names(t.indicator);
-        out!(
-            "  {} từ / from {}: {}% — {vi} / {en} [{}]",
-            t.indicator.as_str(),
-            t.year,
-            f64::from(t.threshold_bp) / 100.0,
-            crate::plan::covers(t.indicator)[0].join(", ")
-        );
-    }
-    for n in &p.notes {
-        out!("  • {n}");
-    }
-    Ok(())
-}
+pub use plan::plan_text;
+use plan::run_plan;
 
 /// Exit code for invalid input.
 pub const EXIT_USAGE: i32 = 2;
@@ -582,49 +534,6 @@ fn word<T: serde::Serialize>(v: &T) -> String {
         .ok()
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default()
-}
-
-fn run_plan(cli_data: &Option<PathBuf>, cmd: PlanCmd) -> anyhow::Result<()> {
-    match cmd {
-        PlanCmd::List => {
-            for (id, text) in crate::plan::BUILTIN {
-                let name = crate::plan::parse(text).map(|p| p.name).unwrap_or_default();
-                out!("{id}\t{name}");
-            }
-        }
-        PlanCmd::Set { file, json: j } => {
-            let dir = data(cli_data)?;
-            let text = plan_text(&file)?;
-            let Response::Plan { plan, .. } = call(dir, Request::PlanSet { text })? else {
-                bail!("unexpected answer from the hub");
-            };
-            if j {
-                out!("{}", json(&plan)?);
-            } else {
-                print_plan(&plan)?;
-            }
-            note!(
-                "Đã nạp kế hoạch; các văn phòng nhận ở lần đồng bộ sau / Plan loaded; offices receive it at their next sync"
-            );
-        }
-        PlanCmd::Show { json: j, toml } => {
-            let dir = data(cli_data)?;
-            let Response::Plan { plan, toml: text } = call(dir, Request::PlanShow)? else {
-                bail!("unexpected answer from the hub");
-            };
-            if toml {
-                match text {
-                    Some(t) => out!(raw "{t}"),
-                    None => return Err(Usage("no plan loaded / chưa nạp kế hoạch".into()).into()),
-                }
-            } else if j {
-                out!("{}", json(&plan)?);
-            } else {
-                print_plan(&plan)?;
-            }
-        }
-    }
-    Ok(())
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {
