@@ -30,7 +30,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, Serve
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use tracing::{info, warn};
 
-use crate::server::{blocking, protocol_refusal, refuse, ConnError, Framed, BATCH};
+use crate::server::{blocking, next_batch, protocol_refusal, refuse, ConnError, Framed};
 use crate::store::standby::Role;
 use crate::store::Hub;
 
@@ -208,27 +208,7 @@ pub(crate) async fn serve_standby(
         }
         if let Some(q) = &mut queue {
             while session.can_send() && !q.is_empty() {
-                let mut runs = vec![];
-                let mut room = BATCH;
-                while let Some(r) = q.front_mut() {
-                    let Some(run) = hub.run(&r.author, r.from, r.to, room)? else {
-                        if room < BATCH {
-                            break;
-                        }
-                        q.pop_front();
-                        continue;
-                    };
-                    room -= run.items.len();
-                    if run.last() >= r.to {
-                        q.pop_front();
-                    } else {
-                        r.from = run.last() + 1;
-                    }
-                    runs.push(run);
-                    if room == 0 {
-                        break;
-                    }
-                }
+                let runs = next_batch(hub, q, Ok)?;
                 if runs.is_empty() {
                     break;
                 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use baobi_proto::session::Event;
 use baobi_proto::wire::enroll_proof_bytes;
 use baobi_proto::wire::{
-    encode_frame, EnrollReply, EnrollRequest, FrameDecoder, Hello, Msg, Refusal, RefusalCode,
+    encode_frame, EnrollReply, EnrollRequest, FrameDecoder, Hello, Msg, Refusal, RefusalCode, Run,
     MAX_TEXT,
 };
 use baobi_proto::{AuthorId, Range, Session};
@@ -666,29 +666,7 @@ async fn session_loop(
         }
         if let Some(q) = &mut sending {
             while session.can_send() && !q.is_empty() {
-                // Fill one batch with runs, across ranges, up to BATCH entries.
-                let mut runs = vec![];
-                let mut room = BATCH;
-                while let Some(r) = q.front_mut() {
-                    let Some(mut run) = hub.run(&r.author, r.from, r.to, room)? else {
-                        if room < BATCH {
-                            break; // the next run opens the next batch
-                        }
-                        q.pop_front(); // nothing held there
-                        continue;
-                    };
-                    run = audience.filter(hub, run)?;
-                    room -= run.items.len();
-                    if run.last() >= r.to {
-                        q.pop_front();
-                    } else {
-                        r.from = run.last() + 1;
-                    }
-                    runs.push(run);
-                    if room == 0 {
-                        break;
-                    }
-                }
+                let runs = next_batch(hub, q, |run| audience.filter(hub, run))?;
                 if runs.is_empty() {
                     break;
                 }
@@ -721,6 +699,39 @@ async fn session_loop(
     blocking(hub, move |h| h.note_sync(&author, received)).await?;
     info!(%peer, agent = %who, received, sent, up_to_date = session.stats().up_to_date, "synced");
     Ok(())
+}
+
+/// Fills one batch with runs of the ranges in `q`, across ranges, up to `BATCH` entries, each passed
+/// through `filter` (what the peer may see); ranges it uses up leave `q`. Empty when `q` holds nothing
+/// more. An office's sync and a standby's follow send this way.
+pub(crate) fn next_batch(
+    hub: &Hub,
+    q: &mut VecDeque<Range>,
+    mut filter: impl FnMut(Run) -> crate::Result<Run>,
+) -> crate::Result<Vec<Run>> {
+    let mut runs = vec![];
+    let mut room = BATCH;
+    while let Some(r) = q.front_mut() {
+        let Some(run) = hub.run(&r.author, r.from, r.to, room)? else {
+            if room < BATCH {
+                break; // the next run opens the next batch
+            }
+            q.pop_front(); // nothing held there
+            continue;
+        };
+        let run = filter(run)?;
+        room -= run.items.len();
+        if run.last() >= r.to {
+            q.pop_front();
+        } else {
+            r.from = run.last() + 1;
+        }
+        runs.push(run);
+        if room == 0 {
+            break;
+        }
+    }
+    Ok(runs)
 }
 
 /// A hub serving in this process (QUIC and the control socket), as `serve` and the demo run it.
