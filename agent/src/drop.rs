@@ -138,21 +138,14 @@ pub fn export_bytes(store: &Store) -> Result<(Vec<u8>, u64, u64, u64)> {
     })
 }
 
-/// Writes [`export_bytes`] to `out` (through a temporary file beside it, renamed into place).
+/// Writes [`export_bytes`] to `out`, durably (`baobi_storage::write_durably`).
 pub fn export(store: &Store, out: &Path) -> Result<Exported> {
     let (bytes, entries, from, to) = export_bytes(store)?;
     let io = |source| Error::Io {
         path: out.display().to_string(),
         source,
     };
-    let mut tmp = out.as_os_str().to_owned();
-    tmp.push(".part");
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, &bytes).map_err(io)?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(io)?;
-    std::fs::rename(&tmp, out).map_err(io)?;
+    baobi_storage::write_durably(out, &bytes).map_err(io)?;
     Ok(Exported {
         path: out.display().to_string(),
         entries,

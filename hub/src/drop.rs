@@ -160,16 +160,14 @@ pub fn export_bytes(hub: &Hub, who: &str) -> Result<(Vec<u8>, Exported)> {
     let me = hub.keypair().author();
     let scoped = hub.scoped_summary(&agent)?;
     let audience = crate::office::audience(hub, &agent)?;
+    let mut missing = scoped.missing_in(&known(hub, &agent)?).into();
     let mut runs = vec![];
-    for mut r in scoped.missing_in(&known(hub, &agent)?) {
-        while r.from <= r.to {
-            let Some(run) = hub.run(&r.author, r.from, r.to, crate::server::BATCH)? else {
-                break; // nothing held there
-            };
-            let run = audience.filter(hub, run)?;
-            r.from = run.last() + 1;
-            runs.push(run);
+    loop {
+        let batch = crate::server::next_batch(hub, &mut missing, |run| audience.filter(hub, run))?;
+        if batch.is_empty() {
+            break;
         }
+        runs.extend(batch);
     }
     // The receipt reads the office's log under the merge lock: only what is flushed counts.
     let receipt = {
@@ -230,23 +228,16 @@ pub fn import(hub: &Hub, file: &std::path::Path) -> Result<Imported> {
     import_bytes(hub, &bytes)
 }
 
-/// Writes the drop file for `who` to `out` (through a temporary file beside it).
+/// Writes the drop file for `who` to `out`, durably (`baobi_storage::write_durably`).
 pub fn export(hub: &Hub, who: &str, out: &std::path::Path) -> Result<Exported> {
     let (bytes, mut e) = export_bytes(hub, who)?;
-    let mut tmp = out.as_os_str().to_owned();
-    tmp.push(".part");
-    let tmp = std::path::PathBuf::from(tmp);
     let cannot = |e: std::io::Error| {
         Error::Invalid(format!(
             "không ghi được tệp / cannot write {}: {e}",
             out.display()
         ))
     };
-    std::fs::write(&tmp, &bytes).map_err(cannot)?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(cannot)?;
-    std::fs::rename(&tmp, out).map_err(cannot)?;
+    baobi_storage::write_durably(out, &bytes).map_err(cannot)?;
     e.path = out.display().to_string();
     Ok(e)
 }

@@ -206,6 +206,23 @@ impl Db {
     }
 }
 
+/// Writes `bytes` to `path` so that a crash leaves either the old file or the whole new one: through
+/// `path.part` beside it, fsynced, renamed into place, and the folder fsynced (files the stores hand
+/// out, such as drop files, are kept the way the stores keep their own).
+pub fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".part");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)?;
+    File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
 /// Removes interrupted snapshots while holding sled's lock on `<dir>/db`. `Ok(None)`: the lock is
 /// held by someone else (nothing touched). A store not created yet needs nothing.
 fn repair(dir: &Path) -> std::io::Result<Option<Repairs>> {
@@ -311,6 +328,18 @@ mod tests {
         assert!(t.elapsed() >= LOCK_WAIT, "waited for the lock first");
         assert!(p.exists(), "a held store's files are not touched");
         assert!(err.to_string().contains("in use by another process"));
+    }
+
+    #[test]
+    fn a_durable_write_replaces_the_file_whole_and_leaves_no_part() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.drop");
+        write_durably(&p, b"first").unwrap();
+        write_durably(&p, b"second, longer").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"second, longer");
+        assert!(!d.path().join("x.drop.part").exists());
+        let missing = d.path().join("no such folder").join("x.drop");
+        assert!(write_durably(&missing, b"x").is_err());
     }
 
     #[test]
