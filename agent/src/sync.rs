@@ -268,12 +268,12 @@ async fn sync_inner(
             Err(e) => return Err(e.into()),
             Ok(c) => {
                 crate::standby::answered(store, &t)?;
-                connected = Some(c);
+                connected = Some((c, t));
                 break;
             }
         }
     }
-    let Some((endpoint, conn, mut stream)) = connected else {
+    let Some(((endpoint, conn, mut stream), target)) = connected else {
         // One hub: its reason as before; two: each with its address.
         let detail = match failed.as_slice() {
             [(_, d)] => d.clone(),
@@ -285,7 +285,7 @@ async fn sync_inner(
         };
         return Err(unreachable(detail));
     };
-    let result = drive(store, &mut stream, &hub_author, progress).await;
+    let result = drive(store, &mut stream, &hub_author, &target, progress).await;
     match &result {
         Ok(_) => close(endpoint, conn, stream).await,
         Err(_) => {
@@ -300,8 +300,13 @@ async fn drive(
     store: &Store,
     stream: &mut FramedStream,
     hub_author: &baobi_proto::AuthorId,
+    target: &crate::standby::Target,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<SyncReport> {
+    // What the office knows of the standby goes first; the hub answers only when it knows better.
+    stream
+        .send(&Msg::StandbyCheck(crate::standby::check(store)?))
+        .await?;
     let me = store.author()?;
     let own_seq = store.summary().get(&me);
     let mut session = Session::client(store.summary());
@@ -403,6 +408,9 @@ async fn drive(
             report.round_trips += 1;
         }
         match stream.recv().await? {
+            Some(Msg::StandbyPeer(p)) => {
+                crate::standby::learn(store, target, &p)?;
+            }
             Some(msg) => session.handle(msg)?,
             None => return Err(Error::Protocol("the hub ended the session early".into())),
         }

@@ -36,6 +36,7 @@ pub mod plan;
 pub mod report;
 pub mod review;
 pub mod server;
+pub mod standby_peer;
 pub mod store;
 #[cfg(test)]
 mod testkit;

@@ -75,3 +75,81 @@ pub struct RoleAnswer {
     /// When (Unix seconds; 0 when not promoted).
     pub promoted_at: i64,
 }
+
+/// Office → hub, sent just before [`crate::wire::Msg::Hello`] on a sync's stream: digests of the
+/// standby the office knows, so the hub tells it only what it lacks (nothing on a sync between an
+/// up-to-date office and its hub beyond these bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Encode, Decode)]
+pub struct StandbyCheck {
+    /// [`pin_digest`] of the standby the office knows (zeros when it knows none).
+    pub pin: [u8; 8],
+    /// [`key_digest`] of it (zeros when the office does not know its author).
+    pub key: [u8; 8],
+}
+
+/// Hub → office, before its answer to the `Hello`, only when the office's [`StandbyCheck`] differs:
+/// a primary names the standby it recorded (address, certificate, author); a standby, followed or
+/// promoted, names itself (empty `addr`: the office keeps the address it reached it at). Said over
+/// the pinned connection, it is that hub's word: the office then accepts the unit, plan, review and
+/// office entries of either author.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct StandbyPeer {
+    /// Where offices reach the standby (empty when a standby names itself).
+    pub addr: String,
+    /// SHA-256 of the standby's certificate.
+    pub fingerprint: [u8; 32],
+    /// The standby's author key (its entries after a promotion are the province hub's).
+    pub author: AuthorId,
+    /// True when the hub naming itself was promoted to primary.
+    pub promoted: bool,
+}
+
+fn digest8(parts: &[&[u8]]) -> [u8; 8] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"baobi standby peer");
+    for p in parts {
+        h.update((p.len() as u64).to_be_bytes());
+        h.update(p);
+    }
+    let d = h.finalize();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&d[..8]);
+    out
+}
+
+/// Digest of a standby's address, certificate and author as an office knows them.
+pub fn pin_digest(addr: &str, fingerprint: &[u8; 32], author: &AuthorId) -> [u8; 8] {
+    digest8(&[b"pin", addr.as_bytes(), fingerprint, &author.0])
+}
+
+/// Digest of a standby's certificate and author (what a standby naming itself compares).
+pub fn key_digest(fingerprint: &[u8; 32], author: &AuthorId, promoted: bool) -> [u8; 8] {
+    digest8(&[b"key", fingerprint, &author.0, &[promoted as u8]])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Msg;
+
+    #[test]
+    fn a_standby_check_costs_a_couple_dozen_bytes_and_digests_tell_every_field_apart() {
+        let a = AuthorId([7; 32]);
+        let b = AuthorId([8; 32]);
+        let fp = [1u8; 32];
+        let c = StandbyCheck {
+            pin: pin_digest("h:1", &fp, &a),
+            key: key_digest(&fp, &a, false),
+        };
+        let bytes = bincode::encode_to_vec(Msg::StandbyCheck(c), bincode::config::standard())
+            .expect("encode");
+        assert!(bytes.len() <= 24, "{} bytes", bytes.len());
+        assert_ne!(c.pin, pin_digest("h:2", &fp, &a));
+        assert_ne!(c.pin, pin_digest("h:1", &[2; 32], &a));
+        assert_ne!(c.pin, pin_digest("h:1", &fp, &b));
+        assert_ne!(c.key, key_digest(&fp, &b, false));
+        assert_ne!(c.key, key_digest(&fp, &a, true));
+        assert_ne!(c.pin, [0; 8]);
+    }
+}

@@ -219,6 +219,10 @@ pub enum Msg {
     RoleQuery,
     /// Standby → the primary it follows(ed): the answer.
     Role(crate::standby::RoleAnswer),
+    /// Office → hub, just before `Hello`: what the office knows of the standby.
+    StandbyCheck(crate::standby::StandbyCheck),
+    /// Hub → office, before its answer to `Hello`, when the office's check differs: the standby.
+    StandbyPeer(crate::standby::StandbyPeer),
 }
 
 /// Opening message of a sync session.

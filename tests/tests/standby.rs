@@ -239,3 +239,100 @@ fn an_office_asking_for_the_registry_is_refused_it_is_not_a_standby() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// Issue 14's defect and gaps (a) and (d): the promoted standby's own entries (a survey returned)
+/// are taken by an office whose token named the standby and by one enrolled before the standby
+/// existed (which learns it, address, certificate and author, from the primary at its next sync);
+/// their syncs keep succeeding; and a record the primary acknowledged but the standby never
+/// followed reaches the promoted standby from the office, exactly once.
+#[test]
+fn after_promote_the_new_primary_returns_a_record_and_the_offices_take_it() {
+    let mut primary = Hub::start();
+    // Enrolled before any standby: its token names the primary only.
+    let a = primary.enroll_agent("30226");
+    assert!(a.token.starts_with("baobi1."), "{}", a.token);
+    let survey = |a: &Agent, market: &str, day: u32| {
+        a.market_survey(market, &format!("2025-03-{day:02}"), "12.5", &[])
+    };
+    let market_a = a.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    let surveys_a: Vec<String> = (1..=3).map(|d| survey(&a, &market_a, d)).collect();
+    a.sync();
+
+    let mut standby = Hub::standby_of(&primary);
+    standby.serve_with(&["--follow-secs", "1"]);
+    // Enrolled once the standby exists: its token names both hubs.
+    let b = primary.enroll_agent("30208");
+    assert!(b.token.starts_with("baobi2."), "{}", b.token);
+    let market_b = b.outlet("market", "Chợ Mỹ Hiệp", "30208", &[]);
+    let surveys_b: Vec<String> = (1..=2).map(|d| survey(&b, &market_b, d)).collect();
+    b.sync();
+    let want = primary.records().len();
+    wait_for(Duration::from_secs(60), || standby.records().len() == want);
+    // The first office's next sync with the primary tells it of the standby.
+    a.sync();
+
+    // The standby stops following (killed); the primary acknowledges one more survey of the
+    // first office, then dies before any standby could follow it.
+    standby.kill();
+    let late = survey(&a, &market_a, 20);
+    let r = a.sync();
+    assert_eq!(r["sent"], 1, "{r}");
+    assert_eq!(
+        a.json(&["status"])["pending"],
+        0,
+        "acknowledged by the primary"
+    );
+    primary.kill();
+    standby.serve_with(&["--follow-secs", "1"]);
+    assert!(!at_hub(&standby).contains_key(&late));
+    let out = standby.run(&["promote", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The new primary returns a survey of each office: entries signed by its own key.
+    let reason = "sai số liệu / wrong figures";
+    for id in [&surveys_b[0], &surveys_a[0]] {
+        let r = standby.json(&["review", "return", id, "--reason", reason]);
+        assert_eq!(r["review"]["state"], "returned", "{r}");
+    }
+
+    // Each office falls back to it: the sync succeeds and the return reaches the office; the
+    // survey only the old primary had arrives from the first.
+    for (o, returned_id) in [(&b, &surveys_b[0]), (&a, &surveys_a[0])] {
+        let r = o.run(&["sync", "--json"]);
+        assert!(
+            r.status.success(),
+            "sync via the promoted standby: {}",
+            stderr(&r)
+        );
+        let returned = o.json(&["survey", "list", "--returned"]);
+        let ids: Vec<&str> = returned
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|s| s["id"].as_str())
+            .collect();
+        assert_eq!(ids, vec![returned_id.as_str()], "{returned}");
+        // Its next sync succeeds too, and changes nothing.
+        let again = o.sync();
+        assert_eq!(again["up_to_date"], true, "{again}");
+    }
+
+    let at = at_hub(&standby);
+    let mut all = BTreeSet::new();
+    for (o, market) in [(&a, &market_a), (&b, &market_b)] {
+        for id in held(o, std::slice::from_ref(market)) {
+            assert_eq!(at.get(&id), Some(&1), "record {id} at the new primary");
+            all.insert(id);
+        }
+    }
+    assert!(all.contains(&late));
+    assert_eq!(
+        at.len(),
+        all.len(),
+        "records at the new primary no office holds"
+    );
+    let records = standby.records();
+    for y in 2015..=2024 {
+        assert_eq!(hub_totals(&standby, y), recompute_totals(&records, y));
+    }
+}
