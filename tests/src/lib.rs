@@ -125,6 +125,13 @@ impl Hub {
         let addr = std::net::UdpSocket::bind("127.0.0.1:0")
             .and_then(|s| s.local_addr())
             .expect("free port");
+        Hub::standby_of_at(primary, addr, addr)
+    }
+
+    /// As [`Hub::standby_of`], serving (later) on `listen` while offices' tokens name `advertised`
+    /// (e.g. a simulated link in front of it).
+    pub fn standby_of_at(primary: &Hub, listen: SocketAddr, advertised: SocketAddr) -> Hub {
+        let addr = listen;
         let token = primary.ok(&["standby", "token"]).trim().to_string();
         let hub = Hub {
             dir: tempfile::tempdir().expect("temp dir"),
@@ -135,7 +142,13 @@ impl Hub {
             serve_env: vec![],
             serve_stderr: None,
         };
-        hub.ok(&["init", "--standby-of", &token, "--addr", &addr.to_string()]);
+        hub.ok(&[
+            "init",
+            "--standby-of",
+            &token,
+            "--addr",
+            &advertised.to_string(),
+        ]);
         hub
     }
 

@@ -4,6 +4,10 @@
 //! as saved is at the hub exactly once, the hub holds exactly the records the offices hold, and the
 //! hub's totals equal a recomputation from its records.
 //!
+//! A second variant adds a standby hub following the primary behind its own link: at a seeded moment
+//! the primary is killed with SIGKILL for good while offices sync, the standby is promoted, and the
+//! offices fall back to it; the same checks then hold at the new primary (issue 14).
+//!
 //! Seeded and reproducible in its decisions (`BAOBI_CHAOS_SEED`, printed); the timing of processes still
 //! varies from run to run. `BAOBI_CHAOS_RUNS` (default 1) and `BAOBI_CHAOS_SECS` (default 20) set the
 //! number and length of runs; the suite runs one short run. Figures are printed at the end:
@@ -40,6 +44,7 @@ struct Tally {
     hub_kills: u64,
     partitions: u64,
     migrations: u64,
+    failovers: u64,
     losses: u64,
     duplicates: u64,
     phantoms: u64,
@@ -120,72 +125,197 @@ fn random_profile(rng: &mut StdRng) -> Profile {
     }
 }
 
-/// One run: set up, cause chaos for `secs`, heal, check. Adds to `t`.
-fn run(seed: u64, secs: u64, t: &mut Tally) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut hub = Hub::start();
+/// What a run starts besides the primary hub and the offices (a relay will be added here).
+#[derive(Debug, Clone, Copy, Default)]
+struct Topology {
+    /// A standby follows the primary behind its own link; at a seeded moment the primary is killed
+    /// for good in the middle of syncs, the standby promoted, and the offices fall back to it.
+    standby: bool,
+}
+
+/// The hubs of a run, each behind its own simulated link.
+struct Hubs {
+    primary: Hub,
+    primary_link: Link,
+    standby: Option<(Hub, Link)>,
+    /// The primary was killed for good (the standby is promoted at `promote_at`).
+    primary_gone: bool,
+    /// The standby was promoted: it is the hub offices must end at.
+    promoted: bool,
+}
+
+impl Hubs {
+    /// The hub that serves offices now and holds the final figures: the promoted standby after a
+    /// failover, the primary before.
+    fn current(&mut self) -> &mut Hub {
+        match &mut self.standby {
+            Some((h, _)) if self.primary_gone => h,
+            _ => &mut self.primary,
+        }
+    }
+
+    fn links(&self) -> Vec<&Link> {
+        let mut v = vec![&self.primary_link];
+        v.extend(self.standby.as_ref().map(|(_, l)| l));
+        v
+    }
+}
+
+/// The primary hub, serving behind a simulated link.
+fn start_primary(seed: u64) -> (Hub, Link) {
+    let hub = Hub::start();
     let link = Link::start(hub.addr.expect("serving"), Profile::loopback(), seed);
-    let mut offices: Vec<Office> = OFFICES
-        .iter()
-        .enumerate()
-        .map(|(i, (unit, commune))| {
-            let agent = hub.enroll_agent_at(unit, link.addr());
-            let outlets = (0..2)
-                .map(|k| agent.outlet("market", &format!("Chợ {i}-{k}"), commune, &[]))
-                .collect::<Vec<_>>();
-            Office {
-                agent,
-                commune: commune.to_string(),
-                outlets,
-                daemon: i == 0,
-                running: None,
-                saved: Vec::new(),
-            }
-        })
-        .collect();
+    (hub, link)
+}
+
+/// A standby of `primary`, following it every second, behind its own link (offices' tokens name
+/// the link).
+fn start_standby(primary: &Hub, seed: u64) -> (Hub, Link) {
+    let listen = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("free port");
+    let link = Link::start(listen, Profile::loopback(), seed ^ 0x5742);
+    let mut hub = Hub::standby_of_at(primary, listen, link.addr());
+    hub.serve_with(&["--follow-secs", "1"]);
+    (hub, link)
+}
+
+/// Office `i` enrolled at `hub` through `link`, with two markets.
+fn start_office(hub: &Hub, link: &Link, i: usize, unit: &str, commune: &str) -> Office {
+    let agent = hub.enroll_agent_at(unit, link.addr());
+    let outlets = (0..2)
+        .map(|k| agent.outlet("market", &format!("Chợ {i}-{k}"), commune, &[]))
+        .collect::<Vec<_>>();
+    Office {
+        agent,
+        commune: commune.to_string(),
+        outlets,
+        daemon: i == 0,
+        running: None,
+        saved: Vec::new(),
+    }
+}
+
+/// Kills the primary for good (SIGKILL) and schedules the standby's promotion.
+fn fail_over(hubs: &mut Hubs, rng: &mut StdRng, t: &mut Tally) -> Instant {
+    hubs.primary.kill();
+    hubs.primary_gone = true;
+    t.failovers += 1;
+    Instant::now() + Duration::from_millis(rng.gen_range(0..2_000))
+}
+
+/// `promote` on the standby.
+fn promote(hubs: &mut Hubs) {
+    let out = hubs.current().run(&["promote", "--json"]);
+    assert!(
+        out.status.success(),
+        "promote: {}",
+        baobi_tests::stderr(&out)
+    );
+    hubs.promoted = true;
+}
+
+/// One run: set up, cause chaos for `secs`, heal, check. Adds to `t`.
+fn run(seed: u64, secs: u64, topo: Topology, t: &mut Tally) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (primary, primary_link) = start_primary(seed);
+    let mut hubs = Hubs {
+        primary,
+        primary_link,
+        standby: None,
+        primary_gone: false,
+        promoted: false,
+    };
+    let mut offices: Vec<Office> = Vec::new();
+    for (i, (unit, commune)) in OFFICES.iter().enumerate() {
+        // With a standby, the first office is enrolled before it exists: it learns the standby from
+        // the primary at its next sync.
+        if topo.standby && i == 1 {
+            hubs.standby = Some(start_standby(&hubs.primary, seed));
+        }
+        offices.push(start_office(
+            &hubs.primary,
+            &hubs.primary_link,
+            i,
+            unit,
+            commune,
+        ));
+    }
+    if topo.standby {
+        for o in &offices {
+            o.agent.sync();
+        }
+    }
     for o in &mut offices {
         if o.daemon {
             o.agent.start_daemon(2);
         }
     }
+    // With a standby: when the primary dies for good (while an office syncs, or soon after).
+    let mut failover_at = topo
+        .standby
+        .then(|| Instant::now() + Duration::from_millis(rng.gen_range(secs * 300..=secs * 600)));
+    let mut promote_at: Option<Instant> = None;
 
     let end = Instant::now() + Duration::from_secs(secs);
     let mut hub_back_at: Option<Instant> = None;
-    let mut heal_at: Option<Instant> = None;
+    let mut heal_at: Vec<Option<Instant>> = vec![None; hubs.links().len()];
     while Instant::now() < end {
-        // The hub: killed now and then (whatever it is merging), back after a while.
+        // With a standby: the primary dies for good in the middle of a sync (or a little after its
+        // moment when none runs), and the standby is promoted a little later.
+        if let Some(at) = failover_at {
+            let syncing = offices
+                .iter()
+                .any(|o| o.running.as_ref().is_some_and(|r| r.syncing));
+            let now = Instant::now();
+            if now >= at && (syncing || now >= at + Duration::from_secs(3)) {
+                failover_at = None;
+                hub_back_at = None;
+                promote_at = Some(fail_over(&mut hubs, &mut rng, t));
+            }
+        }
+        if promote_at.is_some_and(|at| Instant::now() >= at) {
+            promote_at = None;
+            promote(&mut hubs);
+        }
+        // The hub: killed now and then (whatever it is merging), back after a while; between the
+        // primary's death and the promotion the standby is left alone.
+        let between = hubs.primary_gone && !hubs.promoted;
         match hub_back_at {
             Some(at) if Instant::now() >= at => {
-                hub.serve();
+                hubs.current().serve();
                 hub_back_at = None;
             }
-            None if rng.gen_bool(0.015) => {
-                hub.kill();
+            None if !between && rng.gen_bool(0.015) => {
+                hubs.current().kill();
                 t.hub_kills += 1;
                 hub_back_at =
                     Some(Instant::now() + Duration::from_millis(rng.gen_range(200..2_500)));
             }
             _ => {}
         }
-        // The link: flaps, changes quality, rebinds.
-        match heal_at {
-            Some(at) if Instant::now() >= at => {
-                link.proxy().set_partitioned(false);
-                heal_at = None;
+        // The links: flap, change quality, rebind (the primary's, and the standby's when there is one).
+        for (k, link) in hubs.links().into_iter().enumerate() {
+            match heal_at[k] {
+                Some(at) if Instant::now() >= at => {
+                    link.proxy().set_partitioned(false);
+                    heal_at[k] = None;
+                }
+                None if rng.gen_bool(0.01) => {
+                    link.proxy().set_partitioned(true);
+                    t.partitions += 1;
+                    heal_at[k] =
+                        Some(Instant::now() + Duration::from_millis(rng.gen_range(300..4_000)));
+                }
+                _ => {}
             }
-            None if rng.gen_bool(0.01) => {
-                link.proxy().set_partitioned(true);
-                t.partitions += 1;
-                heal_at = Some(Instant::now() + Duration::from_millis(rng.gen_range(300..4_000)));
+            if rng.gen_bool(0.02) {
+                link.proxy().set_profile(random_profile(&mut rng));
             }
-            _ => {}
-        }
-        if rng.gen_bool(0.02) {
-            link.proxy().set_profile(random_profile(&mut rng));
-        }
-        if rng.gen_bool(0.005) {
-            link.proxy().migrate().expect("rebind");
-            t.migrations += 1;
+            if rng.gen_bool(0.005) {
+                link.proxy().migrate().expect("rebind");
+                t.migrations += 1;
+            }
         }
         for o in &mut offices {
             // The daemon office's background process dies now and then, mid-write or mid-sync.
@@ -248,12 +378,21 @@ fn run(seed: u64, secs: u64, t: &mut Tally) {
     }
 
     // Heal: the link is clean, the hub serves, processes finish, every office syncs until it succeeds.
-    link.proxy().set_partitioned(false);
-    link.proxy().set_profile(Profile::loopback());
-    if !hub.is_serving() {
-        hub.kill();
-        hub.serve();
+    for link in hubs.links() {
+        link.proxy().set_partitioned(false);
+        link.proxy().set_profile(Profile::loopback());
     }
+    if topo.standby && !hubs.primary_gone {
+        fail_over(&mut hubs, &mut rng, t);
+    }
+    if !hubs.current().is_serving() {
+        hubs.current().kill();
+        hubs.current().serve();
+    }
+    if hubs.primary_gone && !hubs.promoted {
+        promote(&mut hubs);
+    }
+    let hub = hubs.current();
     for o in &mut offices {
         if let Some(r) = o.running.take() {
             let printed = printed_ids(r.child);
@@ -346,27 +485,30 @@ fn run(seed: u64, secs: u64, t: &mut Tally) {
     t.saved += run_saved;
     t.runs += 1;
     eprintln!(
-        "chaos seed {seed}: {run_saved} saved, {} records at the hub, {} held by offices; so far {t:?}",
+        "chaos seed {seed} {topo:?}: {run_saved} saved, {} records at the hub, {} held by offices; so far {t:?}",
         records.len(),
         held.len()
     );
 }
 
-#[test]
-fn records_reported_saved_survive_kills_and_flapping_links_exactly_once() {
-    let seed = env_u64("BAOBI_CHAOS_SEED", 20_251_121);
+/// `BAOBI_CHAOS_RUNS` runs of `secs` seconds each from `BAOBI_CHAOS_SEED` (default `seed`), then
+/// the figures and the verdict.
+fn chaos(topo: Topology, seed: u64, secs: u64) {
+    let seed = env_u64("BAOBI_CHAOS_SEED", seed);
     let runs = env_u64("BAOBI_CHAOS_RUNS", 1);
-    let secs = env_u64("BAOBI_CHAOS_SECS", 20);
-    eprintln!("chaos: BAOBI_CHAOS_SEED={seed} BAOBI_CHAOS_RUNS={runs} BAOBI_CHAOS_SECS={secs}");
+    let secs = env_u64("BAOBI_CHAOS_SECS", secs);
+    eprintln!(
+        "chaos {topo:?}: BAOBI_CHAOS_SEED={seed} BAOBI_CHAOS_RUNS={runs} BAOBI_CHAOS_SECS={secs}"
+    );
     let started = Instant::now();
     let mut t = Tally::default();
     for i in 0..runs {
-        run(seed.wrapping_add(i), secs, &mut t);
+        run(seed.wrapping_add(i), secs, topo, &mut t);
     }
     eprintln!(
-        "chaos: {} runs in {:.0} s; {} records reported saved; kills: {} CLI mid-write, {} CLI mid-sync, \
-         {} daemon, {} hub; {} partitions, {} rebindings; losses {}, duplicates {}, phantoms {}, \
-         totals mismatches {}",
+        "chaos {topo:?}: {} runs in {:.0} s; {} records reported saved; kills: {} CLI mid-write, {} CLI \
+         mid-sync, {} daemon, {} hub; {} failovers to the standby; {} partitions, {} rebindings; \
+         losses {}, duplicates {}, phantoms {}, totals mismatches {}",
         t.runs,
         started.elapsed().as_secs_f64(),
         t.saved,
@@ -374,6 +516,7 @@ fn records_reported_saved_survive_kills_and_flapping_links_exactly_once() {
         t.cli_kills_syncing,
         t.daemon_kills,
         t.hub_kills,
+        t.failovers,
         t.partitions,
         t.migrations,
         t.losses,
@@ -382,9 +525,20 @@ fn records_reported_saved_survive_kills_and_flapping_links_exactly_once() {
         t.totals_mismatches
     );
     assert!(t.saved > 0, "the run recorded nothing: it proved nothing");
+    assert_eq!(t.failovers > 0, topo.standby);
     assert_eq!(
         (t.losses, t.duplicates, t.phantoms, t.totals_mismatches),
         (0, 0, 0, 0),
         "seed {seed}: see the lines above"
     );
+}
+
+#[test]
+fn records_reported_saved_survive_kills_and_flapping_links_exactly_once() {
+    chaos(Topology::default(), 20_251_121, 20);
+}
+
+#[test]
+fn with_a_standby_the_primary_killed_for_good_mid_sync_loses_nothing_after_promotion() {
+    chaos(Topology { standby: true }, 20_251_202, 15);
 }

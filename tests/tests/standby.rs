@@ -83,8 +83,14 @@ fn standby_follows_takes_over_from_a_killed_primary_and_after_promote_holds_ever
     // Offices carry on: each sync falls back to the standby.
     for (i, (a, outlets)) in offices.iter().enumerate() {
         a.import(&market_rows(outlets, 20, 10 + i as u64));
+        let began = std::time::Instant::now();
         let r = a.run(&["sync", "--json"]);
         assert!(r.status.success(), "sync via the standby: {}", stderr(&r));
+        // A figure for BENCHMARKS.md, not an assertion.
+        eprintln!(
+            "standby: office {i}'s first sync with the primary dead took {:.1} s",
+            began.elapsed().as_secs_f64()
+        );
     }
     let out = standby.run(&["promote", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
