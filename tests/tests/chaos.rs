@@ -218,6 +218,7 @@ fn promote(hubs: &mut Hubs) {
 /// One run: set up, cause chaos for `secs`, heal, check. Adds to `t`.
 fn run(seed: u64, secs: u64, topo: Topology, t: &mut Tally) {
     let mut rng = StdRng::seed_from_u64(seed);
+    let began = Instant::now();
     let (primary, primary_link) = start_primary(seed);
     let mut hubs = Hubs {
         primary,
@@ -257,6 +258,7 @@ fn run(seed: u64, secs: u64, topo: Topology, t: &mut Tally) {
         .then(|| Instant::now() + Duration::from_millis(rng.gen_range(secs * 300..=secs * 600)));
     let mut promote_at: Option<Instant> = None;
 
+    let set_up = began.elapsed();
     let end = Instant::now() + Duration::from_secs(secs);
     let mut hub_back_at: Option<Instant> = None;
     let mut heal_at: Vec<Option<Instant>> = vec![None; hubs.links().len()];
@@ -378,6 +380,7 @@ fn run(seed: u64, secs: u64, topo: Topology, t: &mut Tally) {
     }
 
     // Heal: the link is clean, the hub serves, processes finish, every office syncs until it succeeds.
+    let healing = Instant::now();
     for link in hubs.links() {
         link.proxy().set_partitioned(false);
         link.proxy().set_profile(Profile::loopback());
@@ -394,13 +397,23 @@ fn run(seed: u64, secs: u64, topo: Topology, t: &mut Tally) {
     }
     let hub = hubs.current();
     for o in &mut offices {
-        if let Some(r) = o.running.take() {
+        if let Some(mut r) = o.running.take() {
+            // A sync cut off by a hub that died for good waits for QUIC's idle timeout (60 s):
+            // with a standby it is killed here (as a user closing it would); writes finish.
+            if r.syncing && topo.standby && r.child.try_wait().ok().flatten().is_none() {
+                let _ = r.child.kill();
+                t.cli_kills_syncing += 1;
+            }
             let printed = printed_ids(r.child);
             if !r.syncing {
                 o.saved.extend(printed);
             }
         }
-        if o.daemon {
+        if o.daemon && topo.standby {
+            // Likewise a daemon whose sync the dead primary cut off: SIGTERM would wait for it.
+            o.agent.kill_daemon();
+            t.daemon_kills += 1;
+        } else if o.daemon {
             o.agent.stop_daemon();
         }
         let mut ok = false;
@@ -414,6 +427,7 @@ fn run(seed: u64, secs: u64, topo: Topology, t: &mut Tally) {
         assert!(ok, "office {} could not sync after healing", o.commune);
     }
 
+    let healed = healing.elapsed();
     // Check.
     let records = hub.records();
     let mut at_hub: BTreeMap<String, u64> = BTreeMap::new();
@@ -485,9 +499,13 @@ fn run(seed: u64, secs: u64, topo: Topology, t: &mut Tally) {
     t.saved += run_saved;
     t.runs += 1;
     eprintln!(
-        "chaos seed {seed} {topo:?}: {run_saved} saved, {} records at the hub, {} held by offices; so far {t:?}",
+        "chaos seed {seed} {topo:?}: {run_saved} saved, {} records at the hub, {} held by offices \
+         (set up {:.1} s, healed {:.1} s, checked {:.1} s); so far {t:?}",
         records.len(),
-        held.len()
+        held.len(),
+        set_up.as_secs_f64(),
+        healed.as_secs_f64(),
+        (healing.elapsed() - healed).as_secs_f64()
     );
 }
 
