@@ -65,7 +65,7 @@ pub(crate) async fn answer(
             Some(a) if !a.revoked => {}
             _ => return Ok(None),
         }
-        Ok(peer_for(h, &check)?)
+        peer_for(h, &check)
     })
     .await?;
     if let Some(p) = peer_info {

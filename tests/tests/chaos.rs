@@ -488,7 +488,7 @@ fn run(seed: u64, secs: u64, topo: Topology, t: &mut Tally) {
         }
     }
     for year in 2022..=2024 {
-        let (theirs, ours) = (hub_totals(&hub, year), recompute_totals(&records, year));
+        let (theirs, ours) = (hub_totals(hub, year), recompute_totals(&records, year));
         if theirs != ours {
             t.totals_mismatches += 1;
             eprintln!(
