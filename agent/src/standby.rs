@@ -7,12 +7,17 @@
 //! The standby's author key is kept too (`author`): learned over a pinned connection, from the
 //! primary (which recorded it at the standby's first contact) or from the standby itself, so the
 //! office accepts the hub-only entries (units, plans, reviews, jurisdictions) a promoted standby
-//! writes. Once the standby said it was promoted (`promoted`), the office no longer syncs with the
-//! old primary (two primaries would take its records apart).
+//! writes. Once the standby said it was promoted (`promoted`: its signed word), the office tries it
+//! first, and should it reach the old primary again it hands it that word instead of syncing (the old
+//! primary then stops serving: two primaries would take offices' records apart).
 
 use baobi_proto::identity::PeerPin;
-use baobi_proto::standby::{key_digest, pin_digest, StandbyCheck, StandbyPeer};
+use baobi_proto::standby::{
+    key_digest, pin_digest, Promotion, StandbyCheck, StandbyPeer, Superseded,
+};
+use baobi_proto::wire::Msg;
 use baobi_proto::AuthorId;
+use baobi_proto::Sig;
 use data_encoding::HEXLOWER;
 
 use crate::store::{self, HubInfo, Store};
@@ -72,6 +77,42 @@ pub fn promoted(store: &Store) -> store::Result<bool> {
     Ok(store.tree(TREE)?.get(K_PROMOTED)?.is_some())
 }
 
+/// The standby's signed word of its promotion, once it gave it.
+fn promotion(store: &Store) -> store::Result<Option<Promotion>> {
+    let Some(v) = store.tree(TREE)?.get(K_PROMOTED)? else {
+        return Ok(None);
+    };
+    let s = String::from_utf8_lossy(&v);
+    let bad = || store::Error::Corrupt("standby promotion".into());
+    let (at, sig) = s.split_once(' ').ok_or_else(bad)?;
+    let sig: [u8; 64] = HEXLOWER
+        .decode(sig.as_bytes())
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(bad)?;
+    Ok(Some(Promotion {
+        at: at.parse().map_err(|_| bad())?,
+        sig: Sig(sig),
+    }))
+}
+
+/// What a sync's stream opens with at `t`: what the office knows of the standby, or, at the old
+/// primary once the standby gave its word that it was promoted, that word.
+pub fn opening(store: &Store, t: &Target) -> store::Result<Msg> {
+    if !t.standby {
+        if let (Some(p), Some(author), Some(promotion)) =
+            (pin(store)?, author(store)?, promotion(store)?)
+        {
+            return Ok(Msg::Superseded(Superseded {
+                fingerprint: p.fingerprint,
+                author,
+                promotion,
+            }));
+        }
+    }
+    Ok(Msg::StandbyCheck(check(store)?))
+}
+
 /// What this office knows of the standby, sent before each sync's `Hello`.
 pub fn check(store: &Store) -> store::Result<StandbyCheck> {
     let (Some(p), Some(a)) = (pin(store)?, author(store)?) else {
@@ -105,8 +146,17 @@ pub fn learn(store: &Store, t: &Target, p: &StandbyPeer) -> store::Result<bool> 
         return Ok(false);
     }
     tree.insert(K_AUTHOR, HEXLOWER.encode(&p.author.0).as_bytes())?;
-    if t.standby && p.promoted {
-        tree.insert(K_PROMOTED, &b"1"[..])?;
+    if let Some(pr) = p.promotion.as_ref().filter(|_| t.standby) {
+        let word = Superseded {
+            fingerprint: p.fingerprint,
+            author: p.author,
+            promotion: pr.clone(),
+        };
+        // Kept only as signed: it is what the old primary will be shown.
+        if word.verifies() {
+            let v = format!("{} {}", pr.at, HEXLOWER.encode(&pr.sig.0));
+            tree.insert(K_PROMOTED, v.as_bytes())?;
+        }
     }
     store.flush()?;
     Ok(check(store)? != before)
@@ -149,7 +199,7 @@ pub fn targets(store: &Store, hub: &HubInfo) -> store::Result<Vec<Target>> {
             out.reverse();
         }
     }
-    drop_superseded(store, &mut out)?;
+    promoted_first(store, &mut out)?;
     Ok(out)
 }
 
@@ -163,11 +213,11 @@ pub fn answered(store: &Store, t: &Target) -> store::Result<()> {
     Ok(())
 }
 
-/// Once the standby said it was promoted, the old primary is no longer a hub to sync with: were it
-/// restarted without reaching its standby, it would serve as a second primary.
-fn drop_superseded(store: &Store, targets: &mut Vec<Target>) -> store::Result<()> {
+/// Once the standby said it was promoted, it is tried first whichever answered last; the old primary
+/// stays behind it only to be shown the standby's word (see [`opening`]).
+fn promoted_first(store: &Store, targets: &mut [Target]) -> store::Result<()> {
     if promoted(store)? {
-        targets.retain(|t| t.standby);
+        targets.sort_by_key(|t| !t.standby);
     }
     Ok(())
 }
@@ -232,7 +282,7 @@ mod tests {
             addr: "127.0.0.1:2".into(),
             fingerprint: [2; 32],
             author: standby.author(),
-            promoted: false,
+            promotion: None,
         };
         let primary_t = targets(&s, &hub).unwrap().remove(0);
         assert!(!primary_t.standby);
@@ -264,33 +314,64 @@ mod tests {
 
         // A hub at the standby's address naming another certificate than the pinned one is ignored.
         let standby_t = ts[1].clone();
+        let signed = |k: &Keypair, fp: [u8; 32]| Promotion {
+            at: 1_700_000_000,
+            sig: k.sign(&baobi_proto::standby::promotion_bytes(
+                &fp,
+                &k.author(),
+                1_700_000_000,
+            )),
+        };
         let other = StandbyPeer {
             fingerprint: [9; 32],
             author: stranger.author(),
-            promoted: true,
+            promotion: Some(signed(&stranger, [9; 32])),
             addr: String::new(),
         };
         assert!(!learn(&s, &standby_t, &other).unwrap());
         assert_eq!(author(&s).unwrap(), Some(standby.author()));
         assert!(!promoted(&s).unwrap());
 
-        // The standby says it was promoted: the old primary is no longer a target.
-        let itself = StandbyPeer {
+        // A word of promotion that does not verify is not kept.
+        let forged = StandbyPeer {
             addr: String::new(),
             fingerprint: [2; 32],
             author: standby.author(),
-            promoted: true,
+            promotion: Some(signed(&stranger, [2; 32])),
+        };
+        learn(&s, &standby_t, &forged).unwrap();
+        assert!(!promoted(&s).unwrap());
+        assert!(matches!(
+            opening(&s, &primary_t).unwrap(),
+            Msg::StandbyCheck(_)
+        ));
+
+        // The standby says it was promoted: it comes first, and the old primary is shown its word.
+        let itself = StandbyPeer {
+            promotion: Some(signed(&standby, [2; 32])),
+            ..forged
         };
         assert!(learn(&s, &standby_t, &itself).unwrap());
         let ts = targets(&s, &hub).unwrap();
-        assert_eq!(ts, vec![standby_t.clone()]);
+        assert_eq!(ts, vec![standby_t.clone(), primary_t.clone()]);
+        match opening(&s, &primary_t).unwrap() {
+            Msg::Superseded(w) => {
+                assert!(w.verifies());
+                assert_eq!((w.fingerprint, w.author), ([2; 32], standby.author()));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            opening(&s, &standby_t).unwrap(),
+            Msg::StandbyCheck(_)
+        ));
 
         // The primary naming a new standby (another certificate) forgets the old one's author.
         let newer = StandbyPeer {
             addr: "127.0.0.1:3".into(),
             fingerprint: [4; 32],
             author: stranger.author(),
-            promoted: false,
+            promotion: None,
         };
         assert!(learn(&s, &primary_t, &newer).unwrap());
         assert!(!promoted(&s).unwrap());

@@ -363,7 +363,7 @@ async fn drive(
 ) -> Result<SyncReport> {
     // What the office knows of the standby goes first; the hub answers only when it knows better.
     stream
-        .send(&Msg::StandbyCheck(crate::standby::check(store)?))
+        .send(&crate::standby::opening(store, target)?)
         .await?;
     let me = store.author()?;
     let own_seq = store.summary().get(&me);

@@ -42,7 +42,7 @@ impl Outcome {
 }
 
 /// Every refusal code, in wire order (a unit test keeps it complete).
-const REASONS: [RefusalCode; 9] = [
+const REASONS: [RefusalCode; 10] = [
     RefusalCode::NotEnrolled,
     RefusalCode::Revoked,
     RefusalCode::BadToken,
@@ -52,6 +52,7 @@ const REASONS: [RefusalCode; 9] = [
     RefusalCode::InvalidEntry,
     RefusalCode::Protocol,
     RefusalCode::Busy,
+    RefusalCode::Superseded,
 ];
 
 fn reason_index(c: RefusalCode) -> usize {
@@ -66,6 +67,7 @@ fn reason_index(c: RefusalCode) -> usize {
         RefusalCode::InvalidEntry => 6,
         RefusalCode::Protocol => 7,
         RefusalCode::Busy => 8,
+        RefusalCode::Superseded => 9,
     }
 }
 
@@ -133,7 +135,7 @@ impl Histogram {
 pub struct Metrics {
     syncs: [AtomicU64; 4],
     entries_merged: AtomicU64,
-    refusals: [AtomicU64; 9],
+    refusals: [AtomicU64; REASONS.len()],
     /// Time to check and store one received batch.
     pub merge_seconds: Histogram,
     /// Time from an office's `Hello` to the end of its session.

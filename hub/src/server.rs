@@ -409,14 +409,9 @@ async fn serve_conn(shared: &Shared, conn: quinn::Connection, peer: SocketAddr, 
         conn.close(codes::PROTOCOL.into(), b"no client certificate");
         return;
     };
-    let mut first = io.recv().await;
-    if let Ok(Some(Msg::StandbyCheck(c))) = first {
-        // An office's sync opens with what it knows of the standby (see `standby_peer.rs`).
-        first = match crate::standby_peer::answer(hub, &mut io, fp, c, peer).await {
-            Ok(()) => io.recv().await,
-            Err(e) => Err(e),
-        };
-    }
+    let first = io.recv().await;
+    // An office's sync opens with what it knows of the standby (see `standby_peer.rs`).
+    let first = crate::standby_peer::preamble(hub, &mut io, fp, first, peer).await;
     io.deadline = None;
     let result = match first {
         Ok(Some(Msg::Enroll(req))) => enroll(hub, &conn, &mut io, fp, req, peer).await,

@@ -351,5 +351,6 @@ fn msg_name(m: &Msg) -> &'static str {
         Msg::Role(_) => "Role",
         Msg::StandbyCheck(_) => "StandbyCheck",
         Msg::StandbyPeer(_) => "StandbyPeer",
+        Msg::Superseded(_) => "Superseded",
     }
 }

@@ -100,8 +100,49 @@ pub struct StandbyPeer {
     pub fingerprint: [u8; 32],
     /// The standby's author key (its entries after a promotion are the province hub's).
     pub author: AuthorId,
-    /// True when the hub naming itself was promoted to primary.
-    pub promoted: bool,
+    /// When the hub naming itself was promoted to primary: its signed word, which the office carries
+    /// to the old primary should it reach it again.
+    pub promotion: Option<Promotion>,
+}
+
+/// A promoted standby's signed word that it is the primary since `at`.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Promotion {
+    /// Promoted at (Unix seconds).
+    pub at: i64,
+    /// The standby's signature over [`promotion_bytes`].
+    pub sig: Sig,
+}
+
+/// What a promoted standby signs: its certificate, its author and when.
+pub fn promotion_bytes(fingerprint: &[u8; 32], author: &AuthorId, at: i64) -> Vec<u8> {
+    let mut v = b"baobi/1 promoted".to_vec();
+    v.extend_from_slice(fingerprint);
+    v.extend_from_slice(&author.0);
+    v.extend_from_slice(&at.to_be_bytes());
+    v
+}
+
+/// Office → an old primary, instead of [`StandbyCheck`], when the office holds its standby's word
+/// that it was promoted: the old primary, which recorded that standby, then stops serving offices.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct Superseded {
+    /// The promoted standby's certificate fingerprint.
+    pub fingerprint: [u8; 32],
+    /// Its author key.
+    pub author: AuthorId,
+    /// Its signed word.
+    pub promotion: Promotion,
+}
+
+impl Superseded {
+    /// True when the promotion is signed by `author` over this certificate and time.
+    pub fn verifies(&self) -> bool {
+        self.author.verify(
+            &promotion_bytes(&self.fingerprint, &self.author, self.promotion.at),
+            &self.promotion.sig,
+        )
+    }
 }
 
 fn digest8(parts: &[&[u8]]) -> [u8; 8] {
@@ -151,5 +192,38 @@ mod tests {
         assert_ne!(c.key, key_digest(&fp, &b, false));
         assert_ne!(c.key, key_digest(&fp, &a, true));
         assert_ne!(c.pin, [0; 8]);
+    }
+
+    #[test]
+    fn a_promotion_verifies_only_as_signed() {
+        let k = crate::Keypair::generate();
+        let fp = [5u8; 32];
+        let n = Superseded {
+            fingerprint: fp,
+            author: k.author(),
+            promotion: Promotion {
+                at: 1_700_000_000,
+                sig: k.sign(&promotion_bytes(&fp, &k.author(), 1_700_000_000)),
+            },
+        };
+        assert!(n.verifies());
+        let later = Superseded {
+            promotion: Promotion {
+                at: 1_700_000_001,
+                ..n.promotion.clone()
+            },
+            ..n.clone()
+        };
+        assert!(!later.verifies());
+        let other_cert = Superseded {
+            fingerprint: [6; 32],
+            ..n.clone()
+        };
+        assert!(!other_cert.verifies());
+        let other_author = Superseded {
+            author: crate::Keypair::generate().author(),
+            ..n
+        };
+        assert!(!other_author.verifies());
     }
 }

@@ -223,6 +223,8 @@ pub enum Msg {
     StandbyCheck(crate::standby::StandbyCheck),
     /// Hub → office, before its answer to `Hello`, when the office's check differs: the standby.
     StandbyPeer(crate::standby::StandbyPeer),
+    /// Office → an old primary, instead of `StandbyCheck`: its standby's word that it was promoted.
+    Superseded(crate::standby::Superseded),
 }
 
 /// Opening message of a sync session.
@@ -311,6 +313,8 @@ pub enum RefusalCode {
     Protocol,
     /// The hub is overloaded; retry later.
     Busy,
+    /// This hub's standby was promoted: it no longer serves offices.
+    Superseded,
 }
 
 /// An office's request to enroll, proving it holds the key it names.

@@ -342,3 +342,61 @@ fn after_promote_the_new_primary_returns_a_record_and_the_offices_take_it() {
         assert_eq!(hub_totals(&standby, y), recompute_totals(&records, y));
     }
 }
+
+/// Issue 14, gap (b): an old primary restarted while its promoted standby is unreachable serves (it
+/// cannot tell); an office that heard of the promotion hands it the standby's signed word, and from
+/// then on it refuses every office's sync (one that never heard of the promotion too) and refuses to
+/// serve again.
+#[test]
+fn an_old_primary_restarted_without_its_standby_stops_serving_once_an_office_brings_the_promotion()
+{
+    let mut primary = Hub::start();
+    let mut standby = Hub::standby_of(&primary);
+    standby.serve_with(&["--follow-secs", "1"]);
+    let a = primary.enroll_agent("30226");
+    let b = primary.enroll_agent("30208");
+    a.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    b.outlet("market", "Chợ Mỹ Hiệp", "30208", &[]);
+    a.sync();
+    b.sync();
+    let want = primary.records().len();
+    wait_for(Duration::from_secs(60), || standby.records().len() == want);
+
+    primary.kill();
+    let out = standby.run(&["promote", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The first office reaches the promoted standby and hears of the promotion.
+    let r = a.run(&["sync", "--json"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+
+    // The promoted standby is unreachable when the old primary is restarted: it serves.
+    standby.kill();
+    primary.serve();
+    // The first office shows it the standby's word: refused, and the hub keeps that word.
+    let r = a.run(&["sync", "--json"]);
+    assert!(!r.status.success());
+    assert!(stderr(&r).contains("no longer serves"), "{}", stderr(&r));
+    // The second office never heard of the promotion: refused all the same.
+    let r = b.run(&["sync", "--json"]);
+    assert!(
+        !r.status.success(),
+        "the old primary served as a second primary"
+    );
+    assert!(stderr(&r).contains("no longer serves"), "{}", stderr(&r));
+
+    // Restarted again, it refuses to serve, the standby still unreachable.
+    primary.stop();
+    let listen = primary.addr.expect("served").to_string();
+    let out = std::process::Command::new(baobi_tests::bin("baobi-hub"))
+        .args(["serve", "--listen", &listen, "--data"])
+        .arg(primary.dir.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run the old primary");
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("was promoted to primary"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -122,7 +122,11 @@ pub(super) fn promote(dir: &Path, j: bool) -> anyhow::Result<()> {
 /// `serve` on a primary whose standby was promoted while it was down: refuses to start, so that two
 /// primaries never take offices' syncs apart.
 pub(super) async fn refuse_if_superseded(hub: &Arc<Hub>) -> anyhow::Result<()> {
-    if let Some((addr, at)) = crate::follow::superseded(hub).await? {
+    let found = match crate::standby_peer::superseded(hub)? {
+        Some(s) => Some(s),
+        None => crate::follow::superseded(hub).await?,
+    };
+    if let Some((addr, at)) = found {
         bail!(
             "máy chủ dự phòng tại {addr} đã được đưa lên làm máy chủ chính lúc {}; máy chủ này không \
              phục vụ nữa (để làm máy chủ dự phòng của nó: baobi-hub init --standby-of trong thư mục \
