@@ -159,9 +159,15 @@ pub fn export(store: &Store, out: &Path) -> Result<Exported> {
 /// raises the acknowledged mark to its receipts. Importing the same file again changes nothing.
 pub fn import_bytes(store: &Store, bytes: &[u8]) -> Result<Imported> {
     let hub = store.hub()?.ok_or(Error::NotEnrolled)?;
-    let hub_author = hub.author_id()?;
     let me = store.author()?;
     let file = fmt::decode(bytes)?;
+    // Written by the primary, or by the standby whose key the primary told this office (a promoted
+    // standby writes and signs with its own key, as its entries and receipts are).
+    let primary = hub.author_id()?;
+    let hub_author = match crate::standby::author(store)? {
+        Some(s) if file.header.producer == s => s,
+        _ => primary,
+    };
     file.check(&hub_author, &hub_author, &me)?;
     let own_seq = store.own_seq()?;
     let mut held = 0;
@@ -177,7 +183,7 @@ pub fn import_bytes(store: &Store, bytes: &[u8]) -> Result<Imported> {
         .filter(|i| !matches!(i.op, Op::Elided(_)))
         .count() as u64;
     // All runs opened and checked before any is stored, as a sync's batch is.
-    let new = store.store_received(&file.body.runs, &hub_author)? as u64;
+    let new = store.store_received(&file.body.runs, &primary)? as u64;
     store.set_acked_seq(held)?;
     let at_hub = store.acked_seq()?;
     Ok(Imported {

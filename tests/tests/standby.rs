@@ -400,3 +400,39 @@ fn an_old_primary_restarted_without_its_standby_stops_serving_once_an_office_bri
         stderr(&out)
     );
 }
+
+#[test]
+fn a_promoted_standby_s_drop_file_is_taken_by_an_office_that_learnt_its_key() {
+    let mut primary = Hub::start();
+    let mut standby = Hub::standby_of(&primary);
+    standby.serve_with(&["--follow-secs", "1"]);
+    let office = primary.enroll_agent("30226");
+    let market = office.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    let survey = office.market_survey(&market, "2025-03-04", "12.5", &[]);
+    // This sync tells the office of the standby's key; the standby follows it.
+    office.sync();
+    let want = primary.records().len();
+    wait_for(Duration::from_secs(60), || standby.records().len() == want);
+    primary.kill();
+    let out = standby.run(&["promote", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = standby.json(&[
+        "review",
+        "return",
+        &survey,
+        "--reason",
+        "sai số liệu / wrong figures",
+    ]);
+    assert_eq!(r["review"]["state"], "returned", "{r}");
+
+    // The new primary's file for the office: its own review and a receipt, under its own key.
+    let files = tempfile::tempdir().expect("tempdir");
+    let down = files.path().join("for-tan-thanh.baobi-drop");
+    let down = down.to_str().expect("utf-8 path");
+    let e = standby.json(&["drop", "export", "--for", &office.author(), "--out", down]);
+    assert!(e["receipt_seq"].as_u64().unwrap_or(0) > 0, "{e}");
+    let i = office.json(&["drop", "import", down]);
+    assert_eq!(i["pending"], 0, "{i}");
+    let returned = office.json(&["survey", "list", "--returned"]);
+    assert_eq!(returned[0]["id"], survey.as_str(), "{returned}");
+}
