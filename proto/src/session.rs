@@ -349,5 +349,7 @@ fn msg_name(m: &Msg) -> &'static str {
         Msg::Registry(_) => "Registry",
         Msg::RoleQuery => "RoleQuery",
         Msg::Role(_) => "Role",
+        Msg::RelayFor(_) => "RelayFor",
+        Msg::Receipts(_) => "Receipts",
     }
 }

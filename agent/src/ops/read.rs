@@ -123,6 +123,14 @@ pub struct StatusInfo {
     pub hub_mismatch: bool,
     /// Entries held.
     pub entries: u64,
+    /// Own entries the hub holds, acknowledged by the hub directly or by its receipt ("tại máy chủ
+    /// / at the hub").
+    #[serde(default)]
+    pub at_hub: u64,
+    /// Own entries a relay acknowledged that no receipt of the hub covers yet ("tại trạm chuyển
+    /// tiếp / at the relay"); they are also counted in `pending`.
+    #[serde(default)]
+    pub at_relay: u64,
 }
 
 pub(super) fn outlets(store: &Store) -> Result<Vec<OutletRow>> {
@@ -305,5 +313,7 @@ pub(super) fn status(store: &Store, hub: &HubInfo) -> Result<StatusInfo> {
         last_error: store.last_error()?,
         hub_mismatch: store.hub_mismatch()?,
         entries: store.state().entries,
+        at_hub: store.acked_seq()?.min(store.own_seq()?),
+        at_relay: crate::relay::at_relay(store)?,
     })
 }
