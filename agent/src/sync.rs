@@ -385,6 +385,7 @@ fn take_receipts(
         }
     }
     store.set_acked_seq(held)?;
+    store.flush()?;
     Ok(())
 }
 
@@ -427,7 +428,11 @@ async fn drive(
                     for r in mine {
                         queue.extend(store.range(&me, r.from, r.to)?);
                     }
-                    for r in ranges.iter().filter(|r| r.author == *hub_author) {
+                    // A relay carries only this office's own log.
+                    for r in ranges
+                        .iter()
+                        .filter(|r| r.author == *hub_author && relay.is_none())
+                    {
                         hub_back.extend(store.hub_runs(hub_author, r.from, r.to, BATCH)?);
                     }
                     progress(Progress::ToSend(queue.len() as u64));

@@ -59,16 +59,18 @@ pub(crate) async fn serve(
                 ),
             ))
         }
-        None => return Err(refuse(
-            peer,
-            &office.short(),
-            RefusalCode::NotEnrolled,
-            format!(
+        None => {
+            return Err(refuse(
+                peer,
+                &office.short(),
+                RefusalCode::NotEnrolled,
+                format!(
                 "văn phòng {} chưa đăng ký ở máy chủ này / office {} is not enrolled at this hub",
                 office.short(),
                 office.short()
             ),
-        )),
+            ))
+        }
     };
     let a = agent.clone();
     let agent = blocking(hub, move |h| crate::office::settle(h, &a))

@@ -293,6 +293,10 @@ pub(super) fn show(store: &Store, id: &str) -> Result<SurveyDetail> {
 pub(super) fn status(store: &Store, hub: &HubInfo) -> Result<StatusInfo> {
     let units = units(store);
     let office = office(store, hub)?;
+    // Read before the state's lock is taken below (`store.state()` lives to the end of the literal).
+    let at_hub = store.acked_seq()?.min(store.own_seq()?);
+    let at_relay = crate::relay::at_relay(store)?;
+    let entries = store.state().entries;
     Ok(StatusInfo {
         author: store.author()?.hex(),
         unit: hub.unit.clone(),
@@ -312,8 +316,8 @@ pub(super) fn status(store: &Store, hub: &HubInfo) -> Result<StatusInfo> {
         last_sync: store.last_sync()?.map(|s| rfc3339(i128::from(s) * 1000)),
         last_error: store.last_error()?,
         hub_mismatch: store.hub_mismatch()?,
-        entries: store.state().entries,
-        at_hub: store.acked_seq()?.min(store.own_seq()?),
-        at_relay: crate::relay::at_relay(store)?,
+        entries,
+        at_hub,
+        at_relay,
     })
 }
