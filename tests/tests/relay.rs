@@ -63,6 +63,45 @@ fn a_commune_behind_a_partition_syncs_through_its_district_and_the_receipt_comes
     let (addr, fp) = start_relay(&mut district);
     let listed = commune.json(&["relay", "add", &addr, "--fingerprint", &fp]);
     assert_eq!(listed["relays"][0]["addr"], addr.as_str(), "{listed}");
+    // Or the relay in the enrollment token (`baobi3.`): the office knows it from enrollment.
+    let hub_addr = hub.addr.unwrap().to_string();
+    let token = hub.ok(&[
+        "enroll",
+        "--unit",
+        "30226",
+        "--addr",
+        &hub_addr,
+        "--relay",
+        &addr,
+        "--relay-fingerprint",
+        &fp,
+    ]);
+    assert!(token.starts_with("baobi3."), "{token}");
+    let other = Agent::new();
+    other.ok(&["init", "--token", &token, "--label", "UBND xã Tân Thành 2"]);
+    let listed = other.json(&["relay", "list"]);
+    assert_eq!(
+        (
+            listed["relays"][0]["addr"].as_str(),
+            listed["relays"][0]["fingerprint"].as_str()
+        ),
+        (Some(addr.as_str()), Some(fp.as_str())),
+        "{listed}"
+    );
+    assert!(hub
+        .ok(&["enroll", "--unit", "30226", "--addr", &hub_addr])
+        .starts_with("baobi1."));
+    let bad = hub.run(&[
+        "enroll",
+        "--unit",
+        "30226",
+        "--relay",
+        &addr,
+        "--relay-fingerprint",
+        "abc",
+    ]);
+    assert!(!bad.status.success());
+    assert!(stderr(&bad).contains("64"), "{}", stderr(&bad));
 
     let market = commune.outlet("market", "Chợ Tân Thành", "30226", &["--class", "3"]);
     let ids = [
