@@ -726,6 +726,61 @@ fn resolve_latest(
         .clone())
 }
 
+fn relay(store: &Store, r: RelayRequest) -> Result<Response> {
+    use crate::relay;
+    Ok(match r {
+        RelayRequest::Add { addr, fingerprint } => {
+            if addr.trim().is_empty() || !addr.contains(':') {
+                return Err(Error::Invalid {
+                    field: Some("addr".into()),
+                    message: format!(
+                        "địa chỉ trạm chuyển tiếp phải có dạng máy:cổng / the relay's address must \
+                         be host:port, not '{addr}'"
+                    ),
+                });
+            }
+            let Some(fp) = relay::parse_fingerprint(&fingerprint) else {
+                return Err(Error::Invalid {
+                    field: Some("fingerprint".into()),
+                    message: "dấu vân tay phải là 64 chữ số hex (`baobi-agent relay info` trên trạm \
+                              chuyển tiếp) / the fingerprint must be 64 hex digits (`baobi-agent relay \
+                              info` on the relay)"
+                        .into(),
+                });
+            };
+            relay::add_pin(
+                store,
+                baobi_proto::identity::PeerPin {
+                    addr: addr.trim().to_string(),
+                    fingerprint: fp,
+                },
+            )?;
+            Response::Relays {
+                list: relay::list(store)?,
+            }
+        }
+        RelayRequest::List => Response::Relays {
+            list: relay::list(store)?,
+        },
+        RelayRequest::Remove { addr } => {
+            if !relay::remove_pin(store, &addr)? {
+                return Err(Error::Invalid {
+                    field: Some("addr".into()),
+                    message: format!(
+                        "không có trạm chuyển tiếp nào tại {addr} / no relay at {addr}"
+                    ),
+                });
+            }
+            Response::Relays {
+                list: relay::list(store)?,
+            }
+        }
+        RelayRequest::Info => Response::RelayInfo {
+            info: relay::info(store)?,
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -832,59 +887,4 @@ mod tests {
         let back: Request = serde_json::from_str(&s).unwrap();
         assert!(matches!(back, Request::SurveyRetract { id, .. } if id == "1a2b3c4d-7"));
     }
-}
-
-fn relay(store: &Store, r: RelayRequest) -> Result<Response> {
-    use crate::relay;
-    Ok(match r {
-        RelayRequest::Add { addr, fingerprint } => {
-            if addr.trim().is_empty() || !addr.contains(':') {
-                return Err(Error::Invalid {
-                    field: Some("addr".into()),
-                    message: format!(
-                        "địa chỉ trạm chuyển tiếp phải có dạng máy:cổng / the relay's address must \
-                         be host:port, not '{addr}'"
-                    ),
-                });
-            }
-            let Some(fp) = relay::parse_fingerprint(&fingerprint) else {
-                return Err(Error::Invalid {
-                    field: Some("fingerprint".into()),
-                    message: "dấu vân tay phải là 64 chữ số hex (`baobi-agent relay info` trên trạm \
-                              chuyển tiếp) / the fingerprint must be 64 hex digits (`baobi-agent relay \
-                              info` on the relay)"
-                        .into(),
-                });
-            };
-            relay::add_pin(
-                store,
-                baobi_proto::identity::PeerPin {
-                    addr: addr.trim().to_string(),
-                    fingerprint: fp,
-                },
-            )?;
-            Response::Relays {
-                list: relay::list(store)?,
-            }
-        }
-        RelayRequest::List => Response::Relays {
-            list: relay::list(store)?,
-        },
-        RelayRequest::Remove { addr } => {
-            if !relay::remove_pin(store, &addr)? {
-                return Err(Error::Invalid {
-                    field: Some("addr".into()),
-                    message: format!(
-                        "không có trạm chuyển tiếp nào tại {addr} / no relay at {addr}"
-                    ),
-                });
-            }
-            Response::Relays {
-                list: relay::list(store)?,
-            }
-        }
-        RelayRequest::Info => Response::RelayInfo {
-            info: relay::info(store)?,
-        },
-    })
 }
