@@ -410,3 +410,86 @@ async fn session(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baobi_proto::chain::genesis;
+    use baobi_proto::wire::{Body, CampaignEvent, CampaignKind, Date, Hlc, Op};
+    use baobi_proto::Keypair;
+
+    fn entries(kp: &Keypair, n: u64) -> Vec<baobi_proto::Entry> {
+        (1..=n)
+            .map(|s| {
+                kp.sign_entry(
+                    s,
+                    Hlc(s),
+                    Op::Record(Body::Campaign(CampaignEvent {
+                        unit: "30226".into(),
+                        date: Date(20250301),
+                        kind: CampaignKind::Event,
+                        participants: Some(s as u32),
+                        topic: "Tuần lễ túi xanh".into(),
+                    })),
+                )
+            })
+            .collect()
+    }
+
+    fn code(e: ConnError) -> RefusalCode {
+        match e {
+            ConnError::Refused(r) => r.code,
+            other => panic!("not a refusal: {other}"),
+        }
+    }
+
+    #[test]
+    fn a_relay_takes_only_the_offices_own_sealed_runs_that_continue_its_copy() {
+        let (office, other) = (Keypair::generate(), Keypair::generate());
+        let me = office.author();
+        let es = entries(&office, 5);
+        let (first, l2) = Run::seal(&office, genesis(&me), &es[..2]).unwrap();
+        let (rest, l5) = Run::seal(&office, l2, &es[2..]).unwrap();
+        let (whole, _) = Run::seal(&office, genesis(&me), &es).unwrap();
+
+        // In order: taken as they are.
+        let (got, top, link) = check_runs(&me, 0, genesis(&me), vec![first.clone()]).unwrap();
+        assert_eq!((got, top, link), (vec![first.clone()], 2, l2));
+        // A run overlapping what is held is cut where the copy ends; its seal still opens.
+        let (got, top, link) = check_runs(&me, 2, l2, vec![whole.clone()]).unwrap();
+        assert_eq!((top, link), (5, l5));
+        assert_eq!(got[0].from, 3);
+        assert!(got[0].open().is_some());
+        assert_eq!(got[0].items, rest.items);
+        // Wholly held: nothing to keep.
+        assert!(check_runs(&me, 5, l5, vec![first.clone()])
+            .unwrap()
+            .0
+            .is_empty());
+
+        // Another author's run (a relay carries only the connected office's own).
+        let theirs = Run::seal(&other, genesis(&other.author()), &entries(&other, 1))
+            .unwrap()
+            .0;
+        assert_eq!(
+            code(check_runs(&me, 0, genesis(&me), vec![theirs]).unwrap_err()),
+            RefusalCode::WrongAuthor
+        );
+        // A byte changed: the seal does not open.
+        let mut altered = first.clone();
+        altered.items[1].hlc = Hlc(99);
+        assert_eq!(
+            code(check_runs(&me, 0, genesis(&me), vec![altered]).unwrap_err()),
+            RefusalCode::BadSignature
+        );
+        // A gap (the first run missing), or a fork (another chain at the same seq): refused.
+        assert_eq!(
+            code(check_runs(&me, 0, genesis(&me), vec![rest.clone()]).unwrap_err()),
+            RefusalCode::Protocol
+        );
+        assert_eq!(
+            code(check_runs(&me, 2, [7; 32], vec![rest]).unwrap_err()),
+            RefusalCode::Protocol
+        );
+    }
+}
