@@ -75,6 +75,18 @@ pub enum Error {
         /// Why the receipt is refused.
         error: baobi_proto::receipt::ReceiptError,
     },
+    /// The relay (or the hub, through it) refused this office.
+    #[error(
+        "trạm chuyển tiếp {addr} từ chối / the relay at {addr} refused ({:?}): {}",
+        .refusal.code,
+        .refusal.message
+    )]
+    RelayRefused {
+        /// The relay.
+        addr: String,
+        /// Its refusal.
+        refusal: Refusal,
+    },
 }
 
 impl From<baobi_proto::Error> for Error {
@@ -356,7 +368,13 @@ async fn via_relay(
                 drop(endpoint);
             }
         }
-        return result.map(Some);
+        return match result {
+            Err(Error::Refused(refusal)) => Err(Error::RelayRefused {
+                addr: pin.addr.clone(),
+                refusal,
+            }),
+            r => r.map(Some),
+        };
     }
     Ok(None)
 }

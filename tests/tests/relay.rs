@@ -409,7 +409,12 @@ fn a_hostile_relay_cannot_alter_hide_replay_or_forge() {
     // pending, not at the hub.
     let (raddr, rfp, task) = rt.block_on(raw_relay(vec![receipt.clone()]));
     commune.ok(&["relay", "add", &raddr, "--fingerprint", &rfp]);
-    let _ = commune.run(&["sync"]);
+    let out = commune.run(&["sync"]);
+    assert!(
+        stderr(&out).contains("the relay at"),
+        "the relay's refusal is the relay's: {}",
+        stderr(&out)
+    );
     let _ = rt.block_on(task);
     let st = commune.json(&["status"]);
     let n = (2 + later.len()) as u64;

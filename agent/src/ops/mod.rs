@@ -88,7 +88,7 @@ fn sync_message(e: &sync::Error) -> String {
             "Máy chủ tỉnh từ chối / The hub refused ({:?}): {}",
             r.code, r.message
         ),
-        e @ sync::Error::ForgedReceipt { .. } => e.to_string(),
+        e @ (sync::Error::ForgedReceipt { .. } | sync::Error::RelayRefused { .. }) => e.to_string(),
         sync::Error::NotEnrolled => Error::NotEnrolled.to_string(),
         sync::Error::AlreadyEnrolled(addr) => format!(
             "Văn phòng đã đăng ký / This office is already enrolled with the hub at {addr}"
