@@ -106,6 +106,10 @@ pub enum Command {
         /// Also serve the office app to paired devices on the office network at this address.
         #[arg(long)]
         http_lan: Option<String>,
+        /// Be a relay for the offices below this one: listen for their syncs (QUIC) on this
+        /// address (IP:PORT) and carry them to the hub at this office's syncs.
+        #[arg(long)]
+        relay: Option<String>,
     },
     /// Open the office app: start the daemon with --http if none runs on the data directory, then
     /// open the browser at its address (or print it).
@@ -158,6 +162,12 @@ pub enum Command {
         /// Drop command.
         #[command(subcommand)]
         cmd: DropCmd,
+    },
+    /// Relays: sync through a district office when the hub does not answer, or be one.
+    Relay {
+        /// Relay command.
+        #[command(subcommand)]
+        cmd: crate::cli_relay::RelayCmd,
     },
 }
 
@@ -304,7 +314,8 @@ pub async fn run(cli: Cli) -> i32 {
             interval,
             http,
             http_lan,
-        } => run_daemon(&dir, interval, http, http_lan).await,
+            relay,
+        } => run_daemon(&dir, interval, http, http_lan, relay).await,
         Command::App { http, no_open } => app(&dir, &http, no_open).await,
         Command::Restore {
             token,
@@ -355,6 +366,10 @@ pub async fn run(cli: Cli) -> i32 {
                 Err(e) => Err(anyhow::Error::from(e).context(format!("{}", file.display()))),
             },
         },
+        Command::Relay { cmd } => {
+            let (req, json) = cmd.request();
+            request(&dir, req, json).await
+        }
     };
     match result {
         Ok(code) => code,
@@ -536,7 +551,20 @@ async fn run_daemon(
     interval: u64,
     http: Option<String>,
     http_lan: Option<String>,
+    relay: Option<String>,
 ) -> anyhow::Result<i32> {
+    let relay_addr = match relay.as_deref().map(str::parse::<std::net::SocketAddr>) {
+        None => None,
+        Some(Ok(a)) => Some(a),
+        Some(Err(_)) => {
+            note!(
+                "Lỗi / Error: --relay: địa chỉ phải có dạng IP:CỔNG / the address must be IP:PORT, \
+                 not '{}'",
+                relay.as_deref().unwrap_or_default()
+            );
+            return Ok(ops::EXIT_INVALID);
+        }
+    };
     let mut opts = baobi_agent::http::Options::default();
     for (flag, value, loopback) in [("--http", &http, true), ("--http-lan", &http_lan, false)] {
         let Some(v) = value else { continue };
@@ -563,6 +591,17 @@ async fn run_daemon(
             "Chưa đăng ký: chờ mã đăng ký (ứng dụng văn phòng hoặc `baobi-agent init`) / Not enrolled \
              yet: waiting for an enrollment token (the office app or `baobi-agent init`)"
         );
+    }
+    if let Some(a) = relay_addr {
+        match baobi_agent::relay::serve::start(store.clone(), a).await {
+            Ok(bound) => {
+                note!("Trạm chuyển tiếp đang nghe tại {bound} / Relay listening on {bound}")
+            }
+            Err(e) => {
+                note!("Lỗi / Error: --relay: {e}");
+                return Ok(EXIT_ERROR);
+            }
+        }
     }
     let shutdown = async {
         let mut term =

@@ -144,6 +144,7 @@ pub const TABLE: &[baobi_cli::Entry] = &[
     ("daemon", "", "Chạy nền: đồng bộ theo lịch và phục vụ các lệnh khác qua DIR/agent.sock."),
     ("daemon", "interval", "Số giây giữa hai lần đồng bộ."),
     ("daemon", "http", "Phục vụ ứng dụng văn phòng tại địa chỉ nội bộ này (CỔNG hoặc IP:CỔNG), ví dụ 127.0.0.1:8090."),
+    ("daemon", "relay", "Làm trạm chuyển tiếp cho các văn phòng cấp dưới: nghe các lần đồng bộ của họ (QUIC) tại địa chỉ này (IP:CỔNG) và chuyển lên máy chủ tỉnh khi văn phòng này đồng bộ."),
     ("daemon", "http_lan", "Phục vụ thêm ứng dụng văn phòng cho các thiết bị đã ghép nối trong mạng văn phòng tại địa chỉ này."),
     ("app", "", "Mở ứng dụng văn phòng: khởi động chạy nền với --http nếu chưa có trên thư mục dữ liệu, rồi mở trình duyệt tại địa chỉ của nó (hoặc in địa chỉ)."),
     ("app", "http", "Địa chỉ nội bộ cho chương trình chạy nền được khởi động ở đây."),
@@ -166,6 +167,18 @@ pub const TABLE: &[baobi_cli::Entry] = &[
     ("drop import", "", "Nhận tệp chuyển dữ liệu của máy chủ tỉnh cho văn phòng này (`baobi-hub drop export --for`): những gì văn phòng còn thiếu, và biên nhận của máy chủ cho những gì máy chủ đã giữ."),
     ("drop import", "file", "Tệp cần nhận."),
     ("drop import", "json", "In kết quả dạng JSON."),
+    ("relay", "", "Trạm chuyển tiếp: đồng bộ qua văn phòng huyện khi máy chủ tỉnh không trả lời, hoặc làm trạm cho văn phòng khác."),
+    ("relay add", "", "Đồng bộ qua trạm chuyển tiếp tại ADDR khi không máy chủ nào trả lời (ghim theo chứng chỉ của trạm)."),
+    ("relay add", "addr", "Địa chỉ trạm chuyển tiếp, máy:cổng (`daemon --relay` của trạm)."),
+    ("relay add", "fingerprint", "SHA-256 chứng chỉ của trạm, như `baobi-agent relay info` in trên trạm."),
+    ("relay add", "json", "In kết quả dạng JSON."),
+    ("relay list", "", "Liệt kê các trạm chuyển tiếp văn phòng này có thể dùng, và số bản ghi đang ở trạm."),
+    ("relay list", "json", "In kết quả dạng JSON."),
+    ("relay remove", "", "Thôi đồng bộ qua trạm chuyển tiếp tại ADDR."),
+    ("relay remove", "addr", "Địa chỉ trạm, như `relay list` hiển thị."),
+    ("relay remove", "json", "In kết quả dạng JSON."),
+    ("relay info", "", "Văn phòng này với vai trò trạm chuyển tiếp: địa chỉ, dấu vân tay chứng chỉ và các văn phòng được chuyển tiếp."),
+    ("relay info", "json", "In kết quả dạng JSON."),
 ];
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod http;
 pub mod import;
 pub mod net;
 pub mod ops;
+pub mod relay;
 pub mod restore;
 pub mod standby;
 pub mod store;

@@ -19,6 +19,7 @@ macro_rules! out {
 }
 
 mod cli;
+mod cli_relay;
 mod cli_vi;
 mod render;
 

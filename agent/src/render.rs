@@ -62,6 +62,46 @@ pub(crate) fn render(resp: Response, json: bool) -> i32 {
                 );
             }
         }
+        Response::Relays { list } => {
+            if json {
+                print_json(&list);
+            } else {
+                for r in &list.relays {
+                    out!("{}  {}", r.addr, r.fingerprint);
+                }
+                if list.relays.is_empty() {
+                    note!("Chưa có trạm chuyển tiếp / No relay configured");
+                }
+                out!("Tại trạm chuyển tiếp / At the relay: {}", list.at_relay);
+            }
+        }
+        Response::RelayInfo { info } => {
+            if json {
+                print_json(&info);
+            } else {
+                out!(
+                    "Địa chỉ / Address: {}",
+                    info.addr
+                        .as_deref()
+                        .unwrap_or("- (chưa chạy `daemon --relay` / `daemon --relay` not run yet)")
+                );
+                out!("Dấu vân tay / Fingerprint: {}", info.fingerprint);
+                for o in &info.offices {
+                    out!(
+                        "{}  giữ / held {}  chờ máy chủ / waiting {}  biên nhận / receipt {}  {}{}",
+                        &o.office[..16.min(o.office.len())],
+                        o.held,
+                        o.waiting,
+                        o.receipt_seq,
+                        o.last_seen,
+                        o.refused
+                            .as_deref()
+                            .map(|r| format!("  từ chối / refused: {r}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+        }
         Response::DropImported { imported: i } => {
             if json {
                 print_json(&i);
@@ -214,6 +254,13 @@ pub(crate) fn render(resp: Response, json: bool) -> i32 {
                 out!("Mã tác giả / Author: {}", status.author);
                 out!("Máy chủ tỉnh / Hub: {}", status.hub_addr);
                 out!("Chờ gửi / Pending: {}", status.pending);
+                if status.at_relay > 0 {
+                    out!(
+                        "Tại trạm chuyển tiếp / At the relay: {} (chưa có biên nhận của máy chủ / no hub receipt yet)",
+                        status.at_relay
+                    );
+                }
+                out!("Tại máy chủ / At the hub: {}", status.at_hub);
                 out!("Số bản ghi / Entries held: {}", status.entries);
                 out!(
                     "Đồng bộ gần nhất / Last sync: {}",

@@ -64,6 +64,29 @@ pub enum Error {
     /// The hub broke the protocol.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// A relay handed this office a receipt that does not verify (signed by another key, for
+    /// another office, or for a head that is not this office's chain): refused, nothing changed.
+    #[error(
+        "trạm chuyển tiếp {addr} đưa biên nhận bị từ chối, không thay đổi gì / the relay at {addr}          handed a receipt that is refused, nothing changed: {error}"
+    )]
+    ForgedReceipt {
+        /// The relay.
+        addr: String,
+        /// Why the receipt is refused.
+        error: baobi_proto::receipt::ReceiptError,
+    },
+    /// The relay (or the hub, through it) refused this office.
+    #[error(
+        "trạm chuyển tiếp {addr} từ chối / the relay at {addr} refused ({:?}): {}",
+        .refusal.code,
+        .refusal.message
+    )]
+    RelayRefused {
+        /// The relay.
+        addr: String,
+        /// Its refusal.
+        refusal: Refusal,
+    },
 }
 
 impl From<baobi_proto::Error> for Error {
@@ -93,6 +116,14 @@ pub struct SyncReport {
     pub bytes_down: u64,
     /// Times the agent waited for the hub after sending (1 for a no-change sync).
     pub round_trips: u64,
+    /// True when no hub answered and the sync went through a relay (`relay add`): what it sent is
+    /// at the relay, not yet at the hub.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub via_relay: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Progress of a sync, for a progress bar.
@@ -179,6 +210,7 @@ pub async fn enroll(store: &Store, token: &Token, label: &str) -> Result<EnrollR
                 label: label.to_string(),
             })?;
             crate::standby::save(store, token.standby.as_ref())?;
+            crate::relay::save_token_pin(store, token.relay.as_ref())?;
             Ok(r)
         }
         Some(Msg::Refused(r)) => Err(Error::Refused(r)),
@@ -214,13 +246,17 @@ pub async fn sync(
 ) -> Result<SyncReport> {
     let r = sync_inner(store, progress).await;
     match &r {
-        Ok(_) => {
-            if store.restoring()? {
+        Ok(rep) => {
+            if !rep.via_relay && store.restoring()? {
                 // Everything the hub holds of ours is here now: writing may resume at its seq + 1.
                 store.set_acked_seq(store.own_seq()?)?;
                 store.set_restoring(false)?;
             }
-            store.record_sync_ok(now_unix())?
+            store.record_sync_ok(now_unix())?;
+            // A relay forwards what it carries for the offices below it after its own sync.
+            if !rep.via_relay {
+                crate::relay::forward::forward_all(store).await;
+            }
         }
         Err(Error::NotEnrolled) => {}
         Err(e) => {
@@ -252,6 +288,11 @@ async fn sync_inner(
     let mut failed: Vec<(String, String)> = vec![];
     let targets = crate::standby::targets(store, &hub)?;
     let connected = connect_first(&targets, &id, &mut failed).await?;
+    if connected.is_none() {
+        if let Some(r) = via_relay(store, &hub_author, &id, progress).await? {
+            return Ok(r);
+        }
+    }
     let Some(((endpoint, conn, mut stream), target)) = connected else {
         // One hub: its reason as before; two: each with its address.
         let detail = match failed.as_slice() {
@@ -265,7 +306,15 @@ async fn sync_inner(
         return Err(unreachable(detail));
     };
     crate::standby::answered(store, &target)?;
-    let result = drive(store, &mut stream, &hub_author, &target, progress).await;
+    let result = drive(
+        store,
+        &mut stream,
+        &hub_author,
+        Some(&target),
+        None,
+        progress,
+    )
+    .await;
     match &result {
         Ok(_) => close(endpoint, conn, stream).await,
         Err(_) => {
@@ -354,17 +403,113 @@ async fn connect_first<'a>(
     }
 }
 
+/// No hub answered: the sync through the first relay that does (`relay add`, or the token's),
+/// `None` when there is none or none answers.
+async fn via_relay(
+    store: &Store,
+    hub_author: &baobi_proto::AuthorId,
+    id: &Identity,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<Option<SyncReport>> {
+    for pin in crate::relay::pins(store)? {
+        let Ok(addr) = resolve(&pin.addr).await else {
+            continue;
+        };
+        let (endpoint, conn, mut stream) = match net::connect(addr, pin.fingerprint, id).await {
+            Ok(c) => c,
+            Err(net::Error::HubMismatch) => {
+                tracing::warn!(relay = %pin.addr, "relay certificate does not match its pin");
+                continue;
+            }
+            Err(e) => {
+                tracing::debug!(relay = %pin.addr, error = %e, "relay unreachable");
+                continue;
+            }
+        };
+        let result = drive(
+            store,
+            &mut stream,
+            hub_author,
+            None,
+            Some(&pin.addr),
+            progress,
+        )
+        .await;
+        match &result {
+            Ok(_) => close(endpoint, conn, stream).await,
+            Err(_) => {
+                net::close(&conn, 1, b"error").await;
+                drop(endpoint);
+            }
+        }
+        return match result {
+            Err(Error::Refused(refusal)) => Err(Error::RelayRefused {
+                addr: pin.addr.clone(),
+                refusal,
+            }),
+            r => r.map(Some),
+        };
+    }
+    Ok(None)
+}
+
+/// Takes a relay's receipts for this office: each must verify as a drop file's does (the hub's key,
+/// this office, its own chain); only then the hub's mark moves.
+fn take_receipts(
+    store: &Store,
+    hub_author: &baobi_proto::AuthorId,
+    relay: &str,
+    receipts: &[baobi_proto::receipt::Receipt],
+) -> Result<()> {
+    let me = store.author()?;
+    let own_seq = store.own_seq()?;
+    let mut held = 0;
+    // The primary's, or the standby's once the primary told this office its key.
+    let standby = crate::standby::author(store)?;
+    for r in receipts {
+        let hub = match standby {
+            Some(s) if r.hub == s => s,
+            _ => *hub_author,
+        };
+        match r.verify(&hub, &me, own_seq, |s| store.own_link(s).ok()) {
+            Ok(seq) => held = held.max(seq),
+            Err(error) => {
+                tracing::warn!(relay, %error, "refused a receipt handed by the relay");
+                return Err(Error::ForgedReceipt {
+                    addr: relay.to_string(),
+                    error,
+                });
+            }
+        }
+    }
+    store.set_acked_seq(held)?;
+    store.flush()?;
+    Ok(())
+}
+
 async fn drive(
     store: &Store,
     stream: &mut FramedStream,
     hub_author: &baobi_proto::AuthorId,
-    target: &crate::standby::Target,
+    target: Option<&crate::standby::Target>,
+    relay: Option<&str>,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<SyncReport> {
-    // What the office knows of the standby goes first; the hub answers only when it knows better.
-    stream
-        .send(&crate::standby::opening(store, target)?)
-        .await?;
+    // To a hub, what the office knows of the standby goes first; the hub answers only when it
+    // knows better. A relay is not asked.
+    if let Some(target) = target {
+        stream
+            .send(&crate::standby::opening(store, target)?)
+            .await?;
+    }
+    // Through a relay, acknowledgements raise the relay's mark; only a receipt raises the hub's.
+    let mark = |seq: u64| -> Result<()> {
+        match relay {
+            None => store.set_acked_seq(seq)?,
+            Some(_) => crate::relay::set_relayed_seq(store, seq)?,
+        }
+        Ok(())
+    };
     let me = store.author()?;
     let own_seq = store.summary().get(&me);
     let mut session = Session::client(store.summary());
@@ -385,11 +530,15 @@ async fn drive(
                     let mine: Vec<_> = ranges.iter().filter(|r| r.author == me).collect();
                     // The hub already holds every own entry below what it asks for.
                     let hub_has = mine.first().map_or(own_seq, |r| r.from.saturating_sub(1));
-                    store.set_acked_seq(hub_has)?;
+                    mark(hub_has)?;
                     for r in mine {
                         queue.extend(store.range(&me, r.from, r.to)?);
                     }
-                    for r in ranges.iter().filter(|r| r.author == *hub_author) {
+                    // A relay carries only this office's own log.
+                    for r in ranges
+                        .iter()
+                        .filter(|r| r.author == *hub_author && relay.is_none())
+                    {
                         hub_back.extend(store.hub_runs(hub_author, r.from, r.to, BATCH)?);
                     }
                     progress(Progress::ToSend(queue.len() as u64));
@@ -397,7 +546,7 @@ async fn drive(
                 }
                 Event::Received { id, runs } => {
                     store.store_received(&runs, hub_author)?;
-                    if runs.iter().any(|r| r.author == me) {
+                    if relay.is_none() && runs.iter().any(|r| r.author == me) {
                         // Our own entries coming back (a restore): the hub holds them.
                         store.set_acked_seq(store.summary().get(&me))?;
                     }
@@ -420,7 +569,7 @@ async fn drive(
                             break;
                         }
                         let (seq, _) = e.remove();
-                        store.set_acked_seq(seq)?;
+                        mark(seq)?;
                     }
                     report.sent += entries as u64;
                     progress(Progress::Sent(entries as u64));
@@ -428,7 +577,7 @@ async fn drive(
                 Event::Finished => {
                     if session.stats().up_to_date {
                         report.up_to_date = true;
-                        store.set_acked_seq(own_seq)?;
+                        mark(own_seq)?;
                     }
                 }
             }
@@ -460,14 +609,20 @@ async fn drive(
         report.bytes_up = stream.bytes_sent;
         report.bytes_down = stream.bytes_received;
         if session.is_finished() {
+            report.via_relay = relay.is_some();
             return Ok(report);
         }
         if std::mem::take(&mut waiting_for_reply) {
             report.round_trips += 1;
         }
         match stream.recv().await? {
-            Some(Msg::StandbyPeer(p)) => {
-                crate::standby::learn(store, target, &p)?;
+            Some(Msg::StandbyPeer(p)) if target.is_some() => {
+                if let Some(target) = target {
+                    crate::standby::learn(store, target, &p)?;
+                }
+            }
+            Some(Msg::Receipts(rs)) if relay.is_some() => {
+                take_receipts(store, hub_author, relay.unwrap_or_default(), &rs)?;
             }
             Some(msg) => session.handle(msg)?,
             None => return Err(Error::Protocol("the hub ended the session early".into())),

@@ -108,6 +108,7 @@ fn hub_unreachable_at_init_exits_3() {
         hub_fingerprint: [7; 32],
         secret: [1; 16],
         standby: None,
+        relay: None,
     }
     .to_text();
     let out = agent(dir.path(), &["init", "--token", &token]);

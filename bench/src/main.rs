@@ -13,6 +13,7 @@ mod link;
 mod meter;
 mod nochange;
 mod peers;
+mod relay;
 mod report;
 mod reports;
 mod scale;
@@ -80,7 +81,8 @@ struct Args {
     /// Runs of each report per checkpoint (the median is reported; default 5, 3 with --quick).
     #[arg(long)]
     report_runs: Option<usize>,
-    /// Sections to run (comma-separated): sync, hub, reports, concurrent, footprint, nochange.
+    /// Sections to run (comma-separated): sync, hub, reports, concurrent, footprint, nochange,
+    /// relay (not run by default).
     #[arg(
         long,
         value_delimiter = ',',
@@ -238,6 +240,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .context("no-change syncs")?,
         );
     }
+    let mut relayed = None;
+    if want("relay") {
+        say("relay / trạm chuyển tiếp");
+        let runs = if quick { 3 } else { 5 };
+        relayed = Some(relay::measure(1_000, runs).await.context("relay")?);
+    }
     out.check_goals();
     out.machine.load_end = report::load_avg();
     out.total_s = started.elapsed().as_secs_f64();
@@ -251,6 +259,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", out.render());
         if let Some(n) = &nochange {
             println!("{}", n.render());
+        }
+        if let Some(r) = &relayed {
+            println!("{}", r.render());
         }
     }
     Ok(())

@@ -33,6 +33,7 @@ pub mod net;
 pub mod office;
 pub mod operators;
 pub mod plan;
+pub mod relay;
 pub mod report;
 pub mod review;
 pub mod server;

@@ -423,6 +423,10 @@ async fn serve_conn(shared: &Shared, conn: quinn::Connection, peer: SocketAddr, 
             crate::follow::serve_standby(hub, &conn, &mut io, fp, peer).await
         }
         Ok(Some(Msg::RoleQuery)) => crate::follow::answer_role(hub, &conn, &mut io, fp, peer).await,
+        // An enrolled office carrying another's runs (issue 14, `relay.rs`).
+        Ok(Some(Msg::RelayFor(office))) => {
+            crate::relay::serve(hub, &conn, &mut io, fp, office, peer).await
+        }
         Ok(Some(Msg::Hello(h))) => {
             let began = std::time::Instant::now();
             let r = sync(shared, &conn, &mut io, fp, h, peer).await;
@@ -611,18 +615,21 @@ async fn sync(
         }
     };
     let ticket = shared.sessions.begin(agent.author, conn, hub);
-    let result = session_loop(hub, conn, io, &agent, hello, peer).await;
+    let result = session_loop(hub, conn, io, &agent, hello, peer, None).await;
     shared.sessions.end(&agent.author, ticket, hub);
     result
 }
 
-async fn session_loop(
+/// One office's sync session; `relay` is the office carrying it (a relayed sync), which is sent
+/// the hub's receipt for `agent`'s log at the end.
+pub(crate) async fn session_loop(
     hub: &Arc<Hub>,
     conn: &quinn::Connection,
     io: &mut Framed,
     agent: &AgentRec,
     hello: Hello,
     peer: SocketAddr,
+    relay: Option<&AgentRec>,
 ) -> Result<(), ConnError> {
     let who = agent.author.short();
     let a = agent.clone();
@@ -696,10 +703,19 @@ async fn session_loop(
             Err(e) => return Err(e),
         }
     }
+    if relay.is_some() {
+        let author = agent.author;
+        let r = blocking(hub, move |h| crate::relay::receipt(h, &author)).await?;
+        io.send(&Msg::Receipts(vec![r])).await?;
+    }
     io.finish(conn).await;
     let author = agent.author;
     blocking(hub, move |h| h.note_sync(&author, received)).await?;
     info!(%peer, agent = %who, received, sent, up_to_date = session.stats().up_to_date, "synced");
+    if let Some(r) = relay {
+        info!(%peer, agent = %who, relay = %r.author.short(), relay_label = %r.label,
+            "relayed sync done: this office's entries were relayed by another office");
+    }
     Ok(())
 }
 

@@ -144,7 +144,8 @@ pub(crate) async fn preamble(
         }
         other => other,
     };
-    if let Some(Msg::Hello(_)) = first {
+    // A superseded hub takes no office's sync, direct or carried by a relay.
+    if let Some(Msg::Hello(_) | Msg::RelayFor(_)) = first {
         if let Some((addr, at)) = blocking(hub, superseded).await? {
             return Err(superseded_refusal(peer, &addr, at));
         }

@@ -170,6 +170,9 @@ pub struct Token {
     pub secret: [u8; 16],
     /// The standby hub offices fall back to when the hub does not answer.
     pub standby: Option<PeerPin>,
+    /// The relay (a district office, `baobi-agent daemon --relay`) the office syncs through when
+    /// neither hub answers.
+    pub relay: Option<PeerPin>,
 }
 
 /// Another hub an office may reach: its address and the SHA-256 of its certificate.
@@ -190,6 +193,16 @@ struct TokenV1 {
     secret: [u8; 16],
 }
 
+/// The token's second format (`baobi2.`): a standby, no relay. Still written when there is no
+/// relay, so agents older than the relay read tokens of hubs with a standby.
+#[derive(Encode, Decode)]
+struct TokenV2 {
+    addr: String,
+    hub_fingerprint: [u8; 32],
+    secret: [u8; 16],
+    standby: Option<PeerPin>,
+}
+
 /// The secret never appears in debug output (logs, panics): only that there is one.
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -198,6 +211,7 @@ impl std::fmt::Debug for Token {
             .field("hub_fingerprint", &HEXLOWER.encode(&self.hub_fingerprint))
             .field("secret", &"<redacted>")
             .field("standby", &self.standby)
+            .field("relay", &self.relay)
             .finish()
     }
 }
@@ -205,6 +219,8 @@ impl std::fmt::Debug for Token {
 const TOKEN_PREFIX: &str = "baobi1.";
 /// A token that names a standby hub too.
 const TOKEN_PREFIX_2: &str = "baobi2.";
+/// A token that names a relay (and maybe a standby).
+const TOKEN_PREFIX_3: &str = "baobi3.";
 /// A standby token (`baobi-hub standby token`): the primary's address, pin and secret.
 const STANDBY_PREFIX: &str = "baobisb1.";
 
@@ -219,8 +235,14 @@ fn body_of(s: &str, prefix: &str) -> Option<Result<Vec<u8>, Error>> {
 
 impl Token {
     /// The printable form: `baobi1.` and base64url of the first format when there is no standby,
-    /// else `baobi2.` and base64url of the whole token.
+    /// `baobi2.` with a standby and no relay, else `baobi3.` and base64url of the whole token.
     pub fn to_text(&self) -> String {
+        if self.relay.is_some() {
+            return format!(
+                "{TOKEN_PREFIX_3}{}",
+                BASE64URL_NOPAD.encode(&wire::encode(self))
+            );
+        }
         match &self.standby {
             None => format!(
                 "{TOKEN_PREFIX}{}",
@@ -232,15 +254,31 @@ impl Token {
             ),
             Some(_) => format!(
                 "{TOKEN_PREFIX_2}{}",
-                BASE64URL_NOPAD.encode(&wire::encode(self))
+                BASE64URL_NOPAD.encode(&wire::encode(&TokenV2 {
+                    addr: self.addr.clone(),
+                    hub_fingerprint: self.hub_fingerprint,
+                    secret: self.secret,
+                    standby: self.standby.clone(),
+                }))
             ),
         }
     }
 
-    /// Parses the printable form (either format).
+    /// Parses the printable form (any of the three formats).
     pub fn from_text(s: &str) -> Result<Self, Error> {
+        let damaged = |_| Error::Invalid("token: damaged".into());
+        if let Some(bytes) = body_of(s, TOKEN_PREFIX_3) {
+            return wire::decode(&bytes?).map_err(damaged);
+        }
         if let Some(bytes) = body_of(s, TOKEN_PREFIX_2) {
-            return wire::decode(&bytes?).map_err(|_| Error::Invalid("token: damaged".into()));
+            let v2: TokenV2 = wire::decode(&bytes?).map_err(damaged)?;
+            return Ok(Token {
+                addr: v2.addr,
+                hub_fingerprint: v2.hub_fingerprint,
+                secret: v2.secret,
+                standby: v2.standby,
+                relay: None,
+            });
         }
         let bytes = body_of(s, TOKEN_PREFIX).ok_or_else(|| {
             if s.trim().starts_with(STANDBY_PREFIX) {
@@ -260,6 +298,7 @@ impl Token {
             hub_fingerprint: v1.hub_fingerprint,
             secret: v1.secret,
             standby: None,
+            relay: None,
         })
     }
 
@@ -291,6 +330,7 @@ impl Token {
             hub_fingerprint: v1.hub_fingerprint,
             secret: v1.secret,
             standby: None,
+            relay: None,
         })
     }
 
@@ -348,6 +388,7 @@ mod tests {
             hub_fingerprint: [7; 32],
             secret: random_secret(),
             standby: None,
+            relay: None,
         };
         assert_eq!(Token::from_text(&t.to_text()).unwrap(), t);
         assert!(Token::from_text("baobi1.@@@").is_err());
@@ -392,12 +433,68 @@ mod tests {
     }
 
     #[test]
+    fn a_relay_travels_in_the_third_format_and_older_formats_still_read() {
+        let relay = PeerPin {
+            addr: "10.0.0.3:4434".into(),
+            fingerprint: [5; 32],
+        };
+        let base = Token {
+            addr: "10.0.0.1:4433".into(),
+            hub_fingerprint: [3; 32],
+            secret: [9; 16],
+            standby: None,
+            relay: None,
+        };
+        let standby = Some(PeerPin {
+            addr: "10.0.0.2:4433".into(),
+            fingerprint: [4; 32],
+        });
+        // Without a relay the older formats are written, byte for byte as before.
+        assert!(base.to_text().starts_with("baobi1."));
+        let v2 = Token {
+            standby: standby.clone(),
+            ..base.clone()
+        };
+        let v2_text = v2.to_text();
+        assert!(v2_text.starts_with("baobi2."));
+        let as_before = format!(
+            "baobi2.{}",
+            BASE64URL_NOPAD.encode(&wire::encode(&(
+                "10.0.0.1:4433".to_string(),
+                [3u8; 32],
+                [9u8; 16],
+                standby.clone()
+            )))
+        );
+        assert_eq!(v2_text, as_before);
+        assert_eq!(Token::from_text(&as_before).unwrap(), v2);
+        for t in [
+            Token {
+                relay: Some(relay.clone()),
+                ..base.clone()
+            },
+            Token {
+                relay: Some(relay.clone()),
+                ..v2.clone()
+            },
+        ] {
+            let text = t.to_text();
+            assert!(text.starts_with("baobi3."), "{text}");
+            assert_eq!(Token::from_text(&text).unwrap(), t);
+            let mut bad = text.clone();
+            bad.truncate(text.len() - 2);
+            assert!(Token::from_text(&bad).is_err());
+        }
+    }
+
+    #[test]
     fn standby_and_office_tokens_are_not_interchangeable() {
         let t = Token {
             addr: "127.0.0.1:4433".into(),
             hub_fingerprint: [7; 32],
             secret: random_secret(),
             standby: None,
+            relay: None,
         };
         let sb = t.to_standby_text();
         assert_eq!(Token::from_standby_text(&sb).unwrap(), t);

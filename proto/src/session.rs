@@ -352,5 +352,7 @@ fn msg_name(m: &Msg) -> &'static str {
         Msg::StandbyCheck(_) => "StandbyCheck",
         Msg::StandbyPeer(_) => "StandbyPeer",
         Msg::Superseded(_) => "Superseded",
+        Msg::RelayFor(_) => "RelayFor",
+        Msg::Receipts(_) => "Receipts",
     }
 }

@@ -225,6 +225,12 @@ pub enum Msg {
     StandbyPeer(crate::standby::StandbyPeer),
     /// Office → an old primary, instead of `StandbyCheck`: its standby's word that it was promoted.
     Superseded(crate::standby::Superseded),
+    /// Relay → hub, first message: the sync that follows is on behalf of this office (the relay
+    /// carries its sealed runs and takes back what the hub sends it). Not sent on a direct sync.
+    RelayFor(AuthorId),
+    /// Hub → relay at the end of a relayed sync, and relay → office before its session: the hub's
+    /// signed receipts for the office's log (see [`crate::receipt`]).
+    Receipts(Vec<Receipt>),
 }
 
 /// Opening message of a sync session.

@@ -650,10 +650,16 @@ impl Agent {
 
     /// Starts `baobi-agent daemon` with a short interval.
     pub fn start_daemon(&mut self, interval_secs: u32) {
+        self.start_daemon_with(interval_secs, &[]);
+    }
+
+    /// Starts `baobi-agent daemon` with a short interval and `extra` arguments (e.g. `--relay`).
+    pub fn start_daemon_with(&mut self, interval_secs: u32, extra: &[&str]) {
         let child = Command::new(bin("baobi-agent"))
             .arg("--data")
             .arg(self.dir.path())
             .args(["daemon", "--interval", &interval_secs.to_string()])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -88,6 +88,7 @@ fn sync_message(e: &sync::Error) -> String {
             "Máy chủ tỉnh từ chối / The hub refused ({:?}): {}",
             r.code, r.message
         ),
+        e @ (sync::Error::ForgedReceipt { .. } | sync::Error::RelayRefused { .. }) => e.to_string(),
         sync::Error::NotEnrolled => Error::NotEnrolled.to_string(),
         sync::Error::AlreadyEnrolled(addr) => format!(
             "Văn phòng đã đăng ký / This office is already enrolled with the hub at {addr}"
@@ -245,6 +246,30 @@ pub enum Request {
         /// The file to read.
         file: std::path::PathBuf,
     },
+    /// The relay commands (`relay add|list|remove|info`).
+    Relay(RelayRequest),
+}
+
+/// What `relay` does.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "relay", rename_all = "kebab-case")]
+pub enum RelayRequest {
+    /// Sync through the relay at `addr` when no hub answers.
+    Add {
+        /// `host:port`.
+        addr: String,
+        /// SHA-256 of its certificate (`relay info` on the relay), 64 hex digits.
+        fingerprint: String,
+    },
+    /// The relays this office may use.
+    List,
+    /// Stop using the relay at `addr`.
+    Remove {
+        /// `host:port`.
+        addr: String,
+    },
+    /// This office as a relay: its address, fingerprint and the offices it carries for.
+    Info,
 }
 
 /// The answer to a request.
@@ -356,6 +381,16 @@ pub enum Response {
         /// What it did.
         imported: crate::drop::Imported,
     },
+    /// The relays this office may use.
+    Relays {
+        /// The list.
+        list: crate::relay::List,
+    },
+    /// This office as a relay.
+    RelayInfo {
+        /// What it shows.
+        info: crate::relay::Info,
+    },
 }
 
 /// A survey `survey import` saved.
@@ -432,6 +467,7 @@ async fn run(
             | Request::Indicators { .. }
             | Request::SyncHistory
             | Request::DropExport { .. }
+            | Request::Relay(RelayRequest::List | RelayRequest::Info)
     );
     if writes && store.restoring()? {
         return Err(store::Error::Restoring.into());
@@ -556,6 +592,7 @@ async fn run(
                 imported: crate::drop::import(store, &file)?,
             }
         }
+        Request::Relay(r) => relay(store, r)?,
     })
 }
 
@@ -687,6 +724,61 @@ fn resolve_latest(
     Ok(units
         .resolve_office_commune("commune", input, office, today)?
         .clone())
+}
+
+fn relay(store: &Store, r: RelayRequest) -> Result<Response> {
+    use crate::relay;
+    Ok(match r {
+        RelayRequest::Add { addr, fingerprint } => {
+            if addr.trim().is_empty() || !addr.contains(':') {
+                return Err(Error::Invalid {
+                    field: Some("addr".into()),
+                    message: format!(
+                        "địa chỉ trạm chuyển tiếp phải có dạng máy:cổng / the relay's address must \
+                         be host:port, not '{addr}'"
+                    ),
+                });
+            }
+            let Some(fp) = relay::parse_fingerprint(&fingerprint) else {
+                return Err(Error::Invalid {
+                    field: Some("fingerprint".into()),
+                    message: "dấu vân tay phải là 64 chữ số hex (`baobi-agent relay info` trên trạm \
+                              chuyển tiếp) / the fingerprint must be 64 hex digits (`baobi-agent relay \
+                              info` on the relay)"
+                        .into(),
+                });
+            };
+            relay::add_pin(
+                store,
+                baobi_proto::identity::PeerPin {
+                    addr: addr.trim().to_string(),
+                    fingerprint: fp,
+                },
+            )?;
+            Response::Relays {
+                list: relay::list(store)?,
+            }
+        }
+        RelayRequest::List => Response::Relays {
+            list: relay::list(store)?,
+        },
+        RelayRequest::Remove { addr } => {
+            if !relay::remove_pin(store, &addr)? {
+                return Err(Error::Invalid {
+                    field: Some("addr".into()),
+                    message: format!(
+                        "không có trạm chuyển tiếp nào tại {addr} / no relay at {addr}"
+                    ),
+                });
+            }
+            Response::Relays {
+                list: relay::list(store)?,
+            }
+        }
+        RelayRequest::Info => Response::RelayInfo {
+            info: relay::info(store)?,
+        },
+    })
 }
 
 #[cfg(test)]

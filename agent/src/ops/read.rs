@@ -123,6 +123,14 @@ pub struct StatusInfo {
     pub hub_mismatch: bool,
     /// Entries held.
     pub entries: u64,
+    /// Own entries the hub holds, acknowledged by the hub directly or by its receipt ("tại máy chủ
+    /// / at the hub").
+    #[serde(default)]
+    pub at_hub: u64,
+    /// Own entries a relay acknowledged that no receipt of the hub covers yet ("tại trạm chuyển
+    /// tiếp / at the relay"); they are also counted in `pending`.
+    #[serde(default)]
+    pub at_relay: u64,
 }
 
 pub(super) fn outlets(store: &Store) -> Result<Vec<OutletRow>> {
@@ -285,6 +293,10 @@ pub(super) fn show(store: &Store, id: &str) -> Result<SurveyDetail> {
 pub(super) fn status(store: &Store, hub: &HubInfo) -> Result<StatusInfo> {
     let units = units(store);
     let office = office(store, hub)?;
+    // Read before the state's lock is taken below (`store.state()` lives to the end of the literal).
+    let at_hub = store.acked_seq()?.min(store.own_seq()?);
+    let at_relay = crate::relay::at_relay(store)?;
+    let entries = store.state().entries;
     Ok(StatusInfo {
         author: store.author()?.hex(),
         unit: hub.unit.clone(),
@@ -304,6 +316,8 @@ pub(super) fn status(store: &Store, hub: &HubInfo) -> Result<StatusInfo> {
         last_sync: store.last_sync()?.map(|s| rfc3339(i128::from(s) * 1000)),
         last_error: store.last_error()?,
         hub_mismatch: store.hub_mismatch()?,
-        entries: store.state().entries,
+        entries,
+        at_hub,
+        at_relay,
     })
 }

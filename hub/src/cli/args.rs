@@ -73,6 +73,13 @@ pub enum Command {
         /// Seconds the token stays valid (overrides --ttl-hours; for tests of expiry).
         #[arg(long, hide = true)]
         ttl_secs: Option<u64>,
+        /// A relay the office syncs through when the hub does not answer: the district office's
+        /// `baobi-agent daemon --relay` address, host:port.
+        #[arg(long, requires = "relay_fingerprint")]
+        relay: Option<String>,
+        /// SHA-256 of the relay's certificate, as `baobi-agent relay info` prints it on the relay.
+        #[arg(long, requires = "relay")]
+        relay_fingerprint: Option<String>,
     },
     /// `restore AGENT`: issue a one-time restore token for an office whose disk (and key) was lost:
     /// the office that redeems it (`baobi-agent restore --token`) takes over its unit, and the lost

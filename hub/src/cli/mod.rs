@@ -28,6 +28,7 @@ mod args;
 mod backups;
 mod drop;
 mod plan;
+mod relay;
 mod standby;
 pub mod vi;
 
@@ -170,7 +171,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             addr,
             ttl_hours,
             ttl_secs,
+            relay,
+            relay_fingerprint,
         } => {
+            let relay = relay::pin(relay, relay_fingerprint)?;
             let dir = data(&cli.data)?;
             let r = call(
                 dir,
@@ -196,6 +200,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(w) = warning {
                 note!("Cảnh báo / Warning: {w}");
             }
+            let token = relay::with_relay(&token, relay)?;
             out!("{token}");
             note!(
                 "Mã đăng ký dùng một lần cho {unit_name} ({unit}{validity}), hết hạn {expires_at} / \

@@ -21,6 +21,8 @@ pub const TABLE: &[baobi_cli::Entry] = &[
     ("enroll", "label", "Tên gọi văn phòng (ví dụ \"UBND huyện Lai Vung\")."),
     ("enroll", "addr", "Địa chỉ máy chủ mà văn phòng kết nối tới (mặc định: địa chỉ `serve` lắng nghe gần nhất)."),
     ("enroll", "ttl_hours", "Số giờ mã còn hiệu lực."),
+    ("enroll", "relay", "Trạm chuyển tiếp văn phòng đồng bộ qua khi máy chủ không trả lời: địa chỉ `baobi-agent daemon --relay` của văn phòng huyện, máy:cổng."),
+    ("enroll", "relay_fingerprint", "SHA-256 chứng chỉ của trạm chuyển tiếp, như `baobi-agent relay info` in trên trạm."),
     ("restore", "", "`restore AGENT`: cấp mã khôi phục dùng một lần cho văn phòng bị mất ổ đĩa (và khóa): văn phòng dùng mã (`baobi-agent restore --token`) tiếp quản đơn vị của nó, khóa đã mất bị thu hồi. `restore --from FILE --data NEWDIR`: tạo máy chủ mới từ bản sao lưu."),
     ("restore", "agent", "Văn phòng bị mất: tiền tố khóa tác giả (ít nhất 8 chữ số hex) hoặc đúng tên gọi."),
     ("restore", "addr", "Địa chỉ máy chủ mà văn phòng kết nối tới (mặc định: địa chỉ `serve` lắng nghe gần nhất)."),

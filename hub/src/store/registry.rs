@@ -228,6 +228,7 @@ impl Hub {
                 hub_fingerprint: self.fingerprint(),
                 secret,
                 standby: self.standby_pin()?,
+                relay: None,
             },
             unit: spec.split('@').next().unwrap_or_default().to_string(),
             unit_name,

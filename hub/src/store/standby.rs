@@ -176,6 +176,7 @@ impl Hub {
                 hub_fingerprint: self.fingerprint(),
                 secret,
                 standby: None,
+                relay: None,
             },
             rec.expires_at,
         ))
