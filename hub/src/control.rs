@@ -155,6 +155,14 @@ pub enum Request {
     },
     /// Make this standby the primary (`promote`).
     Promote,
+    /// Issue a one-time token for a national hub (`national token`); answered with
+    /// [`Response::StandbyToken`] holding a `baobinat1.` token.
+    NationalToken {
+        /// This hub's address for the national hub (default: last listen address).
+        addr: Option<String>,
+        /// Validity in hours.
+        ttl_hours: u64,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -339,6 +347,19 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
                     hub.issue_standby_token(&addr, ttl_hours.min(24 * 365) * 3600)?;
                 Response::StandbyToken {
                     token: token.to_standby_text(),
+                    expires_at: rfc3339(expires_at),
+                    warning,
+                }
+            }
+            Request::NationalToken { addr, ttl_hours } => {
+                let (addr, warning) = match addr {
+                    Some(a) => (a, None),
+                    None => default_addr(hub)?,
+                };
+                let (token, expires_at) =
+                    hub.issue_national_token(&addr, ttl_hours.min(24 * 365) * 3600)?;
+                Response::StandbyToken {
+                    token: crate::national::token_text(&token),
                     expires_at: rfc3339(expires_at),
                     warning,
                 }

@@ -28,6 +28,7 @@ mod groups;
 pub mod http;
 pub mod indicators;
 pub mod limits;
+pub mod national;
 pub mod metrics;
 pub mod net;
 pub mod office;
