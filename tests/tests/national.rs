@@ -1,0 +1,147 @@
+//! A national hub over two provincial hubs (issue 14), through the real binaries over QUIC on
+//! loopback: Đồng Tháp (87) with its plan and Đồng Nai (75) with its own, offices recording in each.
+//! After `pull`, the nation's figures for each province equal that province's own
+//! `indicators --json`, the province table shows both, and the records at the nation carry the
+//! office that recorded each value. An office's entry altered at a province's hub is refused
+//! nationally (the office's seal no longer holds): nothing of it is stored, the other province is
+//! still pulled.
+
+use baobi_proto::AuthorId;
+use baobi_tests::{stderr, Agent, Hub};
+use serde_json::Value;
+
+/// A serving provincial hub with its plan, and one office that recorded `n` market surveys in
+/// `commune` (synced).
+fn province(code: &str, name: &str, plan: &str, unit: &str, commune: &str) -> (Hub, Agent) {
+    let mut hub = Hub::init_province(code, name, &["--plan", plan]);
+    hub.serve();
+    let office = hub.enroll_agent(unit);
+    survey(&office, commune, 0, 3);
+    (hub, office)
+}
+
+/// `n` markets in `commune`, each surveyed once in 2025, then a sync.
+fn survey(office: &Agent, commune: &str, from: usize, n: usize) {
+    for k in from..from + n {
+        let m = office.outlet(
+            "market",
+            &format!("Chợ {commune}-{k}"),
+            commune,
+            &["--class", "3"],
+        );
+        office.market_survey(&m, "2025-06-20", &format!("{}", 10 + k), &[]);
+    }
+    office.sync();
+}
+
+fn add(nation: &Hub, province: &Hub) {
+    let token = province.ok(&["national", "token"]).trim().to_string();
+    assert!(token.starts_with("baobinat1."), "{token}");
+    nation.ok(&["province", "add", &token]);
+}
+
+fn records(hub: &Hub, province: Option<&str>) -> Vec<Value> {
+    let mut args = vec!["records"];
+    if let Some(p) = province {
+        args.extend_from_slice(&["--province", p]);
+    }
+    match hub.json(&args) {
+        Value::Array(a) => a,
+        v => panic!("records --json: {v}"),
+    }
+}
+
+fn national_indicators(nation: &Hub, code: &str) -> Value {
+    nation.json(&["indicators", "--year", "2025", "--province", code])
+}
+
+#[test]
+fn a_national_hub_pulls_two_provinces_with_their_figures_and_authors_and_refuses_an_altered_entry()
+{
+    let (mut dt, dt_office) = province("87", "Đồng Tháp", "dong-thap-2021", "876", "30226");
+    let (nai, nai_office) = province("75", "Đồng Nai", "dong-nai-2022-2030", "26425", "26425");
+    let nation = Hub::national();
+    add(&nation, &dt);
+    add(&nation, &nai);
+    // A standby's token is not a national one, and a national token is spent once.
+    let sb = dt.ok(&["standby", "token"]).trim().to_string();
+    let out = nation.run(&["province", "add", &sb]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let listed = nation.json(&["province", "list"]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    // A national hub is not a standby: it is never named in offices' tokens.
+    let token = dt.token("30226");
+    assert!(token.starts_with("baobi1."), "{token}");
+
+    let out = nation.run(&["pull"]);
+    assert!(out.status.success(), "pull: {}", stderr(&out));
+
+    // Each province's figures at the nation are the province's own.
+    for (hub, code) in [(&dt, "87"), (&nai, "75")] {
+        let own = hub.indicators(2025, None);
+        assert!(own["plan"]["id"].is_string(), "{own}");
+        assert_eq!(national_indicators(&nation, code), own, "province {code}");
+        // Who recorded each value: the records at the nation are the province's, authors included.
+        assert_eq!(records(&nation, Some(code)), records(hub, None), "{code}");
+    }
+    let all = nation.json(&["indicators", "--year", "2025"]);
+    let rows = all["table"]["rows"].as_array().expect("table rows");
+    let codes: Vec<&str> = rows.iter().filter_map(|r| r["code"].as_str()).collect();
+    assert_eq!(codes, ["75", "87"]);
+    for p in all["provinces"].as_array().expect("provinces") {
+        let code = p["province"]["code"].as_str().unwrap();
+        let hub = if code == "87" { &dt } else { &nai };
+        assert_eq!(p["report"], hub.indicators(2025, None), "{code}");
+        let row = rows.iter().find(|r| r["code"] == code).unwrap();
+        for c in row["cells"].as_array().unwrap() {
+            let i = p["report"]["indicators"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["id"] == c["id"])
+                .unwrap();
+            assert_eq!((&c["value"], &c["target"]), (&i["value"], &i["target"]));
+        }
+        assert_eq!(p["completeness"]["offices"], 1);
+        assert_eq!(p["completeness"]["offices_reported"], 1);
+    }
+    let office = dt_office.author();
+    let by_office = records(&nation, Some("87"))
+        .iter()
+        .filter_map(|r| r["author"].as_str())
+        .filter(|a| office.starts_with(a) || a.starts_with(&office[..]))
+        .count();
+    assert!(by_office >= 6, "records by the office {office} at the nation: {by_office}");
+
+    // More work in both provinces; at Đồng Tháp's hub the office's last entry is altered.
+    let before = records(&nation, Some("87"));
+    survey(&dt_office, "30226", 3, 2);
+    survey(&nai_office, "26425", 3, 2);
+    dt.stop();
+    {
+        let store = baobi_hub::store::Hub::open(dt.dir.path()).expect("open the province store");
+        let author = AuthorId::from_hex(&dt_office.author()).expect("author");
+        assert!(store
+            .tamper_last_entry_for_tests(&author)
+            .expect("tamper")
+            .is_some());
+    }
+    dt.serve();
+    let out = nation.run(&["pull"]);
+    assert!(!out.status.success(), "an altered entry was pulled");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("87: LỖI / ERROR"), "{text}");
+    assert!(text.contains("BadSignature"), "{text}");
+    // Nothing of Đồng Tháp's refused batch is stored; Đồng Nai was still pulled.
+    assert_eq!(records(&nation, Some("87")), before);
+    assert_eq!(records(&nation, Some("75")), records(&nai, None));
+    assert_eq!(national_indicators(&nation, "75"), nai.indicators(2025, None));
+    let listed = nation.json(&["province", "list"]);
+    let dt_row = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == "87")
+        .unwrap();
+    assert!(dt_row["error"].is_string(), "{listed}");
+}
