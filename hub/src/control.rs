@@ -163,6 +163,16 @@ pub enum Request {
         /// Validity in hours.
         ttl_hours: u64,
     },
+    /// Write the province's national drop file (`national export`, absolute path).
+    NationalExport {
+        /// Where.
+        out: PathBuf,
+    },
+    /// Merge a national drop file into this province's store at the nation (`province import`).
+    NationalImport {
+        /// The file (absolute path).
+        file: PathBuf,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -280,6 +290,10 @@ pub enum Response {
         /// False when the hub was already a primary (nothing changed).
         was_standby: bool,
     },
+    /// A national drop file written.
+    NationalExported(Box<crate::national::drop::Exported>),
+    /// A national drop file merged.
+    NationalImported(Box<crate::national::drop::Imported>),
 }
 
 impl Response {
@@ -363,6 +377,15 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
                     expires_at: rfc3339(expires_at),
                     warning,
                 }
+            }
+            Request::NationalExport { out } => {
+                Response::NationalExported(Box::new(crate::national::drop::export(hub, &out)?))
+            }
+            Request::NationalImport { file } => {
+                let bytes = crate::national::drop::read_file(&file)?;
+                Response::NationalImported(Box::new(crate::national::drop::import_bytes(
+                    hub, &bytes,
+                )?))
             }
             Request::Promote => Response::Promoted {
                 was_standby: hub.promote()?,

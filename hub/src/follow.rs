@@ -123,9 +123,11 @@ pub(crate) async fn enroll_standby(
     let secret = req.secret;
     let author = req.author;
     // A national hub's token (store/national.rs) is redeemed as a national hub, never a standby.
-    let res = blocking(hub, move |h| match h.redeem_national(&secret, author, fp)? {
-        Some(r) => Ok(r),
-        None => h.redeem_standby(&secret, author, fp, &addr),
+    let res = blocking(hub, move |h| {
+        match h.redeem_national(&secret, author, fp)? {
+            Some(r) => Ok(r),
+            None => h.redeem_standby(&secret, author, fp, &addr),
+        }
     })
     .await?;
     let rec = match res {

@@ -111,7 +111,10 @@ fn a_national_hub_pulls_two_provinces_with_their_figures_and_authors_and_refuses
         .filter_map(|r| r["author"].as_str())
         .filter(|a| office.starts_with(a) || a.starts_with(&office[..]))
         .count();
-    assert!(by_office >= 6, "records by the office {office} at the nation: {by_office}");
+    assert!(
+        by_office >= 6,
+        "records by the office {office} at the nation: {by_office}"
+    );
 
     // More work in both provinces; at Đồng Tháp's hub the office's last entry is altered.
     let before = records(&nation, Some("87"));
@@ -135,7 +138,10 @@ fn a_national_hub_pulls_two_provinces_with_their_figures_and_authors_and_refuses
     // Nothing of Đồng Tháp's refused batch is stored; Đồng Nai was still pulled.
     assert_eq!(records(&nation, Some("87")), before);
     assert_eq!(records(&nation, Some("75")), records(&nai, None));
-    assert_eq!(national_indicators(&nation, "75"), nai.indicators(2025, None));
+    assert_eq!(
+        national_indicators(&nation, "75"),
+        nai.indicators(2025, None)
+    );
     let listed = nation.json(&["province", "list"]);
     let dt_row = listed
         .as_array()
@@ -144,4 +150,65 @@ fn a_national_hub_pulls_two_provinces_with_their_figures_and_authors_and_refuses
         .find(|r| r["code"] == "87")
         .unwrap();
     assert!(dt_row["error"].is_string(), "{listed}");
+}
+
+#[test]
+fn a_province_by_drop_file_gives_the_same_figures_and_a_corrupted_file_or_a_second_import_changes_nothing(
+) {
+    let (dt, _office) = province("87", "Đồng Tháp", "dong-thap-2021", "876", "30226");
+    let nation = Hub::national();
+    add(&nation, &dt);
+    let file = nation.dir.path().join("87.baobinat");
+    let out = dt.json(&["national", "export", "--out", file.to_str().unwrap()]);
+    assert!(out["entries"].as_u64().unwrap() > 0, "{out}");
+    let empty = records(&nation, Some("87"));
+    assert!(empty.is_empty(), "{empty:?}");
+
+    // A corrupted or truncated file is refused and changes nothing.
+    let bytes = std::fs::read(&file).unwrap();
+    for (name, bad) in [
+        ("flipped", {
+            let mut b = bytes.clone();
+            let i = b.len() / 2;
+            b[i] ^= 0x20;
+            b
+        }),
+        ("truncated", bytes[..bytes.len() - 10].to_vec()),
+    ] {
+        let p = nation.dir.path().join(name);
+        std::fs::write(&p, bad).unwrap();
+        let r = nation.run(&["province", "import", p.to_str().unwrap()]);
+        assert_eq!(r.status.code(), Some(2), "{name}: {}", stderr(&r));
+        assert!(records(&nation, Some("87")).is_empty(), "{name}");
+    }
+    // An office's drop file is not a province's.
+    let office_drop = nation.dir.path().join("office.drop");
+    dt.ok(&[
+        "drop",
+        "export",
+        "--for",
+        "office 876",
+        "--out",
+        office_drop.to_str().unwrap(),
+    ]);
+    let r = nation.run(&["province", "import", office_drop.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+
+    let first = nation.json(&["province", "import", file.to_str().unwrap()]);
+    assert!(first["new"].as_u64().unwrap() > 0, "{first}");
+    assert_eq!(first["new"], first["entries"], "{first}");
+    assert_eq!(
+        national_indicators(&nation, "87"),
+        dt.indicators(2025, None)
+    );
+    let recs = records(&nation, Some("87"));
+    assert_eq!(recs, records(&dt, None));
+    // Twice: nothing new, nothing changed.
+    let again = nation.json(&["province", "import", file.to_str().unwrap()]);
+    assert_eq!(again["new"], 0, "{again}");
+    assert_eq!(records(&nation, Some("87")), recs);
+    assert_eq!(
+        national_indicators(&nation, "87"),
+        dt.indicators(2025, None)
+    );
 }

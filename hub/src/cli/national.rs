@@ -22,6 +22,16 @@ pub enum NationalCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Write every run this hub holds, sealed, with its registry of offices, to a file signed by
+    /// this hub, for a national hub with no link to it (`baobi-hub province import FILE` there).
+    Export {
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `province` subcommands (on a national hub).
@@ -37,6 +47,15 @@ pub enum ProvinceCmd {
     },
     /// The provinces: code, name, last pull, entries, offices, errors.
     List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge a province's national drop file (`baobi-hub national export` there) with the checks
+    /// a pull makes; the province must have been added.
+    Import {
+        /// The file.
+        file: PathBuf,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -90,8 +109,7 @@ pub(super) fn intercept(mut cli: Cli) -> anyhow::Result<Option<Cli>> {
             json: j,
         } => {
             let n = open(data(&cli.data)?)?;
-            drop(n.open_province(&code).map_err(national_err)?);
-            cli.data = Some(n.province_dir(&code));
+            cli.data = Some(n.province(&code).map_err(national_err)?);
             cli.command = Command::Records {
                 json: j,
                 province: None,
@@ -106,8 +124,7 @@ pub(super) fn intercept(mut cli: Cli) -> anyhow::Result<Option<Cli>> {
             json: j,
         } => {
             let n = open(data(&cli.data)?)?;
-            drop(n.open_province(&code).map_err(national_err)?);
-            cli.data = Some(n.province_dir(&code));
+            cli.data = Some(n.province(&code).map_err(national_err)?);
             cli.command = Command::Indicators {
                 year,
                 unit,
@@ -162,11 +179,34 @@ pub(super) fn intercept(mut cli: Cli) -> anyhow::Result<Option<Cli>> {
 }
 
 fn national_cmd(dir: &Path, cmd: NationalCmd) -> anyhow::Result<()> {
-    let NationalCmd::Token {
-        addr,
-        ttl_hours,
-        json: j,
-    } = cmd;
+    let (addr, ttl_hours, j) = match cmd {
+        NationalCmd::Token {
+            addr,
+            ttl_hours,
+            json,
+        } => (addr, ttl_hours, json),
+        NationalCmd::Export { out, json: j } => {
+            let out = std::path::absolute(&out).with_context(|| format!("{}", out.display()))?;
+            let Response::NationalExported(e) = call(dir, Request::NationalExport { out })? else {
+                bail!("unexpected answer from the hub");
+            };
+            if j {
+                out!("{}", json(&e)?);
+            } else {
+                out!(
+                    "{}: {} mục, {} văn phòng, {} byte / {} entries, {} offices, {} bytes",
+                    e.path,
+                    e.entries,
+                    e.offices,
+                    e.bytes,
+                    e.entries,
+                    e.offices,
+                    e.bytes
+                );
+            }
+            return Ok(());
+        }
+    };
     let Response::StandbyToken {
         token,
         expires_at,
@@ -246,6 +286,38 @@ fn province_cmd(n: &National, cmd: ProvinceCmd) -> anyhow::Result<()> {
                 out!("{t}");
             }
         }
+        ProvinceCmd::Import { file, json: j } => {
+            let file = std::path::absolute(&file).with_context(|| format!("{}", file.display()))?;
+            // The header names the province; every check is made again by the import itself.
+            let bytes = crate::national::drop::read_file(&file).map_err(|e| match e {
+                crate::Error::Invalid(m) => anyhow::Error::from(Usage(m)),
+                e => e.into(),
+            })?;
+            let (h, _) = crate::national::drop::read(&bytes).map_err(|e| match e {
+                crate::Error::Invalid(m) => anyhow::Error::from(Usage(m)),
+                e => e.into(),
+            })?;
+            let pdir = n.province(&h.province).map_err(national_err)?;
+            let Response::NationalImported(i) = call(&pdir, Request::NationalImport { file })?
+            else {
+                bail!("unexpected answer from the hub");
+            };
+            if j {
+                out!("{}", json(&i)?);
+            } else {
+                out!(
+                    "{}: {} mục, {} mới, {} văn phòng cập nhật / {} entries, {} new, {} offices \
+                     updated",
+                    i.province,
+                    i.entries,
+                    i.new,
+                    i.offices,
+                    i.entries,
+                    i.new,
+                    i.offices
+                );
+            }
+        }
         ProvinceCmd::Remove { code } => {
             n.remove(&code).map_err(national_err)?;
             note!("Đã xóa tỉnh {code} khỏi máy chủ quốc gia / Province {code} removed");
@@ -259,7 +331,7 @@ fn province_cmd(n: &National, cmd: ProvinceCmd) -> anyhow::Result<()> {
 fn pull(n: &National, only: Option<&str>, j: bool) -> anyhow::Result<()> {
     let codes = match only {
         Some(c) => {
-            drop(n.open_province(c).map_err(national_err)?);
+            n.province(c).map_err(national_err)?;
             vec![c.to_string()]
         }
         None => n.codes().map_err(national_err)?,

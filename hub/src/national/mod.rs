@@ -9,6 +9,7 @@
 //! computes them. What the nation last pulled from a province is kept in that store's meta
 //! (`national_*`). The province's side (tokens, records of national hubs) is `store/national.rs`.
 
+pub mod drop;
 pub mod report;
 
 use std::path::{Path, PathBuf};
@@ -195,15 +196,15 @@ impl National {
         Ok(out)
     }
 
-    /// A province's store, opened; a clear error when it was never added.
-    pub fn open_province(&self, code: &str) -> Result<Hub> {
+    /// The folder of province `code`'s store; a clear error when it was never added.
+    pub fn province(&self, code: &str) -> Result<PathBuf> {
         if !self.codes()?.iter().any(|c| c == code) {
             return Err(Error::Invalid(format!(
                 "tỉnh '{code}' chưa được thêm (baobi-hub province list) / province '{code}' was \
                  not added (see baobi-hub province list)"
             )));
         }
-        Ok(Hub::open(&self.province_dir(code))?)
+        Ok(self.province_dir(code))
     }
 
     /// `province add TOKEN`: first contact with the province's hub (it records this national hub),
@@ -214,14 +215,9 @@ impl National {
             .dir
             .join("provinces")
             .join(format!(".new-{}", crate::now_ms()));
-        let hub = crate::follow::first_contact_as(
-            &tmp,
-            token,
-            "national",
-            &self.keypair,
-            &self.cert_der,
-        )
-        .await;
+        let hub =
+            crate::follow::first_contact_as(&tmp, token, "national", &self.keypair, &self.cert_der)
+                .await;
         let hub = match hub {
             Ok(h) => h,
             Err(e) => {
@@ -255,7 +251,8 @@ impl National {
 
     /// `province remove CODE`: forgets a province (its store is deleted).
     pub fn remove(&self, code: &str) -> Result<()> {
-        drop(self.open_province(code)?);
+        // Opened first: refused while `serve` holds it.
+        drop(Hub::open(&self.province(code)?)?);
         std::fs::remove_dir_all(self.province_dir(code))?;
         Ok(())
     }
@@ -328,45 +325,52 @@ pub async fn pull(hub: &Arc<Hub>) -> Result<Pulled> {
 }
 
 /// `serve` on a national hub: every province pulled every `every` (a province that fails is
-/// retried with a backoff doubling up to 32 × `every`, the others go on), each province's store
-/// answering the control socket in its folder (so `records --province` works while serving),
-/// until `stop`.
+/// retried with a backoff doubling up to 32 × `every`, the others go on), until `stop`. A
+/// province's store is open only while it is pulled, so `indicators`, `records --province` and
+/// `province list` work between pulls.
 pub async fn serve(
     nat: &National,
     every: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
-    let mut hubs = vec![];
-    for code in nat.codes()? {
-        let hub = Arc::new(Hub::open(&nat.province_dir(&code))?);
-        let listener = crate::control::bind(hub.dir())?;
-        let mut s = stop.clone();
-        tokio::spawn(crate::control::serve(hub.clone(), listener, async move {
-            let _ = s.wait_for(|v| *v).await;
-        }));
-        hubs.push((hub, 0u32, tokio::time::Instant::now()));
-    }
+    let mut due: Vec<(String, u32, tokio::time::Instant)> = nat
+        .codes()?
+        .into_iter()
+        .map(|c| (c, 0, tokio::time::Instant::now()))
+        .collect();
     loop {
         let now = tokio::time::Instant::now();
-        for (hub, fails, next) in hubs.iter_mut() {
+        for (code, fails, next) in due.iter_mut() {
             if *next > now {
                 continue;
             }
+            let dir = nat.province_dir(code);
+            let one = async {
+                let hub = Arc::new(Hub::open(&dir)?);
+                let p = pull(&hub).await?;
+                hub.flush()?;
+                Ok::<_, Error>(p)
+            };
             let p = tokio::select! {
-                p = pull(hub) => p?,
+                p = one => p,
                 _ = stop.wait_for(|v| *v) => return Ok(()),
             };
-            if p.error.is_some() {
-                *fails = (*fails + 1).min(5);
-            } else {
-                *fails = 0;
-                if p.received > 0 {
-                    tracing::info!(province = %p.code, received = p.received, "pulled");
+            match p {
+                Ok(p) if p.error.is_none() => {
+                    *fails = 0;
+                    if p.received > 0 {
+                        tracing::info!(province = %p.code, received = p.received, "pulled");
+                    }
+                }
+                Ok(_) => *fails = (*fails + 1).min(5),
+                Err(e) => {
+                    tracing::warn!(province = %code, error = %e, "could not pull the province");
+                    *fails = (*fails + 1).min(5);
                 }
             }
             *next = tokio::time::Instant::now() + every * (1u32 << *fails);
         }
-        let wake = hubs
+        let wake = due
             .iter()
             .map(|(_, _, n)| *n)
             .min()

@@ -132,7 +132,8 @@ impl Hub {
         };
         let mut e: Entry = dec("entry", &raw)?;
         e.hlc = Hlc(e.hlc.0 ^ 1);
-        self.tree.insert(keys::entry(author, seq), wire::encode(&e))?;
+        self.tree
+            .insert(keys::entry(author, seq), wire::encode(&e))?;
         self.tree.flush()?;
         Ok(Some(seq))
     }
