@@ -38,7 +38,7 @@ pub struct ProvinceReport {
 /// One cell of the province table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Cell {
-    /// Indicator id (`I1`, ...).
+    /// Indicator id (`i1`, ...).
     pub id: String,
     /// Value as a fraction.
     pub value: Option<f64>,
