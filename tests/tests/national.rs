@@ -212,3 +212,45 @@ fn a_province_by_drop_file_gives_the_same_figures_and_a_corrupted_file_or_a_seco
         dt.indicators(2025, None)
     );
 }
+
+/// `records --province CODE --json` at the nation, none while the store is busy (a pull holds it).
+fn try_records(nation: &Hub, code: &str) -> Option<Vec<Value>> {
+    // Not too often: each look holds the store a moment, and a pull then waits for its next turn.
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let out = nation.run(&["records", "--province", code, "--json"]);
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+#[test]
+fn a_serving_national_hub_pulls_every_province_on_its_schedule() {
+    let (dt, office) = province("87", "Đồng Tháp", "dong-thap-2021", "876", "30226");
+    let nation = Hub::national();
+    add(&nation, &dt);
+    let mut serving = std::process::Command::new(baobi_tests::bin("baobi-hub"))
+        .args(["serve", "--pull-secs", "1", "--data"])
+        .arg(nation.dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn the national hub");
+    let want = records(&dt, None);
+    baobi_tests::wait_for(std::time::Duration::from_secs(90), || {
+        try_records(&nation, "87").as_ref() == Some(&want)
+    });
+    // New records at the province reach the nation with no command.
+    survey(&office, "30226", 3, 1);
+    let want = records(&dt, None);
+    assert!(want.len() > 6);
+    baobi_tests::wait_for(std::time::Duration::from_secs(90), || {
+        try_records(&nation, "87").as_ref() == Some(&want)
+    });
+    let _ = serving.kill();
+    let _ = serving.wait();
+    assert_eq!(
+        national_indicators(&nation, "87"),
+        dt.indicators(2025, None)
+    );
+}
