@@ -213,6 +213,16 @@ fn a_province_by_drop_file_gives_the_same_figures_and_a_corrupted_file_or_a_seco
     );
 }
 
+/// A serving national hub, killed when dropped (also when the test fails).
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `records --province CODE --json` at the nation, none while the store is busy (a pull holds it).
 fn try_records(nation: &Hub, code: &str) -> Option<Vec<Value>> {
     // Not too often: each look holds the store a moment, and a pull then waits for its next turn.
@@ -229,13 +239,15 @@ fn a_serving_national_hub_pulls_every_province_on_its_schedule() {
     let (dt, office) = province("87", "Đồng Tháp", "dong-thap-2021", "876", "30226");
     let nation = Hub::national();
     add(&nation, &dt);
-    let mut serving = std::process::Command::new(baobi_tests::bin("baobi-hub"))
-        .args(["serve", "--pull-secs", "1", "--data"])
-        .arg(nation.dir.path())
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn the national hub");
+    let serving = Serving(
+        std::process::Command::new(baobi_tests::bin("baobi-hub"))
+            .args(["serve", "--pull-secs", "1", "--data"])
+            .arg(nation.dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the national hub"),
+    );
     let want = records(&dt, None);
     baobi_tests::wait_for(std::time::Duration::from_secs(90), || {
         try_records(&nation, "87").as_ref() == Some(&want)
@@ -247,10 +259,53 @@ fn a_serving_national_hub_pulls_every_province_on_its_schedule() {
     baobi_tests::wait_for(std::time::Duration::from_secs(90), || {
         try_records(&nation, "87").as_ref() == Some(&want)
     });
-    let _ = serving.kill();
-    let _ = serving.wait();
+    drop(serving);
     assert_eq!(
         national_indicators(&nation, "87"),
         dt.indicators(2025, None)
     );
+}
+
+#[test]
+fn the_national_dashboard_shows_the_province_table_after_login() {
+    use std::io::BufRead;
+    let (dt, _office) = province("87", "Đồng Tháp", "dong-thap-2021", "876", "30226");
+    let nation = Hub::national();
+    add(&nation, &dt);
+    nation.ok(&["pull"]);
+    let want = nation.json(&["indicators", "--year", "2025"]);
+    let mut serving = Serving(
+        std::process::Command::new(baobi_tests::bin("baobi-hub"))
+            .args([
+                "serve",
+                "--pull-secs",
+                "1",
+                "--http",
+                "127.0.0.1:0",
+                "--data",
+            ])
+            .arg(nation.dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn the national hub"),
+    );
+    let mut lines = std::io::BufReader::new(serving.0.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let l = lines.next().expect("a dashboard line").expect("stdout");
+        if let Some(a) = l.strip_prefix("dashboard on http://") {
+            break a.trim_end_matches('/').parse().expect("address");
+        }
+    };
+    // The operator is added while the national hub serves (through its control socket).
+    let out = nation.add_operator("lan", "mật-khẩu-dài-123");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut web = baobi_tests::Web::new(addr);
+    assert_eq!(web.get("/api/national?year=2025").status, 401);
+    assert_eq!(web.login("lan", "mật-khẩu-dài-123").status, 200);
+    let got = web.json("/api/national?year=2025");
+    assert_eq!(got["table"], want["table"]);
+    assert_eq!(got["provinces"][0]["report"], dt.indicators(2025, None));
+    let page = web.get("/").text();
+    assert!(page.contains("Báo cáo toàn quốc") && page.contains("National report"));
 }

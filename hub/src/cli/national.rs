@@ -67,6 +67,10 @@ pub enum ProvinceCmd {
     },
 }
 
+fn data_dir(n: &National) -> PathBuf {
+    n.dir().to_path_buf()
+}
+
 fn national_err(e: nat::Error) -> anyhow::Error {
     match e {
         nat::Error::Invalid(m) => Usage(m).into(),
@@ -149,9 +153,38 @@ pub(super) fn intercept(mut cli: Cli) -> anyhow::Result<Option<Cli>> {
                 out!(raw "{}", nat::report::render(&r));
             }
         }
-        Command::Serve { pull_secs, .. } if national_dir => {
+        Command::Serve {
+            pull_secs,
+            http,
+            http_public,
+            http_tls,
+            ..
+        } if national_dir => {
+            if http_tls {
+                return Err(Usage(
+                    "máy chủ quốc gia chưa hỗ trợ --http-tls / a national hub does not take \
+                     --http-tls yet"
+                        .into(),
+                )
+                .into());
+            }
+            let http = match http {
+                Some(h) => Some(
+                    crate::http::parse_addr(&h, http_public).map_err(|e| Usage(e.to_string()))?,
+                ),
+                None => None,
+            };
             let n = open(data(&cli.data)?)?;
-            serve(&n, pull_secs)?
+            serve(&n, pull_secs, http)?
+        }
+        Command::Operator { .. } if national_dir => {
+            let n = open(data(&cli.data)?)?;
+            // Made when first needed; while serving, the command reaches it through its socket.
+            if !n.operators_dir().join("db").exists() {
+                drop(n.operators().map_err(national_err)?);
+            }
+            cli.data = Some(n.operators_dir());
+            return Ok(Some(cli));
         }
         Command::Records { province: None, .. } | Command::Indicators { .. } if national_dir => {
             return Err(Usage(
@@ -376,8 +409,9 @@ fn pull(n: &National, only: Option<&str>, j: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `serve` on a national hub: scheduled pulls until SIGINT/SIGTERM.
-fn serve(n: &National, pull_secs: u64) -> anyhow::Result<()> {
+/// `serve` on a national hub: scheduled pulls (and the national dashboard with `--http`) until
+/// SIGINT/SIGTERM.
+fn serve(n: &National, pull_secs: u64, http: Option<SocketAddr>) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(false);
@@ -397,10 +431,32 @@ fn serve(n: &National, pull_secs: u64) -> anyhow::Result<()> {
             }
             let _ = tx.send(true);
         });
+        let stores = Arc::new(tokio::sync::Mutex::new(()));
+        let mut dashboard = None;
+        if let Some(addr) = http {
+            let ops = Arc::new(n.operators().map_err(national_err)?);
+            // `operator add` on the national hub reaches the serving process here.
+            let listener = crate::control::bind(ops.dir())?;
+            let mut s = rx.clone();
+            tokio::spawn(crate::control::serve(ops.clone(), listener, async move {
+                let _ = s.wait_for(|v| *v).await;
+            }));
+            let shared = nat::http::Shared {
+                dir: data_dir(n),
+                stores: stores.clone(),
+            };
+            let (a, task) = nat::http::start(ops, shared, addr, rx.clone())
+                .await
+                .with_context(|| format!("dashboard on {addr}"))?;
+            dashboard = Some((a, task));
+        }
         {
             use std::io::Write;
             let mut out = std::io::stdout();
             let _ = writeln!(out, "national hub pulling every {} s", pull_secs.max(1));
+            if let Some((a, _)) = &dashboard {
+                let _ = writeln!(out, "dashboard on http://{a}/");
+            }
             let _ = out.flush();
         }
         note!(
@@ -409,9 +465,18 @@ fn serve(n: &National, pull_secs: u64) -> anyhow::Result<()> {
             pull_secs.max(1),
             pull_secs.max(1)
         );
-        nat::serve(n, std::time::Duration::from_secs(pull_secs.max(1)), rx)
-            .await
-            .map_err(national_err)
+        nat::serve(
+            n,
+            std::time::Duration::from_secs(pull_secs.max(1)),
+            rx,
+            stores,
+        )
+        .await
+        .map_err(national_err)?;
+        if let Some((_, task)) = dashboard {
+            let _ = task.await;
+        }
+        Ok::<_, anyhow::Error>(())
     })?;
     note!("Đã dừng máy chủ quốc gia / National hub stopped");
     Ok(())

@@ -10,6 +10,7 @@
 //! (`national_*`). The province's side (tokens, records of national hubs) is `store/national.rs`.
 
 pub mod drop;
+pub mod http;
 pub mod report;
 
 use std::path::{Path, PathBuf};
@@ -172,6 +173,30 @@ impl National {
         })
     }
 
+    /// The store of the national dashboard's operators (`operator add` on a national hub), made
+    /// when first needed: a hub store of its own that holds nothing else.
+    pub fn operators(&self) -> Result<Hub> {
+        let dir = self.dir.join("national").join("hub");
+        if dir.join("db").exists() {
+            return Ok(Hub::open(&dir)?);
+        }
+        let units = crate::units_csv::parse(
+            "code,name,level,kind,parent_code,valid_from,valid_to\n00,Toàn quốc,province,Quốc gia,,,\n",
+        )
+        .map_err(|e| crate::Error::Corrupt(e.to_string()))?;
+        Ok(Hub::init(&dir, "00", "Toàn quốc / National", units)?)
+    }
+
+    /// The national hub's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where [`National::operators`] keeps its store.
+    pub fn operators_dir(&self) -> PathBuf {
+        self.dir.join("national").join("hub")
+    }
+
     /// The national hub's certificate fingerprint (what provinces pin).
     pub fn fingerprint(&self) -> [u8; 32] {
         baobi_proto::identity::fingerprint(&self.cert_der)
@@ -332,6 +357,7 @@ pub async fn serve(
     nat: &National,
     every: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    stores: Arc<tokio::sync::Mutex<()>>,
 ) -> Result<()> {
     let mut due: Vec<(String, u32, tokio::time::Instant)> = nat
         .codes()?
@@ -346,6 +372,7 @@ pub async fn serve(
             }
             let dir = nat.province_dir(code);
             let one = async {
+                let _g = stores.lock().await;
                 let hub = Arc::new(Hub::open(&dir)?);
                 let p = pull(&hub).await?;
                 hub.flush()?;
