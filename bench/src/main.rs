@@ -11,6 +11,7 @@ mod footprint;
 mod frame;
 mod link;
 mod meter;
+mod national;
 mod nochange;
 mod peers;
 mod relay;
@@ -81,8 +82,14 @@ struct Args {
     /// Runs of each report per checkpoint (the median is reported; default 5, 3 with --quick).
     #[arg(long)]
     report_runs: Option<usize>,
+    /// Office entries the national hub pulls (default 1,000,000; 10,000 with --quick).
+    #[arg(long)]
+    national_entries: Option<u64>,
+    /// Provinces they are spread over (default 34; 4 with --quick).
+    #[arg(long)]
+    national_provinces: Option<usize>,
     /// Sections to run (comma-separated): sync, hub, reports, concurrent, footprint, nochange,
-    /// relay (not run by default).
+    /// relay, national (the last two not run unless named).
     #[arg(
         long,
         value_delimiter = ',',
@@ -246,6 +253,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let runs = if quick { 3 } else { 5 };
         relayed = Some(relay::measure(1_000, runs).await.context("relay")?);
     }
+    if want("national") {
+        let n = args
+            .national_entries
+            .unwrap_or(if quick { 10_000 } else { 1_000_000 });
+        let p = args
+            .national_provinces
+            .unwrap_or(if quick { 4 } else { 34 });
+        say(&format!("national pull: {n} entries from {p} provinces"));
+        out.national = Some(
+            national::measure(n, p, args.seed)
+                .await
+                .context("national pull")?,
+        );
+    }
     out.check_goals();
     out.machine.load_end = report::load_avg();
     out.total_s = started.elapsed().as_secs_f64();
@@ -262,6 +283,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         if let Some(r) = &relayed {
             println!("{}", r.render());
+        }
+        if let Some(n) = &out.national {
+            println!("{}", n.render());
         }
     }
     Ok(())

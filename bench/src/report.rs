@@ -102,6 +102,8 @@ pub struct Report {
     pub concurrent: Option<Concurrent>,
     /// The agent's footprint.
     pub footprint: Option<Footprint>,
+    /// The national pull (`--sections national`).
+    pub national: Option<crate::national::Figures>,
     /// Goals checked.
     pub goals: Vec<Goal>,
     /// Wall time of the whole run, seconds.
@@ -138,6 +140,7 @@ impl Report {
             few_sizes: FewSizes::default(),
             store_bytes_per_record: None,
             hub: None,
+            national: None,
             reports: None,
             concurrent: None,
             footprint: None,

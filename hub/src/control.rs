@@ -155,6 +155,24 @@ pub enum Request {
     },
     /// Make this standby the primary (`promote`).
     Promote,
+    /// Issue a one-time token for a national hub (`national token`); answered with
+    /// [`Response::StandbyToken`] holding a `baobinat1.` token.
+    NationalToken {
+        /// This hub's address for the national hub (default: last listen address).
+        addr: Option<String>,
+        /// Validity in hours.
+        ttl_hours: u64,
+    },
+    /// Write the province's national drop file (`national export`, absolute path).
+    NationalExport {
+        /// Where.
+        out: PathBuf,
+    },
+    /// Merge a national drop file into this province's store at the nation (`province import`).
+    NationalImport {
+        /// The file (absolute path).
+        file: PathBuf,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -272,6 +290,10 @@ pub enum Response {
         /// False when the hub was already a primary (nothing changed).
         was_standby: bool,
     },
+    /// A national drop file written.
+    NationalExported(Box<crate::national::drop::Exported>),
+    /// A national drop file merged.
+    NationalImported(Box<crate::national::drop::Imported>),
 }
 
 impl Response {
@@ -342,6 +364,28 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
                     expires_at: rfc3339(expires_at),
                     warning,
                 }
+            }
+            Request::NationalToken { addr, ttl_hours } => {
+                let (addr, warning) = match addr {
+                    Some(a) => (a, None),
+                    None => default_addr(hub)?,
+                };
+                let (token, expires_at) =
+                    hub.issue_national_token(&addr, ttl_hours.min(24 * 365) * 3600)?;
+                Response::StandbyToken {
+                    token: crate::national::token_text(&token),
+                    expires_at: rfc3339(expires_at),
+                    warning,
+                }
+            }
+            Request::NationalExport { out } => {
+                Response::NationalExported(Box::new(crate::national::drop::export(hub, &out)?))
+            }
+            Request::NationalImport { file } => {
+                let bytes = crate::national::drop::read_file(&file)?;
+                Response::NationalImported(Box::new(crate::national::drop::import_bytes(
+                    hub, &bytes,
+                )?))
             }
             Request::Promote => Response::Promoted {
                 was_standby: hub.promote()?,

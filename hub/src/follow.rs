@@ -122,7 +122,14 @@ pub(crate) async fn enroll_standby(
     let addr: String = req.addr.chars().take(200).collect();
     let secret = req.secret;
     let author = req.author;
-    let res = blocking(hub, move |h| h.redeem_standby(&secret, author, fp, &addr)).await?;
+    // A national hub's token (store/national.rs) is redeemed as a national hub, never a standby.
+    let res = blocking(hub, move |h| {
+        match h.redeem_national(&secret, author, fp)? {
+            Some(r) => Ok(r),
+            None => h.redeem_standby(&secret, author, fp, &addr),
+        }
+    })
+    .await?;
     let rec = match res {
         Ok(r) => r,
         Err(msg) => return Err(refuse(peer, &who, RefusalCode::BadToken, msg)),
@@ -149,7 +156,7 @@ pub(crate) async fn serve_standby(
     fp: [u8; 32],
     peer: SocketAddr,
 ) -> Result<(), ConnError> {
-    let Some(sb) = blocking(hub, move |h| h.standby_by_fp(&fp)).await? else {
+    let Some(sb) = blocking(hub, move |h| h.follower_by_fp(&fp)).await? else {
         return Err(refuse(
             peer,
             "?",
@@ -480,12 +487,24 @@ pub async fn first_contact(dir: &std::path::Path, token: &Token, addr: &str) -> 
     }
     let keypair = Keypair::generate();
     let cert_der = crate::store::make_cert(&keypair, "baobi-hub")?;
+    first_contact_as(dir, token, addr, &keypair, &cert_der).await
+}
+
+/// [`first_contact`] with a key and certificate of the caller's (a national hub presents the same
+/// key to every province it follows).
+pub(crate) async fn first_contact_as(
+    dir: &std::path::Path,
+    token: &Token,
+    addr: &str,
+    keypair: &Keypair,
+    cert_der: &[u8],
+) -> Result<Hub> {
     let pin = PeerPin {
         addr: token.addr.clone(),
         fingerprint: token.hub_fingerprint,
     };
-    let mut c = Client::connect(&keypair, &cert_der, &pin, CONNECT_TIMEOUT).await?;
-    let proof = keypair.sign(&enroll_proof_bytes(&token.secret, &fingerprint(&cert_der)));
+    let mut c = Client::connect(keypair, cert_der, &pin, CONNECT_TIMEOUT).await?;
+    let proof = keypair.sign(&enroll_proof_bytes(&token.secret, &fingerprint(cert_der)));
     c.send(&Msg::StandbyEnroll(StandbyEnroll {
         secret: token.secret,
         author: keypair.author(),
@@ -496,7 +515,7 @@ pub async fn first_contact(dir: &std::path::Path, token: &Token, addr: &str) -> 
     let reply = c.expect().await;
     c.close().await;
     match reply? {
-        Msg::StandbyWelcome(w) => Ok(Hub::init_standby(dir, &keypair, &cert_der, &w, &pin)?),
+        Msg::StandbyWelcome(w) => Ok(Hub::init_standby(dir, keypair, cert_der, &w, &pin)?),
         _ => Err(Error::Protocol(
             "unexpected answer to the standby's first contact".into(),
         )),

@@ -29,6 +29,7 @@ pub mod http;
 pub mod indicators;
 pub mod limits;
 pub mod metrics;
+pub mod national;
 pub mod net;
 pub mod office;
 pub mod operators;

@@ -89,9 +89,9 @@ pub struct DropFile {
     pub body: DropBody,
 }
 
-fn signed_bytes(unsigned: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(DOMAIN.len() + unsigned.len());
-    v.extend_from_slice(DOMAIN);
+fn signed_bytes(domain: &[u8], unsigned: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(domain.len() + unsigned.len());
+    v.extend_from_slice(domain);
     v.extend_from_slice(unsigned);
     v
 }
@@ -103,6 +103,19 @@ pub fn encode(kp: &Keypair, header: &DropHeader, body: &DropBody) -> Result<Vec<
             "khóa ký không phải của bên tạo tệp / the signing key is not the producer's".into(),
         ));
     }
+    encode_framed(MAGIC, VERSION, DOMAIN, kp, header, body)
+}
+
+/// The framing drop files and national drop files (`crate::national`) share: `magic | version |
+/// header | deflated body | signature of kp over domain ‖ every byte before it`.
+pub(crate) fn encode_framed<H: bincode::Encode, B: bincode::Encode>(
+    magic: &[u8; 8],
+    version: u16,
+    domain: &[u8],
+    kp: &Keypair,
+    header: &H,
+    body: &B,
+) -> Result<Vec<u8>, DropError> {
     let h = bincode::encode_to_vec(header, config())
         .map_err(|e| DropError::Malformed(e.to_string()))?;
     let b = bincode::encode_to_vec(body, config()).map_err(|_| DropError::TooLarge {
@@ -115,14 +128,14 @@ pub fn encode(kp: &Keypair, header: &DropHeader, body: &DropBody) -> Result<Vec<
     let z = z
         .finish()
         .map_err(|e| DropError::Malformed(e.to_string()))?;
-    let mut out = Vec::with_capacity(MAGIC.len() + 10 + h.len() + z.len() + SIG_LEN);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
+    let mut out = Vec::with_capacity(magic.len() + 10 + h.len() + z.len() + SIG_LEN);
+    out.extend_from_slice(magic);
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&(h.len() as u32).to_le_bytes());
     out.extend_from_slice(&h);
     out.extend_from_slice(&(z.len() as u32).to_le_bytes());
     out.extend_from_slice(&z);
-    let sig = kp.sign(&signed_bytes(&out));
+    let sig = kp.sign(&signed_bytes(domain, &out));
     out.extend_from_slice(&sig.0);
     if out.len() > MAX_FILE {
         return Err(DropError::TooLarge {
@@ -164,6 +177,20 @@ fn inflate(z: &[u8], limit: usize) -> Result<Vec<u8>, DropError> {
 
 /// Reads a drop file: every check but who the producer should be (see [`DropFile::check`]).
 pub fn decode(bytes: &[u8]) -> Result<DropFile, DropError> {
+    let (header, body) =
+        decode_framed::<DropHeader, DropBody>(MAGIC, VERSION, DOMAIN, bytes, |h| h.producer)?;
+    Ok(DropFile { header, body })
+}
+
+/// Reads what [`encode_framed`] wrote, the signature checked against `producer(header)` before
+/// the body is inflated.
+pub(crate) fn decode_framed<H: bincode::Decode<()>, B: bincode::Decode<()>>(
+    magic: &[u8; 8],
+    version_read: u16,
+    domain: &[u8],
+    bytes: &[u8],
+    producer: impl Fn(&H) -> AuthorId,
+) -> Result<(H, B), DropError> {
     if bytes.len() > MAX_FILE {
         return Err(DropError::TooLarge {
             len: bytes.len(),
@@ -171,15 +198,15 @@ pub fn decode(bytes: &[u8]) -> Result<DropFile, DropError> {
         });
     }
     let mut at = 0;
-    match bytes.get(..MAGIC.len()) {
-        Some(m) if m == MAGIC => at += MAGIC.len(),
+    match bytes.get(..magic.len()) {
+        Some(m) if m == magic => at += magic.len(),
         Some(_) => return Err(DropError::NotADrop),
-        None if MAGIC.starts_with(bytes) && !bytes.is_empty() => return Err(DropError::Truncated),
+        None if magic.starts_with(bytes) && !bytes.is_empty() => return Err(DropError::Truncated),
         None => return Err(DropError::NotADrop),
     }
     let v = take(bytes, &mut at, 2)?;
     let version = u16::from_le_bytes([v[0], v[1]]);
-    if version != VERSION {
+    if version != version_read {
         return Err(DropError::Version(version));
     }
     let hl = u32_at(bytes, &mut at)?;
@@ -200,26 +227,23 @@ pub fn decode(bytes: &[u8]) -> Result<DropFile, DropError> {
     if at != bytes.len() {
         return Err(DropError::Trailing(bytes.len() - at));
     }
-    let (header, used): (DropHeader, usize) = bincode::decode_from_slice(h, config())
+    let (header, used): (H, usize) = bincode::decode_from_slice(h, config())
         .map_err(|e| DropError::Malformed(format!("header: {e}")))?;
     if used != h.len() {
         return Err(DropError::Malformed("header: trailing bytes".into()));
     }
     let mut s = [0u8; SIG_LEN];
     s.copy_from_slice(sig);
-    if !header
-        .producer
-        .verify(&signed_bytes(&bytes[..unsigned]), &Sig(s))
-    {
+    if !producer(&header).verify(&signed_bytes(domain, &bytes[..unsigned]), &Sig(s)) {
         return Err(DropError::BadSignature);
     }
     let inner = inflate(z, MAX_BODY)?;
-    let (body, used): (DropBody, usize) = bincode::decode_from_slice(&inner, config())
+    let (body, used): (B, usize) = bincode::decode_from_slice(&inner, config())
         .map_err(|e| DropError::Malformed(format!("body: {e}")))?;
     if used != inner.len() {
         return Err(DropError::Malformed("body: trailing bytes".into()));
     }
-    Ok(DropFile { header, body })
+    Ok((header, body))
 }
 
 impl DropFile {
@@ -354,7 +378,7 @@ mod tests {
         // Another key re-signing the same content under the office's name does not verify.
         let mut resigned = bytes[..bytes.len() - 64].to_vec();
         let forger = Keypair::generate();
-        resigned.extend_from_slice(&forger.sign(&signed_bytes(&resigned)).0);
+        resigned.extend_from_slice(&forger.sign(&signed_bytes(DOMAIN, &resigned)).0);
         assert_eq!(decode(&resigned), Err(DropError::BadSignature));
         // A header length past the limit is refused before anything is allocated for it.
         let mut huge = bytes;

@@ -9,6 +9,7 @@ pub mod drop;
 pub mod facts;
 pub mod identity;
 pub mod indicators;
+pub mod national;
 pub mod office;
 pub mod receipt;
 pub mod session;

@@ -152,6 +152,22 @@ impl Hub {
         hub
     }
 
+    /// `baobi-hub init --national`: a national hub (`province add TOKEN` adds a province). Not
+    /// serving.
+    pub fn national() -> Hub {
+        let hub = Hub {
+            dir: tempfile::tempdir().expect("temp dir"),
+            child: None,
+            addr: None,
+            http: None,
+            https: false,
+            serve_env: vec![],
+            serve_stderr: None,
+        };
+        hub.ok(&["init", "--national"]);
+        hub
+    }
+
     /// A hub initialised with more arguments and serving.
     pub fn start_with(extra: &[&str]) -> Hub {
         let mut hub = Hub::init_with(extra);

@@ -33,10 +33,10 @@ pub enum Command {
     /// primary (`--standby-of`).
     Init {
         /// Province code (e.g. 87).
-        #[arg(long, required_unless_present = "standby_of")]
+        #[arg(long, required_unless_present_any = ["standby_of", "national"])]
         province: Option<String>,
         /// Province name (e.g. "Đồng Tháp").
-        #[arg(long, required_unless_present = "standby_of")]
+        #[arg(long, required_unless_present_any = ["standby_of", "national"])]
         name: Option<String>,
         /// Make a standby hub that follows the primary which issued this token (`baobi-hub standby
         /// token`); the province, units and lineage come from the primary.
@@ -54,6 +54,9 @@ pub enum Command {
         /// Plan to load: a built-in id (e.g. dong-thap-2021) or a TOML file.
         #[arg(long)]
         plan: Option<String>,
+        /// Make a national hub that pulls provincial hubs (`baobi-hub province add TOKEN`).
+        #[arg(long, conflicts_with_all = ["province", "name", "units", "lineage", "plan", "standby_of"])]
+        national: bool,
     },
     /// Issue a one-time enrollment token for an office of a unit.
     Enroll {
@@ -179,6 +182,9 @@ pub enum Command {
         /// On a standby: seconds between two rounds of following the primary.
         #[arg(long, env = "BAOBI_FOLLOW_SECS", default_value_t = 5)]
         follow_secs: u64,
+        /// On a national hub: seconds between two scheduled pulls of each province.
+        #[arg(long, default_value_t = 300)]
+        pull_secs: u64,
     },
     /// Totals of a reporting year.
     Totals {
@@ -197,6 +203,9 @@ pub enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// On a national hub: the province whose records to show (its code).
+        #[arg(long)]
+        province: Option<String>,
     },
     /// Enrolled offices (`agents move` gives one successor units).
     Agents {
@@ -272,6 +281,30 @@ pub enum Command {
         #[arg(long, conflicts_with = "year")]
         trend: bool,
         /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+        /// On a national hub: one province's own report (default: every province and the table).
+        #[arg(long)]
+        province: Option<String>,
+    },
+    /// At a provincial hub: national hub tokens (`national token`).
+    National {
+        /// National command.
+        #[command(subcommand)]
+        cmd: super::national::NationalCmd,
+    },
+    /// On a national hub: the provinces it pulls (add, list, remove, import a drop file).
+    Province {
+        /// Province command.
+        #[command(subcommand)]
+        cmd: super::national::ProvinceCmd,
+    },
+    /// On a national hub: pull every province (or one) now, one follow round each.
+    Pull {
+        /// Only this province (its code).
+        #[arg(long)]
+        province: Option<String>,
+        /// Print JSON.
         #[arg(long)]
         json: bool,
     },

@@ -27,6 +27,7 @@ macro_rules! note {
 mod args;
 mod backups;
 mod drop;
+mod national;
 mod plan;
 mod relay;
 mod standby;
@@ -118,6 +119,10 @@ pub fn init(
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // A national hub's commands, and `--province` on one (cli/national.rs).
+    let Some(cli) = national::intercept(cli)? else {
+        return Ok(());
+    };
     match cli.command {
         Command::Init {
             standby_of: Some(token),
@@ -217,6 +222,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup { out, json: j } => backup(data(&cli.data)?, &out, j)?,
         Command::Verify { json: j } => verify(data(&cli.data)?, j)?,
         Command::Drop { cmd } => drop::run_drop(data(&cli.data)?, cmd)?,
+        Command::National { .. } | Command::Province { .. } | Command::Pull { .. } => {
+            bail!("handled by cli/national.rs")
+        }
         Command::Restore {
             agent,
             addr,
@@ -272,6 +280,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             max_per_address,
             frame_budget_mib,
             follow_secs,
+            ..
         } => {
             let dir = data(&cli.data)?.to_path_buf();
             let http = match http {
@@ -338,8 +347,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 out!("{}", report::render_totals(&t));
             }
         }
-        Command::Records { json: true } => records_json(data(&cli.data)?)?,
-        Command::Records { json: j } => {
+        Command::Records { json: true, .. } => records_json(data(&cli.data)?)?,
+        Command::Records { json: j, .. } => {
             let dir = data(&cli.data)?;
             let Response::Records { records } = call(dir, Request::Records)? else {
                 bail!("unexpected answer from the hub");
@@ -477,6 +486,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             unit,
             trend,
             json: j,
+            ..
         } => {
             let dir = data(&cli.data)?;
             if trend {

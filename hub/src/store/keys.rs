@@ -28,6 +28,7 @@ pub const PREFIXES: &[(u8, &str)] = &[
     (b'm', "meta"),
     (b'n', "dashboard operators"),
     (b'S', "standby hubs: their tokens (S t) and records (S s), see store/standby.rs"),
+    (b'N', "national hubs following this province: their tokens (N t) and records (N f), see store/national.rs"),
 ];
 
 /// `S t hash`: a standby token (only the secret's hash).
@@ -40,6 +41,20 @@ pub fn standby_token(hash: &[u8; 32]) -> Vec<u8> {
 /// `S s fingerprint`: a standby hub recorded at its first contact.
 pub fn standby(fp: &[u8; 32]) -> Vec<u8> {
     let mut k = vec![b'S', b's'];
+    k.extend_from_slice(fp);
+    k
+}
+
+/// `N t hash`: a national hub's token (only the secret's hash).
+pub fn national_token(hash: &[u8; 32]) -> Vec<u8> {
+    let mut k = vec![b'N', b't'];
+    k.extend_from_slice(hash);
+    k
+}
+
+/// `N f fingerprint`: a national hub recorded at its first contact.
+pub fn national(fp: &[u8; 32]) -> Vec<u8> {
+    let mut k = vec![b'N', b'f'];
     k.extend_from_slice(fp);
     k
 }
@@ -256,6 +271,8 @@ mod tests {
             ('n', operator("lan")),
             ('S', standby_token(&[1; 32])),
             ('S', standby(&[1; 32])),
+            ('N', national_token(&[1; 32])),
+            ('N', national(&[1; 32])),
             ('i', fact_facility(&d)),
             ('i', survey_cell(&(d, 2025, 0))),
             ('i', survey_member(&(d, 2025, 0), &d)),

@@ -37,6 +37,7 @@ mod derived;
 pub mod facts;
 pub mod keys;
 mod log;
+pub mod national;
 mod registry;
 pub mod standby;
 

@@ -1,0 +1,483 @@
+//! `baobi-hub national token` (at a province), and on a national hub `init --national`,
+//! `province add|list|remove`, `pull`, `serve`, `indicators` and `records --province`: the
+//! national hub of issue 14 (the work is in `crate::national`), kept apart from `mod.rs`.
+
+use super::*;
+use crate::national::{self as nat, National};
+
+/// `national` subcommands (at a provincial hub).
+#[derive(Debug, Subcommand)]
+pub enum NationalCmd {
+    /// Issue a one-time token for the national hub: `baobi-hub province add TOKEN` there makes it
+    /// pull this hub.
+    Token {
+        /// This hub's address the national hub connects to (default: the last address `serve`
+        /// listened on).
+        #[arg(long)]
+        addr: Option<String>,
+        /// Hours the token stays valid.
+        #[arg(long, default_value_t = 24)]
+        ttl_hours: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every run this hub holds, sealed, with its registry of offices, to a file signed by
+    /// this hub, for a national hub with no link to it (`baobi-hub province import FILE` there).
+    Export {
+        /// The file to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `province` subcommands (on a national hub).
+#[derive(Debug, Subcommand)]
+pub enum ProvinceCmd {
+    /// Add a province from the token its hub issued (`baobi-hub national token`).
+    Add {
+        /// The `baobinat1.` token.
+        token: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The provinces: code, name, last pull, entries, offices, errors.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Merge a province's national drop file (`baobi-hub national export` there) with the checks
+    /// a pull makes; the province must have been added.
+    Import {
+        /// The file.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a province (its copy here is deleted; the province's hub is not touched).
+    Remove {
+        /// Province code.
+        code: String,
+    },
+}
+
+fn data_dir(n: &National) -> PathBuf {
+    n.dir().to_path_buf()
+}
+
+fn national_err(e: nat::Error) -> anyhow::Error {
+    match e {
+        nat::Error::Invalid(m) => Usage(m).into(),
+        nat::Error::Store(crate::Error::Invalid(m)) => Usage(m).into(),
+        e => e.into(),
+    }
+}
+
+fn open(dir: &Path) -> anyhow::Result<National> {
+    National::open(dir).map_err(national_err)
+}
+
+/// Handles what is a national hub's (or `national token` at a province); gives back the command
+/// line to run as usual otherwise, pointed at a province's store for `--province`.
+pub(super) fn intercept(mut cli: Cli) -> anyhow::Result<Option<Cli>> {
+    let national_dir = cli.data.as_deref().is_some_and(nat::is_national);
+    match cli.command {
+        Command::Init { national: true, .. } => {
+            let dir = data(&cli.data)?;
+            let n = National::init(dir).map_err(national_err)?;
+            out!(
+                "Dấu vân tay máy chủ quốc gia / National hub fingerprint: {}",
+                data_encoding::HEXLOWER.encode(&n.fingerprint())
+            );
+            note!(
+                "Đã khởi tạo máy chủ quốc gia trong {} / National hub initialised in {}; thêm tỉnh \
+                 / add a province: baobi-hub province add <TOKEN>",
+                dir.display(),
+                dir.display()
+            );
+        }
+        Command::National { cmd } => national_cmd(data(&cli.data)?, cmd)?,
+        Command::Province { cmd } => province_cmd(&open(data(&cli.data)?)?, cmd)?,
+        Command::Pull { province, json: j } => {
+            let n = open(data(&cli.data)?)?;
+            pull(&n, province.as_deref(), j)?
+        }
+        Command::Records {
+            province: Some(code),
+            json: j,
+        } => {
+            let n = open(data(&cli.data)?)?;
+            cli.data = Some(n.province(&code).map_err(national_err)?);
+            cli.command = Command::Records {
+                json: j,
+                province: None,
+            };
+            return Ok(Some(cli));
+        }
+        Command::Indicators {
+            province: Some(code),
+            year,
+            unit,
+            trend,
+            json: j,
+        } => {
+            let n = open(data(&cli.data)?)?;
+            cli.data = Some(n.province(&code).map_err(national_err)?);
+            cli.command = Command::Indicators {
+                year,
+                unit,
+                trend,
+                json: j,
+                province: None,
+            };
+            return Ok(Some(cli));
+        }
+        Command::Indicators {
+            year,
+            unit: None,
+            trend: false,
+            json: j,
+            province: None,
+        } if national_dir => {
+            let n = open(data(&cli.data)?)?;
+            let r = nat::report::compute(&n, year).map_err(national_err)?;
+            if j {
+                out!("{}", json(&r)?);
+            } else {
+                out!(raw "{}", nat::report::render(&r));
+            }
+        }
+        Command::Serve {
+            pull_secs,
+            http,
+            http_public,
+            http_tls,
+            ..
+        } if national_dir => {
+            if http_tls {
+                return Err(Usage(
+                    "máy chủ quốc gia chưa hỗ trợ --http-tls / a national hub does not take \
+                     --http-tls yet"
+                        .into(),
+                )
+                .into());
+            }
+            let http = match http {
+                Some(h) => Some(
+                    crate::http::parse_addr(&h, http_public).map_err(|e| Usage(e.to_string()))?,
+                ),
+                None => None,
+            };
+            let n = open(data(&cli.data)?)?;
+            serve(&n, pull_secs, http)?
+        }
+        Command::Operator { .. } if national_dir => {
+            let n = open(data(&cli.data)?)?;
+            // Made when first needed; while serving, the command reaches it through its socket.
+            if !n.operators_dir().join("db").exists() {
+                drop(n.operators().map_err(national_err)?);
+            }
+            cli.data = Some(n.operators_dir());
+            return Ok(Some(cli));
+        }
+        Command::Records { province: None, .. } | Command::Indicators { .. } if national_dir => {
+            return Err(Usage(
+                "máy chủ quốc gia: cần --province MÃ (xem baobi-hub province list) / a national hub \
+                 needs --province CODE (see baobi-hub province list)"
+                    .into(),
+            )
+            .into())
+        }
+        _ if national_dir => {
+            return Err(Usage(
+                "lệnh này không dùng được trên máy chủ quốc gia (dùng province, pull, indicators, \
+                 records --province, serve) / this command is not for a national hub (use \
+                 province, pull, indicators, records --province, serve)"
+                    .into(),
+            )
+            .into())
+        }
+        command => {
+            cli.command = command;
+            return Ok(Some(cli));
+        }
+    }
+    Ok(None)
+}
+
+fn national_cmd(dir: &Path, cmd: NationalCmd) -> anyhow::Result<()> {
+    let (addr, ttl_hours, j) = match cmd {
+        NationalCmd::Token {
+            addr,
+            ttl_hours,
+            json,
+        } => (addr, ttl_hours, json),
+        NationalCmd::Export { out, json: j } => {
+            let out = std::path::absolute(&out).with_context(|| format!("{}", out.display()))?;
+            let Response::NationalExported(e) = call(dir, Request::NationalExport { out })? else {
+                bail!("unexpected answer from the hub");
+            };
+            if j {
+                out!("{}", json(&e)?);
+            } else {
+                out!(
+                    "{}: {} mục, {} văn phòng, {} byte / {} entries, {} offices, {} bytes",
+                    e.path,
+                    e.entries,
+                    e.offices,
+                    e.bytes,
+                    e.entries,
+                    e.offices,
+                    e.bytes
+                );
+            }
+            return Ok(());
+        }
+    };
+    let Response::StandbyToken {
+        token,
+        expires_at,
+        warning,
+    } = call(dir, Request::NationalToken { addr, ttl_hours })?
+    else {
+        bail!("unexpected answer from the hub");
+    };
+    if j {
+        out!(
+            "{}",
+            json(&serde_json::json!({"token": token, "expires_at": expires_at}))?
+        );
+    } else {
+        if let Some(w) = warning {
+            note!("Cảnh báo / Warning: {w}");
+        }
+        out!("{token}");
+        note!(
+            "Mã dùng một lần cho máy chủ quốc gia, hết hạn {expires_at} / One-time national hub \
+             token, expires {expires_at}.\n\
+             Tại máy chủ quốc gia / At the national hub: baobi-hub --data DIR province add <TOKEN>"
+        );
+    }
+    Ok(())
+}
+
+fn province_cmd(n: &National, cmd: ProvinceCmd) -> anyhow::Result<()> {
+    match cmd {
+        ProvinceCmd::Add { token, json: j } => {
+            let token = nat::parse_token(&token).map_err(national_err)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            let (code, name) = rt.block_on(n.add(&token)).map_err(|e| match e {
+                nat::Error::Follow(e) => {
+                    anyhow::Error::from(e).context(format!("the province hub at {}", token.addr))
+                }
+                e => national_err(e),
+            })?;
+            if j {
+                out!(
+                    "{}",
+                    json(&serde_json::json!({"code": code, "name": name}))?
+                );
+            } else {
+                out!("Tỉnh / Province: {name} ({code})");
+                note!(
+                    "Đã thêm tỉnh; kéo dữ liệu bằng `baobi-hub pull` / Province added; pull it \
+                     with `baobi-hub pull`"
+                );
+            }
+        }
+        ProvinceCmd::List { json: j } => {
+            let rows = n.list().map_err(national_err)?;
+            if j {
+                out!("{}", json(&rows)?);
+            } else {
+                use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+                let mut t = Table::new();
+                t.load_preset(UTF8_FULL_CONDENSED).set_header(vec![
+                    "Mã / Code",
+                    "Tên / Name",
+                    "Lần kéo cuối / Last pull",
+                    "Mục / Entries",
+                    "Văn phòng / Offices",
+                    "Lỗi / Error",
+                ]);
+                for r in rows {
+                    t.add_row(vec![
+                        r.code,
+                        r.name,
+                        r.last_pull.unwrap_or_else(|| "—".into()),
+                        r.entries.to_string(),
+                        r.offices.to_string(),
+                        r.error.unwrap_or_default(),
+                    ]);
+                }
+                out!("{t}");
+            }
+        }
+        ProvinceCmd::Import { file, json: j } => {
+            let file = std::path::absolute(&file).with_context(|| format!("{}", file.display()))?;
+            // The header names the province; every check is made again by the import itself.
+            let bytes = crate::national::drop::read_file(&file).map_err(|e| match e {
+                crate::Error::Invalid(m) => anyhow::Error::from(Usage(m)),
+                e => e.into(),
+            })?;
+            let (h, _) = crate::national::drop::read(&bytes).map_err(|e| match e {
+                crate::Error::Invalid(m) => anyhow::Error::from(Usage(m)),
+                e => e.into(),
+            })?;
+            let pdir = n.province(&h.province).map_err(national_err)?;
+            let Response::NationalImported(i) = call(&pdir, Request::NationalImport { file })?
+            else {
+                bail!("unexpected answer from the hub");
+            };
+            if j {
+                out!("{}", json(&i)?);
+            } else {
+                out!(
+                    "{}: {} mục, {} mới, {} văn phòng cập nhật / {} entries, {} new, {} offices \
+                     updated",
+                    i.province,
+                    i.entries,
+                    i.new,
+                    i.offices,
+                    i.entries,
+                    i.new,
+                    i.offices
+                );
+            }
+        }
+        ProvinceCmd::Remove { code } => {
+            n.remove(&code).map_err(national_err)?;
+            note!("Đã xóa tỉnh {code} khỏi máy chủ quốc gia / Province {code} removed");
+        }
+    }
+    Ok(())
+}
+
+/// `pull`: one follow round per province, progress on stderr; exits non-zero when one failed
+/// (the others are still pulled).
+fn pull(n: &National, only: Option<&str>, j: bool) -> anyhow::Result<()> {
+    let codes = match only {
+        Some(c) => {
+            n.province(c).map_err(national_err)?;
+            vec![c.to_string()]
+        }
+        None => n.codes().map_err(national_err)?,
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    let mut all = vec![];
+    for code in codes {
+        let hub = Arc::new(Hub::open(&n.province_dir(&code))?);
+        if !j {
+            note!("Đang kéo tỉnh {code} / Pulling province {code}…");
+        }
+        let p = rt.block_on(nat::pull(&hub)).map_err(national_err)?;
+        hub.flush()?;
+        if !j {
+            match &p.error {
+                None => out!(
+                    "{code}: {} mục mới, {} văn phòng cập nhật / {} new entries, {} offices updated",
+                    p.received,
+                    p.offices,
+                    p.received,
+                    p.offices
+                ),
+                Some(e) => out!("{code}: LỖI / ERROR: {e}"),
+            }
+        }
+        all.push(p);
+    }
+    if j {
+        out!("{}", json(&all)?);
+    }
+    let failed: Vec<&str> = all
+        .iter()
+        .filter(|p| p.error.is_some())
+        .map(|p| p.code.as_str())
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "không kéo được tỉnh / could not pull province(s): {}",
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `serve` on a national hub: scheduled pulls (and the national dashboard with `--http`) until
+/// SIGINT/SIGTERM.
+fn serve(n: &National, pull_secs: u64, http: Option<SocketAddr>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                        let _ = tx.send(true);
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            let _ = tx.send(true);
+        });
+        let stores = Arc::new(tokio::sync::Mutex::new(()));
+        let mut dashboard = None;
+        if let Some(addr) = http {
+            let ops = Arc::new(n.operators().map_err(national_err)?);
+            // `operator add` on the national hub reaches the serving process here.
+            let listener = crate::control::bind(ops.dir())?;
+            let mut s = rx.clone();
+            tokio::spawn(crate::control::serve(ops.clone(), listener, async move {
+                let _ = s.wait_for(|v| *v).await;
+            }));
+            let shared = nat::http::Shared {
+                dir: data_dir(n),
+                stores: stores.clone(),
+            };
+            let (a, task) = nat::http::start(ops, shared, addr, rx.clone())
+                .await
+                .with_context(|| format!("dashboard on {addr}"))?;
+            dashboard = Some((a, task));
+        }
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "national hub pulling every {} s", pull_secs.max(1));
+            if let Some((a, _)) = &dashboard {
+                let _ = writeln!(out, "dashboard on http://{a}/");
+            }
+            let _ = out.flush();
+        }
+        note!(
+            "Máy chủ quốc gia đang kéo các tỉnh mỗi {} giây / National hub pulling every province \
+             every {} s (Ctrl-C để dừng / to stop)",
+            pull_secs.max(1),
+            pull_secs.max(1)
+        );
+        nat::serve(
+            n,
+            std::time::Duration::from_secs(pull_secs.max(1)),
+            rx,
+            stores,
+        )
+        .await
+        .map_err(national_err)?;
+        if let Some((_, task)) = dashboard {
+            let _ = task.await;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    note!("Đã dừng máy chủ quốc gia / National hub stopped");
+    Ok(())
+}
