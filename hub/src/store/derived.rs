@@ -96,6 +96,8 @@ pub struct Overlay<'a> {
     pub(super) tree: &'a sled::Tree,
     pub(super) writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pub(super) err: Option<Error>,
+    /// The entry blocks read or appended to (`blocks.rs`), written as keys at commit.
+    pub(super) blocks: BTreeMap<(AuthorId, u64), super::blocks::Cached>,
 }
 
 impl<'a> Overlay<'a> {
@@ -105,6 +107,7 @@ impl<'a> Overlay<'a> {
             tree,
             writes: BTreeMap::new(),
             err: None,
+            blocks: BTreeMap::new(),
         }
     }
 
@@ -151,15 +154,6 @@ impl<'a> Overlay<'a> {
                 None
             }
         }
-    }
-
-    /// The chain link of entry `seq` of `author` as seen through the overlay (genesis for 0).
-    pub fn link(&mut self, author: &AuthorId, seq: u64) -> Result<Link> {
-        if seq == 0 {
-            return Ok(chain::genesis(author));
-        }
-        let v = self.get(&keys::link(author, seq));
-        link_value(author, seq, v.as_deref())
     }
 
     /// Highest seq of `author` as seen through the overlay.

@@ -197,18 +197,11 @@ impl FactsMirror {
 }
 
 /// The wall clock of a record's creating entry, when it is an `Op::Created`.
-fn created_ms(entry: Option<Vec<u8>>) -> Result<Option<u64>> {
-    let Some(v) = entry else { return Ok(None) };
-    let e: Entry = dec("entry", &v)?;
-    Ok(match e.op {
-        Op::Created(c) => Some(c.wall_ms),
-        _ => None,
-    })
-}
-
-/// A record's item from what `get` reads (the tree before the batch, or the overlay after it).
+/// A record's item from what `get` reads (the tree before the batch, or the overlay after it);
+/// `created` is the wall clock its creating entry carries, if any.
 fn item_of(
     id: &Dot,
+    created: Option<u64>,
     mut get: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>>,
 ) -> Result<Option<Item>> {
     let Some(raw) = get(&keys::record(id))? else {
@@ -219,7 +212,6 @@ fn item_of(
         Some(v) => dec("reviews", &v)?,
         None => vec![],
     };
-    let created = created_ms(get(&keys::entry(&id.author, id.seq))?)?;
     Ok(pf::item(&rec, |_| reviews, |_| created))
 }
 
@@ -359,13 +351,16 @@ pub fn maintain(ov: &mut Overlay<'_>, log: Option<&sled::Tree>) -> Result<()> {
         .filter(|k| matches!(k.first(), Some(b'r' | b'w')) && k.len() == 41)
         .filter_map(|k| dot_at(&k[1..]))
         .collect();
+    let mut log = log.map(|t| (t, super::blocks::Reader::default()));
     for id in ids {
         let tree = ov.tree;
-        let old = item_of(&id, |k| Ok(tree.get(k)?.map(|v| v.to_vec())))?;
-        let new = item_of(&id, |k| {
-            if let (Some(log), Some(b'e')) = (log, k.first()) {
-                return Ok(log.get(k)?.map(|v| v.to_vec()));
-            }
+        // The creating entry never changes: the same for the old item and the new.
+        let created = match log.as_mut() {
+            Some((t, r)) => r.created_ms(t, &id)?,
+            None => ov.created_ms(&id)?,
+        };
+        let old = item_of(&id, created, |k| Ok(tree.get(k)?.map(|v| v.to_vec())))?;
+        let new = item_of(&id, created, |k| {
             let v = ov.get(k);
             match ov.err.take() {
                 Some(e) => Err(e),
@@ -392,11 +387,13 @@ pub fn rebuild(hub: &Hub) -> Result<()> {
     for kv in hub.tree.scan_prefix([b'i']) {
         ov.del(kv?.0.to_vec());
     }
+    let mut reader = super::blocks::Reader::default();
     for kv in hub.tree.scan_prefix([b'r']) {
         let (k, _) = kv?;
         let Some(id) = dot_at(&k[1..]) else { continue };
         let tree = &hub.tree;
-        if let Some(item) = item_of(&id, |k| Ok(tree.get(k)?.map(|v| v.to_vec())))? {
+        let created = reader.created_ms(tree, &id)?;
+        if let Some(item) = item_of(&id, created, |k| Ok(tree.get(k)?.map(|v| v.to_vec())))? {
             add(&mut ov, &item)?;
         }
     }
