@@ -223,6 +223,11 @@ impl Reader {
         Ok(self.links.get((seq - first_seq(*n)) as usize).copied())
     }
 
+    /// Entry `id`, if held.
+    pub fn entry(&mut self, tree: &sled::Tree, id: &Dot) -> Result<Option<Entry>> {
+        Ok(self.stored(tree, id)?.map(|s| s.entry(id.author, id.seq)))
+    }
+
     /// The wall clock entry `id` carries at its creation, if held and it carries one.
     pub fn created_ms(&mut self, tree: &sled::Tree, id: &Dot) -> Result<Option<u64>> {
         Ok(self.stored(tree, id)?.and_then(created_of))
@@ -235,6 +240,8 @@ pub(crate) struct Cached {
     /// Links of the first `links.len()` entries, computed as asked.
     links: Vec<Link>,
     dirty: bool,
+    /// The first item appended through this overlay, if any.
+    appended: Option<usize>,
 }
 
 impl Overlay<'_> {
@@ -253,6 +260,7 @@ impl Overlay<'_> {
                     block,
                     links: vec![],
                     dirty: false,
+                    appended: None,
                 },
             );
         }
@@ -344,6 +352,7 @@ impl Overlay<'_> {
                     },
                     links: vec![],
                     dirty: false,
+                    appended: None,
                 },
             );
         }
@@ -364,7 +373,46 @@ impl Overlay<'_> {
             c.links.push(*link);
         }
         c.dirty = true;
+        c.appended.get_or_insert(idx);
         Ok(())
+    }
+
+    /// Holds `e` for reads through the overlay only (`verify`'s replay into a scratch tree: never
+    /// written, links not kept); an entry out of place in its block (a damaged log) is left out.
+    pub(crate) fn replay_entry(&mut self, e: &Entry) {
+        let n = block_of(e.seq);
+        let idx = (e.seq - first_seq(n)) as usize;
+        let c = self.blocks.entry((e.author, n)).or_insert_with(|| Cached {
+            block: Block {
+                start: [0; 32],
+                end: [0; 32],
+                items: vec![],
+            },
+            links: vec![],
+            dirty: false,
+            appended: None,
+        });
+        if c.block.items.len() == idx {
+            c.block.items.push(Stored::of(e));
+            c.appended.get_or_insert(idx);
+        }
+    }
+
+    /// The records created by entries appended through this overlay (their facts are new).
+    pub(crate) fn created_here(&self) -> Vec<Dot> {
+        let mut out = vec![];
+        for ((a, n), c) in &self.blocks {
+            let Some(from) = c.appended else { continue };
+            for (i, s) in c.block.items.iter().enumerate().skip(from) {
+                if matches!(s.op, Op::Record(_) | Op::Created(_)) {
+                    out.push(Dot {
+                        author: *a,
+                        seq: first_seq(*n) + i as u64,
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// Writes the blocks appended to as `B` keys of the overlay (before a commit).

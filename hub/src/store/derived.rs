@@ -5,27 +5,6 @@
 use super::*;
 
 impl Hub {
-    /// A stored record.
-    pub fn record(&self, id: &Dot) -> Result<Option<RecordState>> {
-        self.tree
-            .get(keys::record(id))?
-            .map(|v| dec("record", &v))
-            .transpose()
-    }
-
-    /// Every record, in id order.
-    pub fn records(&self) -> Result<Vec<RecordState>> {
-        self.records_iter().collect()
-    }
-
-    /// Every record, decoded one at a time in key order as the tree is read (`records --json` streams
-    /// them instead of holding them all).
-    pub fn records_iter(&self) -> impl Iterator<Item = Result<RecordState>> + '_ {
-        self.tree
-            .scan_prefix([b'r'])
-            .map(|kv| dec("record", &kv?.1))
-    }
-
     /// The groups of `year`, in key order: read from the in-memory mirror, O(groups of the year).
     pub fn groups(&self, year: u16) -> Result<Vec<(GroupKey, GroupTotals)>> {
         Ok(self.group_mirror.year(year))
@@ -167,10 +146,25 @@ impl<'a> Overlay<'a> {
 
 impl Tables for Overlay<'_> {
     fn record(&mut self, id: &Dot) -> Option<RecordState> {
-        self.read("record", &keys::record(id))
+        if let Some(r) = self.read("record", &keys::record(id)) {
+            return Some(r);
+        }
+        match self.entry(&id.author, id.seq) {
+            Ok(e) => e.as_ref().and_then(super::plain::of_entry),
+            Err(e) => {
+                self.err.get_or_insert(e);
+                None
+            }
+        }
     }
     fn put_record(&mut self, rec: &RecordState) {
-        self.put(keys::record(&rec.id), wire::encode(rec));
+        let k = keys::record(&rec.id);
+        if super::plain::is_plain(rec) {
+            // Read from its entry (`plain.rs`); a record never becomes plain again once it has a row.
+            self.writes.remove(&k);
+        } else {
+            self.put(k, wire::encode(rec));
+        }
     }
     fn outlet_year(&mut self, outlet: &Dot, year: u16) -> Vec<Fact> {
         self.read("outlet-year", &keys::outlet_year(outlet, year))

@@ -38,6 +38,7 @@ mod derived;
 pub mod facts;
 pub mod keys;
 mod log;
+pub mod plain;
 mod registry;
 pub mod standby;
 
@@ -142,6 +143,7 @@ impl Hub {
         );
         b.insert(keys::meta("secret"), keypair.secret().to_vec());
         b.insert(keys::meta(facts::META_FACTS), &b"1"[..]);
+        b.insert(keys::meta(plain::META_PLAIN), &b"1"[..]);
         b.insert(keys::meta("cert"), cert_der.clone());
         b.insert(
             keys::meta("lineage"),
@@ -179,6 +181,7 @@ impl Hub {
 
     pub(crate) fn from_db(dir: &Path, db: baobi_storage::Db) -> Result<Hub> {
         blocks::convert(&db)?;
+        plain::convert(&db)?;
         let meta = |n: &str| -> Result<Vec<u8>> {
             db.get(keys::meta(n))?
                 .map(|v| v.to_vec())
@@ -318,7 +321,7 @@ impl Hub {
             return Err(e);
         }
         ov.seal_blocks();
-        facts::maintain(&mut ov, None)?;
+        facts::maintain(&mut ov)?;
         if let Some(e) = ov.err {
             return Err(e);
         }

@@ -1,0 +1,182 @@
+//! No `r` key for a record that is only its creating entry (issue 13 goals 2 and 3): most records are
+//! never corrected, retracted or in conflict, and their state is a function of one entry the log
+//! already holds (one version: the entry's clock and body, superseding nothing). Only the others keep
+//! an `r` row; a record without one is read from its entry in the log (`blocks.rs`).
+//!
+//! Everything that reads records goes through here or through the merge's `Overlay` (`derived.rs`):
+//! [`Hub::record`], [`Hub::records_iter`] (the `r` rows and the log's creating entries merged in id
+//! order), the indicator facts (`facts.rs`) and `verify`. A store whose `r` keys include plain
+//! records (made before this) has those removed once at open (meta [`META_PLAIN`]).
+
+use super::*;
+
+/// The meta key set once the `r` keys hold only records that are more than their creating entry.
+pub const META_PLAIN: &str = "plain_records";
+
+/// True when `rec` is exactly what its creating entry alone makes: then no `r` key is kept for it.
+pub fn is_plain(rec: &RecordState) -> bool {
+    matches!(rec.versions.as_slice(), [v] if v.supersedes.is_empty()
+        && v.version.dot == rec.id
+        && matches!(v.version.value, view::Value::Body(_)))
+}
+
+/// The record entry `e` creates alone, if it creates one.
+pub fn of_entry(e: &Entry) -> Option<RecordState> {
+    let body = match &e.op {
+        Op::Record(b) | Op::Created(wire::Created { body: b, .. }) => b,
+        _ => return None,
+    };
+    Some(RecordState {
+        id: e.dot(),
+        versions: vec![view::StoredVersion {
+            supersedes: vec![],
+            version: view::Version {
+                dot: e.dot(),
+                hlc: e.hlc,
+                value: view::Value::Body(body.clone()),
+            },
+        }],
+    })
+}
+
+impl Hub {
+    /// A stored record: its `r` row, or the record its creating entry makes alone.
+    pub fn record(&self, id: &Dot) -> Result<Option<RecordState>> {
+        if let Some(v) = self.tree.get(keys::record(id))? {
+            return dec("record", &v).map(Some);
+        }
+        Ok(blocks::read_entry(
+            |k| Ok(self.tree.get(k)?.map(|v| v.to_vec())),
+            &id.author,
+            id.seq,
+        )?
+        .as_ref()
+        .and_then(of_entry))
+    }
+
+    /// Every record, in id order.
+    pub fn records(&self) -> Result<Vec<RecordState>> {
+        self.records_iter().collect()
+    }
+
+    /// Every record, decoded one at a time in id order as the tree is read (`records --json` streams
+    /// them instead of holding them all): the `r` rows and the log's creating entries, merged.
+    pub fn records_iter(&self) -> impl Iterator<Item = Result<RecordState>> + '_ {
+        Records {
+            rows: self.tree.scan_prefix([b'r']).peekable(),
+            blocks: self.tree.scan_prefix([b'B']),
+            pending: std::collections::VecDeque::new(),
+            failed: false,
+        }
+    }
+}
+
+struct Records {
+    rows: std::iter::Peekable<sled::Iter>,
+    blocks: sled::Iter,
+    /// The creating entries of the last block read, not yet yielded.
+    pending: std::collections::VecDeque<RecordState>,
+    failed: bool,
+}
+
+impl Records {
+    fn fill(&mut self) -> Result<()> {
+        while self.pending.is_empty() {
+            let Some(kv) = self.blocks.next() else {
+                return Ok(());
+            };
+            let (k, v) = kv?;
+            let (a, n) =
+                blocks::parse_key(&k).ok_or_else(|| Error::Corrupt("entry block key".into()))?;
+            let b = blocks::Block::decode(&v)?;
+            self.pending
+                .extend(b.entries(&a, n).filter_map(|e| of_entry(&e)));
+        }
+        Ok(())
+    }
+
+    fn next_record(&mut self) -> Result<Option<RecordState>> {
+        self.fill()?;
+        let row = match self.rows.peek() {
+            Some(Ok((k, _))) => k.get(1..).and_then(dot_of),
+            Some(Err(_)) => {
+                let e = self.rows.next().and_then(|r| r.err());
+                return Err(e.map_or_else(|| Error::Corrupt("record key".into()), Into::into));
+            }
+            None => None,
+        };
+        let derived = self.pending.front().map(|r| r.id);
+        match (row, derived) {
+            (None, None) => Ok(None),
+            (Some(r), d) if d.is_none_or(|d| r <= d) => {
+                if d == Some(r) {
+                    self.pending.pop_front();
+                }
+                let (_, v) = self
+                    .rows
+                    .next()
+                    .transpose()?
+                    .ok_or_else(|| Error::Corrupt("record".into()))?;
+                dec("record", &v).map(Some)
+            }
+            _ => Ok(self.pending.pop_front()),
+        }
+    }
+}
+
+/// The dot of a `r` key's tail (author, seq).
+fn dot_of(k: &[u8]) -> Option<Dot> {
+    Some(Dot {
+        author: AuthorId(k.get(..32)?.try_into().ok()?),
+        seq: u64::from_be_bytes(k.get(32..40)?.try_into().ok()?),
+    })
+}
+
+impl Iterator for Records {
+    type Item = Result<RecordState>;
+    fn next(&mut self) -> Option<Result<RecordState>> {
+        if self.failed {
+            return None;
+        }
+        match self.next_record() {
+            Ok(r) => r.map(Ok),
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Removes the `r` rows of plain records from a store made before they were left out, once (meta
+/// [`META_PLAIN`] set in the same batch). Returns how many were removed.
+pub(crate) fn convert(db: &baobi_storage::Db) -> Result<u64> {
+    if db.get(keys::meta(META_PLAIN))?.is_some() {
+        return Ok(0);
+    }
+    let mut b = sled::Batch::default();
+    let mut n = 0u64;
+    let mut log = blocks::Reader::default();
+    for kv in db.scan_prefix([b'r']) {
+        let (k, v) = kv?;
+        let rec: RecordState = dec("record", &v)?;
+        if is_plain(&rec) {
+            // Only when the log holds the entry it is derived from (else the row is all there is).
+            let held = log.entry(db, &rec.id)?;
+            if held.as_ref().and_then(of_entry).as_ref() == Some(&rec) {
+                b.remove(k);
+                n += 1;
+            }
+        }
+    }
+    b.insert(keys::meta(META_PLAIN), &b"1"[..]);
+    db.apply_batch(b)?;
+    db.flush()?;
+    if n > 0 {
+        tracing::info!(
+            records = n,
+            "plain records' rows removed (read from their entries)"
+        );
+    }
+    Ok(n)
+}
