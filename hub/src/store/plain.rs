@@ -180,3 +180,146 @@ pub(crate) fn convert(db: &baobi_storage::Db) -> Result<u64> {
     }
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baobi_proto::view::MemTables;
+    use baobi_proto::wire::{Body, Correction, MarketSurvey, OutletDef, OutletKind, Round};
+    use baobi_proto::Keypair;
+
+    use crate::check::merge_entries;
+    use crate::testkit::{enroll, hub};
+
+    fn outlet(name: &str) -> Op {
+        Op::Record(Body::Outlet(OutletDef {
+            kind: OutletKind::Market,
+            name: name.into(),
+            unit: "30226".into(),
+            address: String::new(),
+            market_class: Some(3),
+            certifications: vec![],
+            opened: None,
+            closed: None,
+        }))
+    }
+
+    fn survey(outlet: Dot, g: u32) -> Body {
+        Body::MarketSurvey(MarketSurvey {
+            outlet,
+            unit: "30226".into(),
+            date: Date(20250312),
+            year: 2025,
+            round: Round::Baseline,
+            vendors_total: 85,
+            vendors_surveyed: 30,
+            nonbio_g_per_day: g,
+            eco_g_per_day: None,
+            vendors_nonbio: 20,
+            vendors_alternatives: None,
+            operating_days: Some(30),
+            reduction_model: false,
+            notes: String::new(),
+        })
+    }
+
+    /// Every record as the view makes it from the entries alone (proto's in-memory tables).
+    fn from_scratch(h: &Hub) -> Vec<RecordState> {
+        let mut t = MemTables::new();
+        for e in blocks::all_entries(h.tree()) {
+            view::apply(&mut t, &e.unwrap());
+        }
+        t.records.into_values().collect()
+    }
+
+    fn rows(h: &Hub) -> Vec<Dot> {
+        h.tree()
+            .scan_prefix([b'r'])
+            .map(|kv| dot_of(&kv.unwrap().0[1..]).unwrap())
+            .collect()
+    }
+
+    /// A hub with two offices: outlets and surveys, one survey corrected (in the same batch as its
+    /// creation) and one in a later batch.
+    fn busy(dir: &std::path::Path) -> (Hub, Vec<Dot>) {
+        let h = hub(dir);
+        let mut corrected = vec![];
+        for n in 0..2u64 {
+            let k = Keypair::generate();
+            let a = enroll(&h, &k, "30226");
+            let o = k.sign_entry(1, Hlc(1), outlet(&format!("Chợ số {n}")));
+            let mut es = vec![o.clone()];
+            for s in 2..=70 {
+                es.push(k.sign_entry(s, Hlc(s), Op::Record(survey(o.dot(), s as u32 * 10))));
+            }
+            let fix = |seq: u64, of: &Entry, g| {
+                let Op::Record(b) = &of.op else {
+                    unreachable!()
+                };
+                let head = RecordState::hash_of(&view::StoredVersion {
+                    supersedes: vec![],
+                    version: view::Version {
+                        dot: of.dot(),
+                        hlc: of.hlc,
+                        value: view::Value::Body(b.clone()),
+                    },
+                });
+                k.sign_entry(
+                    seq,
+                    Hlc(seq),
+                    Op::Correct(Correction {
+                        record: of.dot(),
+                        supersedes: vec![head],
+                        body: survey(o.dot(), g),
+                    }),
+                )
+            };
+            es.push(fix(71, &es[3], 7));
+            corrected.push(es[3].dot());
+            assert_eq!(merge_entries(&h, &a, &k, &es).unwrap(), Ok(71));
+            let later = fix(72, &es[60], 9);
+            corrected.push(es[60].dot());
+            assert_eq!(merge_entries(&h, &a, &k, &[later]).unwrap(), Ok(1));
+        }
+        corrected.sort();
+        (h, corrected)
+    }
+
+    #[test]
+    fn only_records_more_than_their_entry_keep_a_row() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (h, corrected) = busy(tmp.path());
+        assert_eq!(rows(&h), corrected, "rows only for the corrected records");
+        let all = h.records().unwrap();
+        assert_eq!(all, from_scratch(&h));
+        assert_eq!(all.len(), 140, "2 offices × (1 outlet + 69 surveys)");
+        for r in &all {
+            assert_eq!(h.record(&r.id).unwrap().as_ref(), Some(r));
+        }
+        let me = h.keypair().author();
+        assert!(
+            h.record(&Dot { author: me, seq: 1 }).unwrap().is_none(),
+            "a unit is no record"
+        );
+        assert!(crate::verify::run(&h, &mut |_| {}).unwrap().ok);
+    }
+
+    #[test]
+    fn a_store_with_rows_for_plain_records_has_them_removed_at_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (h, corrected) = busy(tmp.path());
+        let want = h.records().unwrap();
+        // As a store made before: every record a row, and no meta.
+        let t = h.tree();
+        for r in &want {
+            t.insert(keys::record(&r.id), wire::encode(r)).unwrap();
+        }
+        t.remove(keys::meta(META_PLAIN)).unwrap();
+        h.flush().unwrap();
+        drop(h);
+        let h = Hub::open(tmp.path()).unwrap();
+        assert_eq!(rows(&h), corrected);
+        assert_eq!(h.records().unwrap(), want);
+        assert!(crate::verify::run(&h, &mut |_| {}).unwrap().ok);
+    }
+}
