@@ -497,8 +497,7 @@ pub(crate) fn convert(db: &baobi_storage::Db) -> Result<u64> {
         let mut b = sled::Batch::default();
         let mut link = chain::genesis(&author);
         let mut block: Option<(u64, Block)> = None;
-        let mut next = 1u64;
-        for kv in db.scan_prefix(&prefix) {
+        for (next, kv) in (1u64..).zip(db.scan_prefix(&prefix)) {
             let (k, v) = kv?;
             let e: Entry = dec("entry", &v)?;
             if e.author != author || e.seq != next || k != keys::entry(&author, e.seq) {
@@ -508,7 +507,6 @@ pub(crate) fn convert(db: &baobi_storage::Db) -> Result<u64> {
                     e.dot()
                 )));
             }
-            next += 1;
             let n = block_of(e.seq);
             if block.as_ref().map(|(m, _)| *m) != Some(n) {
                 if let Some((m, full)) = block.take() {
@@ -619,9 +617,7 @@ mod tests {
             assert_eq!(h.link(&k.author(), e.seq).unwrap(), link, "{}", e.seq);
         }
         assert!(h.link(&k.author(), 151).is_err(), "no link past the log");
-        let blocks = h
-            .tree()
-            .scan_prefix(keys::block(&k.author(), 0)[..33].to_vec());
+        let blocks = h.tree().scan_prefix(&keys::block(&k.author(), 0)[..33]);
         assert_eq!(blocks.count(), 3, "150 entries in blocks of {BLOCK}");
         assert_eq!(
             h.tree().scan_prefix([b'e']).count() + h.tree().scan_prefix([b'l']).count(),
