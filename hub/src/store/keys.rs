@@ -45,7 +45,7 @@ pub fn standby(fp: &[u8; 32]) -> Vec<u8> {
     k
 }
 
-/// `B author block`: entries `block * 64 + 1 ..` of `author` (`store/blocks.rs`).
+/// `B author block`: entries `block * BLOCK + 1 ..` (16 per block) of `author` (`store/blocks.rs`).
 pub fn block(author: &AuthorId, block: u64) -> Vec<u8> {
     dotkey(b'B', author, block)
 }
