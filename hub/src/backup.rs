@@ -12,6 +12,11 @@
 //! the [`Header`] as JSON, its length as `u32 BE`, and the SHA-256 of everything before. The file
 //! holds the hub's secret key, so it is created owner-only (0600).
 //!
+//! The log is held one entry per record, whatever the store's layout: `e author seq` → the entry
+//! (`wire::encode` of [`Entry`]) and `l author seq` → its chain link, as in every backup since
+//! format 1; the store keeps entries in blocks (`store/blocks.rs`) and the backup expands them, so a
+//! backup of an older store and of a newer one read alike, and a file holding `B` keys is refused.
+//!
 //! Restore checks the whole file (magic, checksum, header) before creating anything, writes the
 //! non-derived keys, replays the entries through `proto::view::apply` and [`Hub`]'s commit (the
 //! merge's own path), recomputing every chain link, then runs [`crate::verify`] on the result; on any
@@ -33,7 +38,7 @@ use flate2::Compression;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::store::{keys, open_db, Hub, Overlay};
+use crate::store::{blocks, keys, open_db, Hub, Overlay};
 use crate::verify::{self, DERIVED};
 use crate::{Error, Result};
 
@@ -211,17 +216,15 @@ fn write_to(hub: &Hub, tmp: &Path, progress: &mut dyn FnMut(Step)) -> Result<Hea
     {
         let _g = hub.lock();
         let tree = hub.tree();
-        // Meta first, so a restore can open the hub before the entries come.
-        let meta = tree.scan_prefix([b'm']);
-        let rest = tree
-            .iter()
-            .filter(|kv| kv.as_ref().map_or(true, |(k, _)| k.first() != Some(&b'm')));
-        for kv in meta.chain(rest) {
-            let (k, v) = kv?;
+        // Meta first, so a restore can open the hub before the entries come; then every other key
+        // in the order of the per-entry layout the file holds: the entry blocks (`B`) written as
+        // one `e` record per entry where `e` keys sort, and each entry's link as an `l` record
+        // where `l` keys sort (the form every backup has had, so older and newer files read alike).
+        let mut emit = |z: &mut DeflateEncoder<&mut Hashing<BufWriter<File>>>,
+                        k: &[u8],
+                        v: &[u8]|
+         -> Result<()> {
             let p = k.first().copied().unwrap_or(0);
-            if DERIVED.contains(&p) {
-                continue;
-            }
             if p == b'e' {
                 let a: Option<[u8; 32]> = k.get(1..33).and_then(|a| a.try_into().ok());
                 if a != last_author {
@@ -229,12 +232,48 @@ fn write_to(hub: &Hub, tmp: &Path, progress: &mut dyn FnMut(Step)) -> Result<Hea
                     last_author = a;
                 }
             }
-            put_item(&mut z, &k)?;
-            put_item(&mut z, &v)?;
+            put_item(z, k)?;
+            put_item(z, v)?;
             *by_prefix.entry((p as char).to_string()).or_default() += 1;
             n += 1;
             if n.is_multiple_of(10_000) {
                 progress(Step::Written(n));
+            }
+            Ok(())
+        };
+        for kv in tree.scan_prefix([b'm']) {
+            let (k, v) = kv?;
+            emit(&mut z, &k, &v)?;
+        }
+        for p in 0..=u8::MAX {
+            if p == b'm' || p == b'B' || DERIVED.contains(&p) {
+                continue;
+            }
+            match p {
+                b'e' | b'l' => {
+                    for kv in tree.scan_prefix([b'B']) {
+                        let (k, v) = kv?;
+                        let (a, bn) = blocks::parse_key(&k)
+                            .ok_or_else(|| Error::Corrupt("entry block key".into()))?;
+                        let block = blocks::Block::decode(&v)?;
+                        if p == b'e' {
+                            for e in block.entries(&a, bn) {
+                                emit(&mut z, &keys::entry(&a, e.seq), &wire::encode(&e))?;
+                            }
+                        } else {
+                            let first = blocks::first_seq(bn);
+                            for (i, l) in block.links(&a, bn).iter().enumerate() {
+                                emit(&mut z, &keys::link(&a, first + i as u64), l)?;
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    for kv in tree.scan_prefix([p]) {
+                        let (k, v) = kv?;
+                        emit(&mut z, &k, &v)?;
+                    }
+                }
             }
         }
     }
@@ -439,12 +478,17 @@ fn rebuild(
     let mut replay: Option<Replay> = None;
     let mut pending: Vec<Entry> = vec![];
     let (mut keys_read, mut entries) = (0u64, 0u64);
+    let mut links = blocks::Reader::default();
     while let Some(k) = read_item(&mut r, file)? {
         let v = read_item(&mut r, file)?.ok_or_else(|| bad_file(file, "key without value"))?;
         keys_read += 1;
         let p = k.first().copied().unwrap_or(0);
         if DERIVED.contains(&p) {
             return Err(bad_file(file, "holds derived view keys"));
+        }
+        if p == b'B' {
+            // Backups hold the log one entry per record (`e`, `l`), never the store's blocks.
+            return Err(bad_file(file, "holds entry blocks, which no backup holds"));
         }
         match p {
             b'e' => {
@@ -467,7 +511,14 @@ fn rebuild(
             b'l' => {
                 // Links were recomputed from the entries (which come first); the file's must agree.
                 replay_batch(hub.as_ref(), &mut replay, &mut pending, file)?;
-                if db.get(&k)?.as_deref() != Some(&v[..]) {
+                let at = (k.len() == 41)
+                    .then(|| (k[1..33].try_into().ok(), k[33..41].try_into().ok()))
+                    .and_then(|(a, s)| Some((AuthorId(a?), u64::from_be_bytes(s?))));
+                let held = match at {
+                    Some((a, s)) => links.link(&db, &a, s)?,
+                    None => None,
+                };
+                if held.as_ref().map(|l| &l[..]) != Some(&v[..]) {
                     return Err(bad_file(
                         file,
                         "a chain link does not match its entries / mắt xích không khớp",
@@ -560,8 +611,7 @@ fn replay_batch(
         r.seq = e.seq;
         r.link = chain::link_of(&r.link, &e);
         view::apply(&mut ov, &e);
-        ov.put(keys::entry(&e.author, e.seq), wire::encode(&e));
-        ov.put(keys::link(&e.author, e.seq), r.link.to_vec());
+        ov.put_entry(&e, &r.link);
     }
     if let Some(r) = replay.as_ref() {
         ov.put(keys::seq(&r.author), r.seq.to_be_bytes().to_vec());
@@ -767,7 +817,7 @@ mod tests {
         );
         let without_heads = |v: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<(Vec<u8>, Vec<u8>)> {
             v.into_iter()
-                .filter(|(k, _)| !(k[0] == b'h' && k[1..33] == me.0) && k[0] != b'e')
+                .filter(|(k, _)| !(k[0] == b'h' && k[1..33] == me.0) && k[0] != b'B')
                 .collect()
         };
         assert_eq!(without_heads(all(&b)), without_heads(after.clone()));

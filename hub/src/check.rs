@@ -203,7 +203,7 @@ pub fn check_entry(
         // A duplicate only if it is the very entry held (same link: same content and history). The
         // same (author, seq) with other content means the author's log forked (a key restored on
         // two PCs), and skipping it silently would acknowledge a record the hub never keeps.
-        if ov.get(&keys::link(&e.author, e.seq)).as_deref() != Some(&link[..]) {
+        if ov.link(&e.author, e.seq).ok() != Some(*link) {
             return Err(fork(e));
         }
         return Ok(false);
@@ -336,8 +336,7 @@ pub fn merge_runs(hub: &Hub, agent: &AgentRec, runs: &[Run]) -> Result<Result<u6
             }
             note_clock(&mut clock, agent, e, now_ms);
             view::apply(&mut ov, e);
-            ov.put(keys::entry(&e.author, e.seq), wire::encode(e));
-            ov.put(keys::link(&e.author, e.seq), link.to_vec());
+            ov.put_entry(e, link);
             ov.put(keys::seq(&e.author), e.seq.to_be_bytes().to_vec());
             new += 1;
             fresh = true;
@@ -407,14 +406,13 @@ fn own_back(ov: &mut Overlay<'_>, agent: &AgentRec, run: &Run) -> Result<u64, Re
     let mut new = 0;
     for (e, link) in &opened {
         if e.seq <= have {
-            if ov.get(&keys::link(&e.author, e.seq)).as_deref() != Some(&link[..]) {
+            if ov.link(&e.author, e.seq).ok() != Some(*link) {
                 return forked();
             }
             continue;
         }
         view::apply(ov, e);
-        ov.put(keys::entry(&e.author, e.seq), wire::encode(e));
-        ov.put(keys::link(&e.author, e.seq), link.to_vec());
+        ov.put_entry(e, link);
         ov.put(keys::seq(&e.author), e.seq.to_be_bytes().to_vec());
         new += 1;
     }

@@ -1,7 +1,8 @@
 //! `baobi-hub verify`: re-checks everything the hub stores, changing nothing.
 //!
 //! Every entry is checked again as the merge checked it when it arrived: each author's log is
-//! contiguous from 1, each stored chain link (`l`) is the link recomputed from the entries, every
+//! contiguous from 1, each chain link kept in an entry block (its start and end, `store/blocks.rs`) is
+//! the link recomputed from the entries, every
 //! office entry lies under a head signature (`h`) that verifies over the recomputed chain (the hub's
 //! own entries carry their own signature), its author is the hub or an enrolled office, and that
 //! office's jurisdiction covers the entry's unit. Then the derived view (records, outlet-years, groups,
@@ -15,12 +16,12 @@ use std::time::Instant;
 use baobi_proto::chain::{self, Link};
 use baobi_proto::units::Units;
 use baobi_proto::view::{self, Tables, UnitState};
-use baobi_proto::wire::{self, Entry, Op};
+use baobi_proto::wire::{self, Dot, Op};
 use baobi_proto::{AuthorId, Sig};
 use serde::{Deserialize, Serialize};
 
 use crate::check::{unit_of, within};
-use crate::store::{keys, AgentRec, Hub, Overlay};
+use crate::store::{blocks, keys, AgentRec, Hub, Overlay};
 use crate::Result;
 
 /// Key prefixes whose values are a function of the entries (rebuilt by `restore`, compared by
@@ -143,7 +144,7 @@ pub fn show_key(k: &[u8]) -> String {
     let Some((&p, rest)) = k.split_first() else {
         return "(empty key)".into();
     };
-    if rest.len() >= 40 && matches!(p, b'e' | b'l' | b'h' | b'r' | b'o' | b'w') {
+    if rest.len() >= 40 && matches!(p, b'B' | b'e' | b'l' | b'h' | b'r' | b'o' | b'w') {
         let a = AuthorId(rest[..32].try_into().unwrap_or([0; 32]));
         let seq = u64::from_be_bytes(rest[32..40].try_into().unwrap_or([0; 8]));
         return format!("{}:{}-{seq}", p as char, a.short());
@@ -270,10 +271,14 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
     let mut ov = Overlay::new(&scratch);
     let (mut entries, mut heads, mut authors) = (0u64, 0u64, 0u64);
     let mut chain: Option<Chain> = None;
-    for kv in tree.scan_prefix([b'e']) {
-        let (k, v) = kv?;
-        let Some((author, seq)) = dot_of(&k) else {
-            found.push(Kind::Corrupt, show_key(&k), "malformed entry key".into());
+    for kv in tree.scan_prefix([b'B']) {
+        let (bk, v) = kv?;
+        let Some((author, n)) = blocks::parse_key(&bk) else {
+            found.push(
+                Kind::Corrupt,
+                show_key(&bk),
+                "malformed entry block key".into(),
+            );
             continue;
         };
         if chain.as_ref().map(|c| c.author) != Some(author) {
@@ -284,7 +289,7 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
             if !is_hub(&author) && !agents.contains_key(&author) {
                 found.push(
                     Kind::Author,
-                    show_key(&k),
+                    show_key(&keys::entry(&author, blocks::first_seq(n))),
                     format!(
                         "entries by {}, who is not an enrolled office",
                         author.short()
@@ -294,89 +299,99 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
             chain = Some(Chain::start(hub, author, &mut found)?);
         }
         let Some(c) = chain.as_mut() else { continue };
-        entries += 1;
-        if entries.is_multiple_of(10_000) {
-            progress(Step::Entries(entries));
-        }
-        if seq != c.next {
+        let first = blocks::first_seq(n);
+        if first != c.next {
             found.push(
                 Kind::Gap,
-                show_key(&k),
+                show_key(&keys::entry(&author, first)),
                 format!(
                     "seqs {}..{} of {} are missing",
                     c.next,
-                    seq - 1,
+                    first.saturating_sub(1),
                     author.short()
                 ),
             );
             c.broken = true;
         }
-        c.next = seq + 1;
-        let e: Entry = match wire::decode(&v) {
-            Ok(e) => e,
+        let block = match blocks::Block::decode(&v) {
+            Ok(b) => b,
             Err(err) => {
-                found.push(Kind::Corrupt, show_key(&k), format!("entry: {err}"));
+                found.push(Kind::Corrupt, show_key(&bk), err.to_string());
                 c.broken = true;
+                c.next = first + blocks::BLOCK;
                 continue;
             }
         };
-        if e.author != author || e.seq != seq {
+        if block.items.is_empty() || block.items.len() as u64 > blocks::BLOCK {
             found.push(
                 Kind::Corrupt,
-                show_key(&k),
-                format!("the value is entry {}", e.dot()),
+                show_key(&bk),
+                format!("an entry block of {} entries", block.items.len()),
             );
             c.broken = true;
-            continue;
         }
-        if !c.broken {
-            c.top = seq;
-            c.link = chain::link_of(&c.link, &e);
-            let stored = tree.get(keys::link(&author, seq))?;
-            if stored.as_deref() != Some(&c.link[..]) {
-                found.push(
-                    Kind::Link,
-                    show_key(&k),
-                    match stored {
-                        None => "no chain link stored".into(),
-                        Some(_) => "stored chain link differs from the entries (an entry or its link was altered)".into(),
-                    },
-                );
-            }
-        }
-        if e.sig == Sig::CHAINED {
-            c.unsealed_from.get_or_insert(seq);
-        } else if !e.verify() {
+        if !c.broken && block.start != c.link {
             found.push(
-                Kind::Signature,
-                show_key(&k),
-                "the entry's own signature does not verify".into(),
+                Kind::Link,
+                show_key(&bk),
+                "stored chain link before the block differs from the entries (an entry or its link was altered)".into(),
             );
         }
-        if let Some(sig) = c.heads.get(&seq) {
-            heads += 1;
-            let ok = !c.broken
-                && <[u8; 64]>::try_from(sig.as_slice()).is_ok_and(|s| {
-                    author.verify(&chain::head_bytes(&author, seq, &c.link), &Sig(s))
-                });
-            if ok {
-                c.unsealed_from = None;
-            } else if !c.broken {
+        let last = first + block.items.len() as u64 - 1;
+        for e in block.entries(&author, n) {
+            let k = keys::entry(&author, e.seq);
+            let seq = e.seq;
+            entries += 1;
+            if entries.is_multiple_of(10_000) {
+                progress(Step::Entries(entries));
+            }
+            c.next = seq + 1;
+            if !c.broken {
+                c.top = seq;
+                c.link = chain::link_of(&c.link, &e);
+                if seq == last && block.end != c.link {
+                    found.push(
+                        Kind::Link,
+                        show_key(&k),
+                        "stored chain link differs from the entries (an entry or its link was altered)".into(),
+                    );
+                }
+            }
+            if e.sig == Sig::CHAINED {
+                c.unsealed_from.get_or_insert(seq);
+            } else if !e.verify() {
                 found.push(
                     Kind::Signature,
-                    format!("h:{}-{seq}", author.short()),
-                    "head signature does not verify over the entries' chain".into(),
+                    show_key(&k),
+                    "the entry's own signature does not verify".into(),
                 );
             }
+            if let Some(sig) = c.heads.get(&seq) {
+                heads += 1;
+                let ok = !c.broken
+                    && <[u8; 64]>::try_from(sig.as_slice()).is_ok_and(|s| {
+                        author.verify(&chain::head_bytes(&author, seq, &c.link), &Sig(s))
+                    });
+                if ok {
+                    c.unsealed_from = None;
+                } else if !c.broken {
+                    found.push(
+                        Kind::Signature,
+                        format!("h:{}-{seq}", author.short()),
+                        "head signature does not verify over the entries' chain".into(),
+                    );
+                }
+            }
+            if !is_hub(&author) && matches!(e.op, Op::Unit(_) | Op::Plan(_) | Op::Review(_)) {
+                found.push(
+                    Kind::Invalid,
+                    show_key(&k),
+                    "unit, plan or review written by someone other than the hub".into(),
+                );
+            }
+            view::apply(&mut ov, &e);
+            ov.replay_entry(&e);
         }
-        if !is_hub(&author) && matches!(e.op, Op::Unit(_) | Op::Plan(_) | Op::Review(_)) {
-            found.push(
-                Kind::Invalid,
-                show_key(&k),
-                "unit, plan or review written by someone other than the hub".into(),
-            );
-        }
-        view::apply(&mut ov, &e);
     }
     if let Some(c) = chain.take() {
         c.finish(&mut ov, &mut found);
@@ -395,11 +410,11 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
     }
     let mut offices = std::collections::BTreeMap::new();
     let mut n = 0u64;
-    for kv in tree.scan_prefix([b'e']) {
-        let (k, v) = kv?;
-        let Ok(e) = wire::decode::<Entry>(&v) else {
+    for e in blocks::all_entries(tree) {
+        let Ok(e) = e else {
             continue;
         };
+        let k = keys::entry(&e.author, e.seq);
         n += 1;
         if n.is_multiple_of(10_000) {
             progress(Step::Jurisdiction(n));
@@ -453,7 +468,7 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
 
     // The view against its recomputation (the indicator facts as a merge would write them: the
     // scratch tree under the overlay holds no record, so every record's facts are added anew).
-    crate::store::facts::maintain(&mut ov, Some(tree))?;
+    crate::store::facts::maintain(&mut ov)?;
     progress(Step::View);
     let mut view_keys = 0u64;
     for p in DERIVED {
@@ -510,11 +525,19 @@ pub(crate) fn check(hub: &Hub, progress: &mut dyn FnMut(Step)) -> Result<Report>
             }
         }
     }
-    let records = ov
+    // Records: the rows the entries produce and the records their creating entries make alone.
+    let rows: Vec<Dot> = ov
         .writes()
         .range(vec![b'r']..vec![b'r' + 1])
         .filter(|(_, v)| v.is_some())
-        .count() as u64;
+        .filter_map(|(k, _)| dot_of(k).map(|(author, seq)| Dot { author, seq }))
+        .collect();
+    let created = ov.created_here();
+    let records = (created.len()
+        + rows
+            .iter()
+            .filter(|d| created.binary_search(d).is_err())
+            .count()) as u64;
     Ok(Report {
         ok: found.list.is_empty(),
         authors,
@@ -559,7 +582,7 @@ pub fn render(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use baobi_proto::wire::{Body, Hlc, OutletDef, OutletKind};
+    use baobi_proto::wire::{Body, Entry, Hlc, OutletDef, OutletKind};
     use baobi_proto::Keypair;
 
     use crate::check::merge_entries;
@@ -627,8 +650,17 @@ mod tests {
         a.unit = unit;
         h.put_agent(&a).unwrap();
 
-        // A record's stored state altered, an extra view key, an entry removed (a gap).
-        let rec = keys::record(&outlet(&k, 1, "30226").dot());
+        // A record that is only its creating entry has no row of its own (`store/plain.rs`): one
+        // stored for it is a view key the entries do not produce.
+        let plain = keys::record(&outlet(&k, 1, "30226").dot());
+        assert!(t.get(&plain).unwrap().is_none());
+        let state = h.record(&outlet(&k, 1, "30226").dot()).unwrap().unwrap();
+        t.insert(&plain, wire::encode(&state)).unwrap();
+        assert_eq!(kinds(&h), vec![Kind::ViewExtra]);
+        t.remove(&plain).unwrap();
+
+        // A stored view value altered (a unit's), an extra view key, an entry removed (a gap).
+        let rec = t.scan_prefix([b'u']).next().unwrap().unwrap().0.to_vec();
         let v = t.get(&rec).unwrap().unwrap();
         let mut bad = v.to_vec();
         let last = bad.len() - 1;
@@ -650,14 +682,26 @@ mod tests {
             seq: 99,
         }))
         .unwrap();
-        let e2 = t.remove(keys::entry(&me, 2)).unwrap().unwrap();
+        // The office's only block filed as its second: seqs 1..64 are missing.
+        let b0 = t.remove(keys::block(&me, 0)).unwrap().unwrap();
+        t.insert(keys::block(&me, 1), b0.clone()).unwrap();
         let ks = kinds(&h);
         assert!(ks.contains(&Kind::Gap), "{ks:?}");
         assert!(
             ks.contains(&Kind::ViewExtra),
             "record 2 is no longer derived: {ks:?}"
         );
-        t.insert(keys::entry(&me, 2), e2).unwrap();
+        t.remove(keys::block(&me, 1)).unwrap();
+        t.insert(keys::block(&me, 0), b0.clone()).unwrap();
+        assert_eq!(kinds(&h), vec![]);
+
+        // An entry altered in its block: the block's kept link no longer matches, nor the head.
+        let mut blk = crate::store::blocks::Block::decode(&b0).unwrap();
+        blk.items[1].hlc = Hlc(blk.items[1].hlc.0 + 1);
+        t.insert(keys::block(&me, 0), blk.encode()).unwrap();
+        let ks = kinds(&h);
+        assert!(ks.contains(&Kind::Link), "{ks:?}");
+        t.insert(keys::block(&me, 0), b0).unwrap();
         assert_eq!(kinds(&h), vec![]);
     }
 

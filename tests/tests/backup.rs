@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use baobi_proto::wire::{self, Entry, Hlc};
+use baobi_proto::wire::Hlc;
 use baobi_tests::{hub_totals, recompute_totals, stderr, Agent, Hub};
 use serde_json::Value;
 
@@ -211,10 +211,10 @@ fn verify_finds_a_tampered_entry_and_a_removed_view_key_and_changes_nothing() {
     {
         let h = baobi_hub::Hub::open(hub.dir.path()).unwrap();
         let t = h.tree();
-        let k = baobi_hub::store::keys::entry(&author, 2);
-        let mut e: Entry = wire::decode(&t.get(&k).unwrap().unwrap()).unwrap();
-        e.hlc = Hlc(e.hlc.0 + 1);
-        t.insert(&k, wire::encode(&e)).unwrap();
+        let k = baobi_hub::store::keys::block(&author, 0);
+        let mut b = baobi_hub::store::blocks::Block::decode(&t.get(&k).unwrap().unwrap()).unwrap();
+        b.items[1].hlc = Hlc(b.items[1].hlc.0 + 1);
+        t.insert(&k, b.encode()).unwrap();
         let g = t.scan_prefix([b'g']).next().unwrap().unwrap().0;
         t.remove(&g).unwrap();
         h.flush().unwrap();

@@ -5,27 +5,6 @@
 use super::*;
 
 impl Hub {
-    /// A stored record.
-    pub fn record(&self, id: &Dot) -> Result<Option<RecordState>> {
-        self.tree
-            .get(keys::record(id))?
-            .map(|v| dec("record", &v))
-            .transpose()
-    }
-
-    /// Every record, in id order.
-    pub fn records(&self) -> Result<Vec<RecordState>> {
-        self.records_iter().collect()
-    }
-
-    /// Every record, decoded one at a time in key order as the tree is read (`records --json` streams
-    /// them instead of holding them all).
-    pub fn records_iter(&self) -> impl Iterator<Item = Result<RecordState>> + '_ {
-        self.tree
-            .scan_prefix([b'r'])
-            .map(|kv| dec("record", &kv?.1))
-    }
-
     /// The groups of `year`, in key order: read from the in-memory mirror, O(groups of the year).
     pub fn groups(&self, year: u16) -> Result<Vec<(GroupKey, GroupTotals)>> {
         Ok(self.group_mirror.year(year))
@@ -96,6 +75,8 @@ pub struct Overlay<'a> {
     pub(super) tree: &'a sled::Tree,
     pub(super) writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
     pub(super) err: Option<Error>,
+    /// The entry blocks read or appended to (`blocks.rs`), written as keys at commit.
+    pub(super) blocks: BTreeMap<(AuthorId, u64), super::blocks::Cached>,
 }
 
 impl<'a> Overlay<'a> {
@@ -105,6 +86,7 @@ impl<'a> Overlay<'a> {
             tree,
             writes: BTreeMap::new(),
             err: None,
+            blocks: BTreeMap::new(),
         }
     }
 
@@ -153,15 +135,6 @@ impl<'a> Overlay<'a> {
         }
     }
 
-    /// The chain link of entry `seq` of `author` as seen through the overlay (genesis for 0).
-    pub fn link(&mut self, author: &AuthorId, seq: u64) -> Result<Link> {
-        if seq == 0 {
-            return Ok(chain::genesis(author));
-        }
-        let v = self.get(&keys::link(author, seq));
-        link_value(author, seq, v.as_deref())
-    }
-
     /// Highest seq of `author` as seen through the overlay.
     pub fn seq(&mut self, author: &AuthorId) -> u64 {
         self.get(&keys::seq(author))
@@ -173,10 +146,25 @@ impl<'a> Overlay<'a> {
 
 impl Tables for Overlay<'_> {
     fn record(&mut self, id: &Dot) -> Option<RecordState> {
-        self.read("record", &keys::record(id))
+        if let Some(r) = self.read("record", &keys::record(id)) {
+            return Some(r);
+        }
+        match self.entry(&id.author, id.seq) {
+            Ok(e) => e.as_ref().and_then(super::plain::of_entry),
+            Err(e) => {
+                self.err.get_or_insert(e);
+                None
+            }
+        }
     }
     fn put_record(&mut self, rec: &RecordState) {
-        self.put(keys::record(&rec.id), wire::encode(rec));
+        let k = keys::record(&rec.id);
+        if super::plain::is_plain(rec) {
+            // Read from its entry (`plain.rs`); a record never becomes plain again once it has a row.
+            self.writes.remove(&k);
+        } else {
+            self.put(k, wire::encode(rec));
+        }
     }
     fn outlet_year(&mut self, outlet: &Dot, year: u16) -> Vec<Fact> {
         self.read("outlet-year", &keys::outlet_year(outlet, year))

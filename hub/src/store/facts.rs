@@ -197,30 +197,37 @@ impl FactsMirror {
 }
 
 /// The wall clock of a record's creating entry, when it is an `Op::Created`.
-fn created_ms(entry: Option<Vec<u8>>) -> Result<Option<u64>> {
-    let Some(v) = entry else { return Ok(None) };
-    let e: Entry = dec("entry", &v)?;
-    Ok(match e.op {
-        Op::Created(c) => Some(c.wall_ms),
-        _ => None,
-    })
-}
-
-/// A record's item from what `get` reads (the tree before the batch, or the overlay after it).
+/// A record's item: its state and its review decisions as `get` reads them (the tree before the
+/// batch, or the overlay after it); `created` is the wall clock its creating entry carries, if any.
 fn item_of(
     id: &Dot,
+    rec: Option<RecordState>,
+    created: Option<u64>,
     mut get: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>>,
 ) -> Result<Option<Item>> {
-    let Some(raw) = get(&keys::record(id))? else {
+    let Some(rec) = rec else {
         return Ok(None);
     };
-    let rec: RecordState = dec("record", &raw)?;
     let reviews: Vec<ReviewState> = match get(&keys::reviews(id))? {
         Some(v) => dec("reviews", &v)?,
         None => vec![],
     };
-    let created = created_ms(get(&keys::entry(&id.author, id.seq))?)?;
     Ok(pf::item(&rec, |_| reviews, |_| created))
+}
+
+/// A record as the tree under an overlay holds it (its row, or its creating entry alone).
+fn record_in(
+    tree: &sled::Tree,
+    log: &mut super::blocks::Reader,
+    id: &Dot,
+) -> Result<Option<RecordState>> {
+    if let Some(v) = tree.get(keys::record(id))? {
+        return dec("record", &v).map(Some);
+    }
+    Ok(log
+        .entry(tree, id)?
+        .as_ref()
+        .and_then(super::plain::of_entry))
 }
 
 /// Every key under `prefix` as the overlay sees it (tree, then the overlay's writes).
@@ -349,23 +356,30 @@ fn remove(ov: &mut Overlay<'_>, item: &Item) -> Result<()> {
 }
 
 /// Brings the `i` keys up to date with the overlay's changes to records and reviews: the records
-/// whose `r` or `w` key it writes leave their old cells (as the tree under it holds them) and join
-/// their new ones. Creating entries are read through the overlay, or from `log` when given (`verify`
-/// replays into an overlay over an empty tree, the entries staying in the store's).
-pub fn maintain(ov: &mut Overlay<'_>, log: Option<&sled::Tree>) -> Result<()> {
-    let ids: BTreeSet<Dot> = ov
+/// whose `r` or `w` key it writes, or that an entry appended through it creates, leave their old
+/// cells (as the tree under it holds them) and join their new ones (as the overlay reads them).
+pub fn maintain(ov: &mut Overlay<'_>) -> Result<()> {
+    let mut ids: BTreeSet<Dot> = ov
         .writes
         .keys()
         .filter(|k| matches!(k.first(), Some(b'r' | b'w')) && k.len() == 41)
         .filter_map(|k| dot_at(&k[1..]))
         .collect();
+    ids.extend(ov.created_here());
+    let mut log = super::blocks::Reader::default();
     for id in ids {
         let tree = ov.tree;
-        let old = item_of(&id, |k| Ok(tree.get(k)?.map(|v| v.to_vec())))?;
-        let new = item_of(&id, |k| {
-            if let (Some(log), Some(b'e')) = (log, k.first()) {
-                return Ok(log.get(k)?.map(|v| v.to_vec()));
-            }
+        // The creating entry never changes: the same for the old item and the new.
+        let created = ov.created_ms(&id)?;
+        let old_rec = record_in(tree, &mut log, &id)?;
+        let old = item_of(&id, old_rec, created, |k| {
+            Ok(tree.get(k)?.map(|v| v.to_vec()))
+        })?;
+        let new_rec = Tables::record(ov, &id);
+        if let Some(e) = ov.err.take() {
+            return Err(e);
+        }
+        let new = item_of(&id, new_rec, created, |k| {
             let v = ov.get(k);
             match ov.err.take() {
                 Some(e) => Err(e),
@@ -392,11 +406,15 @@ pub fn rebuild(hub: &Hub) -> Result<()> {
     for kv in hub.tree.scan_prefix([b'i']) {
         ov.del(kv?.0.to_vec());
     }
-    for kv in hub.tree.scan_prefix([b'r']) {
-        let (k, _) = kv?;
-        let Some(id) = dot_at(&k[1..]) else { continue };
+    let mut reader = super::blocks::Reader::default();
+    for rec in hub.records_iter() {
+        let rec = rec?;
+        let id = rec.id;
         let tree = &hub.tree;
-        if let Some(item) = item_of(&id, |k| Ok(tree.get(k)?.map(|v| v.to_vec())))? {
+        let created = reader.created_ms(tree, &id)?;
+        if let Some(item) = item_of(&id, Some(rec), created, |k| {
+            Ok(tree.get(k)?.map(|v| v.to_vec()))
+        })? {
             add(&mut ov, &item)?;
         }
     }

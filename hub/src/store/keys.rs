@@ -7,8 +7,9 @@ use super::*;
 /// Every prefix of the tree and what it holds. Derived prefixes (the view) are rebuilt from the
 /// entries; `backup.rs` leaves them out.
 pub const PREFIXES: &[(u8, &str)] = &[
-    (b'e', "entries (the log)"),
-    (b'l', "each entry's chain link"),
+    (b'B', "the log: each author's entries in blocks, see store/blocks.rs"),
+    (b'e', "entries, one key each (the older layout, converted to `B` at open)"),
+    (b'l', "each entry's chain link (the older layout, converted at open)"),
     (b'h', "head signatures received"),
     (b'v', "per-author seq (derived)"),
     (b'r', "records (derived)"),
@@ -59,7 +60,11 @@ pub fn national(fp: &[u8; 32]) -> Vec<u8> {
     k
 }
 
-/// `e author seq`.
+/// `B author block`: entries `block * BLOCK + 1 ..` (16 per block) of `author` (`store/blocks.rs`).
+pub fn block(author: &AuthorId, block: u64) -> Vec<u8> {
+    dotkey(b'B', author, block)
+}
+/// `e author seq` (the older layout).
 pub fn entry(author: &AuthorId, seq: u64) -> Vec<u8> {
     dotkey(b'e', author, seq)
 }
@@ -157,7 +162,7 @@ pub fn seq(author: &AuthorId) -> Vec<u8> {
     k.extend_from_slice(&author.0);
     k
 }
-/// `l author seq` → the entry's chain link (32 bytes).
+/// `l author seq` → the entry's chain link (32 bytes; the older layout).
 pub fn link(author: &AuthorId, seq: u64) -> Vec<u8> {
     dotkey(b'l', author, seq)
 }
@@ -249,6 +254,7 @@ mod tests {
             kind: baobi_proto::wire::OutletKind::Market,
         };
         let keys: Vec<(char, Vec<u8>)> = vec![
+            ('B', block(&a, 0)),
             ('e', entry(&a, 1)),
             ('l', link(&a, 1)),
             ('h', head(&a, 1)),

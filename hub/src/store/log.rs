@@ -1,4 +1,4 @@
-//! The replicated log at the hub: every author's entries, their chain links and the heads received,
+//! The replicated log at the hub: every author's entries (in blocks, `blocks.rs`) and the heads received,
 //! per-author seqs and summaries, runs cut for forwarding, and the hub's own appends. This is what a
 //! backup keeps and what a peer can send; the view (`derived.rs`) is a function of it.
 
@@ -33,38 +33,6 @@ impl Hub {
             s.set(AuthorId(a), n);
         }
         Ok(s)
-    }
-
-    /// Entries of `author` from `from` to `to` inclusive, at most `limit`.
-    pub fn entries(
-        &self,
-        author: &AuthorId,
-        from: u64,
-        to: u64,
-        limit: usize,
-    ) -> Result<Vec<Entry>> {
-        let mut out = vec![];
-        for kv in self
-            .tree
-            .range(keys::entry(author, from)..=keys::entry(author, to))
-            .take(limit)
-        {
-            let (_, v) = kv?;
-            out.push(dec("entry", &v)?);
-        }
-        Ok(out)
-    }
-
-    /// The chain link of entry `seq` of `author` (its genesis link for seq 0).
-    pub fn link(&self, author: &AuthorId, seq: u64) -> Result<Link> {
-        if seq == 0 {
-            return Ok(chain::genesis(author));
-        }
-        link_value(
-            author,
-            seq,
-            self.tree.get(keys::link(author, seq))?.as_deref(),
-        )
     }
 
     /// One sealed run of `author`'s entries `from..=to`, or its longest prefix of at most `room`
@@ -123,10 +91,8 @@ impl Hub {
         let _g = self.lock();
         let me = self.keypair.author();
         let mut seq = self.seq_of(&me)?;
-        let mut hlc = match self.tree.get(keys::entry(&me, seq))? {
-            Some(v) => dec::<Entry>("entry", &v)?.hlc,
-            None => Hlc(0),
-        };
+        let mut hlc = blocks::read_entry(|k| Ok(self.tree.get(k)?.map(|v| v.to_vec())), &me, seq)?
+            .map_or(Hlc(0), |e| e.hlc);
         let now_ms = crate::now_ms();
         let mut ov = Overlay::new(&self.tree);
         let mut link = self.link(&me, seq)?;
@@ -136,9 +102,8 @@ impl Hub {
             hlc = Hlc::tick(hlc, now_ms);
             let e = self.keypair.sign_entry(seq, hlc, op);
             view::apply(&mut ov, &e);
-            ov.put(keys::entry(&e.author, e.seq), wire::encode(&e));
             link = chain::link_of(&link, &e);
-            ov.put(keys::link(&e.author, e.seq), link.to_vec());
+            ov.put_entry(&e, &link);
             out.push(e);
         }
         ov.put(keys::seq(&me), seq.to_be_bytes().to_vec());

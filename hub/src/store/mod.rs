@@ -3,10 +3,10 @@
 //! replicated), `derived.rs` (the view, rebuilt from the log), `registry.rs` (this hub's own records of
 //! offices and tokens) and `keys.rs` (every prefix, claimed once).
 //!
-//! One sled tree with key prefixes (`e` entries, `r` records, `o` outlet-years, `g` groups by year,
+//! One sled tree with key prefixes (`B` the entries in blocks, see `blocks.rs`, `r` records, `o` outlet-years, `g` groups by year,
 //! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq,
 //! `w` review decisions by record, `p` the plan in force, `n` dashboard operators, `R` restore tokens,
-//! `X` retired authors, `k` clock-skew flags, `l` each entry's chain link, `h` head signatures received,
+//! `X` retired authors, `k` clock-skew flags, `h` head signatures received,
 //! `j` each office's jurisdiction, see `office.rs`, `i` the indicator facts, see `facts.rs`, `S`
 //! standby tokens and standby hubs, see `standby.rs`).
 //! Entries from offices arrive in sealed runs (see `proto::chain`) and are kept without a signature of
@@ -33,11 +33,13 @@ use bincode::{Decode, Encode};
 
 use crate::groups::{GroupMirror, GroupWrite};
 
+pub mod blocks;
 mod derived;
 pub mod facts;
 pub mod keys;
 mod log;
 pub mod national;
+pub mod plain;
 mod registry;
 pub mod standby;
 
@@ -70,12 +72,6 @@ impl std::fmt::Debug for Hub {
             .field("province", &self.province)
             .finish()
     }
-}
-
-/// A stored chain link (the value of `l author seq`), or why there is none.
-fn link_value(author: &AuthorId, seq: u64, v: Option<&[u8]>) -> Result<Link> {
-    v.and_then(|v| v.try_into().ok())
-        .ok_or_else(|| Error::Corrupt(format!("no chain link for {author}-{seq}")))
 }
 
 /// The seq of an `h author seq` key.
@@ -148,6 +144,7 @@ impl Hub {
         );
         b.insert(keys::meta("secret"), keypair.secret().to_vec());
         b.insert(keys::meta(facts::META_FACTS), &b"1"[..]);
+        b.insert(keys::meta(plain::META_PLAIN), &b"1"[..]);
         b.insert(keys::meta("cert"), cert_der.clone());
         b.insert(
             keys::meta("lineage"),
@@ -184,6 +181,8 @@ impl Hub {
     }
 
     pub(crate) fn from_db(dir: &Path, db: baobi_storage::Db) -> Result<Hub> {
+        blocks::convert(&db)?;
+        plain::convert(&db)?;
         let meta = |n: &str| -> Result<Vec<u8>> {
             db.get(keys::meta(n))?
                 .map(|v| v.to_vec())
@@ -305,12 +304,8 @@ impl Hub {
         let mut seqs = BTreeMap::new();
         for e in entries {
             view::apply(&mut ov, e);
-            ov.put(keys::entry(&e.author, e.seq), wire::encode(e));
             let prev = ov.link(&e.author, e.seq - 1)?;
-            ov.put(
-                keys::link(&e.author, e.seq),
-                chain::link_of(&prev, e).to_vec(),
-            );
+            ov.put_entry(e, &chain::link_of(&prev, e));
             seqs.insert(e.author, e.seq);
         }
         for (a, s) in seqs {
@@ -326,7 +321,8 @@ impl Hub {
         if let Some(e) = ov.err.take() {
             return Err(e);
         }
-        facts::maintain(&mut ov, None)?;
+        ov.seal_blocks();
+        facts::maintain(&mut ov)?;
         if let Some(e) = ov.err {
             return Err(e);
         }

@@ -30,6 +30,7 @@ impl Hub {
                 hub_fingerprint: self.fingerprint(),
                 secret,
                 standby: None,
+                relay: None,
             },
             rec.expires_at,
         ))
@@ -109,32 +110,5 @@ impl Hub {
         }
         out.sort_by_key(|r: &StandbyRec| r.enrolled_at);
         Ok(out)
-    }
-}
-
-impl Hub {
-    /// For tests only (the national hub's end-to-end test): alters the last entry `author` holds
-    /// here in place (its clock moved by one), as a tampered province hub would, without touching
-    /// its seal. Returns the entry's seq, none when the author has no entry here.
-    #[doc(hidden)]
-    pub fn tamper_last_entry_for_tests(&self, author: &AuthorId) -> Result<Option<u64>> {
-        let _g = self.lock();
-        let Some(raw) = self.tree.get(keys::seq(author))? else {
-            return Ok(None);
-        };
-        let seq = u64::from_be_bytes(
-            raw.as_ref()
-                .try_into()
-                .map_err(|_| Error::Corrupt("seq value".into()))?,
-        );
-        let Some(raw) = self.tree.get(keys::entry(author, seq))? else {
-            return Ok(None);
-        };
-        let mut e: Entry = dec("entry", &raw)?;
-        e.hlc = Hlc(e.hlc.0 ^ 1);
-        self.tree
-            .insert(keys::entry(author, seq), wire::encode(&e))?;
-        self.tree.flush()?;
-        Ok(Some(seq))
     }
 }

@@ -414,7 +414,7 @@ impl Hub {
                 match &office {
                     None => {
                         if e.seq <= have {
-                            if ov.get(&keys::link(&e.author, e.seq)).as_deref() != Some(&link[..]) {
+                            if ov.link(&e.author, e.seq).ok() != Some(*link) {
                                 return refuse(
                                     RefusalCode::InvalidEntry,
                                     format!("hub entry {}: differs from the one held", e.dot()),
@@ -442,8 +442,7 @@ impl Hub {
                     }
                 }
                 view::apply(&mut ov, e);
-                ov.put(keys::entry(&e.author, e.seq), wire::encode(e));
-                ov.put(keys::link(&e.author, e.seq), link.to_vec());
+                ov.put_entry(e, link);
                 ov.put(keys::seq(&e.author), e.seq.to_be_bytes().to_vec());
                 new += 1;
                 fresh = true;
