@@ -308,6 +308,8 @@ fn state_of(s: &SurveyRow) -> &'static str {
         "xung đột / conflict"
     } else if s.synced {
         "đã gửi / synced"
+    } else if s.at_relay {
+        "tại trạm chuyển tiếp / at the relay"
     } else {
         "chờ gửi / pending"
     }

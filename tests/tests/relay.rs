@@ -127,6 +127,15 @@ fn a_commune_behind_a_partition_syncs_through_its_district_and_the_receipt_comes
         (Some(n), Some(0), Some(n)),
         "at the relay, not at the hub: {st}"
     );
+    // And each record says so.
+    let states = |a: &Agent| -> Vec<(bool, bool)> {
+        let list = a.json(&["survey", "list"]);
+        let rows = list.as_array().expect("survey rows");
+        rows.iter()
+            .map(|r| (r["at_relay"] == true, r["synced"] == true))
+            .collect()
+    };
+    assert_eq!(states(&commune), vec![(true, false); ids.len()]);
     // A second relayed sync changes nothing and sends nothing again.
     let again = commune.sync();
     assert_eq!(
@@ -174,6 +183,7 @@ fn a_commune_behind_a_partition_syncs_through_its_district_and_the_receipt_comes
         (Some(0), Some(n), Some(0)),
         "at the hub by the receipt: {st}"
     );
+    assert_eq!(states(&commune), vec![(false, true); ids.len()]);
     let plan = commune.json(&["plan"]);
     assert!(
         plan.to_string().contains("dt-relay"),

@@ -217,6 +217,7 @@ pub(super) fn survey_page(store: &Store, q: &SurveyQuery) -> Result<(usize, Vec<
     let limit = q.limit.unwrap_or(50).clamp(1, MAX_PAGE);
     let me = store.author()?;
     let acked = store.acked_seq()?;
+    let relayed = crate::relay::relayed_seq(store)?;
     let st = store.state();
     // Cheap filters on the record first, rows built only for the page.
     let mut hits: Vec<(Date, &RecordState)> = vec![];
@@ -287,7 +288,7 @@ pub(super) fn survey_page(store: &Store, q: &SurveyQuery) -> Result<(usize, Vec<
         .into_iter()
         .skip(q.offset)
         .take(limit)
-        .filter_map(|(_, rec)| survey_row(rec, &st, &units, &me, acked))
+        .filter_map(|(_, rec)| survey_row(rec, &st, &units, &me, (acked, relayed)))
         .collect();
     Ok((total, rows))
 }

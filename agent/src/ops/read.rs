@@ -59,6 +59,9 @@ pub struct SurveyRow {
     pub heads: usize,
     /// Every own version is acknowledged by the hub.
     pub synced: bool,
+    /// Not at the hub yet, but every own version is held by a relay (`relay add`): on its way.
+    #[serde(default)]
+    pub at_relay: bool,
     /// The winning body, none when retracted.
     pub value: Option<serde_json::Value>,
     /// Review state of the current value, as the hub decided.
@@ -167,7 +170,7 @@ pub(super) fn survey_row(
     st: &store::State,
     units: &Units,
     me: &AuthorId,
-    acked: u64,
+    (acked, relayed): (u64, u64),
 ) -> Option<SurveyRow> {
     let kind = match rec.original()? {
         Body::MarketSurvey(_) => "market-survey",
@@ -203,10 +206,13 @@ pub(super) fn survey_row(
             _ => None,
         })
         .unwrap_or_default();
-    let synced = rec
-        .versions
-        .iter()
-        .all(|v| v.version.dot.author != *me || v.version.dot.seq <= acked);
+    let held_to = |mark: u64| {
+        rec.versions
+            .iter()
+            .all(|v| v.version.dot.author != *me || v.version.dot.seq <= mark)
+    };
+    let synced = held_to(acked);
+    let at_relay = !synced && held_to(relayed);
     let retracted = matches!(winner.version.value, Value::Retracted(_));
     let (review, decision) = st.view.status(rec);
     Some(SurveyRow {
@@ -222,6 +228,7 @@ pub(super) fn survey_row(
         conflict: heads.len() > 1,
         heads: heads.len(),
         synced,
+        at_relay,
         value: match &winner.version.value {
             Value::Body(b) => serde_json::to_value(b).ok(),
             Value::Retracted(_) => None,
@@ -238,13 +245,14 @@ pub(super) fn survey_row(
 pub(super) fn surveys(store: &Store) -> Result<Vec<SurveyRow>> {
     let me = store.author()?;
     let acked = store.acked_seq()?;
+    let relayed = crate::relay::relayed_seq(store)?;
     let st = store.state();
     let units = st.view.registry();
     Ok(st
         .view
         .records
         .values()
-        .filter_map(|r| survey_row(r, &st, &units, &me, acked))
+        .filter_map(|r| survey_row(r, &st, &units, &me, (acked, relayed)))
         .collect())
 }
 
@@ -270,9 +278,10 @@ pub(super) fn show(store: &Store, id: &str) -> Result<SurveyDetail> {
     let rec = find_record(store, "id", id)?;
     let me = store.author()?;
     let acked = store.acked_seq()?;
+    let relayed = crate::relay::relayed_seq(store)?;
     let st = store.state();
     let units = st.view.registry();
-    let survey = survey_row(&rec, &st, &units, &me, acked)
+    let survey = survey_row(&rec, &st, &units, &me, (acked, relayed))
         .ok_or_else(|| invalid("id", "is not a survey"))?;
     let head_hashes: Vec<[u8; 32]> = rec.heads().iter().map(|h| h.hash).collect();
     let mut heads = vec![];
