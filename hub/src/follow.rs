@@ -167,6 +167,9 @@ pub(crate) async fn serve_standby(
     let who = sb.author.short();
     let reg = blocking(hub, |h| h.registry()).await?;
     io.send(&Msg::Registry(reg)).await?;
+    let settings = blocking(hub, |h| h.settings()).await?;
+    io.send(&Msg::Settings(crate::store::settings_wire(&settings)))
+        .await?;
     let hello = match io.recv().await {
         Ok(Some(Msg::Hello(h))) => h,
         Ok(None) => return Ok(()),
@@ -601,6 +604,23 @@ async fn round(hub: &Arc<Hub>, c: &mut Client, primary: AuthorId) -> Result<Roun
     out.offices = tokio::task::spawn_blocking(move || h.import_registry(&reg))
         .await
         .map_err(|e| Error::Protocol(e.to_string()))??;
+    // The primary's indicator settings (meta, not entries), so the figures here are its figures.
+    let Msg::Settings(sw) = c.expect().await? else {
+        return Err(Error::Protocol(
+            "the primary did not send its settings".into(),
+        ));
+    };
+    let theirs = crate::store::settings_from_wire(&sw)
+        .map_err(|e| Error::Protocol(format!("the primary's settings: {e}")))?;
+    let h = hub.clone();
+    tokio::task::spawn_blocking(move || -> crate::Result<()> {
+        if h.settings()? != theirs {
+            h.set_settings(&theirs)?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| Error::Protocol(e.to_string()))??;
     let h = hub.clone();
     let summary = tokio::task::spawn_blocking(move || {
         let _g = h.lock();

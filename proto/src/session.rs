@@ -354,5 +354,6 @@ fn msg_name(m: &Msg) -> &'static str {
         Msg::Superseded(_) => "Superseded",
         Msg::RelayFor(_) => "RelayFor",
         Msg::Receipts(_) => "Receipts",
+        Msg::Settings(_) => "Settings",
     }
 }

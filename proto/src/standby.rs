@@ -66,6 +66,17 @@ pub struct Registry {
     pub offices: Vec<OfficeRow>,
 }
 
+/// Primary → follower (standby or national hub), right after [`Registry`]: the settings its
+/// indicators use (`baobi-hub settings`), which live in the hub's meta, not in entries, by their
+/// text names (`submitted`, `no-nonbio`, …). The follower takes them so its figures are the same.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode)]
+pub struct HubSettings {
+    /// Which records count (`Basis`).
+    pub basis: String,
+    /// The I1 rule (`I1Rule`).
+    pub i1_rule: String,
+}
+
 /// A standby's answer to the primary it follows (or followed) asking, before it serves, whether it
 /// was promoted meanwhile.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]

@@ -231,6 +231,8 @@ pub enum Msg {
     /// Hub → relay at the end of a relayed sync, and relay → office before its session: the hub's
     /// signed receipts for the office's log (see [`crate::receipt`]).
     Receipts(Vec<Receipt>),
+    /// Primary → follower, right after `Registry`: the settings its indicators use.
+    Settings(crate::standby::HubSettings),
 }
 
 /// Opening message of a sync session.

@@ -73,6 +73,9 @@ fn a_national_hub_pulls_two_provinces_with_their_figures_and_authors_and_refuses
     let token = dt.token("30226");
     assert!(token.starts_with("baobi1."), "{token}");
 
+    // A province's settings (hub meta, not entries) travel with each pull.
+    nai.ok(&["settings", "basis", "verified"]);
+    nai.ok(&["settings", "i1-rule", "eco-offered"]);
     let out = nation.run(&["pull"]);
     assert!(out.status.success(), "pull: {}", stderr(&out));
 

@@ -70,6 +70,30 @@ impl Hub {
     }
 }
 
+/// The settings as a follower is sent them (their text names, as the hub's meta keeps them).
+pub fn settings_wire(s: &baobi_proto::indicators::Settings) -> baobi_proto::standby::HubSettings {
+    let text = |v: serde_json::Result<serde_json::Value>| {
+        v.ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default()
+    };
+    baobi_proto::standby::HubSettings {
+        basis: text(serde_json::to_value(s.basis)),
+        i1_rule: text(serde_json::to_value(s.i1_rule)),
+    }
+}
+
+/// The settings a primary sent; an unknown name is an error (nothing is changed).
+pub fn settings_from_wire(
+    w: &baobi_proto::standby::HubSettings,
+) -> std::result::Result<baobi_proto::indicators::Settings, String> {
+    let basis = serde_json::from_value(serde_json::Value::String(w.basis.clone()))
+        .map_err(|e| format!("basis '{}': {e}", w.basis))?;
+    let i1_rule = serde_json::from_value(serde_json::Value::String(w.i1_rule.clone()))
+        .map_err(|e| format!("i1_rule '{}': {e}", w.i1_rule))?;
+    Ok(baobi_proto::indicators::Settings { basis, i1_rule })
+}
+
 /// Reads through to sled, buffers writes: the view's `Tables` during one merge.
 pub struct Overlay<'a> {
     pub(super) tree: &'a sled::Tree,

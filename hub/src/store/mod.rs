@@ -44,7 +44,7 @@ mod registry;
 pub mod standby;
 
 use crate::{now_secs, Error, Result};
-pub use derived::Overlay;
+pub use derived::{settings_from_wire, settings_wire, Overlay};
 pub use registry::{ancestors, related, AgentRec, ClockFlag, Issued, TokenRec};
 
 /// The hub: its store, identity and cached units.
