@@ -4,36 +4,22 @@
 //! nation), but it is kept apart from the standbys (`S`): it is never written into offices' tokens,
 //! never asked whether it was promoted, and the province never takes it for a hub of its own.
 
-use super::standby::{StandbyRec, StandbyTokenRec};
+use super::standby::{Follower, StandbyRec};
 use super::*;
+
+/// A national hub (`N t`, `N f`).
+const NATIONAL: Follower = Follower {
+    token_key: keys::national_token,
+    rec_key: keys::national,
+    vi: "máy chủ quốc gia",
+    en: "national token",
+};
 
 impl Hub {
     /// Issues a one-time national token valid `ttl_secs` seconds, the national hub reaching this
     /// hub at `addr`.
     pub fn issue_national_token(&self, addr: &str, ttl_secs: u64) -> Result<(Token, i64)> {
-        let secret = random_secret();
-        let now = now_secs();
-        let rec = StandbyTokenRec {
-            created_at: now,
-            expires_at: now + ttl_secs.min(365 * 24 * 3600) as i64,
-            used_by: None,
-        };
-        let _g = self.lock();
-        self.tree.insert(
-            keys::national_token(&Token::secret_hash(&secret)),
-            wire::encode(&rec),
-        )?;
-        self.tree.flush()?;
-        Ok((
-            Token {
-                addr: addr.to_string(),
-                hub_fingerprint: self.fingerprint(),
-                secret,
-                standby: None,
-                relay: None,
-            },
-            rec.expires_at,
-        ))
+        self.issue_follower_token(&NATIONAL, addr, ttl_secs)
     }
 
     /// Redeems a national token (the caller checked the proof): `None` when the secret is not a
@@ -45,45 +31,7 @@ impl Hub {
         author: AuthorId,
         cert_fp: [u8; 32],
     ) -> Result<Option<std::result::Result<StandbyRec, String>>> {
-        let _g = self.lock();
-        let tkey = keys::national_token(&Token::secret_hash(secret));
-        let Some(raw) = self.tree.get(&tkey)? else {
-            return Ok(None);
-        };
-        let mut tok: StandbyTokenRec = dec("national token", &raw)?;
-        if let Some(by) = tok.used_by {
-            if by == author {
-                if let Some(r) = self.national_by_fp(&cert_fp)? {
-                    return Ok(Some(Ok(r)));
-                }
-            }
-            return Ok(Some(Err(
-                "mã máy chủ quốc gia đã được dùng / national token already used".into(),
-            )));
-        }
-        if tok.expires_at <= now_secs() {
-            return Ok(Some(Err(
-                "mã máy chủ quốc gia đã hết hạn / national token expired".into(),
-            )));
-        }
-        if author == self.keypair.author() || self.tree.get(keys::fp(&cert_fp))?.is_some() {
-            return Ok(Some(Err(
-                "khóa này đã đăng ký / this key is already enrolled".into(),
-            )));
-        }
-        tok.used_by = Some(author);
-        let rec = StandbyRec {
-            author,
-            cert_fp,
-            addr: String::new(),
-            enrolled_at: now_secs(),
-        };
-        let mut b = sled::Batch::default();
-        b.insert(tkey, wire::encode(&tok));
-        b.insert(keys::national(&cert_fp), wire::encode(&rec));
-        self.tree.apply_batch(b)?;
-        self.tree.flush()?;
-        Ok(Some(Ok(rec)))
+        self.redeem_follower(&NATIONAL, secret, author, cert_fp, "")
     }
 
     /// The national hub whose certificate has this fingerprint.

@@ -31,6 +31,27 @@ pub struct StandbyTokenRec {
     pub used_by: Option<AuthorId>,
 }
 
+/// A kind of hub that may follow this one (a standby, a national hub), as its tokens and records
+/// are kept; their first contact is the same, only the keys and the words differ.
+pub(super) struct Follower {
+    /// Where its one-time tokens are kept, by the secret's hash.
+    pub token_key: fn(&[u8; 32]) -> Vec<u8>,
+    /// Where a recorded follower is kept, by its certificate's fingerprint.
+    pub rec_key: fn(&[u8; 32]) -> Vec<u8>,
+    /// "máy chủ dự phòng" (after "mã").
+    pub vi: &'static str,
+    /// "standby token".
+    pub en: &'static str,
+}
+
+/// A standby (`S t`, `S s`).
+pub(super) const STANDBY: Follower = Follower {
+    token_key: keys::standby_token,
+    rec_key: keys::standby,
+    vi: "máy chủ dự phòng",
+    en: "standby token",
+};
+
 /// A standby hub as the primary records it at its first contact.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub struct StandbyRec {
@@ -157,6 +178,33 @@ impl Hub {
     /// Issues a one-time standby token valid `ttl_secs` seconds for a standby reaching this hub at
     /// `addr`.
     pub fn issue_standby_token(&self, addr: &str, ttl_secs: u64) -> Result<(Token, i64)> {
+        self.issue_follower_token(&STANDBY, addr, ttl_secs)
+    }
+
+    /// Redeems a standby token (the caller checked the proof): records the standby's certificate.
+    /// The same standby presenting its spent token again is answered again (its first answer may
+    /// have been lost); anything else is refused with the reason.
+    pub fn redeem_standby(
+        &self,
+        secret: &[u8; 16],
+        author: AuthorId,
+        cert_fp: [u8; 32],
+        addr: &str,
+    ) -> Result<std::result::Result<StandbyRec, String>> {
+        Ok(self
+            .redeem_follower(&STANDBY, secret, author, cert_fp, addr)?
+            .unwrap_or_else(|| {
+                Err("mã máy chủ dự phòng không tồn tại / unknown standby token".into())
+            }))
+    }
+
+    /// A one-time token for a hub of `kind` that will follow this one.
+    pub(super) fn issue_follower_token(
+        &self,
+        kind: &Follower,
+        addr: &str,
+        ttl_secs: u64,
+    ) -> Result<(Token, i64)> {
         let secret = random_secret();
         let now = now_secs();
         let rec = StandbyTokenRec {
@@ -166,7 +214,7 @@ impl Hub {
         };
         let _g = self.lock();
         self.tree.insert(
-            keys::standby_token(&Token::secret_hash(&secret)),
+            (kind.token_key)(&Token::secret_hash(&secret)),
             wire::encode(&rec),
         )?;
         self.tree.flush()?;
@@ -182,43 +230,43 @@ impl Hub {
         ))
     }
 
-    /// Redeems a standby token (the caller checked the proof): records the standby's certificate.
-    /// The same standby presenting its spent token again is answered again (its first answer may
-    /// have been lost); anything else is refused with the reason.
-    pub fn redeem_standby(
+    /// Redeems a token of `kind`: `None` when the secret is not one here, else the follower
+    /// recorded (or answered again: the same key presenting its spent token) or why not.
+    pub(super) fn redeem_follower(
         &self,
+        kind: &Follower,
         secret: &[u8; 16],
         author: AuthorId,
         cert_fp: [u8; 32],
         addr: &str,
-    ) -> Result<std::result::Result<StandbyRec, String>> {
+    ) -> Result<Option<std::result::Result<StandbyRec, String>>> {
         let _g = self.lock();
-        let tkey = keys::standby_token(&Token::secret_hash(secret));
+        let tkey = (kind.token_key)(&Token::secret_hash(secret));
         let Some(raw) = self.tree.get(&tkey)? else {
-            return Ok(Err(
-                "mã máy chủ dự phòng không tồn tại / unknown standby token".into(),
-            ));
+            return Ok(None);
         };
-        let mut tok: StandbyTokenRec = dec("standby token", &raw)?;
+        let refused = |why_vi: &str, why_en: &str| {
+            Ok(Some(Err(format!(
+                "mã {} {why_vi} / {} {why_en}",
+                kind.vi, kind.en
+            ))))
+        };
+        let mut tok: StandbyTokenRec = dec(kind.en, &raw)?;
         if let Some(by) = tok.used_by {
             if by == author {
-                if let Some(r) = self.standby_by_fp(&cert_fp)? {
-                    return Ok(Ok(r));
+                if let Some(v) = self.tree.get((kind.rec_key)(&cert_fp))? {
+                    return Ok(Some(Ok(dec(kind.en, &v)?)));
                 }
             }
-            return Ok(Err(
-                "mã máy chủ dự phòng đã được dùng / standby token already used".into(),
-            ));
+            return refused("đã được dùng", "already used");
         }
         if tok.expires_at <= now_secs() {
-            return Ok(Err(
-                "mã máy chủ dự phòng đã hết hạn / standby token expired".into(),
-            ));
+            return refused("đã hết hạn", "expired");
         }
         if author == self.keypair.author() || self.tree.get(keys::fp(&cert_fp))?.is_some() {
-            return Ok(Err(
-                "khóa này đã đăng ký / this key is already enrolled".into()
-            ));
+            return Ok(Some(Err(
+                "khóa này đã đăng ký / this key is already enrolled".into(),
+            )));
         }
         tok.used_by = Some(author);
         let rec = StandbyRec {
@@ -229,10 +277,10 @@ impl Hub {
         };
         let mut b = sled::Batch::default();
         b.insert(tkey, wire::encode(&tok));
-        b.insert(keys::standby(&cert_fp), wire::encode(&rec));
+        b.insert((kind.rec_key)(&cert_fp), wire::encode(&rec));
         self.tree.apply_batch(b)?;
         self.tree.flush()?;
-        Ok(Ok(rec))
+        Ok(Some(Ok(rec)))
     }
 
     /// The standby whose certificate has this fingerprint.
