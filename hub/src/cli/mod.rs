@@ -724,24 +724,7 @@ async fn serve(
             follow_every,
         ));
     }
-    let stop = running.stopper();
-    tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    let _ = stop.send(true);
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        tracing::info!("stopping");
-        let _ = stop.send(true);
-    });
+    tokio::spawn(stop_on_signal(running.stopper()));
     running.wait().await?;
     if let Some(d) = dashboard {
         d.wait().await;
@@ -749,4 +732,23 @@ async fn serve(
     hub.flush()?;
     note!("Đã dừng máy chủ / Hub stopped");
     Ok(())
+}
+
+/// Waits for SIGINT or SIGTERM (SIGINT only when SIGTERM cannot be caught), then says stop on
+/// `stop`: what `serve` on a hub and on a national hub run beside their work.
+pub(super) async fn stop_on_signal(stop: tokio::sync::watch::Sender<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("stopping");
+    let _ = stop.send(true);
 }

@@ -248,23 +248,12 @@ fn national_cmd(dir: &Path, cmd: NationalCmd) -> anyhow::Result<()> {
     else {
         bail!("unexpected answer from the hub");
     };
-    if j {
-        out!(
-            "{}",
-            json(&serde_json::json!({"token": token, "expires_at": expires_at}))?
-        );
-    } else {
-        if let Some(w) = warning {
-            note!("Cảnh báo / Warning: {w}");
-        }
-        out!("{token}");
-        note!(
-            "Mã dùng một lần cho máy chủ quốc gia, hết hạn {expires_at} / One-time national hub \
-             token, expires {expires_at}.\n\
-             Tại máy chủ quốc gia / At the national hub: baobi-hub --data DIR province add <TOKEN>"
-        );
-    }
-    Ok(())
+    let hint = format!(
+        "Mã dùng một lần cho máy chủ quốc gia, hết hạn {expires_at} / One-time national hub \
+         token, expires {expires_at}.\n\
+         Tại máy chủ quốc gia / At the national hub: baobi-hub --data DIR province add <TOKEN>"
+    );
+    super::standby::print_token(j, &token, &expires_at, warning, &hint)
 }
 
 fn province_cmd(n: &National, cmd: ProvinceCmd) -> anyhow::Result<()> {
@@ -415,22 +404,7 @@ fn serve(n: &National, pull_secs: u64, http: Option<SocketAddr>) -> anyhow::Resu
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => {
-                        let _ = tokio::signal::ctrl_c().await;
-                        let _ = tx.send(true);
-                        return;
-                    }
-                };
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            let _ = tx.send(true);
-        });
+        tokio::spawn(stop_on_signal(tx));
         let stores = Arc::new(tokio::sync::Mutex::new(()));
         let mut dashboard = None;
         if let Some(addr) = http {

@@ -37,23 +37,13 @@ pub(super) fn run_standby(dir: &Path, cmd: StandbyCmd) -> anyhow::Result<()> {
             else {
                 bail!("unexpected answer from the hub");
             };
-            if j {
-                out!(
-                    "{}",
-                    json(&serde_json::json!({"token": token, "expires_at": expires_at}))?
-                );
-            } else {
-                if let Some(w) = warning {
-                    note!("Cảnh báo / Warning: {w}");
-                }
-                out!("{token}");
-                note!(
-                    "Mã dùng một lần cho máy chủ dự phòng, hết hạn {expires_at} / One-time standby \
-                     token, expires {expires_at}.\n\
-                     Trên máy dự phòng / On the standby: baobi-hub --data DIR init --standby-of \
-                     <TOKEN> --addr HOST:PORT"
-                );
-            }
+            let hint = format!(
+                "Mã dùng một lần cho máy chủ dự phòng, hết hạn {expires_at} / One-time standby \
+                 token, expires {expires_at}.\n\
+                 Trên máy dự phòng / On the standby: baobi-hub --data DIR init --standby-of \
+                 <TOKEN> --addr HOST:PORT"
+            );
+            print_token(j, &token, &expires_at, warning, &hint)?;
         }
     }
     Ok(())
@@ -135,6 +125,30 @@ pub(super) async fn refuse_if_superseded(hub: &Arc<Hub>) -> anyhow::Result<()> {
             crate::rfc3339(at),
             crate::rfc3339(at)
         );
+    }
+    Ok(())
+}
+
+/// Prints a one-time token for a hub that will follow this one (standby or national): the token
+/// alone on stdout (or `{"token","expires_at"}` with `--json`), the warning and `hint` on stderr.
+pub(super) fn print_token(
+    j: bool,
+    token: &str,
+    expires_at: &str,
+    warning: Option<String>,
+    hint: &str,
+) -> anyhow::Result<()> {
+    if j {
+        out!(
+            "{}",
+            json(&serde_json::json!({"token": token, "expires_at": expires_at}))?
+        );
+    } else {
+        if let Some(w) = warning {
+            note!("Cảnh báo / Warning: {w}");
+        }
+        out!("{token}");
+        note!("{hint}");
     }
     Ok(())
 }
