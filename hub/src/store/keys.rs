@@ -5,7 +5,7 @@
 use super::*;
 
 /// Every prefix of the tree and what it holds. Derived prefixes (the view) are rebuilt from the
-/// entries; `backup.rs` leaves them out.
+/// entries; `backup/` leaves them out.
 pub const PREFIXES: &[(u8, &str)] = &[
     (b'B', "the log: each author's entries in blocks, see store/blocks.rs"),
     (b'e', "entries, one key each (the older layout, converted to `B` at open)"),
