@@ -415,6 +415,24 @@ fn while_the_national_hub_serves_its_commands_work_and_a_province_added_meanwhil
         .collect();
     assert_eq!(codes, ["75", "87"], "{pulled}");
     let serving_list = provinces(&nation);
+    // A second `serve` is refused while one runs.
+    let second = nation.run(&["serve", "--pull-secs", "1"]);
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    // A drop file is imported through the serving process, and a province removed by it.
+    let file = nation.dir.path().join("75.baobinat");
+    nai.ok(&["national", "export", "--out", file.to_str().unwrap()]);
+    let again = nation.json(&["province", "import", file.to_str().unwrap()]);
+    assert_eq!(again["new"], 0, "{again}");
+    nation.ok(&["province", "remove", "75"]);
+    let left = provinces(&nation);
+    assert_eq!(left.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(), ["87"]);
+    assert!(!nation.dir.path().join("provinces").join("75").exists());
+    nation.ok(&["pull"]);
+    add(&nation, &nai);
+    baobi_tests::wait_for(std::time::Duration::from_secs(60), || {
+        records(&nation, Some("75")) == want
+    });
+    let serving_list = provinces(&nation);
     drop(serving);
     assert_eq!(provinces(&nation), serving_list);
     assert_eq!(
