@@ -414,7 +414,6 @@ fn while_the_national_hub_serves_its_commands_work_and_a_province_added_meanwhil
         .filter_map(|p| p["code"].as_str())
         .collect();
     assert_eq!(codes, ["75", "87"], "{pulled}");
-    let serving_list = provinces(&nation);
     // A second `serve` is refused while one runs.
     let second = nation.run(&["serve", "--pull-secs", "1"]);
     assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
@@ -425,7 +424,10 @@ fn while_the_national_hub_serves_its_commands_work_and_a_province_added_meanwhil
     assert_eq!(again["new"], 0, "{again}");
     nation.ok(&["province", "remove", "75"]);
     let left = provinces(&nation);
-    assert_eq!(left.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(), ["87"]);
+    assert_eq!(
+        left.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(),
+        ["87"]
+    );
     assert!(!nation.dir.path().join("provinces").join("75").exists());
     nation.ok(&["pull"]);
     add(&nation, &nai);

@@ -370,7 +370,11 @@ fn province_cmd(n: &National, cmd: ProvinceCmd) -> anyhow::Result<()> {
             }
         }
         ProvinceCmd::Remove { code } => {
-            ncall(n.dir(), NRequest::Remove { code: code.clone() }, &mut no_progress)?;
+            ncall(
+                n.dir(),
+                NRequest::Remove { code: code.clone() },
+                &mut no_progress,
+            )?;
             note!("Đã xóa tỉnh {code} khỏi máy chủ quốc gia / Province {code} removed");
         }
     }
@@ -440,8 +444,7 @@ fn serve(
         // Commands reach the stores this process holds through the national socket (and each
         // province's own socket); a second `serve` is refused here, before anything is opened.
         let listener = ncontrol::bind(n.dir()).map_err(national_err)?;
-        let stores =
-            Arc::new(ncontrol::Stores::serving(n, rx.clone()).map_err(national_err)?);
+        let stores = Arc::new(ncontrol::Stores::serving(n, rx.clone()).map_err(national_err)?);
         let mut s = rx.clone();
         let control = tokio::spawn(ncontrol::serve(stores.clone(), listener, async move {
             let _ = s.wait_for(|v| *v).await;

@@ -105,7 +105,10 @@ pub enum Response {
 impl Response {
     fn from_err(e: Error) -> Response {
         Response::Error {
-            invalid: matches!(e, Error::Invalid(_) | Error::Store(crate::Error::Invalid(_))),
+            invalid: matches!(
+                e,
+                Error::Invalid(_) | Error::Store(crate::Error::Invalid(_))
+            ),
             message: e.to_string(),
         }
     }
@@ -121,7 +124,10 @@ struct Province {
     /// Held for a pull, so the schedule and a `pull` command do not pull it at once.
     pulling: Arc<tokio::sync::Mutex<()>>,
     /// Stops its control socket (serving only), and the task serving it.
-    socket: Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    socket: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
 }
 
 #[derive(Default)]
@@ -409,7 +415,11 @@ pub fn request(
 
 /// Runs `req` through the serving national hub in `dir`, or directly on its stores when nothing
 /// serves it.
-pub fn run(dir: &Path, req: Request, progress: &mut (dyn FnMut(Response) + Send)) -> Result<Response> {
+pub fn run(
+    dir: &Path,
+    req: Request,
+    progress: &mut (dyn FnMut(Response) + Send),
+) -> Result<Response> {
     if let Some(r) = request(dir, &req, progress) {
         return r;
     }

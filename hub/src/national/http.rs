@@ -37,11 +37,10 @@ async fn national(
     Extension(sh): Extension<Shared>,
     Query(q): Query<YearQ>,
 ) -> Result<Json<super::report::NationalReport>, ApiError> {
-    let r = tokio::task::spawn_blocking(move || {
-        sh.stores.report(q.year).map_err(ApiError::internal)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let r =
+        tokio::task::spawn_blocking(move || sh.stores.report(q.year).map_err(ApiError::internal))
+            .await
+            .map_err(ApiError::internal)??;
     Ok(Json(r))
 }
 

@@ -365,8 +365,7 @@ pub async fn serve(
         let codes = st.codes()?;
         due.retain(|c, _| codes.contains(c));
         for c in codes {
-            due.entry(c)
-                .or_insert((0, tokio::time::Instant::now()));
+            due.entry(c).or_insert((0, tokio::time::Instant::now()));
         }
         let now = tokio::time::Instant::now();
         for (code, (fails, next)) in due.iter_mut() {
