@@ -317,3 +317,197 @@ fn the_national_dashboard_shows_the_province_table_after_login() {
     let page = web.get("/").text();
     assert!(page.contains("Báo cáo toàn quốc") && page.contains("National report"));
 }
+
+/// `baobi-hub serve --pull-secs 1` on the national hub, once it says it is pulling (its stdout
+/// lines so far, the dashboard's with `--http`; stderr goes to `serve.log` in its folder).
+fn serve_national(nation: &Hub, extra: &[&str]) -> (Serving, Vec<String>) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(baobi_tests::bin("baobi-hub"))
+        .args(["serve", "--pull-secs", "1", "--data"])
+        .arg(nation.dir.path())
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(nation.dir.path().join("serve.log")).expect("log file"))
+        .spawn()
+        .expect("spawn the national hub");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = vec![];
+    // `national hub pulling every N s`, then the dashboard's address with `--http`.
+    let want = if extra.contains(&"--http") { 2 } else { 1 };
+    while seen.len() < want {
+        seen.push(lines.next().expect("a line from serve").expect("stdout"));
+    }
+    (Serving(child), seen)
+}
+
+/// What `province list --json` says apart from the times of the pulls.
+fn provinces(nation: &Hub) -> Vec<(String, u64, u64, bool)> {
+    let v = nation.json(&["province", "list"]);
+    v.as_array()
+        .unwrap_or_else(|| panic!("province list: {v}"))
+        .iter()
+        .map(|r| {
+            (
+                r["code"].as_str().unwrap().to_string(),
+                r["entries"].as_u64().unwrap(),
+                r["offices"].as_u64().unwrap(),
+                r["error"].is_null(),
+            )
+        })
+        .collect()
+}
+
+/// The national `indicators --json` apart from the times of the pulls.
+fn national_report(nation: &Hub) -> (Value, Vec<Value>) {
+    let v = nation.json(&["indicators", "--year", "2025"]);
+    let reports = v["provinces"]
+        .as_array()
+        .unwrap_or_else(|| panic!("indicators: {v}"))
+        .iter()
+        .map(|p| p["report"].clone())
+        .collect();
+    (v["table"].clone(), reports)
+}
+
+#[test]
+fn while_the_national_hub_serves_its_commands_work_and_a_province_added_meanwhile_is_pulled() {
+    let (dt, _dt_office) = province("87", "Đồng Tháp", "dong-thap-2021", "876", "30226");
+    let (nai, _nai_office) = province("75", "Đồng Nai", "dong-nai-2022-2030", "26425", "26425");
+    let nation = Hub::national();
+    add(&nation, &dt);
+    nation.ok(&["pull"]);
+    // The answers with nothing serving.
+    let list = provinces(&nation);
+    let report = national_report(&nation);
+    let dt_records = records(&nation, Some("87"));
+    assert_eq!(dt_records, records(&dt, None));
+
+    let (serving, _) = serve_national(&nation, &[]);
+    // Pulls every second meanwhile: every command is answered each time, the same answers.
+    for round in 0..4 {
+        assert_eq!(provinces(&nation), list, "round {round}");
+        assert_eq!(national_report(&nation), report, "round {round}");
+        assert_eq!(records(&nation, Some("87")), dt_records, "round {round}");
+        assert_eq!(
+            national_indicators(&nation, "87"),
+            dt.indicators(2025, None),
+            "round {round}"
+        );
+        let out = nation.run(&["pull"]);
+        assert!(out.status.success(), "pull while serving: {}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("87: 0 mục mới"), "{text}");
+    }
+    // A second province added while serving is pulled by the running serve.
+    add(&nation, &nai);
+    let want = records(&nai, None);
+    baobi_tests::wait_for(std::time::Duration::from_secs(60), || {
+        records(&nation, Some("75")) == want
+    });
+    let pulled = nation.json(&["pull"]);
+    let codes: Vec<&str> = pulled
+        .as_array()
+        .unwrap_or_else(|| panic!("pull --json: {pulled}"))
+        .iter()
+        .filter(|p| p["error"].is_null())
+        .filter_map(|p| p["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["75", "87"], "{pulled}");
+    // A second `serve` is refused while one runs.
+    let second = nation.run(&["serve", "--pull-secs", "1"]);
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    // A drop file is imported through the serving process, and a province removed by it.
+    let file = nation.dir.path().join("75.baobinat");
+    nai.ok(&["national", "export", "--out", file.to_str().unwrap()]);
+    let again = nation.json(&["province", "import", file.to_str().unwrap()]);
+    assert_eq!(again["new"], 0, "{again}");
+    nation.ok(&["province", "remove", "75"]);
+    let left = provinces(&nation);
+    assert_eq!(
+        left.iter().map(|p| p.0.as_str()).collect::<Vec<_>>(),
+        ["87"]
+    );
+    assert!(!nation.dir.path().join("provinces").join("75").exists());
+    nation.ok(&["pull"]);
+    add(&nation, &nai);
+    baobi_tests::wait_for(std::time::Duration::from_secs(60), || {
+        records(&nation, Some("75")) == want
+    });
+    let serving_list = provinces(&nation);
+    drop(serving);
+    assert_eq!(provinces(&nation), serving_list);
+    assert_eq!(
+        national_indicators(&nation, "75"),
+        nai.indicators(2025, None)
+    );
+}
+
+#[test]
+fn a_province_by_drop_file_is_computed_with_its_own_settings() {
+    let (dt, _office) = province("87", "Đồng Tháp", "dong-thap-2021", "876", "30226");
+    dt.ok(&["settings", "basis", "verified"]);
+    dt.ok(&["settings", "i1-rule", "eco-offered"]);
+    let own = dt.indicators(2025, None);
+    assert_eq!(own["basis"], "verified", "{own}");
+    let nation = Hub::national();
+    add(&nation, &dt);
+    let file = nation.dir.path().join("87.baobinat");
+    dt.ok(&["national", "export", "--out", file.to_str().unwrap()]);
+    let first = nation.json(&["province", "import", file.to_str().unwrap()]);
+    assert!(first["new"].as_u64().unwrap() > 0, "{first}");
+    assert_eq!(national_indicators(&nation, "87"), own);
+    let all = nation.json(&["indicators", "--year", "2025"]);
+    assert_eq!(all["provinces"][0]["report"], own);
+}
+
+#[test]
+fn the_national_dashboard_serves_over_https_with_its_own_certificate() {
+    use rustls::pki_types::pem::PemObject;
+    use sha2::Digest;
+    let (dt, _office) = province("87", "Đồng Tháp", "dong-thap-2021", "876", "30226");
+    let nation = Hub::national();
+    add(&nation, &dt);
+    nation.ok(&["pull"]);
+    let want = nation.json(&["indicators", "--year", "2025"]);
+    let out = nation.add_operator("lan", "mật-khẩu-dài-123");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (serving, lines) = serve_national(&nation, &["--http", "127.0.0.1:0", "--http-tls"]);
+    let addr: std::net::SocketAddr = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("dashboard on https://"))
+        .unwrap_or_else(|| panic!("no https dashboard line: {lines:?}"))
+        .trim_end_matches('/')
+        .parse()
+        .expect("address");
+    // The self-signed certificate, made at the first `serve --http-tls`, its fingerprint printed.
+    let cert = std::fs::read_to_string(
+        nation
+            .dir
+            .path()
+            .join("national")
+            .join(baobi_hub::http::tls::CERT_FILE),
+    )
+    .expect("the national dashboard's certificate");
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).expect("PEM");
+    let fp = sha2::Sha256::digest(&der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    let mut web = baobi_tests::Web::tls(addr, &cert);
+    assert_eq!(web.get("/api/national?year=2025").status, 401);
+    let r = web.login("lan", "mật-khẩu-dài-123");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let set = r.header("set-cookie").expect("cookie").to_string();
+    assert!(set.split(';').any(|a| a.trim() == "Secure"), "{set}");
+    let got = web.json("/api/national?year=2025");
+    assert_eq!(got["table"], want["table"]);
+    assert_eq!(got["provinces"][0]["report"], dt.indicators(2025, None));
+    // Plain HTTP is not answered on the HTTPS port.
+    let plain = baobi_tests::Web::new(addr);
+    assert!(plain.try_get("/api/me").map(|r| r.status).unwrap_or(0) != 200);
+    let log = std::fs::read_to_string(nation.dir.path().join("serve.log")).unwrap();
+    assert!(log.contains(&fp), "fingerprint {fp} not printed: {log}");
+    drop(serving);
+}

@@ -297,12 +297,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 )?)
             } else {
                 if http_public {
-                    note!(
-                        "CẢNH BÁO / WARNING: --http-public không có --http-tls: mật khẩu và phiên \
-                         đăng nhập đi qua mạng dưới dạng rõ, ai nghe lén cũng đọc được; hãy thêm \
-                         --http-tls / --http-public without --http-tls: passwords and session \
-                         cookies cross the network in clear text; add --http-tls"
-                    );
+                    warn_public_without_tls();
                 }
                 None
             };
@@ -645,6 +640,25 @@ fn dashboard_tls(
     tls::load(&c, &k).map_err(|e| Usage(e.to_string()).into())
 }
 
+/// The warning `--http-public` without `--http-tls` prints (a hub's and a national hub's).
+fn warn_public_without_tls() {
+    note!(
+        "CẢNH BÁO / WARNING: --http-public không có --http-tls: mật khẩu và phiên đăng nhập đi \
+         qua mạng dưới dạng rõ, ai nghe lén cũng đọc được; hãy thêm --http-tls / --http-public \
+         without --http-tls: passwords and session cookies cross the network in clear text; add \
+         --http-tls"
+    );
+}
+
+/// The dashboard certificate's fingerprint, for the operator to check in the browser.
+fn note_fingerprint(t: &crate::http::tls::Loaded) {
+    note!(
+        "Dấu vân tay chứng chỉ HTTPS (SHA-256), so với trình duyệt / HTTPS certificate \
+         fingerprint (SHA-256), check it in the browser: {}",
+        t.fingerprint
+    );
+}
+
 // Each argument is one of `serve`'s independent settings.
 #[allow(clippy::too_many_arguments)]
 async fn serve(
@@ -699,11 +713,7 @@ async fn serve(
             d.addr
         );
         if let Some(t) = &tls {
-            note!(
-                "Dấu vân tay chứng chỉ HTTPS (SHA-256), so với trình duyệt / HTTPS certificate \
-                 fingerprint (SHA-256), check it in the browser: {}",
-                t.fingerprint
-            );
+            note_fingerprint(t);
         }
     }
     note!(

@@ -3,6 +3,7 @@
 //! national hub of issue 14 (the work is in `crate::national`), kept apart from `mod.rs`.
 
 use super::*;
+use crate::national::control::{self as ncontrol, Request as NRequest, Response as NResponse};
 use crate::national::{self as nat, National};
 
 /// `national` subcommands (at a provincial hub).
@@ -67,10 +68,6 @@ pub enum ProvinceCmd {
     },
 }
 
-fn data_dir(n: &National) -> PathBuf {
-    n.dir().to_path_buf()
-}
-
 fn national_err(e: nat::Error) -> anyhow::Error {
     match e {
         nat::Error::Invalid(m) => Usage(m).into(),
@@ -82,6 +79,26 @@ fn national_err(e: nat::Error) -> anyhow::Error {
 fn open(dir: &Path) -> anyhow::Result<National> {
     National::open(dir).map_err(national_err)
 }
+
+/// Runs `req` through the serving national hub, or on its stores when nothing serves them.
+fn ncall(
+    dir: &Path,
+    req: NRequest,
+    progress: &mut (dyn FnMut(NResponse) + Send),
+) -> anyhow::Result<NResponse> {
+    match ncontrol::run(dir, req, progress).map_err(national_err)? {
+        NResponse::Error { message, invalid } => {
+            if invalid {
+                Err(Usage(message).into())
+            } else {
+                bail!(message)
+            }
+        }
+        r => Ok(r),
+    }
+}
+
+fn no_progress(_: NResponse) {}
 
 /// Handles what is a national hub's (or `national token` at a province); gives back the command
 /// line to run as usual otherwise, pointed at a province's store for `--province`.
@@ -145,8 +162,11 @@ pub(super) fn intercept(mut cli: Cli) -> anyhow::Result<Option<Cli>> {
             json: j,
             province: None,
         } if national_dir => {
-            let n = open(data(&cli.data)?)?;
-            let r = nat::report::compute(&n, year).map_err(national_err)?;
+            let dir = data(&cli.data)?;
+            let NResponse::Report(r) = ncall(dir, NRequest::Report { year }, &mut no_progress)?
+            else {
+                bail!("unexpected answer from the national hub");
+            };
             if j {
                 out!("{}", json(&r)?);
             } else {
@@ -158,16 +178,10 @@ pub(super) fn intercept(mut cli: Cli) -> anyhow::Result<Option<Cli>> {
             http,
             http_public,
             http_tls,
+            http_cert,
+            http_key,
             ..
         } if national_dir => {
-            if http_tls {
-                return Err(Usage(
-                    "máy chủ quốc gia chưa hỗ trợ --http-tls / a national hub does not take \
-                     --http-tls yet"
-                        .into(),
-                )
-                .into());
-            }
             let http = match http {
                 Some(h) => Some(
                     crate::http::parse_addr(&h, http_public).map_err(|e| Usage(e.to_string()))?,
@@ -175,7 +189,21 @@ pub(super) fn intercept(mut cli: Cli) -> anyhow::Result<Option<Cli>> {
                 None => None,
             };
             let n = open(data(&cli.data)?)?;
-            serve(&n, pull_secs, http)?
+            // The provincial dashboard's TLS: the operator's PEM files, or a self-signed
+            // certificate made once in N_DIR/national/.
+            let tls = if http_tls {
+                Some(super::dashboard_tls(
+                    &n.dir().join("national"),
+                    http_cert.as_deref(),
+                    http_key.as_deref(),
+                )?)
+            } else {
+                if http_public {
+                    super::warn_public_without_tls();
+                }
+                None
+            };
+            serve(n, pull_secs, http, tls)?
         }
         Command::Operator { .. } if national_dir => {
             let n = open(data(&cli.data)?)?;
@@ -259,14 +287,11 @@ fn national_cmd(dir: &Path, cmd: NationalCmd) -> anyhow::Result<()> {
 fn province_cmd(n: &National, cmd: ProvinceCmd) -> anyhow::Result<()> {
     match cmd {
         ProvinceCmd::Add { token, json: j } => {
-            let token = nat::parse_token(&token).map_err(national_err)?;
-            let rt = tokio::runtime::Runtime::new()?;
-            let (code, name) = rt.block_on(n.add(&token)).map_err(|e| match e {
-                nat::Error::Follow(e) => {
-                    anyhow::Error::from(e).context(format!("the province hub at {}", token.addr))
-                }
-                e => national_err(e),
-            })?;
+            let NResponse::Added { code, name } =
+                ncall(n.dir(), NRequest::Add { token }, &mut no_progress)?
+            else {
+                bail!("unexpected answer from the national hub");
+            };
             if j {
                 out!(
                     "{}",
@@ -281,7 +306,11 @@ fn province_cmd(n: &National, cmd: ProvinceCmd) -> anyhow::Result<()> {
             }
         }
         ProvinceCmd::List { json: j } => {
-            let rows = n.list().map_err(national_err)?;
+            let NResponse::Provinces { provinces: rows } =
+                ncall(n.dir(), NRequest::List, &mut no_progress)?
+            else {
+                bail!("unexpected answer from the national hub");
+            };
             if j {
                 out!("{}", json(&rows)?);
             } else {
@@ -341,46 +370,48 @@ fn province_cmd(n: &National, cmd: ProvinceCmd) -> anyhow::Result<()> {
             }
         }
         ProvinceCmd::Remove { code } => {
-            n.remove(&code).map_err(national_err)?;
+            ncall(
+                n.dir(),
+                NRequest::Remove { code: code.clone() },
+                &mut no_progress,
+            )?;
             note!("Đã xóa tỉnh {code} khỏi máy chủ quốc gia / Province {code} removed");
         }
     }
     Ok(())
 }
 
-/// `pull`: one follow round per province, progress on stderr; exits non-zero when one failed
-/// (the others are still pulled).
+/// `pull`: one follow round per province (the serving process's when `serve` runs), progress as
+/// it goes; exits non-zero when one failed (the others are still pulled).
 fn pull(n: &National, only: Option<&str>, j: bool) -> anyhow::Result<()> {
-    let codes = match only {
-        Some(c) => {
-            n.province(c).map_err(national_err)?;
-            vec![c.to_string()]
-        }
-        None => n.codes().map_err(national_err)?,
-    };
-    let rt = tokio::runtime::Runtime::new()?;
+    use std::io::Write as _;
     let mut all = vec![];
-    for code in codes {
-        let hub = Arc::new(Hub::open(&n.province_dir(&code))?);
-        if !j {
-            note!("Đang kéo tỉnh {code} / Pulling province {code}…");
+    let req = NRequest::Pull {
+        province: only.map(String::from),
+    };
+    ncall(n.dir(), req, &mut |r| match r {
+        NResponse::Pulling { code } if !j => {
+            note!("Đang kéo tỉnh {code} / Pulling province {code}…")
         }
-        let p = rt.block_on(nat::pull(&hub)).map_err(national_err)?;
-        hub.flush()?;
-        if !j {
-            match &p.error {
-                None => out!(
-                    "{code}: {} mục mới, {} văn phòng cập nhật / {} new entries, {} offices updated",
-                    p.received,
-                    p.offices,
-                    p.received,
-                    p.offices
-                ),
-                Some(e) => out!("{code}: LỖI / ERROR: {e}"),
+        NResponse::Pulled(p) => {
+            if !j {
+                let code = &p.code;
+                let mut out = std::io::stdout().lock();
+                let _ = match &p.error {
+                    None => writeln!(
+                        out,
+                        "{code}: {} mục mới, {} văn phòng cập nhật / {} new entries, {} offices \
+                         updated",
+                        p.received, p.offices, p.received, p.offices
+                    ),
+                    Some(e) => writeln!(out, "{code}: LỖI / ERROR: {e}"),
+                };
+                let _ = out.flush();
             }
+            all.push(p);
         }
-        all.push(p);
-    }
+        _ => {}
+    })?;
     if j {
         out!("{}", json(&all)?);
     }
@@ -400,12 +431,25 @@ fn pull(n: &National, only: Option<&str>, j: bool) -> anyhow::Result<()> {
 
 /// `serve` on a national hub: scheduled pulls (and the national dashboard with `--http`) until
 /// SIGINT/SIGTERM.
-fn serve(n: &National, pull_secs: u64, http: Option<SocketAddr>) -> anyhow::Result<()> {
+fn serve(
+    n: National,
+    pull_secs: u64,
+    http: Option<SocketAddr>,
+    tls: Option<crate::http::tls::Loaded>,
+) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(stop_on_signal(tx));
-        let stores = Arc::new(tokio::sync::Mutex::new(()));
+        // Commands reach the stores this process holds through the national socket (and each
+        // province's own socket); a second `serve` is refused here, before anything is opened.
+        let listener = ncontrol::bind(n.dir()).map_err(national_err)?;
+        let stores = Arc::new(ncontrol::Stores::serving(n, rx.clone()).map_err(national_err)?);
+        let mut s = rx.clone();
+        let control = tokio::spawn(ncontrol::serve(stores.clone(), listener, async move {
+            let _ = s.wait_for(|v| *v).await;
+        }));
+        let n = stores.national();
         let mut dashboard = None;
         if let Some(addr) = http {
             let ops = Arc::new(n.operators().map_err(national_err)?);
@@ -416,10 +460,10 @@ fn serve(n: &National, pull_secs: u64, http: Option<SocketAddr>) -> anyhow::Resu
                 let _ = s.wait_for(|v| *v).await;
             }));
             let shared = nat::http::Shared {
-                dir: data_dir(n),
                 stores: stores.clone(),
             };
-            let (a, task) = nat::http::start(ops, shared, addr, rx.clone())
+            let config = tls.as_ref().map(|t| t.config.clone());
+            let (a, task) = nat::http::start(ops, shared, addr, config, rx.clone())
                 .await
                 .with_context(|| format!("dashboard on {addr}"))?;
             dashboard = Some((a, task));
@@ -429,9 +473,14 @@ fn serve(n: &National, pull_secs: u64, http: Option<SocketAddr>) -> anyhow::Resu
             let mut out = std::io::stdout();
             let _ = writeln!(out, "national hub pulling every {} s", pull_secs.max(1));
             if let Some((a, _)) = &dashboard {
-                let _ = writeln!(out, "dashboard on http://{a}/");
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                let _ = writeln!(out, "dashboard on {scheme}://{a}/");
             }
             let _ = out.flush();
+        }
+        if let (Some((a, _)), Some(t)) = (&dashboard, &tls) {
+            note!("Bảng điều khiển / Dashboard: https://{a}/ (baobi-hub operator add NAME)");
+            super::note_fingerprint(t);
         }
         note!(
             "Máy chủ quốc gia đang kéo các tỉnh mỗi {} giây / National hub pulling every province \
@@ -439,18 +488,26 @@ fn serve(n: &National, pull_secs: u64, http: Option<SocketAddr>) -> anyhow::Resu
             pull_secs.max(1),
             pull_secs.max(1)
         );
-        nat::serve(
-            n,
+        let r = nat::serve(
+            &stores,
             std::time::Duration::from_secs(pull_secs.max(1)),
             rx,
-            stores,
         )
         .await
-        .map_err(national_err)?;
+        .map_err(national_err);
+        // Stopped (or the schedule failed: then nothing else is told to stop).
         if let Some((_, task)) = dashboard {
+            if r.is_err() {
+                task.abort();
+            }
             let _ = task.await;
         }
-        Ok::<_, anyhow::Error>(())
+        if r.is_err() {
+            control.abort();
+        }
+        let _ = control.await;
+        stores.close().await;
+        r
     })?;
     note!("Đã dừng máy chủ quốc gia / National hub stopped");
     Ok(())

@@ -215,7 +215,7 @@ pub async fn start(
     hub: Arc<Hub>,
     addr: SocketAddr,
     opts: Options,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> crate::Result<Dashboard> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
@@ -225,11 +225,23 @@ pub async fn start(
         secure: opts.tls.is_some(),
         metrics_token: opts.metrics_token.map(Arc::from),
     };
-    let app = router(state);
+    let task = spawn_serve(listener, router(state), opts.tls, stop)?;
+    tracing::info!(%addr, "dashboard listening");
+    Ok(Dashboard { addr, task })
+}
+
+/// Serves `app` on `listener` until `stop` turns true, over HTTPS when `tls` is given: the
+/// provincial dashboard's and the national one's (`national::http`).
+pub fn spawn_serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> crate::Result<tokio::task::JoinHandle<()>> {
     let shutdown = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
-    let task = match opts.tls {
+    Ok(match tls {
         None => tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
@@ -249,9 +261,7 @@ pub async fn start(
                 }
             })
         }
-    };
-    tracing::info!(%addr, "dashboard listening");
-    Ok(Dashboard { addr, task })
+    })
 }
 
 #[cfg(test)]

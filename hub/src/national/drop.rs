@@ -3,7 +3,8 @@
 //! hub (`proto::national`); `baobi-hub province import FILE` at the nation merges it into that
 //! province's store with the checks a pull makes (`Hub::merge_followed`). A foreign, altered or
 //! truncated file is refused before anything is read into the store; importing it twice changes
-//! nothing.
+//! nothing. The file carries the province's indicator settings (version 2), taken unless a pull
+//! or a newer file brought them since; a version 1 file has none and leaves them as they are.
 
 use std::collections::VecDeque;
 
@@ -97,6 +98,7 @@ pub fn export_bytes(hub: &Hub) -> Result<(Vec<u8>, Exported)> {
         registry,
         runs,
         summary: summary.to_wire(),
+        settings: Some(crate::store::settings_wire(&hub.settings()?)),
     };
     let bytes = fmt::encode(hub.keypair(), &header, &body).map_err(invalid)?;
     Ok((
@@ -163,6 +165,13 @@ pub fn import_bytes(hub: &Hub, bytes: &[u8]) -> Result<Imported> {
             "viết cho máy chủ quốc gia khác / written for another national hub".into(),
         )));
     }
+    // The province's settings, unless a pull or a file newer than this one brought them already.
+    let settings = body
+        .settings
+        .as_ref()
+        .map(crate::store::settings_from_wire)
+        .transpose()
+        .map_err(|e| invalid(format!("settings: {e}")))?;
     let offices = hub.import_registry(&body.registry)? as u64;
     let entries = body.runs.iter().map(|r| r.items.len() as u64).sum();
     let mut new = 0;
@@ -185,6 +194,15 @@ pub fn import_bytes(hub: &Hub, bytes: &[u8]) -> Result<Imported> {
         .meta(META_LAST_DROP)?
         .and_then(|v| v.parse::<i64>().ok())
         .unwrap_or(0);
+    let pulled = hub
+        .meta(super::META_LAST_OK)?
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0);
+    if let Some(s) = settings {
+        if at >= last.max(pulled) && hub.settings()? != s {
+            hub.set_settings(&s)?;
+        }
+    }
     if at > last {
         hub.set_meta(META_LAST_DROP, &at.to_string())?;
     }

@@ -2,8 +2,8 @@
 //! side by side (click a province for its own report), in Vietnamese or English, and
 //! `GET /api/national[?year=Y]`, the JSON `indicators --json` prints on a national hub. Login is the
 //! provincial dashboard's (`crate::http::auth`, operators added with `baobi-hub operator add` on the
-//! national hub, kept in `N_DIR/national/hub`). The pull loop and the dashboard share one lock, so a
-//! report never opens a province's store while it is pulled.
+//! national hub, kept in `N_DIR/national/hub`). The report is computed on the stores `serve` holds
+//! (`control::Stores`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,10 +21,8 @@ use crate::store::Hub;
 /// What the dashboard's handlers share besides the login state.
 #[derive(Clone)]
 pub struct Shared {
-    /// The national hub's folder.
-    pub dir: std::path::PathBuf,
-    /// Held while a province is pulled or a report is computed.
-    pub stores: Arc<tokio::sync::Mutex<()>>,
+    /// The province stores `serve` holds.
+    pub stores: Arc<super::control::Stores>,
 }
 
 /// `?year=`.
@@ -39,14 +37,10 @@ async fn national(
     Extension(sh): Extension<Shared>,
     Query(q): Query<YearQ>,
 ) -> Result<Json<super::report::NationalReport>, ApiError> {
-    let guard = sh.stores.clone().lock_owned().await;
-    let r = tokio::task::spawn_blocking(move || {
-        let _g = guard;
-        let n = super::National::open(&sh.dir).map_err(ApiError::internal)?;
-        super::report::compute(&n, q.year).map_err(ApiError::internal)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let r =
+        tokio::task::spawn_blocking(move || sh.stores.report(q.year).map_err(ApiError::internal))
+            .await
+            .map_err(ApiError::internal)??;
     Ok(Json(r))
 }
 
@@ -56,19 +50,21 @@ async fn page() -> Response {
     Html(PAGE).into_response()
 }
 
-/// Serves the national dashboard on `addr` until `stop`; returns the bound address.
+/// Serves the national dashboard on `addr` until `stop` (over HTTPS with `tls`, the provincial
+/// dashboard's `http::tls`); returns the bound address.
 pub async fn start(
     operators: Arc<Hub>,
     shared: Shared,
     addr: SocketAddr,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> crate::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let state = AppState {
         hub: operators,
         auth: Arc::new(auth::Auth::default()),
-        secure: false,
+        secure: tls.is_some(),
         metrics_token: None,
     };
     let app = Router::new()
@@ -81,16 +77,6 @@ pub async fn start(
         .layer(Extension(shared))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .with_state(state);
-    let task = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::warn!(error = %e, "national dashboard stopped");
-        }
-    });
+    let task = crate::http::spawn_serve(listener, app, tls, stop)?;
     Ok((addr, task))
 }

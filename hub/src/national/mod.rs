@@ -9,6 +9,7 @@
 //! computes them. What the nation last pulled from a province is kept in that store's meta
 //! (`national_*`). The province's side (tokens, records of national hubs) is `store/national.rs`.
 
+pub mod control;
 pub mod drop;
 pub mod http;
 pub mod report;
@@ -350,36 +351,29 @@ pub async fn pull(hub: &Arc<Hub>) -> Result<Pulled> {
 }
 
 /// `serve` on a national hub: every province pulled every `every` (a province that fails is
-/// retried with a backoff doubling up to 32 × `every`, the others go on), until `stop`. A
-/// province's store is open only while it is pulled, so `indicators`, `records --province` and
-/// `province list` work between pulls.
+/// retried with a backoff doubling up to 32 × `every`, the others go on), until `stop`. The stores
+/// are `st`'s, held by this process (commands reach them through `control`); a province added
+/// meanwhile is pulled at once.
 pub async fn serve(
-    nat: &National,
+    st: &control::Stores,
     every: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
-    stores: Arc<tokio::sync::Mutex<()>>,
 ) -> Result<()> {
-    let mut due: Vec<(String, u32, tokio::time::Instant)> = nat
-        .codes()?
-        .into_iter()
-        .map(|c| (c, 0, tokio::time::Instant::now()))
-        .collect();
+    let mut due: std::collections::BTreeMap<String, (u32, tokio::time::Instant)> =
+        Default::default();
     loop {
+        let codes = st.codes()?;
+        due.retain(|c, _| codes.contains(c));
+        for c in codes {
+            due.entry(c).or_insert((0, tokio::time::Instant::now()));
+        }
         let now = tokio::time::Instant::now();
-        for (code, fails, next) in due.iter_mut() {
+        for (code, (fails, next)) in due.iter_mut() {
             if *next > now {
                 continue;
             }
-            let dir = nat.province_dir(code);
-            let one = async {
-                let _g = stores.lock().await;
-                let hub = Arc::new(Hub::open(&dir)?);
-                let p = pull(&hub).await?;
-                hub.flush()?;
-                Ok::<_, Error>(p)
-            };
             let p = tokio::select! {
-                p = one => p,
+                p = st.pull(code) => p,
                 _ = stop.wait_for(|v| *v) => return Ok(()),
             };
             match p {
@@ -398,12 +392,13 @@ pub async fn serve(
             *next = tokio::time::Instant::now() + every * (1u32 << *fails);
         }
         let wake = due
-            .iter()
-            .map(|(_, _, n)| *n)
+            .values()
+            .map(|(_, n)| *n)
             .min()
             .unwrap_or_else(|| tokio::time::Instant::now() + every);
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}
+            _ = st.changed.notified() => {}
             _ = stop.wait_for(|v| *v) => return Ok(()),
         }
     }

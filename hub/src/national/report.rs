@@ -115,12 +115,20 @@ pub fn compute(nat: &National, year: Option<u16>) -> Result<NationalReport> {
         .iter()
         .map(|c| Hub::open(&nat.province_dir(c)))
         .collect::<std::result::Result<_, _>>()?;
+    compute_over(&hubs.iter().collect::<Vec<_>>(), year)
+}
+
+/// The national report for `year` over the provinces' stores `hubs` (in code order).
+pub fn compute_over<H: std::ops::Deref<Target = Hub>>(
+    hubs: &[H],
+    year: Option<u16>,
+) -> Result<NationalReport> {
     let year = match year {
         Some(y) => y,
         None => {
             let mut y = crate::indicators::today().year();
             let mut best = None;
-            for h in &hubs {
+            for h in hubs {
                 let d = crate::indicators::default_year(h)?;
                 best = Some(best.map_or(d, |b: u16| b.max(d)));
             }
@@ -131,7 +139,7 @@ pub fn compute(nat: &National, year: Option<u16>) -> Result<NationalReport> {
         }
     };
     let mut provinces = vec![];
-    for h in &hubs {
+    for h in hubs {
         provinces.push(province_report(h, year)?);
     }
     Ok(from_reports(year, provinces))
