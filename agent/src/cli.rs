@@ -110,6 +110,14 @@ pub enum Command {
         /// address (IP:PORT) and carry them to the hub at this office's syncs.
         #[arg(long)]
         relay: Option<String>,
+        /// With --relay: bytes of one office's runs the relay keeps waiting for the hub at most
+        /// (default 33554432, 32 MiB); past it the office's new runs are refused (kept pending there).
+        #[arg(long, value_name = "BYTES")]
+        relay_office_cap: Option<u64>,
+        /// With --relay: bytes of all offices' runs the relay keeps waiting at most (default
+        /// 536870912, 512 MiB).
+        #[arg(long, value_name = "BYTES")]
+        relay_total_cap: Option<u64>,
     },
     /// Open the office app: start the daemon with --http if none runs on the data directory, then
     /// open the browser at its address (or print it).
@@ -315,7 +323,12 @@ pub async fn run(cli: Cli) -> i32 {
             http,
             http_lan,
             relay,
-        } => run_daemon(&dir, interval, http, http_lan, relay).await,
+            relay_office_cap,
+            relay_total_cap,
+        } => {
+            let caps = (relay_office_cap, relay_total_cap);
+            run_daemon(&dir, interval, http, http_lan, relay, caps).await
+        }
         Command::App { http, no_open } => app(&dir, &http, no_open).await,
         Command::Restore {
             token,
@@ -552,7 +565,11 @@ async fn run_daemon(
     http: Option<String>,
     http_lan: Option<String>,
     relay: Option<String>,
+    caps: (Option<u64>, Option<u64>),
 ) -> anyhow::Result<i32> {
+    let Some(limits) = relay_limits(relay.is_some(), caps) else {
+        return Ok(ops::EXIT_INVALID);
+    };
     let relay_addr = match relay.as_deref().map(str::parse::<std::net::SocketAddr>) {
         None => None,
         Some(Ok(a)) => Some(a),
@@ -593,7 +610,7 @@ async fn run_daemon(
         );
     }
     if let Some(a) = relay_addr {
-        match baobi_agent::relay::serve::start(store.clone(), a).await {
+        match baobi_agent::relay::serve::start(store.clone(), a, limits).await {
             Ok(bound) => {
                 note!("Trạm chuyển tiếp đang nghe tại {bound} / Relay listening on {bound}")
             }
@@ -627,6 +644,33 @@ async fn run_daemon(
     .await
     .context("running the daemon")?;
     Ok(0)
+}
+
+/// The relay's caps from `--relay-office-cap` / `--relay-total-cap` (defaults for those not given);
+/// `None` (after saying why) for a zero cap or a cap without `--relay`.
+fn relay_limits(
+    relay: bool,
+    (office, total): (Option<u64>, Option<u64>),
+) -> Option<baobi_agent::relay::Limits> {
+    if !relay && (office.is_some() || total.is_some()) {
+        note!(
+            "Lỗi / Error: --relay-office-cap và --relay-total-cap cần --relay / \
+             --relay-office-cap and --relay-total-cap need --relay"
+        );
+        return None;
+    }
+    if office == Some(0) || total == Some(0) {
+        note!(
+            "Lỗi / Error: giới hạn của trạm chuyển tiếp phải lớn hơn 0 byte / a relay cap must be \
+             more than 0 bytes"
+        );
+        return None;
+    }
+    let d = baobi_agent::relay::Limits::default();
+    Some(baobi_agent::relay::Limits {
+        office_bytes: office.unwrap_or(d.office_bytes),
+        total_bytes: total.unwrap_or(d.total_bytes),
+    })
 }
 
 /// `baobi-agent app`: the running daemon's app address, else a daemon started here with `--http`;

@@ -145,6 +145,8 @@ pub const TABLE: &[baobi_cli::Entry] = &[
     ("daemon", "interval", "Số giây giữa hai lần đồng bộ."),
     ("daemon", "http", "Phục vụ ứng dụng văn phòng tại địa chỉ nội bộ này (CỔNG hoặc IP:CỔNG), ví dụ 127.0.0.1:8090."),
     ("daemon", "relay", "Làm trạm chuyển tiếp cho các văn phòng cấp dưới: nghe các lần đồng bộ của họ (QUIC) tại địa chỉ này (IP:CỔNG) và chuyển lên máy chủ tỉnh khi văn phòng này đồng bộ."),
+    ("daemon", "relay_office_cap", "Với --relay: số byte bản ghi của một văn phòng mà trạm giữ chờ gửi lên máy chủ tỉnh, tối đa (mặc định 33554432, 32 MiB); quá mức này trạm từ chối bản ghi mới của văn phòng đó (văn phòng vẫn giữ chờ gửi)."),
+    ("daemon", "relay_total_cap", "Với --relay: số byte bản ghi của mọi văn phòng mà trạm giữ chờ gửi, tối đa (mặc định 536870912, 512 MiB)."),
     ("daemon", "http_lan", "Phục vụ thêm ứng dụng văn phòng cho các thiết bị đã ghép nối trong mạng văn phòng tại địa chỉ này."),
     ("app", "", "Mở ứng dụng văn phòng: khởi động chạy nền với --http nếu chưa có trên thư mục dữ liệu, rồi mở trình duyệt tại địa chỉ của nó (hoặc in địa chỉ)."),
     ("app", "http", "Địa chỉ nội bộ cho chương trình chạy nền được khởi động ở đây."),

@@ -78,7 +78,12 @@ pub async fn measure(records: usize, runs: usize) -> anyhow::Result<Figures> {
     sync::sync(&district, &mut |_| {})
         .await
         .context("relay's first sync")?;
-    let raddr = relay::serve::start(district.clone(), "127.0.0.1:0".parse()?).await?;
+    let raddr = relay::serve::start(
+        district.clone(),
+        "127.0.0.1:0".parse()?,
+        relay::Limits::default(),
+    )
+    .await?;
     let rfp = baobi_proto::identity::fingerprint(&district.cert_der()?);
     // An address nobody answers on, for the office behind the partition.
     let dead = std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()?;
@@ -107,6 +112,10 @@ pub async fn measure(records: usize, runs: usize) -> anyhow::Result<Figures> {
             i,
         )
         .await?;
+        // The relay learns from the hub that it carries the new office (at its syncs).
+        relay::forward::fetch_offices(&district)
+            .await
+            .context("the relay's list of offices")?;
         let mut h = c.hub()?.context("enrolled")?;
         h.addr = dead.to_string();
         c.set_hub(&h)?;

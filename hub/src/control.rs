@@ -173,6 +173,16 @@ pub enum Request {
         /// The file (absolute path).
         file: PathBuf,
     },
+    /// The operator's word on what a relay may carry (`relay allow` / `relay deny`); `allow: None`
+    /// only reads the list (`relay offices`).
+    RelayCarry {
+        /// The relay: author hex prefix (≥ 8) or exact label.
+        relay: String,
+        /// The office (same forms); unused when `allow` is `None`.
+        office: String,
+        /// Allow (true), deny (false), or just show (none).
+        allow: Option<bool>,
+    },
 }
 
 /// The answer to a [`Request`].
@@ -294,6 +304,8 @@ pub enum Response {
     NationalExported(Box<crate::national::drop::Exported>),
     /// A national drop file merged.
     NationalImported(Box<crate::national::drop::Imported>),
+    /// The offices a relay may carry.
+    RelayCarry(Box<crate::relay::Carry>),
 }
 
 impl Response {
@@ -518,6 +530,14 @@ pub fn execute(hub: &Hub, req: Request) -> Response {
             Request::DropExport { agent, out } => {
                 Response::DropExported(Box::new(crate::drop::export(hub, &agent, &out)?))
             }
+            Request::RelayCarry {
+                relay,
+                office,
+                allow,
+            } => Response::RelayCarry(Box::new(match allow {
+                Some(a) => crate::relay::set_carry(hub, &relay, &office, a)?,
+                None => crate::relay::carry_of(hub, &relay)?,
+            })),
             Request::RecordStream => {
                 return Err(Error::Invalid(
                     "record-stream is answered by for_each_record / chỉ dùng qua luồng".into(),

@@ -427,6 +427,9 @@ async fn serve_conn(shared: &Shared, conn: quinn::Connection, peer: SocketAddr, 
         Ok(Some(Msg::RelayFor(office))) => {
             crate::relay::serve(hub, &conn, &mut io, fp, office, peer).await
         }
+        Ok(Some(Msg::RelayOfficesQuery)) => {
+            crate::relay::serve_offices(hub, &mut io, fp, peer).await
+        }
         Ok(Some(Msg::Hello(h))) => {
             let began = std::time::Instant::now();
             let r = sync(shared, &conn, &mut io, fp, h, peer).await;

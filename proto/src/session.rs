@@ -355,5 +355,7 @@ fn msg_name(m: &Msg) -> &'static str {
         Msg::RelayFor(_) => "RelayFor",
         Msg::Receipts(_) => "Receipts",
         Msg::Settings(_) => "Settings",
+        Msg::RelayOfficesQuery => "RelayOfficesQuery",
+        Msg::RelayOffices(_) => "RelayOffices",
     }
 }

@@ -233,6 +233,12 @@ pub enum Msg {
     Receipts(Vec<Receipt>),
     /// Primary → follower, right after `Registry`: the settings its indicators use.
     Settings(crate::standby::HubSettings),
+    /// Relay → hub, first message: which offices may this relay carry? (asked at each of the
+    /// relay's syncs, on a connection of its own).
+    RelayOfficesQuery,
+    /// Hub → relay: the offices it may carry (below its jurisdiction, or allowed by the operator,
+    /// and not denied); the relay refuses and stores nothing of any other.
+    RelayOffices(Vec<AuthorId>),
 }
 
 /// Opening message of a sync session.

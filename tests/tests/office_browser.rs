@@ -763,3 +763,70 @@ fn a_conflict_is_shown_side_by_side_and_resolved_by_keeping_one_version() {
     agent.sync();
     assert_eq!(at_hub(&hub, &id)[0]["retracted"], true);
 }
+
+#[test]
+fn home_shows_what_is_at_the_relay_beside_what_is_at_the_hub_and_each_record_says_which() {
+    let driver = Driver::start();
+    let mut hub = Hub::start();
+    let mut commune = hub.enroll_agent("30226");
+    let mut district = hub.enroll_agent("876");
+    district.start_daemon_with(3600, &["--relay", "127.0.0.1:0"]);
+    let mut info = Value::Null;
+    baobi_tests::wait_for(PATIENCE, || {
+        info = district.json(&["relay", "info"]);
+        info["addr"].is_string() && info["allowed_at"].is_string()
+    });
+    let (addr, fp) = (
+        info["addr"].as_str().unwrap().to_string(),
+        info["fingerprint"].as_str().unwrap().to_string(),
+    );
+    commune.ok(&["relay", "add", &addr, "--fingerprint", &fp]);
+    let market = commune.outlet("market", "Chợ Tân Thành", "30226", &["--class", "3"]);
+    let id = commune.market_survey(&market, "2025-08-01", "20", &[]);
+    let n = commune.json(&["status"])["pending"].as_u64().unwrap();
+    hub.stop();
+    let app = commune.start_app(false, &[]);
+    let base = format!("http://{}", app.loopback);
+    let r = commune.sync();
+    assert_eq!(r["via_relay"], true, "{r}");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let c = browser(&driver, profile.path()).await;
+        open(&c, &base, "/").await;
+        wait_text(&c, "#at-relay", |t| t == n.to_string()).await;
+        assert_eq!(wait_text(&c, "#at-hub", |_| true).await, "0");
+        let line = wait_text(&c, "#where-held", |_| true).await;
+        assert!(
+            line.contains("Tại trạm chuyển tiếp") && line.contains("Tại máy chủ tỉnh"),
+            "{line}"
+        );
+        assert_clean(&c, "home at the relay (vi)").await;
+        open(&c, &base, "/records").await;
+        wait_text(&c, &format!("#records tr[data-id='{id}'] td.sent"), |t| {
+            t.contains("Tại trạm chuyển tiếp")
+        })
+        .await;
+        open(&c, &base, &format!("/records/{id}")).await;
+        wait_text(&c, "#record-sent", |t| t.contains("Tại trạm chuyển tiếp")).await;
+        c.close().await.expect("close the browser");
+    });
+
+    // The district carries it to the hub; the receipt reaches the commune through the relay.
+    hub.serve();
+    district.sync();
+    hub.stop();
+    assert_eq!(commune.sync()["via_relay"], true);
+    rt.block_on(async {
+        let c = browser(&driver, profile.path()).await;
+        open(&c, &base, "/").await;
+        wait_text(&c, "#at-hub", |t| t == n.to_string()).await;
+        assert_eq!(wait_text(&c, "#at-relay", |_| true).await, "0");
+        open(&c, &base, "/records").await;
+        wait_text(&c, &format!("#records tr[data-id='{id}'] td.sent"), |t| {
+            t.contains("Đã gửi")
+        })
+        .await;
+        c.close().await.expect("close the browser");
+    });
+}

@@ -12,11 +12,17 @@ use serde_json::Value;
 /// Starts the district's daemon as a relay on a free loopback port; returns its address and
 /// certificate fingerprint from `relay info --json`.
 fn start_relay(district: &mut Agent) -> (String, String) {
-    district.start_daemon_with(3600, &["--relay", "127.0.0.1:0"]);
+    start_relay_with(district, &["--relay", "127.0.0.1:0"])
+}
+
+/// [`start_relay`] with these daemon flags; waits until the relay has heard from the hub which
+/// offices it carries (its first sync).
+fn start_relay_with(district: &mut Agent, flags: &[&str]) -> (String, String) {
+    district.start_daemon_with(3600, flags);
     let mut info = Value::Null;
-    baobi_tests::wait_for(std::time::Duration::from_secs(10), || {
+    baobi_tests::wait_for(std::time::Duration::from_secs(20), || {
         info = district.json(&["relay", "info"]);
-        info["addr"].is_string()
+        info["addr"].is_string() && info["allowed_at"].is_string()
     });
     (
         info["addr"].as_str().expect("relay address").to_string(),
@@ -197,6 +203,40 @@ fn a_commune_behind_a_partition_syncs_through_its_district_and_the_receipt_comes
         plan.to_string().contains("dt-relay"),
         "plan through the relay: {plan}"
     );
+
+    // The commune took the receipt and the hub's runs; at its next visit the relay lets them go:
+    // nothing of the commune's is left at the relay but its record and the receipt.
+    let r = commune.sync();
+    assert_eq!(
+        (r["via_relay"].as_bool(), r["sent"].as_u64()),
+        (Some(true), Some(0)),
+        "{r}"
+    );
+    let info = district.json(&["relay", "info"]);
+    let o = &info["offices"][0];
+    assert_eq!(
+        (
+            o["down_runs"].as_u64(),
+            o["waiting"].as_u64(),
+            o["up_bytes"].as_u64()
+        ),
+        (Some(0), Some(0), Some(0)),
+        "{info}"
+    );
+    // The relay connects to the hub for the commune once after its visit (what the hub has for it
+    // may have moved), then not again while there is nothing to carry.
+    hub.serve();
+    district.sync();
+    let before = district.json(&["relay", "info"])["offices"][0]["forwards"].clone();
+    assert!(before.as_u64().is_some_and(|n| n > 0), "{before}");
+    district.sync();
+    district.sync();
+    let info = district.json(&["relay", "info"]);
+    assert_eq!(
+        info["offices"][0]["forwards"], before,
+        "no connection for nothing: {info}"
+    );
+    hub.stop();
 
     // The relay never re-signs: the hub's log of the commune verifies as the commune's own chain.
     let v = hub.json(&["verify"]);
@@ -441,4 +481,161 @@ fn a_hostile_relay_cannot_alter_hide_replay_or_forge() {
         (Some(a.last()), Some(n - a.last())),
         "{st}"
     );
+}
+
+/// The commune's `sync` through a relay that refuses it: it fails, says so in both languages
+/// (`vi`, `en`), and the commune's records stay pending, not at the relay.
+fn refused_by_relay(office: &Agent, vi: &str, en: &str, pending: u64) {
+    let out = office.run(&["sync"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(vi) && err.contains(en), "{err}");
+    let st = office.json(&["status"]);
+    assert_eq!(
+        (st["pending"].as_u64(), st["at_hub"].as_u64()),
+        (Some(pending), Some(0)),
+        "{st}"
+    );
+}
+
+#[test]
+fn a_relay_carries_only_the_offices_the_hub_lists_for_it_and_stores_nothing_of_others() {
+    let mut hub = Hub::start();
+    let commune = hub.enroll_agent("30226");
+    // Enrolled at this hub, but in another district: not the relay's to carry.
+    let outsider = hub.enroll_agent("29869");
+    let mut elsewhere = Hub::start();
+    let stranger = elsewhere.enroll_agent("30226");
+    let mut district = hub.enroll_agent("876");
+    let (addr, fp) = start_relay(&mut district);
+    let info = district.json(&["relay", "info"]);
+    let allowed = info["allowed"].as_array().expect("the hub's list").clone();
+    assert!(allowed.contains(&Value::from(commune.author())), "{info}");
+    assert!(!allowed.contains(&Value::from(outsider.author())), "{info}");
+
+    let mut n = 0;
+    for (office, unit) in [
+        (&outsider, "29869"),
+        (&stranger, "30226"),
+        (&commune, "30226"),
+    ] {
+        office.ok(&["relay", "add", &addr, "--fingerprint", &fp]);
+        let market = office.outlet("market", "Chợ Tân Thành", unit, &["--class", "3"]);
+        office.market_survey(&market, "2025-02-14", "21.5", &[]);
+        n = office.json(&["status"])["pending"].as_u64().unwrap();
+    }
+    hub.stop();
+    elsewhere.stop();
+    for office in [&outsider, &stranger] {
+        refused_by_relay(office, "không chuyển tiếp", "does not carry", n);
+        assert_eq!(office.json(&["status"])["at_relay"], 0);
+    }
+    let info = district.json(&["relay", "info"]);
+    let held: Vec<&str> = info["offices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["office"].as_str().unwrap())
+        .collect();
+    assert!(held.is_empty(), "nothing kept of the refused: {info}");
+    assert_eq!(info["up_bytes"], 0, "{info}");
+    // The listed office is carried.
+    assert_eq!(commune.sync()["via_relay"], true);
+
+    // The operator lets the district carry the outsider, and denies it the commune: the relay
+    // hears it at its next sync.
+    let list = hub.json(&["relay", "allow", "office 876", "office 29869"]);
+    let carried: Vec<&str> = list["offices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["office"].as_str().unwrap())
+        .collect();
+    assert!(carried.contains(&outsider.author().as_str()), "{list}");
+    let list = hub.json(&["relay", "deny", "office 876", "office 30226"]);
+    assert!(list["denied"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from(commune.author())));
+    let bad = hub.run(&["relay", "allow", "office 876", "nobody at all"]);
+    assert!(!bad.status.success());
+    hub.serve();
+    district.sync();
+    hub.stop();
+    let r = outsider.sync();
+    assert_eq!(
+        (r["via_relay"].as_bool(), r["sent"].as_u64()),
+        (Some(true), Some(n)),
+        "{r}"
+    );
+    assert_eq!(outsider.json(&["status"])["at_relay"], n);
+    // The commune, denied now: refused, and what the relay held of it is gone (it is still the
+    // commune's, pending).
+    refused_by_relay(&commune, "không chuyển tiếp", "does not carry", n);
+    let info = district.json(&["relay", "info"]);
+    let row = info["offices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["office"] == commune.author().as_str())
+        .cloned()
+        .expect("the commune's row");
+    assert_eq!(
+        (row["up_bytes"].as_u64(), row["held"].as_u64()),
+        (Some(0), Some(0)),
+        "{row}"
+    );
+}
+
+#[test]
+fn an_office_over_the_relays_cap_is_refused_and_keeps_its_records_pending() {
+    let mut hub = Hub::start();
+    let commune = hub.enroll_agent("30226");
+    let mut district = hub.enroll_agent("876");
+    let (addr, fp) = start_relay(&mut district);
+    commune.ok(&["relay", "add", &addr, "--fingerprint", &fp]);
+    let market = commune.outlet("market", "Chợ Tân Thành", "30226", &["--class", "3"]);
+    hub.stop();
+    assert_eq!(commune.sync()["via_relay"], true);
+    let info = district.json(&["relay", "info"]);
+    let held = info["offices"][0]["up_bytes"].as_u64().unwrap();
+    assert!(held > 0, "{info}");
+
+    // The relay restarted with the cap at what it holds of the commune: the next run is refused.
+    district.stop_daemon();
+    let cap = held.to_string();
+    let bad = district.run(&["daemon", "--relay", &addr, "--relay-office-cap", "0"]);
+    assert!(!bad.status.success(), "a zero cap is refused");
+    start_relay_with(
+        &mut district,
+        &["--relay", &addr, "--relay-office-cap", &cap],
+    );
+    let info = district.json(&["relay", "info"]);
+    assert_eq!(info["limits"]["office_bytes"], held, "{info}");
+    commune.market_survey(&market, "2025-02-14", "21.5", &[]);
+    let st = commune.json(&["status"]);
+    let out = commune.run(&["sync"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("giới hạn") && err.contains("cap per office"),
+        "{err}"
+    );
+    let after = commune.json(&["status"]);
+    assert_eq!(
+        (after["pending"].clone(), after["at_relay"].clone()),
+        (st["pending"].clone(), st["at_relay"].clone()),
+        "{after}"
+    );
+    let info = district.json(&["relay", "info"]);
+    assert_eq!(
+        info["offices"][0]["up_bytes"], held,
+        "nothing more stored: {info}"
+    );
+
+    // The hub's path is not affected: the commune syncs directly once the hub answers.
+    hub.serve();
+    let r = commune.sync();
+    assert_ne!(r["via_relay"], true, "{r}");
+    assert_eq!(commune.json(&["status"])["pending"], 0);
 }

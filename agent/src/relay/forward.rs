@@ -33,18 +33,68 @@ pub struct Forwarded {
     pub bytes_down: u64,
 }
 
-/// Forwards for every office the relay carries for (that the hub has not refused); errors are
-/// logged, one office's failure does not stop the others.
+/// Asks the hub which offices this relay may carry, and keeps the answer (`relay_allow`).
+pub async fn fetch_offices(store: &Store) -> Result<Vec<AuthorId>, Error> {
+    let hub = store.hub()?.ok_or(Error::NotEnrolled)?;
+    let id = Identity {
+        keypair: store.keypair()?,
+        cert_der: store.cert_der()?,
+    };
+    let (endpoint, conn, mut io) = connect(store, &hub, &id).await?;
+    let r = async {
+        io.send(&Msg::RelayOfficesQuery).await?;
+        match recv(&mut io).await? {
+            Msg::RelayOffices(list) => Ok(list),
+            Msg::Refused(rf) => Err(Error::Refused(rf)),
+            _ => Err(Error::Protocol(
+                "the hub did not answer which offices the relay carries".into(),
+            )),
+        }
+    }
+    .await;
+    io.finish().await;
+    net::close(&conn, 0, b"done").await;
+    drop(endpoint);
+    let list = r?;
+    super::set_allowed(store, &list)?;
+    Ok(list)
+}
+
+/// Forwards for every office the relay carries for that the hub lists and that needs it
+/// ([`super::needs_forward`]); errors are logged, one office's failure does not stop the others.
+/// An office the hub does not list (or that it refused) gets no connection.
 pub async fn forward_all(store: &Store) -> Vec<(AuthorId, Result<Forwarded, Error>)> {
+    match fetch_offices(store).await {
+        Ok(list) => info!(
+            offices = list.len(),
+            "relay: the hub's list of offices to carry"
+        ),
+        Err(e) => warn!(error = %e, "relay: could not ask the hub which offices to carry"),
+    }
     let Ok(offices) = super::offices(store) else {
         return vec![];
     };
+    let listed = super::allowed(store).ok().flatten().map(|(l, _)| l);
     let mut out = vec![];
     for (office, rec) in offices {
-        if rec.refused.is_some() {
+        if rec.refused.is_some() || !listed.as_ref().is_some_and(|l| l.contains(&office)) {
             continue;
         }
+        match super::needs_forward(store, &office, &rec) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(office = %office.short(), "relay: nothing to carry; no connection");
+                continue;
+            }
+            Err(e) => {
+                warn!(office = %office.short(), error = %e, "relay: store");
+                continue;
+            }
+        }
         let r = forward(store, &office).await;
+        if let Err(e) = super::count_forward(store, &office, r.is_ok()) {
+            warn!(office = %office.short(), error = %e, "relay: store");
+        }
         match &r {
             Ok(f) => info!(office = %office.short(), sent = f.sent, received = f.received,
                 receipt = f.receipt_seq, "relay: forwarded to the hub"),

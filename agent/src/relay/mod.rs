@@ -11,7 +11,15 @@
 //!   office holds, when seen, and whether the hub refused it), `relay_up` (C's runs waiting for the
 //!   hub), `relay_down` (runs from the hub for C) and `relay_receipts` (the hub's last receipt for C).
 //!
+//! - on R, `relay_allow`: the offices the hub said R may carry (and when), `relay_forwarded` (per
+//!   office: when R last forwarded for it, and how many hub connections it made for it).
+//!
 //! [`serve`] is R's QUIC server for offices, [`forward`] R's side of a relayed sync with the hub.
+//!
+//! Bounds: R carries only the offices the hub lists (`Msg::RelayOffices`, at each of R's syncs), and
+//! at most [`Limits`] bytes of waiting runs per office and in all; R forwards for an office only when
+//! it has runs waiting, or the office came since the last forward, or the downward copy is older
+//! than [`DOWN_STALE_MS`]; down-runs the office's summary covers are pruned.
 
 pub mod forward;
 pub mod serve;
@@ -37,6 +45,31 @@ const RECEIPTS: &str = "relay_receipts";
 const K_PINS: &[u8] = b"pins";
 const K_RELAYED: &[u8] = b"relayed_seq";
 const K_LISTEN: &[u8] = b"listen";
+const ALLOW: &str = "relay_allow";
+const FORWARDED: &str = "relay_forwarded";
+const K_OFFICES: &[u8] = b"offices";
+const K_LIMITS: &[u8] = b"limits";
+
+/// A downward copy older than this is refreshed from the hub even when nothing else calls for it.
+pub const DOWN_STALE_MS: u64 = 6 * 3600 * 1000;
+
+/// How much of the offices' runs R keeps waiting for the hub (bytes of `relay_up`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Encode, Decode)]
+pub struct Limits {
+    /// Per office (`daemon --relay-office-cap`).
+    pub office_bytes: u64,
+    /// All offices together (`daemon --relay-total-cap`).
+    pub total_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            office_bytes: 32 << 20,
+            total_bytes: 512 << 20,
+        }
+    }
+}
 
 /// Serialises the read-modify-write of an office's record (R's server and its forwarder).
 static LOCK: Mutex<()> = Mutex::new(());
@@ -201,7 +234,8 @@ pub(crate) fn keep_receipt(store: &Store, r: &Receipt) -> store::Result<()> {
     store.flush()
 }
 
-/// Forgets what R held for an office the hub refused.
+/// Forgets what R held for an office the hub refused (or no longer lists). R's copy of its log
+/// falls back to what the hub's receipt covers, so that carrying it again later continues the hub's.
 pub(crate) fn forget(store: &Store, office: &AuthorId, why: &str) -> store::Result<()> {
     for t in [UP, DOWN] {
         let t = store.tree(t)?;
@@ -209,7 +243,119 @@ pub(crate) fn forget(store: &Store, office: &AuthorId, why: &str) -> store::Resu
             t.remove(kv?.0)?;
         }
     }
-    update(store, office, |rec| rec.refused = Some(why.to_string()))
+    let held = receipt(store, office)?;
+    update(store, office, |rec| {
+        rec.refused = Some(why.to_string());
+        match &held {
+            Some(r) => (rec.top, rec.link) = (r.seq, r.head),
+            None => (rec.top, rec.link) = (0, genesis(office)),
+        }
+    })
+}
+
+/// Bytes of runs R holds waiting for the hub: of `office`, or of all offices.
+pub fn up_bytes(store: &Store, office: Option<&AuthorId>) -> store::Result<u64> {
+    let t = store.tree(UP)?;
+    let mut n = 0u64;
+    let it = match office {
+        Some(o) => t.scan_prefix(o.0),
+        None => t.iter(),
+    };
+    for kv in it {
+        n += kv?.1.len() as u64;
+    }
+    Ok(n)
+}
+
+/// Drops the hub's runs for `office` that `held` (what the office holds) covers.
+pub(crate) fn prune_down(store: &Store, office: &AuthorId, held: &Summary) -> store::Result<()> {
+    let t = store.tree(DOWN)?;
+    let mut gone = false;
+    for kv in t.scan_prefix(office.0) {
+        let (k, v) = kv?;
+        let run: Run = wire::decode(&v).map_err(|_| corrupt("run"))?;
+        if run.last() <= held.get(&run.author) {
+            t.remove(k)?;
+            gone = true;
+        }
+    }
+    if gone {
+        store.flush()?;
+    }
+    Ok(())
+}
+
+/// The offices the hub last said R may carry, and when (unix ms); `None` before the first answer.
+pub fn allowed(store: &Store) -> store::Result<Option<(Vec<AuthorId>, u64)>> {
+    match store.tree(ALLOW)?.get(K_OFFICES)? {
+        None => Ok(None),
+        Some(v) => wire::decode(&v).map(Some).map_err(|_| corrupt("allowed")),
+    }
+}
+
+/// The refusal reason kept for an office the hub does not list for this relay.
+pub(crate) const NOT_LISTED: &str = "máy chủ tỉnh không giao văn phòng này cho trạm chuyển tiếp /                                      the hub does not list this office for this relay";
+
+/// Keeps the hub's list of offices R may carry; what R held for an office no longer listed is
+/// forgotten (the office still holds it as pending), and a listed office refused before is carried
+/// again.
+pub(crate) fn set_allowed(store: &Store, list: &[AuthorId]) -> store::Result<()> {
+    store
+        .tree(ALLOW)?
+        .insert(K_OFFICES, wire::encode(&(list.to_vec(), now_ms())))?;
+    store.flush()?;
+    for (id, rec) in offices(store)? {
+        let listed = list.contains(&id);
+        if !listed && rec.refused.is_none() {
+            forget(store, &id, NOT_LISTED)?;
+        } else if listed && rec.refused.is_some() {
+            update(store, &id, |r| r.refused = None)?;
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the caps the relay serves under (for `relay info`).
+pub(crate) fn set_limits(store: &Store, l: &Limits) -> store::Result<()> {
+    store.tree(ALLOW)?.insert(K_LIMITS, wire::encode(l))?;
+    store.flush()
+}
+
+fn limits(store: &Store) -> store::Result<Option<Limits>> {
+    match store.tree(ALLOW)?.get(K_LIMITS)? {
+        None => Ok(None),
+        Some(v) => wire::decode(&v).map(Some).map_err(|_| corrupt("limits")),
+    }
+}
+
+/// When R last forwarded for `office` (unix ms, 0 if never) and how many hub connections it made
+/// for it.
+pub fn forwarded(store: &Store, office: &AuthorId) -> store::Result<(u64, u64)> {
+    match store.tree(FORWARDED)?.get(office.0)? {
+        None => Ok((0, 0)),
+        Some(v) => wire::decode(&v).map_err(|_| corrupt("forwarded")),
+    }
+}
+
+/// Counts one hub connection for `office`; `ok` records it as its last forward.
+pub(crate) fn count_forward(store: &Store, office: &AuthorId, ok: bool) -> store::Result<()> {
+    let (at, n) = forwarded(store, office)?;
+    let at = if ok { now_ms() } else { at };
+    store
+        .tree(FORWARDED)?
+        .insert(office.0, wire::encode(&(at, n + 1)))?;
+    store.flush()
+}
+
+/// Whether R has a reason to connect to the hub for `office` now: runs waiting for the hub, the
+/// office came since the last forward (what the hub has for it may have moved), or the downward
+/// copy is older than [`DOWN_STALE_MS`].
+pub fn needs_forward(store: &Store, office: &AuthorId, rec: &OfficeRec) -> store::Result<bool> {
+    if !up_runs(store, office)?.is_empty() {
+        return Ok(true);
+    }
+    let (at, _) = forwarded(store, office)?;
+    Ok(rec.last_ms > at || now_ms().saturating_sub(at) > DOWN_STALE_MS)
 }
 
 // ---- the office's side (C) ----
@@ -326,8 +472,14 @@ pub struct SeenOffice {
     pub down_runs: u64,
     /// Last contact, RFC 3339.
     pub last_seen: String,
-    /// The hub's refusal, when it refused the office.
+    /// The hub's refusal, when it refused the office (or no longer lists it for this relay).
     pub refused: Option<String>,
+    /// Bytes of its runs waiting for the hub.
+    pub up_bytes: u64,
+    /// Hub connections made for it (each a relayed sync).
+    pub forwards: u64,
+    /// The last successful forward, RFC 3339 (`None` before the first).
+    pub last_forward: Option<String>,
 }
 
 /// `relay info`: this office as a relay.
@@ -339,6 +491,14 @@ pub struct Info {
     pub fingerprint: String,
     /// The offices it carries for.
     pub offices: Vec<SeenOffice>,
+    /// The offices the hub says it may carry (author hex), `None` before the hub first said.
+    pub allowed: Option<Vec<String>>,
+    /// When the hub last said, RFC 3339.
+    pub allowed_at: Option<String>,
+    /// The caps it serves under (`None` before `daemon --relay` first ran).
+    pub limits: Option<Limits>,
+    /// Bytes of all offices' runs waiting for the hub.
+    pub up_bytes: u64,
 }
 
 /// One relay this office may use.
@@ -387,6 +547,7 @@ pub fn info(store: &Store) -> store::Result<Info> {
     let mut offices = vec![];
     for (id, rec) in self::offices(store)? {
         let receipt_seq = receipt(store, &id)?.map_or(0, |r| r.seq);
+        let (last_forward, forwards) = forwarded(store, &id)?;
         offices.push(SeenOffice {
             office: id.hex(),
             held: rec.top,
@@ -395,12 +556,22 @@ pub fn info(store: &Store) -> store::Result<Info> {
             down_runs: down_runs(store, &id)?.len() as u64,
             last_seen: rfc3339(rec.last_ms),
             refused: rec.refused,
+            up_bytes: up_bytes(store, Some(&id))?,
+            forwards,
+            last_forward: (last_forward > 0).then(|| rfc3339(last_forward)),
         });
     }
+    let allow = allowed(store)?;
     Ok(Info {
         addr,
         fingerprint,
         offices,
+        allowed: allow
+            .as_ref()
+            .map(|(l, _)| l.iter().map(|a| a.hex()).collect()),
+        allowed_at: allow.map(|(_, at)| rfc3339(at)),
+        limits: limits(store)?,
+        up_bytes: up_bytes(store, None)?,
     })
 }
 

@@ -6,7 +6,8 @@
 //! only runs of its own log that open under their seal and continue what the relay holds of it, keeps
 //! them as they came and flushes before it acknowledges; it sends the office the hub's receipts it
 //! holds for it (first, before the session) and the runs the hub sent for it. It stores nothing of a
-//! batch it refuses, and nothing at all for an office the hub refused.
+//! batch it refuses, and nothing at all for an office the hub refused or does not list for this
+//! relay, nor past its caps ([`super::Limits`]).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -146,11 +147,17 @@ pub fn peer_author(conn: &quinn::Connection) -> Option<AuthorId> {
     Some(AuthorId(key))
 }
 
-/// Binds `addr` and serves offices until the process ends; returns the bound address.
-pub async fn start(store: Store, addr: SocketAddr) -> Result<SocketAddr, Error> {
+/// Binds `addr` and serves offices until the process ends, under `limits`; returns the bound
+/// address.
+pub async fn start(
+    store: Store,
+    addr: SocketAddr,
+    limits: super::Limits,
+) -> Result<SocketAddr, Error> {
     if store.hub()?.is_none() {
         return Err(Error::NotEnrolled);
     }
+    super::set_limits(&store, &limits)?;
     let id = crate::sync::identity(&store).map_err(|e| Error::Setup(e.to_string()))?;
     let ep = endpoint(&id, addr)?;
     let bound = ep.local_addr().map_err(|e| Error::Setup(e.to_string()))?;
@@ -162,7 +169,7 @@ pub async fn start(store: Store, addr: SocketAddr) -> Result<SocketAddr, Error> 
             tokio::spawn(async move {
                 let peer = inc.remote_address();
                 match tokio::time::timeout(net::CONNECT_TIMEOUT, inc).await {
-                    Ok(Ok(conn)) => serve_conn(&store, conn, peer).await,
+                    Ok(Ok(conn)) => serve_conn(&store, conn, peer, limits).await,
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "relay: handshake failed"),
                     Err(_) => tracing::debug!(%peer, "relay: handshake too slow"),
                 }
@@ -191,7 +198,12 @@ fn refusal(code: RefusalCode, message: String) -> ConnError {
     ConnError::Refused(Refusal { code, message })
 }
 
-async fn serve_conn(store: &Store, conn: quinn::Connection, peer: SocketAddr) {
+async fn serve_conn(
+    store: &Store,
+    conn: quinn::Connection,
+    peer: SocketAddr,
+    limits: super::Limits,
+) {
     let Some(office) = peer_author(&conn) else {
         warn!(%peer, "relay: the peer's certificate carries no ed25519 key; dropped");
         conn.close(2u32.into(), b"no ed25519 certificate");
@@ -205,7 +217,7 @@ async fn serve_conn(store: &Store, conn: quinn::Connection, peer: SocketAddr) {
         }
     };
     let mut io = FramedStream::new(send, recv);
-    match session(store, &mut io, &office).await {
+    match session(store, &mut io, &office, &limits).await {
         Ok(n) => {
             info!(%peer, office = %office.short(), received = n, "relay: office synced");
             io.finish().await;
@@ -308,10 +320,70 @@ fn check_runs(
 }
 
 /// One office's session with the relay; returns the entries taken.
+/// Whether the hub lists `office` for this relay: a refusal (nothing stored) when it does not.
+fn check_listed(store: &Store, office: &AuthorId) -> Result<(), ConnError> {
+    match super::allowed(store)? {
+        None => Err(refusal(
+            RefusalCode::OutsideJurisdiction,
+            "trạm chuyển tiếp chưa nhận từ máy chủ tỉnh danh sách văn phòng được chuyển tiếp nên \
+             không chuyển tiếp cho văn phòng này; bản ghi vẫn chờ gửi / the relay has not yet heard \
+             from the hub which offices it carries, so it does not carry this office; the records \
+             stay pending"
+                .into(),
+        )),
+        Some((list, _)) if !list.contains(office) => Err(refusal(
+            RefusalCode::OutsideJurisdiction,
+            "trạm chuyển tiếp này không chuyển tiếp cho văn phòng này (máy chủ tỉnh không giao); \
+             bản ghi vẫn chờ gửi / this relay does not carry this office (the hub does not list \
+             it); the records stay pending"
+                .into(),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Whether `more` bytes of `office` fit under the caps, R holding `office_held` of it and
+/// `total_held` in all: a refusal saying which cap when they do not.
+fn check_caps(
+    limits: &super::Limits,
+    office_held: u64,
+    total_held: u64,
+    more: u64,
+) -> Result<(), ConnError> {
+    if office_held + more > limits.office_bytes {
+        return Err(refusal(
+            RefusalCode::Busy,
+            format!(
+                "trạm chuyển tiếp đang giữ {office_held} byte chờ gửi của văn phòng này, giới hạn \
+                 {} byte: không nhận thêm cho đến khi chuyển được lên máy chủ tỉnh; bản ghi vẫn chờ \
+                 gửi / the relay holds {office_held} bytes of this office waiting for the hub, its \
+                 cap per office is {} bytes: it takes no more until it has forwarded them; the \
+                 records stay pending",
+                limits.office_bytes, limits.office_bytes
+            ),
+        ));
+    }
+    if total_held + more > limits.total_bytes {
+        return Err(refusal(
+            RefusalCode::Busy,
+            format!(
+                "trạm chuyển tiếp đang giữ {total_held} byte chờ gửi của mọi văn phòng, giới hạn \
+                 {} byte: không nhận thêm cho đến khi chuyển được lên máy chủ tỉnh; bản ghi vẫn chờ \
+                 gửi / the relay holds {total_held} bytes of all offices waiting for the hub, its \
+                 total cap is {} bytes: it takes no more until it has forwarded them; the records \
+                 stay pending",
+                limits.total_bytes, limits.total_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
 async fn session(
     store: &Store,
     io: &mut FramedStream,
     office: &AuthorId,
+    limits: &super::Limits,
 ) -> Result<u64, ConnError> {
     let first = recv(io).await?;
     let Msg::Hello(hello) = first else {
@@ -320,6 +392,7 @@ async fn session(
             "tin đầu tiên phải là Hello / the first message must be Hello".into(),
         ));
     };
+    check_listed(store, office)?;
     let rec = super::office(store, office)?;
     if let Some(why) = rec.as_ref().and_then(|r| r.refused.clone()) {
         return Err(refusal(
@@ -340,6 +413,12 @@ async fn session(
     let (mut top, mut link) = (rec.top, rec.link);
     let mut session = Session::server(super::summary_for(&rec, office));
     session.handle(Msg::Hello(hello))?;
+    if session.is_finished() {
+        // Up to date: the office holds everything R brought down for it.
+        super::prune_down(store, office, &super::summary_for(&rec, office))?;
+    }
+    let mut office_held = super::up_bytes(store, Some(office))?;
+    let mut total_held = super::up_bytes(store, None)?;
     let down = super::down_runs(store, office)?;
     let mut sending: Option<VecDeque<Run>> = None;
     let mut taken = 0u64;
@@ -361,7 +440,14 @@ async fn session(
                 }
                 Event::Received { id, runs } => {
                     let (fresh, t, l) = check_runs(office, top, link, runs)?;
+                    let more = fresh
+                        .iter()
+                        .map(|r| baobi_proto::wire::encode(r).len() as u64)
+                        .sum::<u64>();
+                    check_caps(limits, office_held, total_held, more)?;
                     if !fresh.is_empty() {
+                        office_held += more;
+                        total_held += more;
                         super::keep_up(store, office, &fresh)?;
                         super::update(store, office, |r| {
                             r.top = t;
@@ -404,6 +490,8 @@ async fn session(
                     }
                     r.summary = s.to_wire();
                 })?;
+                // What the office holds of the hub's runs R kept for it is R's no longer.
+                super::prune_down(store, office, &baobi_proto::Summary::from_wire(&w))?;
                 session.handle(Msg::Summary(w))?;
             }
             m => session.handle(m)?,

@@ -122,6 +122,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Which offices a relay (`baobi-agent daemon --relay`) may carry: allow, deny, list.
+    Relay {
+        /// Relay command.
+        #[command(subcommand)]
+        cmd: super::relay::RelayCmd,
+    },
     /// Drop files for offices with no link: merge an office's file, or write one for an office.
     Drop {
         /// Drop command.

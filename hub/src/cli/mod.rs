@@ -222,6 +222,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Backup { out, json: j } => backup(data(&cli.data)?, &out, j)?,
         Command::Verify { json: j } => verify(data(&cli.data)?, j)?,
         Command::Drop { cmd } => drop::run_drop(data(&cli.data)?, cmd)?,
+        Command::Relay { cmd } => relay::run_relay(data(&cli.data)?, cmd)?,
         Command::National { .. } | Command::Province { .. } | Command::Pull { .. } => {
             bail!("handled by cli/national.rs")
         }

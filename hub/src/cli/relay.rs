@@ -1,8 +1,12 @@
 //! `baobi-hub enroll --relay ADDR --relay-fingerprint FP` (issue 14): the enrollment token names the
 //! district office the new office syncs through when the hub does not answer (a `baobi3.` token;
-//! without a relay the token is written exactly as before).
+//! without a relay the token is written exactly as before); and `baobi-hub relay allow|deny|offices`,
+//! the operator's word on which offices a relay may carry (the hub tells the relay at its syncs).
 
 use anyhow::bail;
+use clap::Subcommand;
+
+use super::{call, json, Request, Response};
 use baobi_proto::identity::PeerPin;
 use baobi_proto::Token;
 use data_encoding::HEXLOWER;
@@ -48,4 +52,89 @@ pub(super) fn with_relay(token: &str, pin: Option<PeerPin>) -> anyhow::Result<St
     let mut t = Token::from_text(token)?;
     t.relay = Some(pin);
     Ok(t.to_text())
+}
+
+/// `relay` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RelayCmd {
+    /// Let RELAY carry OFFICE (besides the offices below its units).
+    Allow {
+        /// The relay office: author hex prefix (≥ 8 digits) or exact label, as `agents` shows them.
+        relay: String,
+        /// The office it may carry (same forms).
+        office: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forbid RELAY to carry OFFICE (even one below its units).
+    Deny {
+        /// The relay office: author hex prefix (≥ 8 digits) or exact label.
+        relay: String,
+        /// The office (same forms).
+        office: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The offices RELAY may carry, as the hub tells it at its syncs.
+    Offices {
+        /// The relay office: author hex prefix (≥ 8 digits) or exact label.
+        relay: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub(super) fn run_relay(dir: &std::path::Path, cmd: RelayCmd) -> anyhow::Result<()> {
+    let (relay, office, allow, j) = match cmd {
+        RelayCmd::Allow {
+            relay,
+            office,
+            json,
+        } => (relay, office, Some(true), json),
+        RelayCmd::Deny {
+            relay,
+            office,
+            json,
+        } => (relay, office, Some(false), json),
+        RelayCmd::Offices { relay, json } => (relay, String::new(), None, json),
+    };
+    let Response::RelayCarry(c) = call(
+        dir,
+        Request::RelayCarry {
+            relay,
+            office,
+            allow,
+        },
+    )?
+    else {
+        bail!("unexpected answer from the hub");
+    };
+    if j {
+        out!("{}", json(&c)?);
+        return Ok(());
+    }
+    out!(
+        "Trạm chuyển tiếp {} ({}) chuyển tiếp cho {} văn phòng / Relay {} ({}) carries {} offices",
+        c.label,
+        &c.relay[..8],
+        c.offices.len(),
+        c.label,
+        &c.relay[..8],
+        c.offices.len()
+    );
+    for o in &c.offices {
+        let by = if o.by == "allowed" {
+            "được cho phép / allowed"
+        } else {
+            "thuộc địa bàn / jurisdiction"
+        };
+        out!("  {}  {}  {}  {by}", &o.office[..16], o.unit, o.label);
+    }
+    for d in &c.denied {
+        out!("  {}  bị cấm / denied", &d[..16]);
+    }
+    Ok(())
 }

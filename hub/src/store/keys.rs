@@ -30,7 +30,16 @@ pub const PREFIXES: &[(u8, &str)] = &[
     (b'n', "dashboard operators"),
     (b'S', "standby hubs: their tokens (S t) and records (S s), see store/standby.rs"),
     (b'N', "national hubs following this province: their tokens (N t) and records (N f), see store/national.rs"),
+    (b'Q', "relays: the operator's allow (1) or deny (0) of an office for a relay (Q relay office), see relay.rs"),
 ];
+
+/// `Q relay office`: the operator's word on whether `relay` may carry `office`.
+pub fn relay_carry(relay: &AuthorId, office: &AuthorId) -> Vec<u8> {
+    let mut k = vec![b'Q'];
+    k.extend_from_slice(&relay.0);
+    k.extend_from_slice(&office.0);
+    k
+}
 
 /// `S t hash`: a standby token (only the secret's hash).
 pub fn standby_token(hash: &[u8; 32]) -> Vec<u8> {
@@ -279,6 +288,7 @@ mod tests {
             ('S', standby(&[1; 32])),
             ('N', national_token(&[1; 32])),
             ('N', national(&[1; 32])),
+            ('Q', relay_carry(&a, &a)),
             ('i', fact_facility(&d)),
             ('i', survey_cell(&(d, 2025, 0))),
             ('i', survey_member(&(d, 2025, 0), &d)),

@@ -163,7 +163,9 @@ async function homePage() {
     h("h1", { id: "page-title" }, t("home_title") + " — " + (st.unit_name || "")),
     h("div", { class: "cards" },
       h("div", { class: "card", id: "card-pending" }, h("div", {}, t("pending")), h("div", { class: "big", id: "pending" }, st.pending ?? 0),
-        h("div", { class: "muted" }, st.pending ? t("pending_hint") : t("pending_none"))),
+        h("div", { class: "muted" }, st.pending ? t("pending_hint") : t("pending_none")),
+        h("div", { id: "where-held" }, t("at_hub_n") + ": ", h("strong", { id: "at-hub" }, st.at_hub ?? 0), " · ",
+          t("at_relay_n") + ": ", h("strong", { id: "at-relay" }, st.at_relay ?? 0))),
       h("div", { class: "card", id: "card-sync" }, h("div", {}, t("last_sync")), h("div", { class: "big", id: "last-sync" }, st.last_sync ? when(st.last_sync) : t("never")),
         h("div", { id: "hub-now", class: reach === false ? "error" : reach === true ? "ok" : "muted" },
           reach === false ? t("hub_now_down") : reach === true ? t("hub_now_up") : t("hub_unknown")),
@@ -211,6 +213,10 @@ function liveUpdate(st) {
   }
   const pend = document.getElementById("pending");
   if (pend) pend.textContent = st.pending ?? 0;
+  const atHub = document.getElementById("at-hub");
+  if (atHub) atHub.textContent = st.at_hub ?? 0;
+  const atRelay = document.getElementById("at-relay");
+  if (atRelay) atRelay.textContent = st.at_relay ?? 0;
   const ls = document.getElementById("last-sync");
   if (ls) ls.textContent = st.last_sync ? when(st.last_sync) : t("never");
 }

@@ -47,7 +47,8 @@ async function recordsPage(q) {
       h("td", { class: "hide-narrow" }, r.retracted ? t("withdrawn") : surveySummary(r)),
       h("td", {}, h("span", { class: "badge " + (r.review || "submitted") }, reviewLabel(r.review)), r.conflict ? h("span", { class: "badge conflict" }, t("conflict")) : null,
         r.review_reason ? h("div", { class: "muted" }, r.review_reason) : null),
-      h("td", { class: "sent" }, r.synced ? h("span", { class: "badge sent" }, t("sent")) : h("span", { class: "badge unsent" }, t("not_sent"))))))));
+      h("td", { class: "sent" }, r.synced ? h("span", { class: "badge sent" }, t("sent"))
+        : r.at_relay ? h("span", { class: "badge at-relay" }, t("at_relay")) : h("span", { class: "badge unsent" }, t("not_sent"))))))));
   show(h("h1", { id: "page-title" }, t("records_title")), form,
     h("p", { class: "muted", id: "records-count" }, t("n_records", { n: total }) + (total > rows.length ? " · " + t("showing", { from: total ? offset + 1 : 0, to: offset + rows.length }) : "")),
     rows.length ? table : h("p", { class: "muted" }, t("no_records")),
@@ -99,7 +100,7 @@ async function recordPage(id) {
       h("tr", {}, h("th", {}, t("col_date")), h("td", {}, s.date || DASH, " · " + t("year") + " " + (s.year || DASH))),
       h("tr", {}, h("th", {}, t("col_review")), h("td", { id: "record-review" }, reviewLabel(s.review), s.review_reason ? " — " + s.review_reason : "",
         s.review_at ? h("span", { class: "muted" }, " (" + when(s.review_at) + ")") : null)),
-      h("tr", {}, h("th", {}, t("col_sent")), h("td", { id: "record-sent" }, s.synced ? t("sent") : t("not_sent"))),
+      h("tr", {}, h("th", {}, t("col_sent")), h("td", { id: "record-sent" }, s.synced ? t("sent") : s.at_relay ? t("at_relay") : t("not_sent"))),
       s.retracted ? h("tr", {}, h("th", {}, t("withdrawn")), h("td", {}, yesNo(true))) : null))),
     s.conflict
       ? h("section", { id: "conflict" }, h("h2", {}, t("h_conflict")), h("p", { class: "muted" }, t("conflict_hint")),
