@@ -661,17 +661,32 @@ pub fn run(dir: &Path, req: Request) -> Result<Response> {
 
 /// Binds `DIR/hub.sock`, removing a stale socket file first (refuses when another hub answers on it).
 pub fn bind(dir: &Path) -> Result<tokio::net::UnixListener> {
-    let path = socket_path(dir);
+    bind_socket(&socket_path(dir)).map_err(|e| match e {
+        Bind::Live(path) => Error::Invalid(format!(
+            "another hub is serving {} / máy chủ khác đang chạy",
+            path.display()
+        )),
+        Bind::Io(e) => e.into(),
+    })
+}
+
+/// Why a control socket could not be bound.
+pub(crate) enum Bind {
+    /// Another process answers on it.
+    Live(PathBuf),
+    /// The file system failed.
+    Io(std::io::Error),
+}
+
+/// Binds the Unix socket `path`, replacing a stale socket file; refuses when a process answers on it.
+pub(crate) fn bind_socket(path: &Path) -> std::result::Result<tokio::net::UnixListener, Bind> {
     if path.exists() {
-        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
-            return Err(Error::Invalid(format!(
-                "another hub is serving {} / máy chủ khác đang chạy",
-                path.display()
-            )));
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(Bind::Live(path.to_path_buf()));
         }
-        std::fs::remove_file(&path)?;
+        std::fs::remove_file(path).map_err(Bind::Io)?;
     }
-    Ok(tokio::net::UnixListener::bind(&path)?)
+    tokio::net::UnixListener::bind(path).map_err(Bind::Io)
 }
 
 /// Serves the control socket (bound with [`bind`]) until `shutdown`, then removes the socket file.

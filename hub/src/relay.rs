@@ -33,25 +33,7 @@ pub(crate) async fn serve(
     office: AuthorId,
     peer: SocketAddr,
 ) -> Result<(), ConnError> {
-    let relay: AgentRec = match blocking(hub, move |h| h.agent_by_fp(&fp)).await? {
-        Some(a) if !a.revoked => a,
-        Some(a) => {
-            return Err(refuse(
-                peer,
-                &a.author.short(),
-                RefusalCode::Revoked,
-                "đăng ký của trạm chuyển tiếp đã bị thu hồi / the relay's enrollment was revoked"
-                    .into(),
-            ))
-        }
-        None => return Err(refuse(
-            peer,
-            "?",
-            RefusalCode::NotEnrolled,
-            "trạm chuyển tiếp chưa đăng ký ở máy chủ này / the relay is not enrolled at this hub"
-                .into(),
-        )),
-    };
+    let relay: AgentRec = enrolled_relay(hub, fp, peer).await?;
     let agent = match blocking(hub, move |h| h.agent(&office)).await? {
         Some(a) if !a.revoked => a,
         Some(a) => {
@@ -240,25 +222,7 @@ pub(crate) async fn serve_offices(
     fp: [u8; 32],
     peer: SocketAddr,
 ) -> Result<(), ConnError> {
-    let relay = match blocking(hub, move |h| h.agent_by_fp(&fp)).await? {
-        Some(a) if !a.revoked => a,
-        Some(a) => {
-            return Err(refuse(
-                peer,
-                &a.author.short(),
-                RefusalCode::Revoked,
-                "đăng ký của trạm chuyển tiếp đã bị thu hồi / the relay's enrollment was revoked"
-                    .into(),
-            ))
-        }
-        None => return Err(refuse(
-            peer,
-            "?",
-            RefusalCode::NotEnrolled,
-            "trạm chuyển tiếp chưa đăng ký ở máy chủ này / the relay is not enrolled at this hub"
-                .into(),
-        )),
-    };
+    let relay = enrolled_relay(hub, fp, peer).await?;
     let r = relay.clone();
     let list = blocking(hub, move |h| carried(h, &r)).await?;
     info!(%peer, relay = %relay.author.short(), offices = list.len(), "relay: offices it may carry");
@@ -267,4 +231,29 @@ pub(crate) async fn serve_offices(
     // The relay ends its stream once it has the list; the connection closes after that.
     let _ = io.recv().await;
     Ok(())
+}
+
+/// The enrolled, unrevoked relay behind the certificate `fp`, or the refusal to send it.
+async fn enrolled_relay(
+    hub: &Arc<Hub>,
+    fp: [u8; 32],
+    peer: SocketAddr,
+) -> Result<AgentRec, ConnError> {
+    match blocking(hub, move |h| h.agent_by_fp(&fp)).await? {
+        Some(a) if !a.revoked => Ok(a),
+        Some(a) => Err(refuse(
+            peer,
+            &a.author.short(),
+            RefusalCode::Revoked,
+            "đăng ký của trạm chuyển tiếp đã bị thu hồi / the relay's enrollment was revoked"
+                .into(),
+        )),
+        None => Err(refuse(
+            peer,
+            "?",
+            RefusalCode::NotEnrolled,
+            "trạm chuyển tiếp chưa đăng ký ở máy chủ này / the relay is not enrolled at this hub"
+                .into(),
+        )),
+    }
 }

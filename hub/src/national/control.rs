@@ -436,17 +436,13 @@ pub fn run(
 /// Binds the national control socket (a stale one is replaced; a live one means another
 /// `serve` runs).
 pub fn bind(dir: &Path) -> Result<tokio::net::UnixListener> {
-    let path = socket_path(dir);
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
-            return Err(Error::Invalid(format!(
-                "máy chủ quốc gia khác đang chạy / another national hub is serving {}",
-                path.display()
-            )));
-        }
-        std::fs::remove_file(&path)?;
-    }
-    Ok(tokio::net::UnixListener::bind(&path)?)
+    crate::control::bind_socket(&socket_path(dir)).map_err(|e| match e {
+        crate::control::Bind::Live(path) => Error::Invalid(format!(
+            "máy chủ quốc gia khác đang chạy / another national hub is serving {}",
+            path.display()
+        )),
+        crate::control::Bind::Io(e) => e.into(),
+    })
 }
 
 /// Answers on `listener` until `shutdown`, then removes the socket file.
