@@ -378,8 +378,13 @@ fn reports_blocking(records: u64, runs: usize, seed: u64) -> anyhow::Result<Repo
     let mut at = vec![];
     let mut i = 0usize;
     for cp in checkpoints {
+        // Spread each checkpoint's records over every office: batches of BATCH in turn would leave
+        // most communes with no survey at the first checkpoint, and time a smaller report there.
+        let share = ((cp - merged) as usize)
+            .div_ceil(communes.len())
+            .clamp(1, BATCH);
         while merged < cp {
-            let n = ((cp - merged) as usize).min(BATCH);
+            let n = ((cp - merged) as usize).min(share);
             let o = &mut offices[i % communes.len()];
             i += 1;
             let bodies: Vec<Body> = (0..n).map(|_| body(o, &mut rng)).collect();

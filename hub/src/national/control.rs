@@ -317,17 +317,21 @@ impl Stores {
 
 /// Runs `req` on `st`; a pull's progress goes to `progress` as it happens.
 pub async fn execute(
-    st: &Stores,
+    st: &Arc<Stores>,
     req: Request,
     progress: &mut (dyn FnMut(Response) + Send),
 ) -> Response {
     let r: Result<Response> = async {
         Ok(match req {
             Request::List => {
-                let mut provinces = vec![];
-                for code in st.codes()? {
-                    provinces.push(super::row(&*st.hub(&code)?)?);
-                }
+                let st = st.clone();
+                let provinces = blocking(move || {
+                    st.codes()?
+                        .iter()
+                        .map(|code| super::row(&*st.hub(code)?))
+                        .collect::<Result<Vec<_>>>()
+                })
+                .await?;
                 Response::Provinces { provinces }
             }
             Request::Add { token } => {
@@ -371,11 +375,22 @@ pub async fn execute(
                     count: codes.len() as u64,
                 }
             }
-            Request::Report { year } => Response::Report(Box::new(st.report(year)?)),
+            Request::Report { year } => {
+                let st = st.clone();
+                Response::Report(Box::new(blocking(move || st.report(year)).await?))
+            }
         })
     }
     .await;
     r.unwrap_or_else(Response::from_err)
+}
+
+/// Runs store work (opening provinces' stores, a report over all of them) off the async workers,
+/// so a long report does not stall the pulls and the other clients of the socket.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(format!("a national task failed: {e}"))))?
 }
 
 /// Sends `req` to the serving national hub in `dir`, a pull's progress to `progress`; none when
@@ -423,7 +438,7 @@ pub fn run(
     if let Some(r) = request(dir, &req, progress) {
         return r;
     }
-    let st = Stores::direct(National::open(dir)?);
+    let st = Arc::new(Stores::direct(National::open(dir)?));
     let rt = tokio::runtime::Runtime::new()?;
     let r = rt.block_on(async {
         let r = execute(&st, req, progress).await;
