@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use baobi_proto::identity::fingerprint;
 use baobi_proto::wire::Run;
-use baobi_proto::wire::{enroll_proof_bytes, EnrollReply, EnrollRequest, Refusal};
+use baobi_proto::wire::{enroll_proof_bytes, EnrollReply, EnrollRequest, Refusal, RefusalCode};
 use baobi_proto::{Entry, Event, Msg, Session, Token};
 use data_encoding::HEXLOWER;
 
@@ -199,6 +199,21 @@ pub async fn enroll(store: &Store, token: &Token, label: &str) -> Result<EnrollR
         .map_err(|_| Error::Protocol("no answer to the enrollment".into()))??;
     let result = match reply {
         Some(Msg::Enrolled(r)) => {
+            // The hub's certificate of this enrollment follows (none from a hub older than it).
+            let cert = match tokio::time::timeout(Duration::from_secs(10), stream.recv()).await {
+                Ok(Ok(Some(Msg::EnrollCert(c)))) => Some(c),
+                _ => None,
+            };
+            let me = id.keypair.author();
+            match cert {
+                Some(c) if crate::standby_cert::fits(&c, &r, &me, &fingerprint(&id.cert_der)) => {
+                    crate::standby_cert::save(store, &c)?
+                }
+                Some(_) => tracing::warn!(
+                    "the hub's enrollment certificate does not fit this enrollment; not kept"
+                ),
+                None => {}
+            }
             store.set_hub(&HubInfo {
                 addr: token.addr.clone(),
                 fingerprint: HEXLOWER.encode(&token.hub_fingerprint),
@@ -306,15 +321,49 @@ async fn sync_inner(
         return Err(unreachable(detail));
     };
     crate::standby::answered(store, &target)?;
-    let result = drive(
+    let mut result = drive(
         store,
         &mut stream,
         &hub_author,
         Some(&target),
         None,
+        None,
         progress,
     )
     .await;
+    let (mut endpoint, mut conn) = (endpoint, conn);
+    // A hub that does not know this office (a standby that never followed its enrollment) is
+    // shown the enrolling hub's certificate, once, on a new connection.
+    if let Err(Error::Refused(r)) = &result {
+        if r.code == RefusalCode::NotEnrolled {
+            if let Some(cert) = crate::standby_cert::load(store)? {
+                tracing::info!(hub = %target.addr, "the hub does not know this office; showing it the enrollment certificate");
+                net::close(&conn, 1, b"refused").await;
+                drop(endpoint);
+                let addr = resolve(&target.addr).await.map_err(unreachable)?;
+                (endpoint, conn, stream) = match net::connect(addr, target.fingerprint, &id).await
+                {
+                    Err(net::Error::Unreachable(d)) => return Err(unreachable(d)),
+                    Err(net::Error::HubMismatch) => {
+                        return Err(Error::HubMismatch {
+                            addr: target.addr.clone(),
+                        })
+                    }
+                    other => other?,
+                };
+                result = drive(
+                    store,
+                    &mut stream,
+                    &hub_author,
+                    Some(&target),
+                    Some(&cert),
+                    None,
+                    progress,
+                )
+                .await;
+            }
+        }
+    }
     match &result {
         Ok(_) => close(endpoint, conn, stream).await,
         Err(_) => {
@@ -431,6 +480,7 @@ async fn via_relay(
             &mut stream,
             hub_author,
             None,
+            None,
             Some(&pin.addr),
             progress,
         )
@@ -492,9 +542,14 @@ async fn drive(
     stream: &mut FramedStream,
     hub_author: &baobi_proto::AuthorId,
     target: Option<&crate::standby::Target>,
+    cert: Option<&baobi_proto::enroll_cert::EnrollCert>,
     relay: Option<&str>,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<SyncReport> {
+    // A hub that refused this office `NotEnrolled` is shown its enrollment certificate first.
+    if let Some(c) = cert {
+        stream.send(&Msg::EnrollCert(c.clone())).await?;
+    }
     // To a hub, what the office knows of the standby goes first; the hub answers only when it
     // knows better. A relay is not asked.
     if let Some(target) = target {
