@@ -98,8 +98,14 @@ mod tests {
             unit_name: "x".into(),
         };
         assert!(fits(&cert, &reply, &me, &[4; 32]));
-        assert!(!fits(&cert, &reply, &me, &[5; 32]), "another TLS certificate");
-        assert!(!fits(&cert, &reply, &AuthorId([6; 32]), &[4; 32]), "another office");
+        assert!(
+            !fits(&cert, &reply, &me, &[5; 32]),
+            "another TLS certificate"
+        );
+        assert!(
+            !fits(&cert, &reply, &AuthorId([6; 32]), &[4; 32]),
+            "another office"
+        );
         let other_hub = EnrollReply {
             hub_author: stranger.author(),
             ..reply.clone()
@@ -113,14 +119,17 @@ mod tests {
 
         // Before it is kept, the line's review is refused; after, taken. A stranger's never is.
         assert_eq!(load(&s).unwrap(), None);
-        assert!(s.store_received(&[review_by(&line)], &hub.author()).is_err());
+        assert!(s
+            .store_received(&[review_by(&line)], &hub.author())
+            .is_err());
         save(&s, &cert).unwrap();
         drop(s);
         let s = Store::open(dir.path()).unwrap();
         assert_eq!(load(&s).unwrap(), Some(cert.clone()));
         assert_eq!(line(&s).unwrap(), Some(line.author()));
         assert_eq!(
-            s.store_received(&[review_by(&line)], &hub.author()).unwrap(),
+            s.store_received(&[review_by(&line)], &hub.author())
+                .unwrap(),
             1
         );
         assert!(s

@@ -85,7 +85,12 @@ pub fn take(
         )));
     }
     let hub_key = cert.office == me || Some(cert.office) == line;
-    if hub_key || cert.jurisdiction.as_ref().is_some_and(|j| j.office != cert.office) {
+    if hub_key
+        || cert
+            .jurisdiction
+            .as_ref()
+            .is_some_and(|j| j.office != cert.office)
+    {
         return Ok(Err(refusal(
             RefusalCode::NotEnrolled,
             "chứng nhận đăng ký không phải của một văn phòng / the enrollment certificate is not \
@@ -185,7 +190,10 @@ mod tests {
         let a = crate::office::settle(&primary, &a).unwrap();
         let cert = make(&primary, &a).unwrap();
         assert!(cert.verify());
-        assert_eq!((cert.hub, cert.line), (primary.keypair().author(), primary.keypair().author()));
+        assert_eq!(
+            (cert.hub, cert.line),
+            (primary.keypair().author(), primary.keypair().author())
+        );
         assert!(cert.jurisdiction.is_some());
 
         // Another hub (same units, never enrolled the office) and what it holds before.
@@ -216,7 +224,10 @@ mod tests {
 
         // Its own signature over the right certificate: registered as the cert says, durably.
         let got = take(&other, &own, &a.cert_fp).unwrap().unwrap();
-        assert_eq!((got.author, got.cert_fp, &got.unit), (a.author, a.cert_fp, &a.unit));
+        assert_eq!(
+            (got.author, got.cert_fp, &got.unit),
+            (a.author, a.cert_fp, &a.unit)
+        );
         assert_eq!(other.agent_by_fp(&a.cert_fp).unwrap(), Some(got.clone()));
         assert_eq!(
             crate::office::office(&other, &got).unwrap(),
@@ -258,10 +269,12 @@ mod tests {
             fingerprint: primary.fingerprint(),
         };
         let cert_der = crate::store::make_cert(&sk, "baobi-hub").unwrap();
-        let standby = Hub::init_standby(&dir.path().join("s"), &sk, &cert_der, &welcome, &pin)
-            .unwrap();
+        let standby =
+            Hub::init_standby(&dir.path().join("s"), &sk, &cert_der, &welcome, &pin).unwrap();
         // The standby's last round: the registry as it is now (the first office revoked).
-        standby.import_registry(&primary.registry().unwrap()).unwrap();
+        standby
+            .import_registry(&primary.registry().unwrap())
+            .unwrap();
         // After it, a second office enrolls at the primary.
         let l = crate::office::settle(&primary, &enroll(&primary, &late, "30208")).unwrap();
         let late_cert = make(&primary, &l).unwrap();
@@ -280,6 +293,9 @@ mod tests {
         );
         // A certificate the standby itself signs names the primary as its line.
         let own = make(&standby, &got).unwrap();
-        assert_eq!((own.hub, own.line), (sk.author(), primary.keypair().author()));
+        assert_eq!(
+            (own.hub, own.line),
+            (sk.author(), primary.keypair().author())
+        );
     }
 }

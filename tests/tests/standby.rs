@@ -466,9 +466,15 @@ fn an_office_enrolled_after_the_standby_s_last_round_is_taken_by_the_promoted_st
     }
     let r = late.sync();
     assert_eq!(r["sent"], 4, "{r}");
-    assert_eq!(late.json(&["status"])["pending"], 0, "acknowledged by the primary");
-    // One the primary never hears of.
+    assert_eq!(
+        late.json(&["status"])["pending"],
+        0,
+        "acknowledged by the primary"
+    );
+    // One the primary never hears of; and a token it issued that nobody used.
     let unheard = survey(&late, &market, 10);
+    let unspent = primary.token("30226");
+    assert!(unspent.starts_with("baobi2."), "{unspent}");
     primary.kill();
 
     standby.serve_with(&["--follow-secs", "1"]);
@@ -493,7 +499,10 @@ fn an_office_enrolled_after_the_standby_s_last_round_is_taken_by_the_promoted_st
     let mine = held(&late, std::slice::from_ref(&market));
     assert_eq!(mine.len(), 6);
     assert!(mine.contains(&unheard) && mine.contains(&after));
-    for id in mine.iter().chain(held(&early, std::slice::from_ref(&market_e)).iter()) {
+    for id in mine
+        .iter()
+        .chain(held(&early, std::slice::from_ref(&market_e)).iter())
+    {
         assert_eq!(at.get(id), Some(&1), "record {id} at the new primary");
     }
     assert_eq!(
@@ -511,4 +520,17 @@ fn an_office_enrolled_after_the_standby_s_last_round_is_taken_by_the_promoted_st
         .unwrap_or_else(|| panic!("the office in the registry: {agents}"));
     assert_eq!(row["unit"], "30208", "{row}");
     assert_eq!(row["revoked"], false, "{row}");
+
+    // The unspent token: the primary does not answer, the standby does not know it (tokens are not
+    // copied to a standby) and says so; nothing is enrolled, so the same refusal comes again.
+    let fresh = Agent::new();
+    for _ in 0..2 {
+        let out = fresh.run(&["init", "--token", &unspent, "--label", "văn phòng mới"]);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("unknown enrollment token at this hub"),
+            "{}",
+            stderr(&out)
+        );
+    }
 }

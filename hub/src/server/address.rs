@@ -95,4 +95,3 @@ mod tests {
         assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
     }
 }
-

@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use baobi_proto::wire::{enroll_proof_bytes, EnrollReply, EnrollRequest, Msg, RefusalCode, MAX_TEXT};
+use baobi_proto::wire::{
+    enroll_proof_bytes, EnrollReply, EnrollRequest, Msg, RefusalCode, MAX_TEXT,
+};
 use tracing::info;
 
 use super::{refuse, ConnError, Framed};
