@@ -126,7 +126,7 @@ mod tests {
         drop(s);
         let s = Store::open(dir.path()).unwrap();
         assert_eq!(load(&s).unwrap(), Some(cert.clone()));
-        assert_eq!(line(&s).unwrap(), Some(line.author()));
+        assert_eq!(super::line(&s).unwrap(), Some(line.author()));
         assert_eq!(
             s.store_received(&[review_by(&line)], &hub.author())
                 .unwrap(),
