@@ -367,7 +367,10 @@ async fn sync_inner(
     if let Err(Error::Refused(r)) = &result {
         if r.code == RefusalCode::NotEnrolled {
             if let Some(cert) = crate::standby_cert::load(store)? {
-                tracing::info!(hub = %target.addr, "the hub does not know this office; showing it the enrollment certificate");
+                tracing::info!(
+                    hub = %target.addr,
+                    "the hub does not know this office; showing it the enrollment certificate"
+                );
                 net::close(&conn, 1, b"refused").await;
                 drop(endpoint);
                 let addr = resolve(&target.addr).await.map_err(unreachable)?;
