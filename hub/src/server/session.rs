@@ -16,9 +16,10 @@ use super::{blocking, codes, protocol_refusal, refuse, ConnError, Framed, Shared
 use crate::check;
 use crate::store::{AgentRec, Hub};
 
-/// The live sync session of each office: at most [`limits::MAX_SESSIONS_PER_AGENT`] (one). A new
-/// session of an office closes the older one: after a mobile link drops, the hub may not notice the
-/// dead connection for up to the idle timeout, and the office reconnecting must not be refused for it.
+/// The live sync session of each office: at most [`crate::limits::MAX_SESSIONS_PER_AGENT`] (one).
+/// A new session of an office closes the older one: after a mobile link drops, the hub may not
+/// notice the dead connection for up to the idle timeout, and the office reconnecting must not be
+/// refused for it.
 #[derive(Debug, Default)]
 pub(super) struct Sessions {
     next: AtomicU64,
