@@ -13,5 +13,6 @@ pub mod ops;
 pub mod relay;
 pub mod restore;
 pub mod standby;
+pub mod standby_cert;
 pub mod store;
 pub mod sync;

@@ -10,9 +10,9 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use baobi_proto::identity::fingerprint;
+use baobi_proto::identity::{fingerprint, PeerPin};
 use baobi_proto::wire::Run;
-use baobi_proto::wire::{enroll_proof_bytes, EnrollReply, EnrollRequest, Refusal};
+use baobi_proto::wire::{enroll_proof_bytes, EnrollReply, EnrollRequest, Refusal, RefusalCode};
 use baobi_proto::{Entry, Event, Msg, Session, Token};
 use data_encoding::HEXLOWER;
 
@@ -167,21 +167,49 @@ pub async fn enroll(store: &Store, token: &Token, label: &str) -> Result<EnrollR
         return Err(Error::AlreadyEnrolled(h.addr));
     }
     let id = identity(store)?;
-    let unreachable = |detail: String| Error::Unreachable {
+    // The hub that issued the token, then (a token naming both hubs) the standby when it does not
+    // answer: a standby never holds the primary's tokens, but its refusal says so.
+    let primary = PeerPin {
         addr: token.addr.clone(),
-        detail,
-        pending: 0,
+        fingerprint: token.hub_fingerprint,
     };
-    let addr = resolve(&token.addr).await.map_err(unreachable)?;
-    let (endpoint, conn, mut stream) = match net::connect(addr, token.hub_fingerprint, &id).await {
-        Err(net::Error::Unreachable(d)) => return Err(unreachable(d)),
-        Err(net::Error::HubMismatch) => {
-            return Err(Error::HubMismatch {
-                addr: token.addr.clone(),
-            })
+    let mut failed: Vec<(String, String)> = vec![];
+    let mut found = None;
+    for pin in std::iter::once(&primary).chain(token.standby.as_ref()) {
+        let c = match resolve(&pin.addr).await {
+            Ok(addr) => net::connect(addr, pin.fingerprint, &id).await,
+            Err(d) => Err(net::Error::Unreachable(d)),
+        };
+        match c {
+            Ok(c) => {
+                found = Some((c, pin));
+                break;
+            }
+            Err(net::Error::Unreachable(d)) => failed.push((pin.addr.clone(), d)),
+            Err(net::Error::HubMismatch) => {
+                return Err(Error::HubMismatch {
+                    addr: pin.addr.clone(),
+                })
+            }
+            Err(e) => return Err(e.into()),
         }
-        other => other?,
+    }
+    let Some(((endpoint, conn, mut stream), at)) = found else {
+        let detail = match failed.as_slice() {
+            [(_, d)] => d.clone(),
+            all => all
+                .iter()
+                .map(|(a, d)| format!("{a}: {d}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        return Err(Error::Unreachable {
+            addr: token.addr.clone(),
+            detail,
+            pending: 0,
+        });
     };
+    let at_primary = at == &primary;
     let proof = id.keypair.sign(&enroll_proof_bytes(
         &token.secret,
         &fingerprint(&id.cert_der),
@@ -199,9 +227,24 @@ pub async fn enroll(store: &Store, token: &Token, label: &str) -> Result<EnrollR
         .map_err(|_| Error::Protocol("no answer to the enrollment".into()))??;
     let result = match reply {
         Some(Msg::Enrolled(r)) => {
+            // The hub's certificate of this enrollment follows (none from a hub older than it).
+            let cert = match tokio::time::timeout(Duration::from_secs(10), stream.recv()).await {
+                Ok(Ok(Some(Msg::EnrollCert(c)))) => Some(c),
+                _ => None,
+            };
+            let me = id.keypair.author();
+            match cert {
+                Some(c) if crate::standby_cert::fits(&c, &r, &me, &fingerprint(&id.cert_der)) => {
+                    crate::standby_cert::save(store, &c)?
+                }
+                Some(_) => tracing::warn!(
+                    "the hub's enrollment certificate does not fit this enrollment; not kept"
+                ),
+                None => {}
+            }
             store.set_hub(&HubInfo {
-                addr: token.addr.clone(),
-                fingerprint: HEXLOWER.encode(&token.hub_fingerprint),
+                addr: at.addr.clone(),
+                fingerprint: HEXLOWER.encode(&at.fingerprint),
                 author: r.hub_author.hex(),
                 province: r.province.clone(),
                 province_name: r.province_name.clone(),
@@ -209,7 +252,9 @@ pub async fn enroll(store: &Store, token: &Token, label: &str) -> Result<EnrollR
                 unit_name: r.unit_name.clone(),
                 label: label.to_string(),
             })?;
-            crate::standby::save(store, token.standby.as_ref())?;
+            // Answered by the standby (the token's hub did not answer): that hub is this office's
+            // hub then, and it names no standby.
+            crate::standby::save(store, token.standby.as_ref().filter(|_| at_primary))?;
             crate::relay::save_token_pin(store, token.relay.as_ref())?;
             Ok(r)
         }
@@ -306,15 +351,51 @@ async fn sync_inner(
         return Err(unreachable(detail));
     };
     crate::standby::answered(store, &target)?;
-    let result = drive(
+    let mut result = drive(
         store,
         &mut stream,
         &hub_author,
         Some(&target),
         None,
+        None,
         progress,
     )
     .await;
+    let (mut endpoint, mut conn) = (endpoint, conn);
+    // A hub that does not know this office (a standby that never followed its enrollment) is
+    // shown the enrolling hub's certificate, once, on a new connection.
+    if let Err(Error::Refused(r)) = &result {
+        if r.code == RefusalCode::NotEnrolled {
+            if let Some(cert) = crate::standby_cert::load(store)? {
+                tracing::info!(
+                    hub = %target.addr,
+                    "the hub does not know this office; showing it the enrollment certificate"
+                );
+                net::close(&conn, 1, b"refused").await;
+                drop(endpoint);
+                let addr = resolve(&target.addr).await.map_err(unreachable)?;
+                (endpoint, conn, stream) = match net::connect(addr, target.fingerprint, &id).await {
+                    Err(net::Error::Unreachable(d)) => return Err(unreachable(d)),
+                    Err(net::Error::HubMismatch) => {
+                        return Err(Error::HubMismatch {
+                            addr: target.addr.clone(),
+                        })
+                    }
+                    other => other?,
+                };
+                result = drive(
+                    store,
+                    &mut stream,
+                    &hub_author,
+                    Some(&target),
+                    Some(&cert),
+                    None,
+                    progress,
+                )
+                .await;
+            }
+        }
+    }
     match &result {
         Ok(_) => close(endpoint, conn, stream).await,
         Err(_) => {
@@ -431,6 +512,7 @@ async fn via_relay(
             &mut stream,
             hub_author,
             None,
+            None,
             Some(&pin.addr),
             progress,
         )
@@ -492,9 +574,14 @@ async fn drive(
     stream: &mut FramedStream,
     hub_author: &baobi_proto::AuthorId,
     target: Option<&crate::standby::Target>,
+    cert: Option<&baobi_proto::enroll_cert::EnrollCert>,
     relay: Option<&str>,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<SyncReport> {
+    // A hub that refused this office `NotEnrolled` is shown its enrollment certificate first.
+    if let Some(c) = cert {
+        stream.send(&Msg::EnrollCert(c.clone())).await?;
+    }
     // To a hub, what the office knows of the standby goes first; the hub answers only when it
     // knows better. A relay is not asked.
     if let Some(target) = target {

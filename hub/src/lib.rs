@@ -38,6 +38,7 @@ pub mod relay;
 pub mod report;
 pub mod review;
 pub mod server;
+pub mod standby_cert;
 pub mod standby_peer;
 pub mod store;
 #[cfg(test)]

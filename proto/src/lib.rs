@@ -6,6 +6,7 @@
 
 pub mod chain;
 pub mod drop;
+pub mod enroll_cert;
 pub mod facts;
 pub mod identity;
 pub mod indicators;

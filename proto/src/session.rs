@@ -357,5 +357,6 @@ fn msg_name(m: &Msg) -> &'static str {
         Msg::Settings(_) => "Settings",
         Msg::RelayOfficesQuery => "RelayOfficesQuery",
         Msg::RelayOffices(_) => "RelayOffices",
+        Msg::EnrollCert(_) => "EnrollCert",
     }
 }

@@ -239,6 +239,10 @@ pub enum Msg {
     /// Hub → relay: the offices it may carry (below its jurisdiction, or allowed by the operator,
     /// and not denied); the relay refuses and stores nothing of any other.
     RelayOffices(Vec<AuthorId>),
+    /// Hub → office right after `Enrolled`: the enrolling hub's signed certificate of the
+    /// enrollment. Office → a hub that refused it `NotEnrolled` (a standby that never followed its
+    /// enrollment), first message of a new connection, before the sync's own opening.
+    EnrollCert(crate::enroll_cert::EnrollCert),
 }
 
 /// Opening message of a sync session.

@@ -436,3 +436,101 @@ fn a_promoted_standby_s_drop_file_is_taken_by_an_office_that_learnt_its_key() {
     let returned = office.json(&["survey", "list", "--returned"]);
     assert_eq!(returned[0]["id"], survey.as_str(), "{returned}");
 }
+
+/// An office enrolled at the primary after the standby's last follow round (the standby knows
+/// nothing of it) shows the promoted standby the certificate the primary signed at its enrollment:
+/// the standby registers it, and every record the office holds reaches the standby exactly once,
+/// those the dead primary acknowledged, the one it never heard of, and one written after it died.
+#[test]
+fn an_office_enrolled_after_the_standby_s_last_round_is_taken_by_the_promoted_standby() {
+    let mut primary = Hub::start();
+    let mut standby = Hub::standby_of(&primary);
+    standby.serve_with(&["--follow-secs", "1"]);
+    let early = primary.enroll_agent("30226");
+    let market_e = early.outlet("market", "Chợ Tân Thành", "30226", &[]);
+    early.sync();
+    let want = primary.records().len();
+    wait_for(Duration::from_secs(60), || standby.records().len() == want);
+    // The standby's last round has passed; it stops following (killed) before the next.
+    standby.kill();
+
+    // A new office, enrolled at the primary: its token names both hubs.
+    let late = primary.enroll_agent("30208");
+    assert!(late.token.starts_with("baobi2."), "{}", late.token);
+    let survey = |a: &Agent, market: &str, day: u32| {
+        a.market_survey(market, &format!("2025-03-{day:02}"), "12.5", &[])
+    };
+    let market = late.outlet("market", "Chợ Mỹ Hiệp", "30208", &[]);
+    for d in 1..=3 {
+        survey(&late, &market, d);
+    }
+    let r = late.sync();
+    assert_eq!(r["sent"], 4, "{r}");
+    assert_eq!(
+        late.json(&["status"])["pending"],
+        0,
+        "acknowledged by the primary"
+    );
+    // One the primary never hears of; and a token it issued that nobody used.
+    let unheard = survey(&late, &market, 10);
+    let unspent = primary.token("30226");
+    assert!(unspent.starts_with("baobi2."), "{unspent}");
+    primary.kill();
+
+    standby.serve_with(&["--follow-secs", "1"]);
+    let out = standby.run(&["promote", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let after = survey(&late, &market, 11);
+
+    // The office's sync falls back to the promoted standby and is taken.
+    let r = late.run(&["sync", "--json"]);
+    assert!(
+        r.status.success(),
+        "sync via the promoted standby: {}",
+        stderr(&r)
+    );
+    let status = late.json(&["status"]);
+    assert_eq!(status["pending"], 0, "{status}");
+    assert!(status["last_error"].is_null(), "{status}");
+    let again = late.sync();
+    assert_eq!(again["up_to_date"], true, "{again}");
+
+    let at = at_hub(&standby);
+    let mine = held(&late, std::slice::from_ref(&market));
+    assert_eq!(mine.len(), 6);
+    assert!(mine.contains(&unheard) && mine.contains(&after));
+    for id in mine
+        .iter()
+        .chain(held(&early, std::slice::from_ref(&market_e)).iter())
+    {
+        assert_eq!(at.get(id), Some(&1), "record {id} at the new primary");
+    }
+    assert_eq!(
+        at.len(),
+        mine.len() + held(&early, std::slice::from_ref(&market_e)).len(),
+        "records at the new primary no office holds"
+    );
+    // The office is in the promoted standby's registry, as enrolled at the primary.
+    let agents = standby.json(&["agents"]);
+    let row = agents
+        .as_array()
+        .expect("agents")
+        .iter()
+        .find(|a| a["author"] == late.author().as_str())
+        .unwrap_or_else(|| panic!("the office in the registry: {agents}"));
+    assert_eq!(row["unit"], "30208", "{row}");
+    assert_eq!(row["revoked"], false, "{row}");
+
+    // The unspent token: the primary does not answer, the standby does not know it (tokens are not
+    // copied to a standby) and says so; nothing is enrolled, so the same refusal comes again.
+    let fresh = Agent::new();
+    for _ in 0..2 {
+        let out = fresh.run(&["init", "--token", &unspent, "--label", "văn phòng mới"]);
+        assert!(!out.status.success());
+        assert!(
+            stderr(&out).contains("unknown enrollment token at this hub"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

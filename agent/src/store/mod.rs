@@ -337,14 +337,17 @@ impl Store {
                 .ok_or_else(|| Error::BadEntry(span, "bad signature".into()))?;
             entries.extend(opened.into_iter().map(|(e, _)| e));
         }
-        // The hub's entries are the primary's, or the standby's once it was promoted.
+        // The hub's entries are the primary's, or the standby's once it was promoted (or, for an
+        // office enrolled at a promoted standby, the primary its certificate names).
         let standby = crate::standby::author(self)?;
+        let line = crate::standby_cert::line(self)?;
         for e in &entries {
             if matches!(
                 e.op,
                 Op::Unit(_) | Op::Plan(_) | Op::Review(_) | Op::Office(_)
             ) && e.author != *hub_author
                 && Some(e.author) != standby
+                && Some(e.author) != line
             {
                 return Err(Error::BadEntry(
                     e.dot().to_string(),

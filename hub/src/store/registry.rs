@@ -249,6 +249,16 @@ impl Hub {
         let _g = self.lock();
         let tkey = keys::token(&Token::secret_hash(secret));
         let Some(raw) = self.tree.get(&tkey)? else {
+            // A standby (following or promoted) never holds the primary's tokens.
+            if self.followed_primary()?.is_some() {
+                return Ok(Err(
+                    "mã đăng ký không có ở máy chủ này: mã do máy chủ chính cấp không được sao chép \
+                     sang máy chủ dự phòng; hãy xin mã mới từ máy chủ này / unknown enrollment token \
+                     at this hub: tokens the primary issued are not copied to its standby; ask this \
+                     hub for a new one"
+                        .into(),
+                ));
+            }
             return Ok(Err(
                 "mã đăng ký không tồn tại / unknown enrollment token".into()
             ));
