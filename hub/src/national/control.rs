@@ -388,9 +388,11 @@ pub async fn execute(
 /// Runs store work (opening provinces' stores, a report over all of them) off the async workers,
 /// so a long report does not stall the pulls and the other clients of the socket.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Error::Io(std::io::Error::other(format!("a national task failed: {e}"))))?
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        Error::Io(std::io::Error::other(format!(
+            "a national task failed: {e}"
+        )))
+    })?
 }
 
 /// Sends `req` to the serving national hub in `dir`, a pull's progress to `progress`; none when
