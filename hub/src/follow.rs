@@ -5,12 +5,13 @@
 //! primary pinned to the fingerprint in the token, proves its key (`StandbyEnroll`, the enrollment
 //! proof over its certificate's fingerprint) and the primary records its certificate (`S` keys): from
 //! then on each side pins the other. While it serves, the standby follows: each round is one
-//! connection on which it asks for the registry of offices (`RegistryRequest` → `Registry`), then runs
-//! the ordinary `proto::Session` as a client whose scope, at the primary, is every author. It sends
-//! nothing; every run it receives is checked (`Hub::merge_followed`: each office's seal, log and
-//! jurisdiction, the primary's runs under the primary's key) and stored durably before it is
-//! acknowledged. The primary sends its own log first, so units arrive before the entries that name
-//! them. `promote` ends the loop.
+//! connection on which it asks for the registry of offices (`RegistryRequest` → `Registry`, then the
+//! primary's `Settings` and its operator's `RelayWords`, each taken whole), then runs the ordinary
+//! `proto::Session` as a client whose scope, at the primary, is every author. It sends nothing;
+//! every run it receives is checked (`Hub::merge_followed`: each office's seal, log and jurisdiction,
+//! the primary's runs under the primary's key) and stored durably before it is acknowledged. The
+//! primary sends its own log first, so units arrive before the entries that name them. `promote`
+//! ends the loop.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -170,6 +171,8 @@ pub(crate) async fn serve_standby(
     let settings = blocking(hub, |h| h.settings()).await?;
     io.send(&Msg::Settings(crate::store::settings_wire(&settings)))
         .await?;
+    let words = blocking(hub, |h| h.relay_words()).await?;
+    io.send(&Msg::RelayWords(words)).await?;
     let hello = match io.recv().await {
         Ok(Some(Msg::Hello(h))) => h,
         Ok(None) => return Ok(()),
@@ -621,6 +624,16 @@ async fn round(hub: &Arc<Hub>, c: &mut Client, primary: AuthorId) -> Result<Roun
     })
     .await
     .map_err(|e| Error::Protocol(e.to_string()))??;
+    // The operator's words on relays (meta-like, not entries), so a promoted standby keeps them.
+    let Msg::RelayWords(words) = c.expect().await? else {
+        return Err(Error::Protocol(
+            "the primary did not send its relay words".into(),
+        ));
+    };
+    let h = hub.clone();
+    tokio::task::spawn_blocking(move || h.import_relay_words(&words))
+        .await
+        .map_err(|e| Error::Protocol(e.to_string()))??;
     let h = hub.clone();
     let summary = tokio::task::spawn_blocking(move || {
         let _g = h.lock();

@@ -10,7 +10,8 @@
 //! Which offices R may carry ([`carried`]) the hub tells R at each of R's syncs
 //! (`Msg::RelayOfficesQuery` → `Msg::RelayOffices`): the enrolled, unrevoked offices whose units lie
 //! below R's, plus those the operator allowed for R (`baobi-hub relay allow`), minus those denied
-//! (`relay deny`), kept under prefix `Q`. R refuses, and stores nothing of, any other office.
+//! (`relay deny`), kept under prefix `Q`; a standby takes the primary's words whole at each follow
+//! round and refuses its own until promoted. R refuses, and stores nothing of, any other office.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -135,6 +136,14 @@ pub fn carried(hub: &Hub, relay: &AgentRec) -> crate::Result<BTreeSet<AuthorId>>
 
 /// The operator's word: `relay` may (`allow`) or may not carry `office`. Both must be enrolled.
 pub fn set_carry(hub: &Hub, relay: &str, office: &str, allow: bool) -> crate::Result<Carry> {
+    if matches!(hub.role()?, crate::store::standby::Role::Standby { .. }) {
+        // Its words are the primary's, taken whole at each follow round (`follow.rs`).
+        return Err(crate::Error::Invalid(
+            "máy chủ dự phòng lấy các quyết định về trạm chuyển tiếp từ máy chủ chính: hãy đặt ở \
+             máy chủ chính / a standby takes the relay words from its primary: set them there"
+                .into(),
+        ));
+    }
     let r = hub.find_agent(relay)?;
     let o = hub.find_agent(office)?;
     if r.author == o.author {

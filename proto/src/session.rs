@@ -358,5 +358,6 @@ fn msg_name(m: &Msg) -> &'static str {
         Msg::RelayOfficesQuery => "RelayOfficesQuery",
         Msg::RelayOffices(_) => "RelayOffices",
         Msg::EnrollCert(_) => "EnrollCert",
+        Msg::RelayWords(_) => "RelayWords",
     }
 }

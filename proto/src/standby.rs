@@ -77,6 +77,26 @@ pub struct HubSettings {
     pub i1_rule: String,
 }
 
+/// Primary → standby, right after [`HubSettings`]: every word the operator gave on which office a
+/// relay may carry (`baobi-hub relay allow` / `deny`; they live in the hub's tree, not in entries).
+/// The standby keeps exactly these, so after `promote` the relays carry what the primary let them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Encode, Decode)]
+pub struct RelayWords {
+    /// The words, in (relay, office) order.
+    pub words: Vec<RelayWord>,
+}
+
+/// One operator's word: `relay` may (`allow`) or may not carry `office`.
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub struct RelayWord {
+    /// The relay office.
+    pub relay: AuthorId,
+    /// The office it carries, or not.
+    pub office: AuthorId,
+    /// Allowed (true) or denied (false).
+    pub allow: bool,
+}
+
 /// A standby's answer to the primary it follows (or followed) asking, before it serves, whether it
 /// was promoted meanwhile.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]

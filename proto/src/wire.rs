@@ -243,6 +243,9 @@ pub enum Msg {
     /// enrollment. Office → a hub that refused it `NotEnrolled` (a standby that never followed its
     /// enrollment), first message of a new connection, before the sync's own opening.
     EnrollCert(crate::enroll_cert::EnrollCert),
+    /// Primary → standby, right after `Settings`: the operator's words on which offices each relay
+    /// may carry (`baobi-hub relay allow` / `deny`), so a promoted standby keeps them.
+    RelayWords(crate::standby::RelayWords),
 }
 
 /// Opening message of a sync session.

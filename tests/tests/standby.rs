@@ -534,3 +534,74 @@ fn an_office_enrolled_after_the_standby_s_last_round_is_taken_by_the_promoted_st
         );
     }
 }
+
+/// The operator's words on relays (`baobi-hub relay allow` / `deny`) live in the primary's tree,
+/// not in entries: the standby takes them whole at each follow round (a word changed at the primary
+/// changes here), so after `promote` a relay carries exactly what the primary let it.
+#[test]
+fn the_primary_s_relay_words_follow_to_the_standby_and_hold_after_promote() {
+    let mut primary = Hub::start();
+    let mut standby = Hub::standby_of(&primary);
+    standby.serve_with(&["--follow-secs", "1"]);
+    let relay = primary.enroll_agent("30226");
+    let office = primary.enroll_agent("30208");
+    let (r, o) = (relay.author(), office.author());
+    let carried = |hub: &Hub| -> (Vec<String>, Vec<String>) {
+        let c = hub.json(&["relay", "offices", &r]);
+        let allowed = c["offices"]
+            .as_array()
+            .expect("offices")
+            .iter()
+            .filter(|x| x["by"] == "allowed")
+            .map(|x| x["office"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let denied = c["denied"]
+            .as_array()
+            .expect("denied")
+            .iter()
+            .map(|x| x.as_str().unwrap_or_default().to_string())
+            .collect();
+        (allowed, denied)
+    };
+    wait_for(Duration::from_secs(60), || {
+        standby.json(&["agents"]).as_array().map(Vec::len) == Some(2)
+    });
+    assert_eq!(carried(&standby), (vec![], vec![]), "no word yet");
+
+    primary.ok(&["relay", "allow", &r, &o]);
+    assert_eq!(carried(&primary), (vec![o.clone()], vec![]));
+    wait_for(Duration::from_secs(60), || {
+        carried(&standby) == (vec![o.clone()], vec![])
+    });
+
+    // Withdrawn at the primary: the standby follows.
+    primary.ok(&["relay", "deny", &r, &o]);
+    wait_for(Duration::from_secs(60), || {
+        carried(&standby) == (vec![], vec![o.clone()])
+    });
+    primary.ok(&["relay", "allow", &r, &o]);
+    wait_for(Duration::from_secs(60), || {
+        carried(&standby) == (vec![o.clone()], vec![])
+    });
+
+    // The standby's words are the primary's: its own are refused until it is promoted.
+    let out = standby.run(&["relay", "deny", &r, &o]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("a standby takes the relay words from its primary"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(carried(&standby), (vec![o.clone()], vec![]));
+
+    primary.kill();
+    let out = standby.run(&["promote", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        carried(&standby),
+        (vec![o.clone()], vec![]),
+        "the promoted standby keeps the word"
+    );
+    standby.ok(&["relay", "deny", &r, &o]);
+    assert_eq!(carried(&standby), (vec![], vec![o.clone()]), "its own now");
+}

@@ -6,10 +6,15 @@
 //! primary's key, all in one atomic batch flushed before the session acknowledges it.
 
 use baobi_proto::identity::PeerPin;
-use baobi_proto::standby::{OfficeRow, Registry, StandbyWelcome};
+use baobi_proto::standby::{OfficeRow, Registry, RelayWord, RelayWords, StandbyWelcome};
 use baobi_proto::wire::{OfficeUnits, Refusal, RefusalCode};
 
 use super::*;
+
+/// The author whose 32 bytes start at `at` in `k`.
+fn author_at(k: &[u8], at: usize) -> Option<AuthorId> {
+    k.get(at..at + 32)?.try_into().ok().map(AuthorId)
+}
 
 /// Meta: `standby` while following, `primary` after `promote` (absent: a primary from its `init`).
 pub const META_ROLE: &str = "role";
@@ -378,6 +383,57 @@ impl Hub {
             }
             if let Some(n) = row.replaced_by {
                 b.insert(keys::retired(&row.author), n.0.to_vec());
+            }
+        }
+        if changed > 0 {
+            self.tree.apply_batch(b)?;
+            self.tree.flush()?;
+        }
+        Ok(changed)
+    }
+
+    /// The operator's words on relays (`Q relay office` → 1 allow / 0 deny), for a standby.
+    pub fn relay_words(&self) -> Result<RelayWords> {
+        let mut words = vec![];
+        for kv in self.tree.scan_prefix([b'Q']) {
+            let (k, v) = kv?;
+            let (Some(relay), Some(office)) = (author_at(&k, 1), author_at(&k, 33)) else {
+                return Err(Error::Corrupt("relay word key".into()));
+            };
+            if k.len() != 65 {
+                return Err(Error::Corrupt("relay word key".into()));
+            }
+            words.push(RelayWord {
+                relay,
+                office,
+                allow: v.as_ref() == [1],
+            });
+        }
+        Ok(RelayWords { words })
+    }
+
+    /// Takes the primary's relay words (a standby only): afterwards this hub holds exactly them.
+    /// One atomic batch, flushed when anything changed. Returns how many words changed.
+    pub fn import_relay_words(&self, words: &RelayWords) -> Result<usize> {
+        let _g = self.lock();
+        let theirs: BTreeMap<Vec<u8>, u8> = words
+            .words
+            .iter()
+            .map(|w| (keys::relay_carry(&w.relay, &w.office), u8::from(w.allow)))
+            .collect();
+        let mut b = sled::Batch::default();
+        let mut changed = 0;
+        for kv in self.tree.scan_prefix([b'Q']) {
+            let (k, _) = kv?;
+            if !theirs.contains_key(k.as_ref()) {
+                b.remove(k);
+                changed += 1;
+            }
+        }
+        for (k, v) in &theirs {
+            if self.tree.get(k)?.as_deref() != Some(&[*v][..]) {
+                b.insert(k.as_slice(), &[*v]);
+                changed += 1;
             }
         }
         if changed > 0 {
