@@ -74,6 +74,45 @@ pub struct HubScale {
     pub peak_reset: bool,
     /// The totals query at growing sizes.
     pub totals: Vec<TotalsAt>,
+    /// The hub's folder on disk, bytes (what `disk_bytes_per_entry` divides).
+    pub disk_bytes: u64,
+    /// The tree's bytes by key prefix (first key byte), after the load.
+    pub prefixes: Vec<PrefixBytes>,
+}
+
+/// The keys of one prefix of the hub's tree: how many and their bytes (keys and values as stored,
+/// before sled's own per-key and page overhead).
+#[derive(Debug, Clone, Serialize)]
+pub struct PrefixBytes {
+    /// The prefix (the key's first byte, as a character).
+    pub prefix: char,
+    /// Keys under it.
+    pub keys: u64,
+    /// Bytes of the keys.
+    pub key_bytes: u64,
+    /// Bytes of the values.
+    pub value_bytes: u64,
+}
+
+/// The tree's keys and bytes by first key byte.
+fn prefix_bytes(tree: &sled::Tree) -> anyhow::Result<Vec<PrefixBytes>> {
+    let mut by: std::collections::BTreeMap<u8, PrefixBytes> = Default::default();
+    for kv in tree.iter() {
+        let (k, v) = kv?;
+        let p = k.first().copied().unwrap_or(0);
+        let e = by.entry(p).or_insert(PrefixBytes {
+            prefix: p as char,
+            keys: 0,
+            key_bytes: 0,
+            value_bytes: 0,
+        });
+        e.keys += 1;
+        e.key_bytes += k.len() as u64;
+        e.value_bytes += v.len() as u64;
+    }
+    let mut v: Vec<PrefixBytes> = by.into_values().collect();
+    v.sort_by_key(|p| std::cmp::Reverse(p.key_bytes + p.value_bytes));
+    Ok(v)
 }
 
 impl HubScale {
@@ -116,6 +155,33 @@ impl HubScale {
             t.add_row(vec![
                 format!("totals query at {} entries", q.entries),
                 format!("{:.3} ms ({} groups)", q.median_s * 1e3, q.groups),
+            ]);
+        }
+        let n = self.entries.max(1) as f64;
+        let tree: u64 = self
+            .prefixes
+            .iter()
+            .map(|p| p.key_bytes + p.value_bytes)
+            .sum();
+        t.add_row(vec![
+            "disk: folder / tree (keys+values)".to_string(),
+            format!(
+                "{} B ({:.0} B/entry) / {} B ({:.0} B/entry)",
+                self.disk_bytes,
+                self.disk_bytes as f64 / n,
+                tree,
+                tree as f64 / n
+            ),
+        ]);
+        for p in &self.prefixes {
+            t.add_row(vec![
+                format!("tree prefix '{}'", p.prefix.escape_default()),
+                format!(
+                    "{} keys, {:.1} + {:.1} B/entry (keys + values)",
+                    p.keys,
+                    p.key_bytes as f64 / n,
+                    p.value_bytes as f64 / n
+                ),
             ]);
         }
         format!("Máy chủ tỉnh ở quy mô lớn / Hub at scale\n{t}\n")
@@ -376,6 +442,7 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
     hub.flush()?;
     anyhow::ensure!(merged == total, "merged {merged} of {total}");
     let disk = disk_usage(dir.path());
+    let prefixes = prefix_bytes(hub.tree())?;
     Ok(HubScale {
         entries: merged,
         authors,
@@ -386,6 +453,8 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
         peak_rss: peak,
         peak_reset,
         totals,
+        disk_bytes: disk,
+        prefixes,
     })
 }
 

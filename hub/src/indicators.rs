@@ -2,7 +2,7 @@
 //! store (current records, review states, units and lineage, the plan in force, the settings) and runs
 //! the pure computation in `proto::indicators`.
 //!
-//! Reports read the indicator facts the store keeps up to date as it merges (`store/facts.rs`,
+//! Reports read the indicator facts the store keeps up to date as it merges (`store/facts/`,
 //! O(facilities + cells), never the records), except for a scope no longer in force on the reference
 //! date, which takes only the records made in it and so reads every record ([`with_inputs`]). The
 //! JSON shape of [`Report`] is the issue-3 contract the web dashboard serves.

@@ -16,6 +16,11 @@
 //! before a run that follows the log held), is kept and read at once. `verify` recomputes both kept
 //! links from the entries.
 //!
+//! A block value is deflated when that is smaller (bodies repeat units and field shapes): its two
+//! links as they are, then the byte [`DEFLATED`] where a plain value has its entry count, then the
+//! rest deflated (see [`DEFLATED`] for why no plain value can be mistaken for one). Both forms read;
+//! a store written before deflating needs no conversion.
+//!
 //! A store of the older layout (`e author seq` → the whole entry, `l author seq` → its link) is
 //! converted at open, one author per atomic batch (its blocks written, its `e` and `l` keys removed),
 //! then flushed; a crash between authors converts the rest at the next open.
@@ -49,14 +54,50 @@ pub struct Block {
     pub items: Vec<Stored>,
 }
 
+/// Where a block value says it is deflated: the byte after its two 32-byte links.
+const MARK_AT: usize = 64;
+
+/// The byte at [`MARK_AT`] of a deflated block value. A plain value is a bincode 2 [`Block`] in
+/// `wire`'s configuration (varint integers): `start` and `end` are 32-byte arrays, written as their
+/// bytes with no length, so bytes 0..64 may be anything; byte 64 begins the length of `items`, a
+/// varint u64, whose first byte is the length itself (0-250) or 251-253 (a u16, u32 or u64 follows),
+/// or 254 (u128, which bincode refuses for a u64); 255 is reserved and refused as the first byte of
+/// any varint (bincode 2.0.1, `varint::decode_unsigned`). So no value that decodes as a plain block
+/// has 0xFF at byte 64, and a plain block is never shorter than 65 bytes.
+pub const DEFLATED: u8 = 0xFF;
+
+/// Deflated bytes inflate to at most this (a plain block longer than a frame does not decode anyway):
+/// a corrupt value cannot make a read allocate without bound.
+const MAX_INFLATED: u64 = wire::MAX_FRAME as u64;
+
 impl Block {
-    /// Decodes a block value.
+    /// Decodes a block value, plain or deflated.
     pub fn decode(v: &[u8]) -> Result<Block> {
-        dec("entry block", v)
+        if v.get(MARK_AT) != Some(&DEFLATED) {
+            return dec("entry block", v);
+        }
+        use std::io::Read;
+        let mut plain = v[..MARK_AT].to_vec();
+        let mut r = flate2::read::DeflateDecoder::new(&v[MARK_AT + 1..]).take(MAX_INFLATED + 1);
+        r.read_to_end(&mut plain)
+            .map_err(|e| Error::Corrupt(format!("entry block does not inflate: {e}")))?;
+        if plain.len() as u64 > MAX_INFLATED + MARK_AT as u64 {
+            return Err(Error::Corrupt("entry block inflates past a frame".into()));
+        }
+        dec("entry block", &plain)
     }
 
-    /// Encodes it as the value of its key.
+    /// Encodes it as the value of its key: deflated when that is smaller.
     pub fn encode(&self) -> Vec<u8> {
+        let plain = wire::encode(self);
+        match deflate(&plain) {
+            Some(d) if d.len() < plain.len() => d,
+            _ => plain,
+        }
+    }
+
+    /// Encodes it plain (an older store's values; tests).
+    pub fn encode_plain(&self) -> Vec<u8> {
         wire::encode(self)
     }
 
@@ -113,6 +154,18 @@ impl Stored {
             sig: (e.sig != Sig::CHAINED).then_some(e.sig),
         }
     }
+}
+
+/// A plain block value deflated: its links, [`DEFLATED`], the rest deflated.
+fn deflate(plain: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let rest = plain.get(MARK_AT..)?;
+    let mut out = Vec::with_capacity(plain.len());
+    out.extend_from_slice(&plain[..MARK_AT]);
+    out.push(DEFLATED);
+    let mut w = flate2::write::DeflateEncoder::new(out, flate2::Compression::default());
+    w.write_all(rest).ok()?;
+    w.finish().ok()
 }
 
 /// The block number holding `seq` (≥ 1).
@@ -642,6 +695,121 @@ mod tests {
         .unwrap()
         .is_err());
         assert!(crate::verify::run(&h, &mut |_| {}).unwrap().ok);
+    }
+
+    #[test]
+    fn blocks_are_deflated_plain_ones_still_read_and_a_corrupt_one_is_an_error() {
+        let k = Keypair::generate();
+        let a = k.author();
+        let mut link = chain::genesis(&a);
+        let mut b = Block {
+            start: link,
+            end: link,
+            items: vec![],
+        };
+        for s in 1..=BLOCK {
+            let e = outlet(&k, s);
+            link = chain::link_of(&link, &e);
+            // As an office's entries are kept: sealed by a head signature, none of their own.
+            b.items.push(Stored {
+                sig: None,
+                ..Stored::of(&e)
+            });
+            b.end = link;
+        }
+        let plain = b.encode_plain();
+        let v = b.encode();
+        assert_eq!(v[MARK_AT], DEFLATED);
+        assert!(
+            v.len() * 3 < plain.len() * 2,
+            "{} of {}",
+            v.len(),
+            plain.len()
+        );
+        assert_eq!(Block::decode(&v).unwrap(), b);
+        assert_eq!(
+            Block::decode(&plain).unwrap(),
+            b,
+            "a plain value still reads"
+        );
+        assert!(plain[MARK_AT] <= 250 && plain[MARK_AT] != DEFLATED);
+        // The byte can never start a varint, so a plain block with it there does not decode.
+        let mut bad = plain.clone();
+        bad[MARK_AT] = DEFLATED;
+        assert!(wire::decode::<Block>(&bad).is_err());
+        // A block too small to gain is kept plain.
+        let one = Block {
+            start: [0xFF; 32],
+            end: [0xFF; 32],
+            items: vec![],
+        };
+        assert_eq!(one.encode(), one.encode_plain());
+        assert_eq!(Block::decode(&one.encode()).unwrap(), one);
+        // Corrupt deflated values: clean errors, never a panic.
+        let mut cases = vec![
+            v[..MARK_AT + 1].to_vec(),
+            v[..v.len() / 2].to_vec(),
+            [&v[..MARK_AT + 1], &[0xAB; 40][..]].concat(),
+        ];
+        let mut flipped = v.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 0x5A;
+        cases.push(flipped);
+        // Inflates fine but to bytes that are not a block.
+        let mut junk = v[..MARK_AT].to_vec();
+        junk.push(DEFLATED);
+        let mut w = flate2::write::DeflateEncoder::new(junk, flate2::Compression::default());
+        std::io::Write::write_all(&mut w, &[0xFE; 100]).unwrap();
+        cases.push(w.finish().unwrap());
+        // A bomb: inflates past a frame.
+        let mut bomb = v[..MARK_AT].to_vec();
+        bomb.push(DEFLATED);
+        let mut w = flate2::write::DeflateEncoder::new(bomb, flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..5 {
+            std::io::Write::write_all(&mut w, &zeros).unwrap();
+        }
+        cases.push(w.finish().unwrap());
+        for (i, c) in cases.iter().enumerate() {
+            match Block::decode(c) {
+                Err(Error::Corrupt(_)) => {}
+                other => panic!("case {i}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_store_of_plain_blocks_reads_and_verifies() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = hub(tmp.path());
+        let k = Keypair::generate();
+        let a = enroll(&h, &k, "30226");
+        let es: Vec<Entry> = (1..=40).map(|s| outlet(&k, s)).collect();
+        merge_entries(&h, &a, &k, &es).unwrap().unwrap();
+        let log = log_of(&h, &k.author());
+        // As a store written before blocks were deflated.
+        let t = h.tree();
+        let mut n = 0;
+        for kv in t.scan_prefix([b'B']) {
+            let (key, v) = kv.unwrap();
+            if v.get(MARK_AT) == Some(&DEFLATED) {
+                t.insert(key, Block::decode(&v).unwrap().encode_plain())
+                    .unwrap();
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "{n} deflated blocks");
+        assert_eq!(log_of(&h, &k.author()), log);
+        assert!(crate::verify::run(&h, &mut |_| {}).unwrap().ok);
+        // And appending to a plain block writes it deflated.
+        let more: Vec<Entry> = (41..=45).map(|s| outlet(&k, s)).collect();
+        merge_entries(&h, &a, &k, &more).unwrap().unwrap();
+        let last = t
+            .get(keys::block(&k.author(), block_of(45)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(last[MARK_AT], DEFLATED);
+        assert_eq!(h.entries(&k.author(), 1, 45, 100).unwrap().len(), 45);
     }
 
     #[test]

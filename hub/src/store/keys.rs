@@ -211,11 +211,12 @@ fn report_cell_key(top: u8, key: &baobi_proto::facts::ReportKey) -> Vec<u8> {
 pub fn survey_cell(key: &baobi_proto::facts::SurveyKey) -> Vec<u8> {
     survey_cell_key(0, key)
 }
-/// `i 1 S outlet year status`: the members of a survey cell.
+/// `i 1 S outlet year status` → the members of a survey cell, one value ([`super::facts::Members`]).
 pub fn survey_members(key: &baobi_proto::facts::SurveyKey) -> Vec<u8> {
     survey_cell_key(1, key)
 }
-/// `i 1 S outlet year status record` → a member's [`baobi_proto::facts::SurveyMember`].
+/// `i 1 S outlet year status record` → a member's [`baobi_proto::facts::SurveyMember`] (the older
+/// layout, one key per member, converted at open: `store/facts/members.rs`).
 pub fn survey_member(key: &baobi_proto::facts::SurveyKey, record: &Dot) -> Vec<u8> {
     let mut k = survey_members(key);
     k.extend_from_slice(&record.author.0);
@@ -291,6 +292,7 @@ mod tests {
             ('Q', relay_carry(&a, &a)),
             ('i', fact_facility(&d)),
             ('i', survey_cell(&(d, 2025, 0))),
+            ('i', survey_members(&(d, 2025, 0))),
             ('i', survey_member(&(d, 2025, 0), &d)),
             ('i', report_cell(&(2025, "30226".into(), Date(20250101), 0))),
         ];

@@ -7,7 +7,7 @@
 //! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq,
 //! `w` review decisions by record, `p` the plan in force, `n` dashboard operators, `R` restore tokens,
 //! `X` retired authors, `k` clock-skew flags, `h` head signatures received,
-//! `j` each office's jurisdiction, see `office.rs`, `i` the indicator facts, see `facts.rs`, `S`
+//! `j` each office's jurisdiction, see `office.rs`, `i` the indicator facts, see `facts/`, `S`
 //! standby tokens and standby hubs, see `standby.rs`).
 //! Entries from offices arrive in sealed runs (see `proto::chain`) and are kept without a signature of
 //! their own; the heads received let the hub forward any run of them, still sealed by their author. A
@@ -145,6 +145,7 @@ impl Hub {
         b.insert(keys::meta("secret"), keypair.secret().to_vec());
         b.insert(keys::meta(facts::META_FACTS), &b"1"[..]);
         b.insert(keys::meta(plain::META_PLAIN), &b"1"[..]);
+        b.insert(keys::meta(facts::META_MEMBERS), &b"1"[..]);
         b.insert(keys::meta("cert"), cert_der.clone());
         b.insert(
             keys::meta("lineage"),
@@ -183,6 +184,7 @@ impl Hub {
     pub(crate) fn from_db(dir: &Path, db: baobi_storage::Db) -> Result<Hub> {
         blocks::convert(&db)?;
         plain::convert(&db)?;
+        facts::convert_members(&db)?;
         let meta = |n: &str| -> Result<Vec<u8>> {
             db.get(keys::meta(n))?
                 .map(|v| v.to_vec())

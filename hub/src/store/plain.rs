@@ -5,7 +5,7 @@
 //!
 //! Everything that reads records goes through here or through the merge's `Overlay` (`derived.rs`):
 //! [`Hub::record`], [`Hub::records_iter`] (the `r` rows and the log's creating entries merged in id
-//! order), the indicator facts (`facts.rs`) and `verify`. A store whose `r` keys include plain
+//! order), the indicator facts (`facts/`) and `verify`. A store whose `r` keys include plain
 //! records (made before this) has those removed once at open (meta [`META_PLAIN`]).
 
 use super::*;

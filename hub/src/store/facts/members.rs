@@ -1,0 +1,386 @@
+//! A survey cell's members, kept as one value per cell (`i 1 S outlet year status` → [`Members`]):
+//! the older layout kept one key per member (`i 1 S outlet year status record`, an 86-byte key per
+//! survey), the largest part of the hub's disk per entry after the log (issue 13 goal 3).
+//!
+//! The value is a function of the set of members (sorted by record, each author once in a table), so
+//! a merge, a rebuild and `verify`'s replay write the same bytes. A merge changes it read-modify-write
+//! in its overlay, under the hub's merge lock, in the same atomic batch as the records ([`Cache`]).
+//! A store of the older layout is converted at open ([`convert`]): whole cells per atomic batch, then
+//! meta `facts_members`; a crash between batches leaves converted cells (their 46-byte keys) and
+//! older ones (86-byte keys), and the next open converts the rest.
+
+use baobi_proto::facts::{SurveyKey, SurveyMember};
+use baobi_proto::indicators::{Reading, Survey};
+
+use super::*;
+
+/// The meta key set once every survey cell's members are one value.
+pub const META_MEMBERS: &str = "facts_members";
+
+/// Older member keys converted per atomic batch at open (whole cells, so a batch may hold more).
+const CONVERT_BATCH: usize = 20_000;
+
+/// The length of a members key (`i 1 S` outlet year status).
+const CELL_KEY: usize = 3 + 40 + 2 + 1;
+
+/// The members of one survey cell, by record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Members(pub BTreeMap<Dot, SurveyMember>);
+
+/// One member as the value keeps it (its outlet, year and status are the cell's key).
+#[derive(Encode, Decode)]
+struct Packed {
+    /// Its record's author, an index into [`Stored::authors`].
+    author: u32,
+    /// Its record's seq.
+    seq: u64,
+    unit: String,
+    date: Date,
+    hlc: Hlc,
+    /// `hlc - first_hlc`, wrapping (exact both ways): one byte for a survey never corrected.
+    first_back: u64,
+    reading: Reading,
+}
+
+/// The value of a members key.
+#[derive(Encode, Decode)]
+struct Stored {
+    /// The authors of the members' records, ascending, each once.
+    authors: Vec<AuthorId>,
+    /// The members, in record order.
+    members: Vec<Packed>,
+}
+
+impl Members {
+    /// Decodes a members value.
+    pub fn decode(v: &[u8]) -> Result<Members> {
+        let s: Stored = dec("survey members", v)?;
+        let mut out = BTreeMap::new();
+        for p in s.members {
+            let author = *s.authors.get(p.author as usize).ok_or_else(|| {
+                Error::Corrupt(format!(
+                    "survey members: author {} of a table of {}",
+                    p.author,
+                    s.authors.len()
+                ))
+            })?;
+            out.insert(
+                Dot { author, seq: p.seq },
+                SurveyMember {
+                    unit: p.unit,
+                    date: p.date,
+                    hlc: p.hlc,
+                    first_hlc: Hlc(p.hlc.0.wrapping_sub(p.first_back)),
+                    reading: p.reading,
+                },
+            );
+        }
+        Ok(Members(out))
+    }
+
+    /// Encodes it as the value of its key.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut authors: Vec<AuthorId> = vec![];
+        let mut members = Vec::with_capacity(self.0.len());
+        for (d, m) in &self.0 {
+            // Records in order: an author's records are contiguous, so its index is the last one.
+            if authors.last() != Some(&d.author) {
+                authors.push(d.author);
+            }
+            members.push(Packed {
+                author: (authors.len() - 1) as u32,
+                seq: d.seq,
+                unit: m.unit.clone(),
+                date: m.date,
+                hlc: m.hlc,
+                first_back: m.hlc.0.wrapping_sub(m.first_hlc.0),
+                reading: m.reading,
+            });
+        }
+        wire::encode(&Stored { authors, members })
+    }
+
+    /// The members as surveys of cell `key`.
+    pub fn surveys(&self, key: &SurveyKey) -> Result<Vec<Survey>> {
+        self.0
+            .iter()
+            .map(|(record, m)| {
+                m.clone()
+                    .survey(key, *record)
+                    .ok_or_else(|| Error::Corrupt(format!("survey cell status byte {}", key.2)))
+            })
+            .collect()
+    }
+}
+
+/// The members of the cells one overlay changes: each read once through it, changed in memory,
+/// written back into it before its commit ([`Cache::write`]).
+#[derive(Default)]
+pub(super) struct Cache {
+    cells: BTreeMap<SurveyKey, (Members, bool)>,
+}
+
+impl Cache {
+    /// The members of cell `key` as the overlay holds them, for changing.
+    pub(super) fn cell(&mut self, ov: &mut Overlay<'_>, key: &SurveyKey) -> Result<&mut Members> {
+        if !self.cells.contains_key(key) {
+            let m = match ov.get(&keys::survey_members(key)) {
+                Some(v) => Members::decode(&v)?,
+                None => match ov.err.take() {
+                    Some(e) => return Err(e),
+                    None => Members::default(),
+                },
+            };
+            self.cells.insert(*key, (m, false));
+        }
+        let (m, dirty) = self.cells.get_mut(key).ok_or_else(|| bad(&[]))?;
+        *dirty = true;
+        Ok(m)
+    }
+
+    /// Writes the changed cells' members into the overlay (an empty cell's key removed).
+    pub(super) fn write(self, ov: &mut Overlay<'_>) {
+        for (key, (m, dirty)) in self.cells {
+            if !dirty {
+                continue;
+            }
+            let k = keys::survey_members(&key);
+            if m.0.is_empty() {
+                ov.del(k);
+            } else {
+                ov.put(k, m.encode());
+            }
+        }
+    }
+}
+
+/// The members of cell `key` in `tree`.
+pub(super) fn read(tree: &sled::Tree, key: &SurveyKey) -> Result<Members> {
+    match tree.get(keys::survey_members(key))? {
+        Some(v) => Members::decode(&v),
+        None => Ok(Members::default()),
+    }
+}
+
+/// Converts the older layout (one key per member) to one value per cell, whole cells per atomic
+/// batch, then sets meta `facts_members` and flushes. Returns how many member keys were converted.
+pub(crate) fn convert(db: &sled::Tree) -> Result<u64> {
+    if db.get(keys::meta(META_MEMBERS))?.is_some() {
+        return Ok(0);
+    }
+    let prefix = [b'i', 1, b'S'];
+    let mut from = prefix.to_vec();
+    let mut total = 0u64;
+    loop {
+        // Cell key → its members (a value already converted, if any, then the older keys).
+        let mut cells: BTreeMap<Vec<u8>, (Members, Vec<sled::IVec>)> = BTreeMap::new();
+        let mut n = 0usize;
+        let mut more = None;
+        for kv in db.range(from.clone()..) {
+            let (k, v) = kv?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let cell = k.get(..CELL_KEY).ok_or_else(|| bad(&k))?;
+            if n >= CONVERT_BATCH && !cells.contains_key(cell) {
+                more = Some(cell.to_vec());
+                break;
+            }
+            let (members, olds) = cells.entry(cell.to_vec()).or_default();
+            match k.len() {
+                CELL_KEY => {
+                    for (d, m) in Members::decode(&v)?.0 {
+                        members.0.insert(d, m);
+                    }
+                }
+                l if l == CELL_KEY + 40 => {
+                    let record = dot_at(&k[CELL_KEY..]).ok_or_else(|| bad(&k))?;
+                    members.0.insert(record, dec("survey member", &v)?);
+                    olds.push(k);
+                    n += 1;
+                }
+                _ => return Err(bad(&k)),
+            }
+        }
+        let mut b = sled::Batch::default();
+        for (cell, (members, olds)) in cells {
+            if olds.is_empty() {
+                continue;
+            }
+            for k in olds {
+                b.remove(k);
+            }
+            b.insert(cell, members.encode());
+        }
+        db.apply_batch(b)?;
+        total += n as u64;
+        match more {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    db.insert(keys::meta(META_MEMBERS), &b"1"[..])?;
+    db.flush()?;
+    if total > 0 {
+        tracing::info!(
+            members = total,
+            "survey members converted to one value per cell"
+        );
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baobi_proto::wire::{Body, MarketSurvey, OutletDef, OutletKind, Round};
+    use baobi_proto::Keypair;
+
+    use crate::check::merge_entries;
+    use crate::testkit::{enroll, hub};
+
+    fn all(h: &Hub) -> Vec<(Vec<u8>, Vec<u8>)> {
+        h.tree()
+            .iter()
+            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn members_round_trip_and_a_bad_author_index_is_corrupt() {
+        let a = AuthorId([1; 32]);
+        let b = AuthorId([2; 32]);
+        let m = |h: u64, f: u64| SurveyMember {
+            unit: "30226".into(),
+            date: Date(20250301),
+            hlc: Hlc(h),
+            first_hlc: Hlc(f),
+            reading: Reading::Market {
+                nonbio_g: 12,
+                baseline_round: false,
+            },
+        };
+        let mut ms = Members::default();
+        ms.0.insert(Dot { author: b, seq: 9 }, m(5, 5));
+        ms.0.insert(Dot { author: a, seq: 3 }, m(7 << 40, 1 << 40));
+        ms.0.insert(Dot { author: a, seq: 1 }, m(2, 9)); // first after current: still exact
+        let v = ms.encode();
+        assert_eq!(Members::decode(&v).unwrap(), ms);
+        let bad = wire::encode(&Stored {
+            authors: vec![a],
+            members: vec![Packed {
+                author: 1,
+                seq: 1,
+                unit: String::new(),
+                date: Date(0),
+                hlc: Hlc(0),
+                first_back: 0,
+                reading: Reading::Market {
+                    nonbio_g: 0,
+                    baseline_round: false,
+                },
+            }],
+        });
+        assert!(matches!(Members::decode(&bad), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_store_of_the_older_member_layout_is_converted_at_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let before = {
+            let h = hub(tmp.path());
+            let k = Keypair::generate();
+            let a = enroll(&h, &k, "30226");
+            let mut es = vec![];
+            let mut seq = 0;
+            let mut next = |op| {
+                seq += 1;
+                k.sign_entry(seq, Hlc(seq << 16), op)
+            };
+            for o in 0..3u32 {
+                let outlet = next(Op::Record(Body::Outlet(OutletDef {
+                    kind: OutletKind::Market,
+                    name: format!("Chợ {o}"),
+                    unit: "30226".into(),
+                    address: String::new(),
+                    market_class: Some(3),
+                    certifications: vec![],
+                    opened: None,
+                    closed: None,
+                })));
+                let id = outlet.dot();
+                es.push(outlet);
+                for s in 0..40u32 {
+                    es.push(next(Op::Record(Body::MarketSurvey(MarketSurvey {
+                        outlet: id,
+                        unit: "30226".into(),
+                        date: Date(20230101 + 10_000 * (s % 3) + s % 28),
+                        year: 2023 + (s % 3) as u16,
+                        round: if s % 4 == 0 {
+                            Round::Baseline
+                        } else {
+                            Round::Annual
+                        },
+                        vendors_total: 100,
+                        vendors_surveyed: 30,
+                        nonbio_g_per_day: 100 + s,
+                        eco_g_per_day: None,
+                        vendors_nonbio: 20,
+                        vendors_alternatives: None,
+                        operating_days: None,
+                        reduction_model: false,
+                        notes: String::new(),
+                    }))));
+                }
+            }
+            for r in es.chunks(50) {
+                merge_entries(&h, &a, &k, r).unwrap().unwrap();
+            }
+            let before = all(&h);
+            // Rewrite the members in the older layout: one key per member, no meta.
+            let t = h.tree();
+            let mut b = sled::Batch::default();
+            let mut cells = 0;
+            for kv in t.scan_prefix([b'i', 1, b'S']) {
+                let (key, v) = kv.unwrap();
+                assert_eq!(key.len(), CELL_KEY);
+                for (record, m) in Members::decode(&v).unwrap().0 {
+                    let mut old = key.to_vec();
+                    old.extend_from_slice(&record.author.0);
+                    old.extend_from_slice(&record.seq.to_be_bytes());
+                    b.insert(old, wire::encode(&m));
+                }
+                b.remove(key);
+                cells += 1;
+            }
+            assert!(cells >= 3, "{cells} cells");
+            b.remove(keys::meta(META_MEMBERS));
+            t.apply_batch(b).unwrap();
+            h.flush().unwrap();
+            before
+        };
+        // A crash after the first of several batches: half the cells converted by hand, as a batch
+        // would have; the open converts the rest.
+        {
+            let db = crate::store::open_db(tmp.path()).unwrap();
+            let first = db.scan_prefix([b'i', 1, b'S']).next().unwrap().unwrap().0;
+            let cell = first[..CELL_KEY].to_vec();
+            let mut ms = Members::default();
+            let mut b = sled::Batch::default();
+            for kv in db.scan_prefix(&cell) {
+                let (k, v) = kv.unwrap();
+                ms.0.insert(dot_at(&k[CELL_KEY..]).unwrap(), dec("m", &v).unwrap());
+                b.remove(k);
+            }
+            b.insert(cell, ms.encode());
+            db.apply_batch(b).unwrap();
+            db.flush().unwrap();
+        }
+        let h = Hub::open(tmp.path()).unwrap();
+        assert_eq!(all(&h), before, "the same store, key for key");
+        assert!(crate::verify::run(&h, &mut |_| {}).unwrap().ok);
+        drop(h);
+        let h = Hub::open(tmp.path()).unwrap();
+        assert_eq!(all(&h), before, "reopened");
+    }
+}

@@ -1,0 +1,364 @@
+//! The indicator facts at the hub (`i` keys, `proto::facts`), kept up to date in the same atomic
+//! batch as every merge, so a report reads O(facilities + cells) instead of every record.
+//!
+//! `Hub::commit` calls [`maintain`] on the overlay before writing it: every record whose state or
+//! review decisions the batch changes (its `r` or `w` key is written) has its old item (from the tree,
+//! which still holds the state before the batch) taken out of its cells and its new item (through the
+//! overlay) put in. A cell is changed in place when an item joins it or when one that is none of its
+//! extremes leaves; otherwise it is recomputed from its members (a survey cell's are one value under
+//! `i 1 …`, see `members.rs`; a report cell's are inline in its value). The cells (`i 0 …`) are
+//! mirrored in memory (`mirror.rs`). A store made before these keys existed has them built once at
+//! open ([`rebuild`]; meta `facts` records that they are complete).
+
+use baobi_proto::facts::{
+    self as pf, report_of, survey_key, Facts, Item, ReportCell, ReportKey, ReportMember,
+    SurveyCell, SurveyKey, SurveyMember,
+};
+use baobi_proto::indicators::{Facility, Survey};
+
+use super::*;
+
+mod members;
+mod mirror;
+
+pub(crate) use members::convert as convert_members;
+pub use members::{Members, META_MEMBERS};
+#[cfg(test)]
+use mirror::scan;
+pub use mirror::FactsMirror;
+
+/// A report cell as stored: its key, the cell and its members (sorted: the value is a function of the
+/// set of members, whatever order they came in).
+type ReportValue = (ReportKey, ReportCell, Vec<ReportMember>);
+
+/// The meta key set once the `i` keys hold every record's facts.
+pub const META_FACTS: &str = "facts";
+
+/// A change to one cell key, decoded before its batch is written (none: deleted).
+#[derive(Debug, Clone)]
+pub enum CellWrite {
+    /// A facility.
+    Facility(Dot, Option<Facility>),
+    /// A survey cell.
+    Survey(SurveyKey, Option<SurveyCell>),
+    /// A report cell.
+    Report(ReportKey, Option<ReportCell>),
+}
+
+fn bad(key: &[u8]) -> Error {
+    Error::Corrupt(format!("indicator fact key of {} bytes", key.len()))
+}
+
+fn dot_at(b: &[u8]) -> Option<Dot> {
+    let author: [u8; 32] = b.get(..32)?.try_into().ok()?;
+    let seq = u64::from_be_bytes(b.get(32..40)?.try_into().ok()?);
+    Some(Dot {
+        author: AuthorId(author),
+        seq,
+    })
+}
+
+fn survey_key_at(b: &[u8]) -> Option<SurveyKey> {
+    let outlet = dot_at(b)?;
+    let year = u16::from_be_bytes(b.get(40..42)?.try_into().ok()?);
+    Some((outlet, year, *b.get(42)?))
+}
+
+fn report_key_at(b: &[u8]) -> Option<(ReportKey, usize)> {
+    let year = u16::from_be_bytes(b.get(..2)?.try_into().ok()?);
+    let end = 2 + b.get(2..)?.iter().position(|c| *c == 0)?;
+    let unit = String::from_utf8(b.get(2..end)?.to_vec()).ok()?;
+    let date = Date(u32::from_be_bytes(
+        b.get(end + 1..end + 5)?.try_into().ok()?,
+    ));
+    Some(((year, unit, date, *b.get(end + 5)?), end + 6))
+}
+
+impl CellWrite {
+    /// Decodes the write of `value` (none: a delete) at the cell key `key` (`i 0 …`).
+    pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<CellWrite> {
+        match key {
+            [b'i', 0, b'F', rest @ ..] => {
+                let id = dot_at(rest).ok_or_else(|| bad(key))?;
+                Ok(CellWrite::Facility(
+                    id,
+                    value.map(|v| dec("facility", v)).transpose()?,
+                ))
+            }
+            [b'i', 0, b'S', rest @ ..] => {
+                let k = survey_key_at(rest).ok_or_else(|| bad(key))?;
+                let v = value
+                    .map(|v| dec::<(SurveyKey, SurveyCell)>("survey cell", v))
+                    .transpose()?;
+                Ok(CellWrite::Survey(k, v.map(|(_, c)| c)))
+            }
+            [b'i', 0, b'T', rest @ ..] => {
+                let (k, _) = report_key_at(rest).ok_or_else(|| bad(key))?;
+                let v = value
+                    .map(|v| dec::<ReportValue>("report cell", v))
+                    .transpose()?;
+                Ok(CellWrite::Report(k, v.map(|(_, c, _)| c)))
+            }
+            _ => Err(bad(key)),
+        }
+    }
+
+    /// Applies the write to `f`, its report groups under `units` (none: the groups are left to a
+    /// later [`Facts::group`]).
+    fn apply(self, f: &mut Facts, units: Option<&Units>) {
+        match self {
+            CellWrite::Facility(id, Some(x)) => {
+                f.facilities.insert(id, x);
+            }
+            CellWrite::Facility(id, None) => {
+                f.facilities.remove(&id);
+            }
+            CellWrite::Survey(k, Some(c)) => {
+                f.surveys.insert(k, c);
+            }
+            CellWrite::Survey(k, None) => {
+                f.surveys.remove(&k);
+            }
+            CellWrite::Report(k, c) => match (units, c) {
+                (Some(u), c) => f.set_report(u, k, c),
+                (None, Some(c)) => {
+                    f.reports.insert(k, c);
+                }
+                (None, None) => {
+                    f.reports.remove(&k);
+                }
+            },
+        }
+    }
+}
+
+/// The wall clock of a record's creating entry, when it is an `Op::Created`.
+/// A record's item: its state and its review decisions as `get` reads them (the tree before the
+/// batch, or the overlay after it); `created` is the wall clock its creating entry carries, if any.
+fn item_of(
+    id: &Dot,
+    rec: Option<RecordState>,
+    created: Option<u64>,
+    mut get: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>>,
+) -> Result<Option<Item>> {
+    let Some(rec) = rec else {
+        return Ok(None);
+    };
+    let reviews: Vec<ReviewState> = match get(&keys::reviews(id))? {
+        Some(v) => dec("reviews", &v)?,
+        None => vec![],
+    };
+    Ok(pf::item(&rec, |_| reviews, |_| created))
+}
+
+/// A record as the tree under an overlay holds it (its row, or its creating entry alone).
+fn record_in(
+    tree: &sled::Tree,
+    log: &mut super::blocks::Reader,
+    id: &Dot,
+) -> Result<Option<RecordState>> {
+    if let Some(v) = tree.get(keys::record(id))? {
+        return dec("record", &v).map(Some);
+    }
+    Ok(log
+        .entry(tree, id)?
+        .as_ref()
+        .and_then(super::plain::of_entry))
+}
+
+fn read_cell<K: bincode::Decode<()>, C: bincode::Decode<()>>(
+    ov: &mut Overlay<'_>,
+    key: &[u8],
+) -> Result<Option<C>> {
+    match ov.get(key) {
+        Some(v) => Ok(Some(dec::<(K, C)>("indicator cell", &v)?.1)),
+        None => Ok(None),
+    }
+}
+
+fn add(ov: &mut Overlay<'_>, cache: &mut members::Cache, item: &Item) -> Result<()> {
+    match item {
+        Item::Facility(f) => ov.put(keys::fact_facility(&f.id), wire::encode(f)),
+        Item::Survey(s) => {
+            let key = survey_key(s);
+            cache
+                .cell(ov, &key)?
+                .0
+                .insert(s.record, SurveyMember::of(s));
+            let ck = keys::survey_cell(&key);
+            let cell = match read_cell::<SurveyKey, SurveyCell>(ov, &ck)? {
+                Some(mut c) => {
+                    c.add(s);
+                    c
+                }
+                None => SurveyCell::new(s),
+            };
+            ov.put(ck, wire::encode(&(key, cell)));
+        }
+        Item::Campaign(_) => {}
+    }
+    if let Some((key, m)) = report_of(item) {
+        let ck = keys::report_cell(&key);
+        let (cell, members) = match ov.get(&ck) {
+            Some(v) => {
+                let (_, mut c, mut members) = dec::<ReportValue>("report cell", &v)?;
+                c.add(&m);
+                let at = members.partition_point(|x| *x < m);
+                members.insert(at, m);
+                (c, members)
+            }
+            None => (ReportCell::new(&m), vec![m]),
+        };
+        ov.put(ck, wire::encode(&(key, cell, members)));
+    }
+    Ok(())
+}
+
+fn remove(ov: &mut Overlay<'_>, cache: &mut members::Cache, item: &Item) -> Result<()> {
+    match item {
+        Item::Facility(f) => ov.del(keys::fact_facility(&f.id)),
+        Item::Survey(s) => {
+            let key = survey_key(s);
+            cache.cell(ov, &key)?.0.remove(&s.record);
+            let ck = keys::survey_cell(&key);
+            let old = read_cell::<SurveyKey, SurveyCell>(ov, &ck)?;
+            let is = |p: Option<pf::Pick>| p.is_some_and(|p| p.record == s.record);
+            let cell = match old {
+                Some(mut c)
+                    if c.count > 1
+                        && !is(Some(c.first))
+                        && !is(c.first_baseline)
+                        && !is(Some(c.last))
+                        && !is(c.second)
+                        && s.date != c.min_date
+                        && s.date != c.max_date =>
+                {
+                    c.count -= 1;
+                    Some(c)
+                }
+                _ => SurveyCell::of(&cache.cell(ov, &key)?.surveys(&key)?),
+            };
+            match cell {
+                Some(c) => ov.put(ck, wire::encode(&(key, c))),
+                None => ov.del(ck),
+            }
+        }
+        Item::Campaign(_) => {}
+    }
+    if let Some((key, m)) = report_of(item) {
+        let ck = keys::report_cell(&key);
+        let mut members = match ov.get(&ck) {
+            Some(v) => dec::<ReportValue>("report cell", &v)?.2,
+            None => vec![],
+        };
+        if let Ok(at) = members.binary_search(&m) {
+            members.remove(at);
+        }
+        match ReportCell::of(&members) {
+            Some(c) => ov.put(ck, wire::encode(&(key, c, members))),
+            None => ov.del(ck),
+        }
+    }
+    Ok(())
+}
+
+/// Brings the `i` keys up to date with the overlay's changes to records and reviews: the records
+/// whose `r` or `w` key it writes, or that an entry appended through it creates, leave their old
+/// cells (as the tree under it holds them) and join their new ones (as the overlay reads them).
+pub fn maintain(ov: &mut Overlay<'_>) -> Result<()> {
+    let mut ids: BTreeSet<Dot> = ov
+        .writes
+        .keys()
+        .filter(|k| matches!(k.first(), Some(b'r' | b'w')) && k.len() == 41)
+        .filter_map(|k| dot_at(&k[1..]))
+        .collect();
+    ids.extend(ov.created_here());
+    let mut log = super::blocks::Reader::default();
+    let mut cache = members::Cache::default();
+    for id in ids {
+        let tree = ov.tree;
+        // The creating entry never changes: the same for the old item and the new.
+        let created = ov.created_ms(&id)?;
+        let old_rec = record_in(tree, &mut log, &id)?;
+        let old = item_of(&id, old_rec, created, |k| {
+            Ok(tree.get(k)?.map(|v| v.to_vec()))
+        })?;
+        let new_rec = Tables::record(ov, &id);
+        if let Some(e) = ov.err.take() {
+            return Err(e);
+        }
+        let new = item_of(&id, new_rec, created, |k| {
+            let v = ov.get(k);
+            match ov.err.take() {
+                Some(e) => Err(e),
+                None => Ok(v),
+            }
+        })?;
+        if old == new {
+            continue;
+        }
+        if let Some(o) = &old {
+            remove(ov, &mut cache, o)?;
+        }
+        if let Some(n) = &new {
+            add(ov, &mut cache, n)?;
+        }
+    }
+    cache.write(ov);
+    Ok(())
+}
+
+/// The facts of every record held, written from scratch (the `i` keys removed first), and meta
+/// `facts` set: for a store made before these keys existed. The caller holds the merge lock.
+pub fn rebuild(hub: &Hub) -> Result<()> {
+    let mut ov = Overlay::new(&hub.tree);
+    for kv in hub.tree.scan_prefix([b'i']) {
+        ov.del(kv?.0.to_vec());
+    }
+    let mut reader = super::blocks::Reader::default();
+    let mut cache = members::Cache::default();
+    for rec in hub.records_iter() {
+        let rec = rec?;
+        let id = rec.id;
+        let tree = &hub.tree;
+        let created = reader.created_ms(tree, &id)?;
+        if let Some(item) = item_of(&id, Some(rec), created, |k| {
+            Ok(tree.get(k)?.map(|v| v.to_vec()))
+        })? {
+            add(&mut ov, &mut cache, &item)?;
+        }
+    }
+    cache.write(&mut ov);
+    ov.put(keys::meta(META_FACTS), b"1".to_vec());
+    ov.put(keys::meta(META_MEMBERS), b"1".to_vec());
+    hub.commit(ov)
+}
+
+/// The surveys dated outside their facility's open period, any year and status, by record id: read
+/// from the members of the cells whose date range crosses the facility's dates.
+pub fn outside(hub: &Hub, facts: &Facts) -> Result<Vec<Survey>> {
+    let mut out = vec![];
+    for f in facts
+        .facilities
+        .values()
+        .filter(|f| f.opened.is_some() || f.closed.is_some())
+    {
+        let lo = (f.id, 0u16, 0u8);
+        let hi = (f.id, u16::MAX, u8::MAX);
+        for (key, c) in facts.surveys.range(lo..=hi) {
+            if !pf::cell_may_be_outside(f, c) {
+                continue;
+            }
+            for s in members::read(&hub.tree, key)?.surveys(key)? {
+                if pf::outside_open_period(f, &s) {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    out.sort_by_key(|s| s.record);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;
