@@ -1,0 +1,260 @@
+//! Tests of the hub's log blocks: entries across blocks with derived links, deflated and plain
+//! values, and the conversion of a store of the older per-entry layout at open.
+
+use super::*;
+use baobi_proto::wire::{Body, OutletDef, OutletKind};
+use baobi_proto::Keypair;
+
+use crate::check::merge_entries;
+use crate::testkit::{enroll, hub};
+
+fn outlet(k: &Keypair, seq: u64) -> Entry {
+    k.sign_entry(
+        seq,
+        Hlc(seq),
+        Op::Record(Body::Outlet(OutletDef {
+            kind: OutletKind::Market,
+            name: format!("Chợ số {seq}"),
+            unit: "30226".into(),
+            address: String::new(),
+            market_class: Some(3),
+            certifications: vec![],
+            opened: None,
+            closed: None,
+        })),
+    )
+}
+
+fn all(h: &Hub) -> Vec<(Vec<u8>, Vec<u8>)> {
+    h.tree()
+        .iter()
+        .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
+        .collect()
+}
+
+/// What a peer can read of an author's log: its entries, every link and the runs cut from it.
+fn log_of(h: &Hub, a: &AuthorId) -> (Vec<Entry>, Vec<Link>, Vec<Option<Run>>) {
+    let top = h.seq_of(a).unwrap();
+    let entries = h.entries(a, 1, top, usize::MAX).unwrap();
+    let links = (0..=top).map(|s| h.link(a, s).unwrap()).collect();
+    let runs = [1, 2, 64, 65, 100, top]
+        .iter()
+        .map(|&f| h.run(a, f, top, 512).unwrap())
+        .collect();
+    (entries, links, runs)
+}
+
+#[test]
+fn entries_span_blocks_and_links_are_derived() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = hub(tmp.path());
+    let k = Keypair::generate();
+    let a = enroll(&h, &k, "30226");
+    let es: Vec<Entry> = (1..=150).map(|s| outlet(&k, s)).collect();
+    // Runs that end inside a block and cross into the next ones.
+    for r in [&es[..10], &es[10..64], &es[64..65], &es[65..150]] {
+        assert_eq!(merge_entries(&h, &a, &k, r).unwrap(), Ok(r.len() as u64));
+    }
+    let mut link = chain::genesis(&k.author());
+    for e in &es {
+        link = chain::link_of(&link, e);
+        assert_eq!(h.link(&k.author(), e.seq).unwrap(), link, "{}", e.seq);
+    }
+    assert!(h.link(&k.author(), 151).is_err(), "no link past the log");
+    let blocks = h.tree().scan_prefix(&keys::block(&k.author(), 0)[..33]);
+    assert_eq!(
+        blocks.count() as u64,
+        150u64.div_ceil(BLOCK),
+        "150 entries in blocks of {BLOCK}"
+    );
+    assert_eq!(
+        h.tree().scan_prefix([b'e']).count() + h.tree().scan_prefix([b'l']).count(),
+        0,
+        "no key per entry"
+    );
+    // Resent (any overlap) is harmless; an entry differing from the held one is a fork.
+    assert_eq!(merge_entries(&h, &a, &k, &es[60..70]).unwrap(), Ok(0));
+    let fork = k.sign_entry(70, Hlc(1), es[69].op.clone());
+    assert!(merge_entries(
+        &h,
+        &a,
+        &k,
+        &es[60..69].iter().cloned().chain([fork]).collect::<Vec<_>>()
+    )
+    .unwrap()
+    .is_err());
+    assert!(crate::verify::run(&h, &mut |_| {}).unwrap().ok);
+}
+
+#[test]
+fn blocks_are_deflated_plain_ones_still_read_and_a_corrupt_one_is_an_error() {
+    let k = Keypair::generate();
+    let a = k.author();
+    let mut link = chain::genesis(&a);
+    let mut b = Block {
+        start: link,
+        end: link,
+        items: vec![],
+    };
+    for s in 1..=BLOCK {
+        let e = outlet(&k, s);
+        link = chain::link_of(&link, &e);
+        // As an office's entries are kept: sealed by a head signature, none of their own.
+        b.items.push(Stored {
+            sig: None,
+            ..Stored::of(&e)
+        });
+        b.end = link;
+    }
+    let plain = b.encode_plain();
+    let v = b.encode();
+    assert_eq!(v[MARK_AT], DEFLATED);
+    assert!(
+        v.len() * 3 < plain.len() * 2,
+        "{} of {}",
+        v.len(),
+        plain.len()
+    );
+    assert_eq!(Block::decode(&v).unwrap(), b);
+    assert_eq!(
+        Block::decode(&plain).unwrap(),
+        b,
+        "a plain value still reads"
+    );
+    assert!(plain[MARK_AT] <= 250 && plain[MARK_AT] != DEFLATED);
+    // The byte can never start a varint, so a plain block with it there does not decode.
+    let mut bad = plain.clone();
+    bad[MARK_AT] = DEFLATED;
+    assert!(wire::decode::<Block>(&bad).is_err());
+    // A block too small to gain is kept plain.
+    let one = Block {
+        start: [0xFF; 32],
+        end: [0xFF; 32],
+        items: vec![],
+    };
+    assert_eq!(one.encode(), one.encode_plain());
+    assert_eq!(Block::decode(&one.encode()).unwrap(), one);
+    // Corrupt deflated values: clean errors, never a panic.
+    let mut cases = vec![
+        v[..MARK_AT + 1].to_vec(),
+        v[..v.len() / 2].to_vec(),
+        [&v[..MARK_AT + 1], &[0xAB; 40][..]].concat(),
+    ];
+    let mut flipped = v.clone();
+    let last = flipped.len() - 3;
+    flipped[last] ^= 0x5A;
+    cases.push(flipped);
+    // Inflates fine but to bytes that are not a block.
+    let mut junk = v[..MARK_AT].to_vec();
+    junk.push(DEFLATED);
+    let mut w = flate2::write::DeflateEncoder::new(junk, flate2::Compression::default());
+    std::io::Write::write_all(&mut w, &[0xFE; 100]).unwrap();
+    cases.push(w.finish().unwrap());
+    // A bomb: inflates past a frame.
+    let mut bomb = v[..MARK_AT].to_vec();
+    bomb.push(DEFLATED);
+    let mut w = flate2::write::DeflateEncoder::new(bomb, flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..5 {
+        std::io::Write::write_all(&mut w, &zeros).unwrap();
+    }
+    cases.push(w.finish().unwrap());
+    for (i, c) in cases.iter().enumerate() {
+        match Block::decode(c) {
+            Err(Error::Corrupt(_)) => {}
+            other => panic!("case {i}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_store_of_plain_blocks_reads_and_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = hub(tmp.path());
+    let k = Keypair::generate();
+    let a = enroll(&h, &k, "30226");
+    let es: Vec<Entry> = (1..=40).map(|s| outlet(&k, s)).collect();
+    merge_entries(&h, &a, &k, &es).unwrap().unwrap();
+    let log = log_of(&h, &k.author());
+    // As a store written before blocks were deflated.
+    let t = h.tree();
+    let mut n = 0;
+    for kv in t.scan_prefix([b'B']) {
+        let (key, v) = kv.unwrap();
+        if v.get(MARK_AT) == Some(&DEFLATED) {
+            t.insert(key, Block::decode(&v).unwrap().encode_plain())
+                .unwrap();
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "{n} deflated blocks");
+    assert_eq!(log_of(&h, &k.author()), log);
+    assert!(crate::verify::run(&h, &mut |_| {}).unwrap().ok);
+    // And appending to a plain block writes it deflated.
+    let more: Vec<Entry> = (41..=45).map(|s| outlet(&k, s)).collect();
+    merge_entries(&h, &a, &k, &more).unwrap().unwrap();
+    let last = t
+        .get(keys::block(&k.author(), block_of(45)))
+        .unwrap()
+        .unwrap();
+    assert_eq!(last[MARK_AT], DEFLATED);
+    assert_eq!(h.entries(&k.author(), 1, 45, 100).unwrap().len(), 45);
+}
+
+#[test]
+fn a_store_of_the_older_layout_is_converted_at_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    let k = Keypair::generate();
+    let (before, log, own) = {
+        let h = hub(tmp.path());
+        let a = enroll(&h, &k, "30226");
+        let es: Vec<Entry> = (1..=130).map(|s| outlet(&k, s)).collect();
+        for r in es.chunks(50) {
+            merge_entries(&h, &a, &k, r).unwrap().unwrap();
+        }
+        let me = h.keypair().author();
+        let (before, log, own) = (all(&h), log_of(&h, &k.author()), log_of(&h, &me));
+        // Rewrite the log in the older layout: one `e` key per entry, one `l` per link.
+        let t = h.tree();
+        let mut b = sled::Batch::default();
+        for kv in t.scan_prefix([b'B']) {
+            let (key, v) = kv.unwrap();
+            let (author, n) = parse_key(&key).unwrap();
+            let block = Block::decode(&v).unwrap();
+            for (e, l) in block.entries(&author, n).zip(block.links(&author, n)) {
+                b.insert(keys::entry(&author, e.seq), wire::encode(&e));
+                b.insert(keys::link(&author, e.seq), l.to_vec());
+            }
+            b.remove(key);
+        }
+        t.apply_batch(b).unwrap();
+        h.flush().unwrap();
+        assert_eq!(t.scan_prefix([b'B']).count(), 0);
+        (before, log, own)
+    };
+    let h = Hub::open(tmp.path()).unwrap();
+    assert_eq!(all(&h), before, "the same store, key for key");
+    assert_eq!(log_of(&h, &k.author()), log);
+    assert_eq!(log_of(&h, &h.keypair().author()), own);
+    assert!(crate::verify::run(&h, &mut |_| {}).unwrap().ok);
+    drop(h);
+
+    // An older store whose stored link disagrees with its entries is refused, not converted.
+    let h = Hub::open(tmp.path()).unwrap();
+    let t = h.tree();
+    let v = t.remove(keys::block(&k.author(), 0)).unwrap().unwrap();
+    let block = Block::decode(&v).unwrap();
+    let mut b = sled::Batch::default();
+    for (e, _) in block
+        .entries(&k.author(), 0)
+        .zip(block.links(&k.author(), 0))
+    {
+        b.insert(keys::entry(&k.author(), e.seq), wire::encode(&e));
+        b.insert(keys::link(&k.author(), e.seq), vec![7; 32]);
+    }
+    t.apply_batch(b).unwrap();
+    h.flush().unwrap();
+    drop(h);
+    let err = Hub::open(tmp.path()).unwrap_err();
+    assert!(err.to_string().contains("chain link"), "{err}");
+}
