@@ -145,6 +145,26 @@ async fn resolve(addr: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("cannot resolve '{addr}'"))
 }
 
+/// Resolves `addr` and connects pinned to `fp` (a name that does not resolve is unreachable).
+async fn dial(addr: &str, fp: [u8; 32], id: &net::Identity) -> net::Result<Connected> {
+    match resolve(addr).await {
+        Ok(a) => net::connect(a, fp, id).await,
+        Err(d) => Err(net::Error::Unreachable(d)),
+    }
+}
+
+/// Why no hub answered: one hub's reason as it is, several each with its address.
+fn unreachable_detail(failed: &[(String, String)]) -> String {
+    match failed {
+        [(_, d)] => d.clone(),
+        all => all
+            .iter()
+            .map(|(a, d)| format!("{a}: {d}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+    }
+}
+
 fn now_unix() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
@@ -176,11 +196,7 @@ pub async fn enroll(store: &Store, token: &Token, label: &str) -> Result<EnrollR
     let mut failed: Vec<(String, String)> = vec![];
     let mut found = None;
     for pin in std::iter::once(&primary).chain(token.standby.as_ref()) {
-        let c = match resolve(&pin.addr).await {
-            Ok(addr) => net::connect(addr, pin.fingerprint, &id).await,
-            Err(d) => Err(net::Error::Unreachable(d)),
-        };
-        match c {
+        match dial(&pin.addr, pin.fingerprint, &id).await {
             Ok(c) => {
                 found = Some((c, pin));
                 break;
@@ -195,17 +211,9 @@ pub async fn enroll(store: &Store, token: &Token, label: &str) -> Result<EnrollR
         }
     }
     let Some(((endpoint, conn, mut stream), at)) = found else {
-        let detail = match failed.as_slice() {
-            [(_, d)] => d.clone(),
-            all => all
-                .iter()
-                .map(|(a, d)| format!("{a}: {d}"))
-                .collect::<Vec<_>>()
-                .join("; "),
-        };
         return Err(Error::Unreachable {
             addr: token.addr.clone(),
-            detail,
+            detail: unreachable_detail(&failed),
             pending: 0,
         });
     };
@@ -339,16 +347,7 @@ async fn sync_inner(
         }
     }
     let Some(((endpoint, conn, mut stream), target)) = connected else {
-        // One hub: its reason as before; two: each with its address.
-        let detail = match failed.as_slice() {
-            [(_, d)] => d.clone(),
-            all => all
-                .iter()
-                .map(|(a, d)| format!("{a}: {d}"))
-                .collect::<Vec<_>>()
-                .join("; "),
-        };
-        return Err(unreachable(detail));
+        return Err(unreachable(unreachable_detail(&failed)));
     };
     crate::standby::answered(store, &target)?;
     let mut result = drive(
@@ -373,8 +372,7 @@ async fn sync_inner(
                 );
                 net::close(&conn, 1, b"refused").await;
                 drop(endpoint);
-                let addr = resolve(&target.addr).await.map_err(unreachable)?;
-                (endpoint, conn, stream) = match net::connect(addr, target.fingerprint, &id).await {
+                (endpoint, conn, stream) = match dial(&target.addr, target.fingerprint, &id).await {
                     Err(net::Error::Unreachable(d)) => return Err(unreachable(d)),
                     Err(net::Error::HubMismatch) => {
                         return Err(Error::HubMismatch {

@@ -179,7 +179,7 @@ mod tests {
     use super::*;
     use baobi_proto::Keypair;
 
-    use crate::testkit::{enroll, hub};
+    use crate::testkit::{enroll, hub, standby_of};
 
     #[test]
     fn take_registers_an_office_of_the_hubs_own_cert_once_and_refuses_foreign_or_other_tls_certs() {
@@ -248,8 +248,6 @@ mod tests {
     /// registry it copied; an office the copy knows revoked is not resurrected by its certificate.
     #[test]
     fn a_standby_takes_its_primarys_cert_but_not_for_an_office_revoked_in_the_registry_copy() {
-        use baobi_proto::identity::PeerPin;
-        use baobi_proto::standby::StandbyWelcome;
         let dir = tempfile::tempdir().unwrap();
         let primary = hub(&dir.path().join("p"));
         let (gone, late) = (Keypair::generate(), Keypair::generate());
@@ -257,20 +255,7 @@ mod tests {
         let gone_cert = make(&primary, &g).unwrap();
         primary.revoke(&g.author.hex()).unwrap();
 
-        let sk = Keypair::generate();
-        let welcome = StandbyWelcome {
-            hub_author: primary.keypair().author(),
-            province: primary.province().into(),
-            province_name: primary.province_name().into(),
-            lineage_csv: primary.meta("lineage").unwrap().unwrap_or_default(),
-        };
-        let pin = PeerPin {
-            addr: "127.0.0.1:1".into(),
-            fingerprint: primary.fingerprint(),
-        };
-        let cert_der = crate::store::make_cert(&sk, "baobi-hub").unwrap();
-        let standby =
-            Hub::init_standby(&dir.path().join("s"), &sk, &cert_der, &welcome, &pin).unwrap();
+        let standby = standby_of(&primary, &dir.path().join("s"));
         // The standby's last round: the registry as it is now (the first office revoked).
         standby
             .import_registry(&primary.registry().unwrap())
@@ -295,7 +280,7 @@ mod tests {
         let own = make(&standby, &got).unwrap();
         assert_eq!(
             (own.hub, own.line),
-            (sk.author(), primary.keypair().author())
+            (standby.keypair().author(), primary.keypair().author())
         );
     }
 }

@@ -31,3 +31,21 @@ pub fn enroll_as(hub: &Hub, k: &Keypair, unit: &str, label: &str) -> AgentRec {
 pub fn enroll(hub: &Hub, k: &Keypair, unit: &str) -> AgentRec {
     enroll_as(hub, k, unit, unit)
 }
+
+/// A standby of `primary` in `dir`, made as its first contact would make it (its own key and
+/// certificate, the primary's welcome and pin); it has taken nothing yet.
+pub fn standby_of(primary: &Hub, dir: &std::path::Path) -> Hub {
+    let sk = Keypair::generate();
+    let welcome = baobi_proto::standby::StandbyWelcome {
+        hub_author: primary.keypair().author(),
+        province: primary.province().into(),
+        province_name: primary.province_name().into(),
+        lineage_csv: primary.meta("lineage").unwrap().unwrap_or_default(),
+    };
+    let pin = baobi_proto::identity::PeerPin {
+        addr: "127.0.0.1:1".into(),
+        fingerprint: primary.fingerprint(),
+    };
+    let cert = crate::store::make_cert(&sk, "baobi-hub").unwrap();
+    Hub::init_standby(dir, &sk, &cert, &welcome, &pin).unwrap()
+}

@@ -572,7 +572,7 @@ mod tests {
     use super::*;
     use baobi_proto::wire::{Body, OutletDef, OutletKind};
 
-    use crate::testkit::{enroll, hub};
+    use crate::testkit::{enroll, hub, standby_of};
 
     fn outlet(unit: &str, name: &str) -> Op {
         Op::Record(Body::Outlet(OutletDef {
@@ -599,19 +599,7 @@ mod tests {
         crate::check::merge_entries(&primary, &a, &k, &entries)
             .unwrap()
             .unwrap();
-        let sk = Keypair::generate();
-        let cert = make_cert(&sk, "baobi-hub").unwrap();
-        let welcome = StandbyWelcome {
-            hub_author: primary.keypair().author(),
-            province: primary.province().into(),
-            province_name: primary.province_name().into(),
-            lineage_csv: primary.meta("lineage").unwrap().unwrap_or_default(),
-        };
-        let pin = PeerPin {
-            addr: "127.0.0.1:1".into(),
-            fingerprint: primary.fingerprint(),
-        };
-        let standby = Hub::init_standby(&dir.join("s"), &sk, &cert, &welcome, &pin).unwrap();
+        let standby = standby_of(&primary, &dir.join("s"));
         assert!(
             standby
                 .import_registry(&primary.registry().unwrap())
