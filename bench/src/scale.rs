@@ -78,6 +78,11 @@ pub struct HubScale {
     pub disk_bytes: u64,
     /// The tree's bytes by key prefix (first key byte), after the load.
     pub prefixes: Vec<PrefixBytes>,
+    /// The folder's files (sled's `db` log, its `snap.*` snapshot, `blobs/`, `conf`): name, bytes.
+    pub files: Vec<(String, u64)>,
+    /// The folder of a fresh sled holding the same tree (written in key order, then flushed): what
+    /// sled needs at rest without the nodes its log still keeps from rewrites.
+    pub fresh_copy_bytes: u64,
 }
 
 /// The keys of one prefix of the hub's tree: how many and their bytes (keys and values as stored,
@@ -92,6 +97,55 @@ pub struct PrefixBytes {
     pub key_bytes: u64,
     /// Bytes of the values.
     pub value_bytes: u64,
+}
+
+/// The files directly under `dir` (a folder counted whole), allocated bytes, largest first.
+fn folder_files(dir: &std::path::Path) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, disk_usage_of(&e.path()))
+        })
+        .collect();
+    v.sort_by_key(|(_, b)| std::cmp::Reverse(*b));
+    v
+}
+
+/// Allocated bytes of a file or a folder.
+fn disk_usage_of(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => disk_usage(path),
+        Ok(m) => m.blocks() * 512,
+        Err(_) => 0,
+    }
+}
+
+/// Writes `tree` into a fresh sled folder (key order, batches of 10,000, one flush) and returns
+/// that folder's bytes on disk.
+fn fresh_copy_bytes(tree: &sled::Tree) -> anyhow::Result<u64> {
+    let dir = tempfile::tempdir()?;
+    let db = sled::Config::new()
+        .path(dir.path())
+        .cache_capacity(16 << 20)
+        .open()?;
+    let mut batch = sled::Batch::default();
+    let mut n = 0;
+    for kv in tree.iter() {
+        let (k, v) = kv?;
+        batch.insert(k, v);
+        n += 1;
+        if n % 10_000 == 0 {
+            db.apply_batch(std::mem::take(&mut batch))?;
+        }
+    }
+    db.apply_batch(batch)?;
+    db.flush()?;
+    drop(db);
+    Ok(disk_usage(dir.path()))
 }
 
 /// The tree's keys and bytes by first key byte.
@@ -173,6 +227,20 @@ impl HubScale {
                 tree as f64 / n
             ),
         ]);
+        t.add_row(vec![
+            "disk: a fresh sled holding the same tree".to_string(),
+            format!(
+                "{} B ({:.0} B/entry)",
+                self.fresh_copy_bytes,
+                self.fresh_copy_bytes as f64 / n
+            ),
+        ]);
+        for (name, bytes) in &self.files {
+            t.add_row(vec![
+                format!("folder file '{name}'"),
+                format!("{bytes} B ({:.0} B/entry)", *bytes as f64 / n),
+            ]);
+        }
         for p in &self.prefixes {
             t.add_row(vec![
                 format!("tree prefix '{}'", p.prefix.escape_default()),
@@ -443,6 +511,8 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
     anyhow::ensure!(merged == total, "merged {merged} of {total}");
     let disk = disk_usage(dir.path());
     let prefixes = prefix_bytes(hub.tree())?;
+    let files = folder_files(dir.path());
+    let fresh_copy_bytes = fresh_copy_bytes(hub.tree())?;
     Ok(HubScale {
         entries: merged,
         authors,
@@ -455,6 +525,8 @@ fn hub_at_scale_blocking(entries: u64, authors: u64, seed: u64) -> anyhow::Resul
         totals,
         disk_bytes: disk,
         prefixes,
+        files,
+        fresh_copy_bytes,
     })
 }
 
