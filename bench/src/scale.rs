@@ -89,8 +89,9 @@ pub struct HubScale {
 /// before sled's own per-key and page overhead).
 #[derive(Debug, Clone, Serialize)]
 pub struct PrefixBytes {
-    /// The prefix (the key's first byte, as a character).
-    pub prefix: char,
+    /// The prefix: the key's first byte as a character; for the indicator facts (`i`), its first
+    /// three bytes (`i0F` facilities, `i0S` survey cells, `i1S` their members, `i0T` report cells).
+    pub prefix: String,
     /// Keys under it.
     pub keys: u64,
     /// Bytes of the keys.
@@ -150,12 +151,16 @@ fn fresh_copy_bytes(tree: &sled::Tree) -> anyhow::Result<u64> {
 
 /// The tree's keys and bytes by first key byte.
 fn prefix_bytes(tree: &sled::Tree) -> anyhow::Result<Vec<PrefixBytes>> {
-    let mut by: std::collections::BTreeMap<u8, PrefixBytes> = Default::default();
+    let mut by: std::collections::BTreeMap<String, PrefixBytes> = Default::default();
     for kv in tree.iter() {
         let (k, v) = kv?;
-        let p = k.first().copied().unwrap_or(0);
-        let e = by.entry(p).or_insert(PrefixBytes {
-            prefix: p as char,
+        let p = match &k[..] {
+            [b'i', n, c, ..] => format!("i{n}{}", *c as char),
+            [p, ..] => (*p as char).to_string(),
+            [] => String::new(),
+        };
+        let e = by.entry(p.clone()).or_insert(PrefixBytes {
+            prefix: p,
             keys: 0,
             key_bytes: 0,
             value_bytes: 0,

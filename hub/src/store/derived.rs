@@ -191,15 +191,20 @@ impl Tables for Overlay<'_> {
         }
     }
     fn outlet_year(&mut self, outlet: &Dot, year: u16) -> Vec<Fact> {
-        self.read("outlet-year", &keys::outlet_year(outlet, year))
-            .unwrap_or_default()
+        let Some(raw) = self.get(&keys::outlet_year(outlet, year)) else {
+            return vec![];
+        };
+        super::outlet_years::decode(outlet, year, &raw).unwrap_or_else(|e| {
+            self.err.get_or_insert(e);
+            vec![]
+        })
     }
     fn put_outlet_year(&mut self, outlet: &Dot, year: u16, facts: &[Fact]) {
         let k = keys::outlet_year(outlet, year);
         if facts.is_empty() {
             self.del(k);
         } else {
-            self.put(k, wire::encode(&facts.to_vec()));
+            self.put(k, super::outlet_years::encode(outlet, facts));
         }
     }
     fn group(&mut self, key: &GroupKey) -> GroupTotals {

@@ -13,7 +13,7 @@ pub const PREFIXES: &[(u8, &str)] = &[
     (b'h', "head signatures received"),
     (b'v', "per-author seq (derived)"),
     (b'r', "records (derived)"),
-    (b'o', "outlet-years (derived)"),
+    (b'o', "outlet-years (derived, packed: see store/outlet_years.rs)"),
     (b'g', "groups by year (derived, mirrored in memory)"),
     (b'u', "units (derived)"),
     (b'w', "review decisions by record (derived)"),
@@ -207,7 +207,8 @@ fn report_cell_key(top: u8, key: &baobi_proto::facts::ReportKey) -> Vec<u8> {
     k.push(key.3);
     k
 }
-/// `i 0 S outlet year status` → a survey cell (its key and [`baobi_proto::facts::SurveyCell`]).
+/// `i 0 S outlet year status` → a survey cell ([`baobi_proto::facts::SurveyCell`], packed: see
+/// `store/facts/cells.rs`).
 pub fn survey_cell(key: &baobi_proto::facts::SurveyKey) -> Vec<u8> {
     survey_cell_key(0, key)
 }
@@ -224,9 +225,20 @@ pub fn survey_member(key: &baobi_proto::facts::SurveyKey, record: &Dot) -> Vec<u
     k
 }
 /// `i 0 T year unit 0 date status` → a report cell: its key, [`baobi_proto::facts::ReportCell`] and its
-/// members ([`baobi_proto::facts::ReportMember`], sorted).
+/// members (the older layout, converted at open: `store/facts/reports.rs`).
 pub fn report_cell(key: &baobi_proto::facts::ReportKey) -> Vec<u8> {
     report_cell_key(0, key)
+}
+/// `i 0 T year unit 0 status` → the report cells of a year, commune and status: each date's members
+/// (`store/facts/reports.rs`).
+pub fn report_group(year: u16, unit: &str, status: u8) -> Vec<u8> {
+    let mut k = Vec::with_capacity(3 + 2 + unit.len() + 2);
+    k.extend_from_slice(&[b'i', 0, b'T']);
+    k.extend_from_slice(&year.to_be_bytes());
+    k.extend_from_slice(unit.as_bytes());
+    k.push(0);
+    k.push(status);
+    k
 }
 /// `n name`: a dashboard operator's login (name and argon2 hash).
 pub fn operator(name: &str) -> Vec<u8> {
@@ -295,6 +307,7 @@ mod tests {
             ('i', survey_members(&(d, 2025, 0))),
             ('i', survey_member(&(d, 2025, 0), &d)),
             ('i', report_cell(&(2025, "30226".into(), Date(20250101), 0))),
+            ('i', report_group(2025, "30226", 0)),
         ];
         for (c, k) in keys {
             assert_eq!(k[0] as char, c, "{k:?}");

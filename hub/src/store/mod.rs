@@ -3,7 +3,7 @@
 //! replicated), `derived.rs` (the view, rebuilt from the log), `registry.rs` (this hub's own records of
 //! offices and tokens) and `keys.rs` (every prefix, claimed once).
 //!
-//! One sled tree with key prefixes (`B` the entries in blocks, see `blocks.rs`, `r` records, `o` outlet-years, `g` groups by year,
+//! One sled tree with key prefixes (`B` the entries in blocks, see `blocks.rs`, `r` records, `o` outlet-years, see `outlet_years.rs`, `g` groups by year,
 //! `u` units, `a` agents, `f` certificate fingerprints, `t` tokens, `m` meta, `v` per-author seq,
 //! `w` review decisions by record, `p` the plan in force, `n` dashboard operators, `R` restore tokens,
 //! `X` retired authors, `k` clock-skew flags, `h` head signatures received,
@@ -39,8 +39,10 @@ pub mod facts;
 pub mod keys;
 mod log;
 pub mod national;
+pub mod outlet_years;
 pub mod plain;
 mod registry;
+mod repack;
 pub mod standby;
 
 use crate::{now_secs, Error, Result};
@@ -146,6 +148,10 @@ impl Hub {
         b.insert(keys::meta(facts::META_FACTS), &b"1"[..]);
         b.insert(keys::meta(plain::META_PLAIN), &b"1"[..]);
         b.insert(keys::meta(facts::META_MEMBERS), &b"1"[..]);
+        b.insert(keys::meta(outlet_years::META), &b"1"[..]);
+        b.insert(keys::meta(facts::META_CELLS), &b"1"[..]);
+        b.insert(keys::meta(facts::META_REPORTS), &b"1"[..]);
+        b.insert(keys::meta(facts::META_MEMBER_UNITS), &b"1"[..]);
         b.insert(keys::meta("cert"), cert_der.clone());
         b.insert(
             keys::meta("lineage"),
@@ -185,6 +191,10 @@ impl Hub {
         blocks::convert(&db)?;
         plain::convert(&db)?;
         facts::convert_members(&db)?;
+        facts::convert_member_units(&db)?;
+        outlet_years::convert(&db)?;
+        facts::convert_cells(&db)?;
+        facts::convert_reports(&db)?;
         let meta = |n: &str| -> Result<Vec<u8>> {
             db.get(keys::meta(n))?
                 .map(|v| v.to_vec())

@@ -27,14 +27,22 @@ const CELL_KEY: usize = 3 + 40 + 2 + 1;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Members(pub BTreeMap<Dot, SurveyMember>);
 
+/// The first byte of a value that keeps its communes in a table ([`StoredUnits`]); an older value
+/// ([`Stored`]) starts with its count of authors, at least one.
+const UNITS: u8 = 0;
+
+/// The meta key set once every members value keeps its communes in a table.
+pub const META_MEMBER_UNITS: &str = "facts_members_units";
+
 /// One member as the value keeps it (its outlet, year and status are the cell's key).
 #[derive(Encode, Decode)]
-struct Packed {
-    /// Its record's author, an index into [`Stored::authors`].
+struct Packed<U> {
+    /// Its record's author, an index into the value's authors.
     author: u32,
     /// Its record's seq.
     seq: u64,
-    unit: String,
+    /// Its commune: an index into the value's communes (in an older value, the code itself).
+    unit: U,
     date: Date,
     hlc: Hlc,
     /// `hlc - first_hlc`, wrapping (exact both ways): one byte for a survey never corrected.
@@ -42,26 +50,74 @@ struct Packed {
     reading: Reading,
 }
 
-/// The value of a members key.
+impl<U> Packed<U> {
+    fn with_unit<V>(self, unit: V) -> Packed<V> {
+        Packed {
+            author: self.author,
+            seq: self.seq,
+            unit,
+            date: self.date,
+            hlc: self.hlc,
+            first_back: self.first_back,
+            reading: self.reading,
+        }
+    }
+}
+
+/// The value of a members key, older: each member's commune spelled out.
 #[derive(Encode, Decode)]
 struct Stored {
     /// The authors of the members' records, ascending, each once.
     authors: Vec<AuthorId>,
     /// The members, in record order.
-    members: Vec<Packed>,
+    members: Vec<Packed<String>>,
+}
+
+/// The value of a members key after the byte [`UNITS`].
+#[derive(Encode, Decode)]
+struct StoredUnits {
+    /// The authors of the members' records, ascending, each once.
+    authors: Vec<AuthorId>,
+    /// The communes the members record, ascending, each once (one, nearly always).
+    units: Vec<String>,
+    /// The members, in record order.
+    members: Vec<Packed<u32>>,
 }
 
 impl Members {
     /// Decodes a members value.
     pub fn decode(v: &[u8]) -> Result<Members> {
-        let s: Stored = dec("survey members", v)?;
+        let (authors, members) = match v.split_first() {
+            Some((&UNITS, rest)) => {
+                let s: StoredUnits = dec("survey members", rest)?;
+                let members = s
+                    .members
+                    .into_iter()
+                    .map(|p| {
+                        let unit = s.units.get(p.unit as usize).cloned().ok_or_else(|| {
+                            Error::Corrupt(format!(
+                                "survey members: commune {} of a table of {}",
+                                p.unit,
+                                s.units.len()
+                            ))
+                        })?;
+                        Ok(p.with_unit(unit))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                (s.authors, members)
+            }
+            _ => {
+                let s: Stored = dec("survey members", v)?;
+                (s.authors, s.members)
+            }
+        };
         let mut out = BTreeMap::new();
-        for p in s.members {
-            let author = *s.authors.get(p.author as usize).ok_or_else(|| {
+        for p in members {
+            let author = *authors.get(p.author as usize).ok_or_else(|| {
                 Error::Corrupt(format!(
                     "survey members: author {} of a table of {}",
                     p.author,
-                    s.authors.len()
+                    authors.len()
                 ))
             })?;
             out.insert(
@@ -80,6 +136,13 @@ impl Members {
 
     /// Encodes it as the value of its key.
     pub fn encode(&self) -> Vec<u8> {
+        let units: Vec<String> = self
+            .0
+            .values()
+            .map(|m| m.unit.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let mut authors: Vec<AuthorId> = vec![];
         let mut members = Vec::with_capacity(self.0.len());
         for (d, m) in &self.0 {
@@ -90,14 +153,20 @@ impl Members {
             members.push(Packed {
                 author: (authors.len() - 1) as u32,
                 seq: d.seq,
-                unit: m.unit.clone(),
+                unit: units.binary_search(&m.unit).map_or(0, |i| i as u32),
                 date: m.date,
                 hlc: m.hlc,
                 first_back: m.hlc.0.wrapping_sub(m.first_hlc.0),
                 reading: m.reading,
             });
         }
-        wire::encode(&Stored { authors, members })
+        let mut v = vec![UNITS];
+        v.extend_from_slice(&wire::encode(&StoredUnits {
+            authors,
+            units,
+            members,
+        }));
+        v
     }
 
     /// The members as surveys of cell `key`.
@@ -230,6 +299,23 @@ pub(crate) fn convert(db: &sled::Tree) -> Result<u64> {
     Ok(total)
 }
 
+/// Rewrites every members value of the older encoding (communes spelled out per member) with its
+/// communes in a table, at open (`store/repack.rs`, meta [`META_MEMBER_UNITS`]).
+pub(crate) fn convert_units(db: &sled::Tree) -> Result<u64> {
+    crate::store::repack::values(
+        db,
+        &[b'i', 1, b'S'],
+        META_MEMBER_UNITS,
+        "survey members",
+        |_, v| {
+            if v.first() == Some(&UNITS) {
+                return Ok(None);
+            }
+            Ok(Some(Members::decode(v)?.encode()))
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,6 +330,38 @@ mod tests {
             .iter()
             .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
             .collect()
+    }
+
+    /// A members value in the older encoding (each member's commune spelled out).
+    fn older(v: &[u8]) -> Vec<u8> {
+        let s: StoredUnits = dec("m", &v[1..]).unwrap();
+        wire::encode(&Stored {
+            authors: s.authors,
+            members: s
+                .members
+                .into_iter()
+                .map(|p| {
+                    let u = s.units[p.unit as usize].clone();
+                    p.with_unit(u)
+                })
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn a_store_of_the_older_member_encoding_is_converted_at_open() {
+        let prefix = [b'i', 1, b'S'];
+        crate::testkit::converted_at_open(
+            &prefix,
+            META_MEMBER_UNITS,
+            9, // three outlets, three years, all submitted
+            |k, v, b| b.insert(k, older(v)),
+            |db| {
+                crate::testkit::rewrite_first(db, &prefix, |_, v| {
+                    Members::decode(v).unwrap().encode()
+                })
+            },
+        );
     }
 
     #[test]
@@ -264,8 +382,37 @@ mod tests {
         ms.0.insert(Dot { author: b, seq: 9 }, m(5, 5));
         ms.0.insert(Dot { author: a, seq: 3 }, m(7 << 40, 1 << 40));
         ms.0.insert(Dot { author: a, seq: 1 }, m(2, 9)); // first after current: still exact
+        let mut other = m(3, 3);
+        other.unit = "30229".into();
+        ms.0.insert(Dot { author: b, seq: 2 }, other);
         let v = ms.encode();
+        assert_eq!(v[0], UNITS);
         assert_eq!(Members::decode(&v).unwrap(), ms);
+        let old = older(&v);
+        assert_eq!(
+            Members::decode(&old).unwrap(),
+            ms,
+            "the older encoding reads"
+        );
+        assert!(v.len() < old.len(), "{} vs {}", v.len(), old.len());
+        let mut bad_unit = vec![UNITS];
+        bad_unit.extend_from_slice(&wire::encode(&StoredUnits {
+            authors: vec![a],
+            units: vec![],
+            members: vec![Packed {
+                author: 0,
+                seq: 1,
+                unit: 0,
+                date: Date(0),
+                hlc: Hlc(0),
+                first_back: 0,
+                reading: Reading::Market {
+                    nonbio_g: 0,
+                    baseline_round: false,
+                },
+            }],
+        }));
+        assert!(matches!(Members::decode(&bad_unit), Err(Error::Corrupt(_))));
         let bad = wire::encode(&Stored {
             authors: vec![a],
             members: vec![Packed {

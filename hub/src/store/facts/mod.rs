@@ -6,7 +6,8 @@
 //! which still holds the state before the batch) taken out of its cells and its new item (through the
 //! overlay) put in. A cell is changed in place when an item joins it or when one that is none of its
 //! extremes leaves; otherwise it is recomputed from its members (a survey cell's are one value under
-//! `i 1 …`, see `members.rs`; a report cell's are inline in its value). The cells (`i 0 …`) are
+//! `i 1 …`, see `members.rs`; a report cell's are in its year, commune and status's value, see
+//! `reports.rs`; survey cell values are packed, see `cells.rs`). The cells (`i 0 …`) are
 //! mirrored in memory (`mirror.rs`). A store made before these keys existed has them built once at
 //! open ([`rebuild`]; meta `facts` records that they are complete).
 
@@ -18,17 +19,24 @@ use baobi_proto::indicators::{Facility, Survey};
 
 use super::*;
 
+mod cells;
 mod members;
 mod mirror;
+mod reports;
 
-pub(crate) use members::convert as convert_members;
-pub use members::{Members, META_MEMBERS};
+pub(crate) use cells::convert as convert_cells;
+pub use cells::META_CELLS;
+pub(crate) use reports::convert as convert_reports;
+pub use reports::META_REPORTS;
+
+pub(crate) use members::{convert as convert_members, convert_units as convert_member_units};
+pub use members::{Members, META_MEMBERS, META_MEMBER_UNITS};
 #[cfg(test)]
 use mirror::scan;
 pub use mirror::FactsMirror;
 
-/// A report cell as stored: its key, the cell and its members (sorted: the value is a function of the
-/// set of members, whatever order they came in).
+/// A report cell as stored in the older encoding: its key, the cell and its members (sorted); now only
+/// the members, packed (`cells.rs`).
 type ReportValue = (ReportKey, ReportCell, Vec<ReportMember>);
 
 /// The meta key set once the `i` keys hold every record's facts.
@@ -41,8 +49,8 @@ pub enum CellWrite {
     Facility(Dot, Option<Facility>),
     /// A survey cell.
     Survey(SurveyKey, Option<SurveyCell>),
-    /// A report cell.
-    Report(ReportKey, Option<ReportCell>),
+    /// The report cells of a year, commune and status, by date (none: all deleted).
+    Reports(reports::Group, Vec<(Date, ReportCell)>),
 }
 
 fn bad(key: &[u8]) -> Error {
@@ -64,16 +72,6 @@ fn survey_key_at(b: &[u8]) -> Option<SurveyKey> {
     Some((outlet, year, *b.get(42)?))
 }
 
-fn report_key_at(b: &[u8]) -> Option<(ReportKey, usize)> {
-    let year = u16::from_be_bytes(b.get(..2)?.try_into().ok()?);
-    let end = 2 + b.get(2..)?.iter().position(|c| *c == 0)?;
-    let unit = String::from_utf8(b.get(2..end)?.to_vec()).ok()?;
-    let date = Date(u32::from_be_bytes(
-        b.get(end + 1..end + 5)?.try_into().ok()?,
-    ));
-    Some(((year, unit, date, *b.get(end + 5)?), end + 6))
-}
-
 impl CellWrite {
     /// Decodes the write of `value` (none: a delete) at the cell key `key` (`i 0 …`).
     pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<CellWrite> {
@@ -87,17 +85,18 @@ impl CellWrite {
             }
             [b'i', 0, b'S', rest @ ..] => {
                 let k = survey_key_at(rest).ok_or_else(|| bad(key))?;
-                let v = value
-                    .map(|v| dec::<(SurveyKey, SurveyCell)>("survey cell", v))
-                    .transpose()?;
-                Ok(CellWrite::Survey(k, v.map(|(_, c)| c)))
+                let v = value.map(|v| cells::decode(&k, v)).transpose()?;
+                Ok(CellWrite::Survey(k, v))
             }
             [b'i', 0, b'T', rest @ ..] => {
-                let (k, _) = report_key_at(rest).ok_or_else(|| bad(key))?;
-                let v = value
-                    .map(|v| dec::<ReportValue>("report cell", v))
-                    .transpose()?;
-                Ok(CellWrite::Report(k, v.map(|(_, c, _)| c)))
+                let Some(reports::KeyAt::Group(g)) = reports::key_at(rest) else {
+                    return Err(bad(key));
+                };
+                let days = value.map(reports::decode).transpose()?;
+                Ok(CellWrite::Reports(
+                    g,
+                    days.map(|d| reports::cells(&d)).unwrap_or_default(),
+                ))
             }
             _ => Err(bad(key)),
         }
@@ -119,15 +118,37 @@ impl CellWrite {
             CellWrite::Survey(k, None) => {
                 f.surveys.remove(&k);
             }
-            CellWrite::Report(k, c) => match (units, c) {
-                (Some(u), c) => f.set_report(u, k, c),
-                (None, Some(c)) => {
-                    f.reports.insert(k, c);
+            CellWrite::Reports(g, cells) => {
+                let lo = reports::cell_key(&g, Date(0));
+                let hi = reports::cell_key(&g, Date(u32::MAX));
+                let gone: Vec<ReportKey> = f
+                    .reports
+                    .range(lo..=hi)
+                    .map(|(k, _)| k)
+                    .filter(|k| k.3 == g.2 && cells.binary_search_by_key(&k.2, |c| c.0).is_err())
+                    .cloned()
+                    .collect();
+                for k in gone {
+                    match units {
+                        Some(u) => f.set_report(u, k, None),
+                        None => {
+                            f.reports.remove(&k);
+                        }
+                    }
                 }
-                (None, None) => {
-                    f.reports.remove(&k);
+                for (date, c) in cells {
+                    let k = reports::cell_key(&g, date);
+                    if f.reports.get(&k) == Some(&c) {
+                        continue;
+                    }
+                    match units {
+                        Some(u) => f.set_report(u, k, Some(c)),
+                        None => {
+                            f.reports.insert(k, c);
+                        }
+                    }
                 }
-            },
+            }
         }
     }
 }
@@ -166,62 +187,71 @@ fn record_in(
         .and_then(super::plain::of_entry))
 }
 
-fn read_cell<K: bincode::Decode<()>, C: bincode::Decode<()>>(
+fn read_survey_cell(
     ov: &mut Overlay<'_>,
-    key: &[u8],
-) -> Result<Option<C>> {
-    match ov.get(key) {
-        Some(v) => Ok(Some(dec::<(K, C)>("indicator cell", &v)?.1)),
-        None => Ok(None),
+    key: &SurveyKey,
+    ck: &[u8],
+) -> Result<Option<SurveyCell>> {
+    ov.get(ck).map(|v| cells::decode(key, &v)).transpose()
+}
+
+/// What one overlay's changes to the cells read once and write back once: survey cells' members and
+/// report groups.
+#[derive(Default)]
+struct Cache {
+    members: members::Cache,
+    reports: reports::Cache,
+}
+
+impl Cache {
+    fn write(self, ov: &mut Overlay<'_>) {
+        self.members.write(ov);
+        self.reports.write(ov);
     }
 }
 
-fn add(ov: &mut Overlay<'_>, cache: &mut members::Cache, item: &Item) -> Result<()> {
+fn add(ov: &mut Overlay<'_>, cache: &mut Cache, item: &Item) -> Result<()> {
     match item {
         Item::Facility(f) => ov.put(keys::fact_facility(&f.id), wire::encode(f)),
         Item::Survey(s) => {
             let key = survey_key(s);
             cache
+                .members
                 .cell(ov, &key)?
                 .0
                 .insert(s.record, SurveyMember::of(s));
             let ck = keys::survey_cell(&key);
-            let cell = match read_cell::<SurveyKey, SurveyCell>(ov, &ck)? {
+            let cell = match read_survey_cell(ov, &key, &ck)? {
                 Some(mut c) => {
                     c.add(s);
                     c
                 }
                 None => SurveyCell::new(s),
             };
-            ov.put(ck, wire::encode(&(key, cell)));
+            ov.put(ck, cells::encode(&key, &cell));
         }
         Item::Campaign(_) => {}
     }
     if let Some((key, m)) = report_of(item) {
-        let ck = keys::report_cell(&key);
-        let (cell, members) = match ov.get(&ck) {
-            Some(v) => {
-                let (_, mut c, mut members) = dec::<ReportValue>("report cell", &v)?;
-                c.add(&m);
-                let at = members.partition_point(|x| *x < m);
-                members.insert(at, m);
-                (c, members)
-            }
-            None => (ReportCell::new(&m), vec![m]),
-        };
-        ov.put(ck, wire::encode(&(key, cell, members)));
+        let members = cache
+            .reports
+            .group(ov, &reports::group_of(&key))?
+            .entry(key.2)
+            .or_default();
+        let at = members.partition_point(|x| *x < m);
+        members.insert(at, m);
     }
     Ok(())
 }
 
-fn remove(ov: &mut Overlay<'_>, cache: &mut members::Cache, item: &Item) -> Result<()> {
+fn remove(ov: &mut Overlay<'_>, cache: &mut Cache, item: &Item) -> Result<()> {
     match item {
         Item::Facility(f) => ov.del(keys::fact_facility(&f.id)),
         Item::Survey(s) => {
             let key = survey_key(s);
-            cache.cell(ov, &key)?.0.remove(&s.record);
+            cache.members.cell(ov, &key)?.0.remove(&s.record);
             let ck = keys::survey_cell(&key);
-            let old = read_cell::<SurveyKey, SurveyCell>(ov, &ck)?;
+            let old = read_survey_cell(ov, &key, &ck)?;
             let is = |p: Option<pf::Pick>| p.is_some_and(|p| p.record == s.record);
             let cell = match old {
                 Some(mut c)
@@ -236,27 +266,24 @@ fn remove(ov: &mut Overlay<'_>, cache: &mut members::Cache, item: &Item) -> Resu
                     c.count -= 1;
                     Some(c)
                 }
-                _ => SurveyCell::of(&cache.cell(ov, &key)?.surveys(&key)?),
+                _ => SurveyCell::of(&cache.members.cell(ov, &key)?.surveys(&key)?),
             };
             match cell {
-                Some(c) => ov.put(ck, wire::encode(&(key, c))),
+                Some(c) => ov.put(ck, cells::encode(&key, &c)),
                 None => ov.del(ck),
             }
         }
         Item::Campaign(_) => {}
     }
     if let Some((key, m)) = report_of(item) {
-        let ck = keys::report_cell(&key);
-        let mut members = match ov.get(&ck) {
-            Some(v) => dec::<ReportValue>("report cell", &v)?.2,
-            None => vec![],
-        };
-        if let Ok(at) = members.binary_search(&m) {
-            members.remove(at);
-        }
-        match ReportCell::of(&members) {
-            Some(c) => ov.put(ck, wire::encode(&(key, c, members))),
-            None => ov.del(ck),
+        let days = cache.reports.group(ov, &reports::group_of(&key))?;
+        if let Some(members) = days.get_mut(&key.2) {
+            if let Ok(at) = members.binary_search(&m) {
+                members.remove(at);
+            }
+            if members.is_empty() {
+                days.remove(&key.2);
+            }
         }
     }
     Ok(())
@@ -274,7 +301,7 @@ pub fn maintain(ov: &mut Overlay<'_>) -> Result<()> {
         .collect();
     ids.extend(ov.created_here());
     let mut log = super::blocks::Reader::default();
-    let mut cache = members::Cache::default();
+    let mut cache = Cache::default();
     for id in ids {
         let tree = ov.tree;
         // The creating entry never changes: the same for the old item and the new.
@@ -316,7 +343,7 @@ pub fn rebuild(hub: &Hub) -> Result<()> {
         ov.del(kv?.0.to_vec());
     }
     let mut reader = super::blocks::Reader::default();
-    let mut cache = members::Cache::default();
+    let mut cache = Cache::default();
     for rec in hub.records_iter() {
         let rec = rec?;
         let id = rec.id;

@@ -1,0 +1,48 @@
+//! Rewriting the values of one prefix in a newer encoding at open, the same way for every derived
+//! value whose encoding changed (outlet-years, survey cells, survey members): keys per atomic batch,
+//! then a meta key that says it is done, then a flush. The newer encoding must tell itself apart from
+//! the older one, so a crash between batches leaves both kinds, both read, and the next open goes on.
+
+use super::*;
+
+/// Values rewritten per atomic batch.
+const BATCH: usize = 20_000;
+
+/// Rewrites each value under `prefix` that `newer` turns into another (none: already newer), then
+/// sets meta `meta` and flushes; nothing when `meta` is set. Returns how many were rewritten (logged
+/// as `what`).
+pub(crate) fn values(
+    db: &sled::Tree,
+    prefix: &[u8],
+    meta: &str,
+    what: &str,
+    newer: impl Fn(&[u8], &[u8]) -> Result<Option<Vec<u8>>>,
+) -> Result<u64> {
+    if db.get(keys::meta(meta))?.is_some() {
+        return Ok(0);
+    }
+    let mut total = 0u64;
+    let mut b = sled::Batch::default();
+    let mut n = 0usize;
+    for kv in db.scan_prefix(prefix) {
+        let (k, v) = kv?;
+        let Some(nv) = newer(&k, &v)? else {
+            continue;
+        };
+        b.insert(k, nv);
+        n += 1;
+        if n == BATCH {
+            db.apply_batch(std::mem::take(&mut b))?;
+            total += n as u64;
+            n = 0;
+        }
+    }
+    b.insert(keys::meta(meta), &b"1"[..]);
+    db.apply_batch(b)?;
+    total += n as u64;
+    db.flush()?;
+    if total > 0 {
+        tracing::info!(values = total, "{what} rewritten in the newer encoding");
+    }
+    Ok(total)
+}
