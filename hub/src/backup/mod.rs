@@ -438,12 +438,7 @@ mod tests {
         }))
     }
 
-    fn all(h: &Hub) -> Vec<(Vec<u8>, Vec<u8>)> {
-        h.tree()
-            .iter()
-            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
-            .collect()
-    }
+    use crate::testkit::all;
 
     /// A hub with two offices' records, a review, a plan, settings and an operator.
     fn busy_hub(dir: &Path) -> Hub {

@@ -6,7 +6,7 @@ use baobi_proto::wire::{Body, OutletDef, OutletKind};
 use baobi_proto::Keypair;
 
 use crate::check::merge_entries;
-use crate::testkit::{enroll, hub};
+use crate::testkit::{all, enroll, hub};
 
 fn outlet(k: &Keypair, seq: u64) -> Entry {
     k.sign_entry(
@@ -23,13 +23,6 @@ fn outlet(k: &Keypair, seq: u64) -> Entry {
             closed: None,
         })),
     )
-}
-
-fn all(h: &Hub) -> Vec<(Vec<u8>, Vec<u8>)> {
-    h.tree()
-        .iter()
-        .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
-        .collect()
 }
 
 /// What a peer can read of an author's log: its entries, every link and the runs cut from it.

@@ -319,18 +319,6 @@ pub(crate) fn convert_units(db: &sled::Tree) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use baobi_proto::wire::{Body, MarketSurvey, OutletDef, OutletKind, Round};
-    use baobi_proto::Keypair;
-
-    use crate::check::merge_entries;
-    use crate::testkit::{enroll, hub};
-
-    fn all(h: &Hub) -> Vec<(Vec<u8>, Vec<u8>)> {
-        h.tree()
-            .iter()
-            .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).unwrap())
-            .collect()
-    }
 
     /// A members value in the older encoding (each member's commune spelled out).
     fn older(v: &[u8]) -> Vec<u8> {
@@ -433,101 +421,36 @@ mod tests {
 
     #[test]
     fn a_store_of_the_older_member_layout_is_converted_at_open() {
-        let tmp = tempfile::tempdir().unwrap();
-        let before = {
-            let h = hub(tmp.path());
-            let k = Keypair::generate();
-            let a = enroll(&h, &k, "30226");
-            let mut es = vec![];
-            let mut seq = 0;
-            let mut next = |op| {
-                seq += 1;
-                k.sign_entry(seq, Hlc(seq << 16), op)
-            };
-            for o in 0..3u32 {
-                let outlet = next(Op::Record(Body::Outlet(OutletDef {
-                    kind: OutletKind::Market,
-                    name: format!("Chợ {o}"),
-                    unit: "30226".into(),
-                    address: String::new(),
-                    market_class: Some(3),
-                    certifications: vec![],
-                    opened: None,
-                    closed: None,
-                })));
-                let id = outlet.dot();
-                es.push(outlet);
-                for s in 0..40u32 {
-                    es.push(next(Op::Record(Body::MarketSurvey(MarketSurvey {
-                        outlet: id,
-                        unit: "30226".into(),
-                        date: Date(20230101 + 10_000 * (s % 3) + s % 28),
-                        year: 2023 + (s % 3) as u16,
-                        round: if s % 4 == 0 {
-                            Round::Baseline
-                        } else {
-                            Round::Annual
-                        },
-                        vendors_total: 100,
-                        vendors_surveyed: 30,
-                        nonbio_g_per_day: 100 + s,
-                        eco_g_per_day: None,
-                        vendors_nonbio: 20,
-                        vendors_alternatives: None,
-                        operating_days: None,
-                        reduction_model: false,
-                        notes: String::new(),
-                    }))));
-                }
-            }
-            for r in es.chunks(50) {
-                merge_entries(&h, &a, &k, r).unwrap().unwrap();
-            }
-            let before = all(&h);
-            // Rewrite the members in the older layout: one key per member, no meta.
-            let t = h.tree();
-            let mut b = sled::Batch::default();
-            let mut cells = 0;
-            for kv in t.scan_prefix([b'i', 1, b'S']) {
-                let (key, v) = kv.unwrap();
+        let prefix = [b'i', 1, b'S'];
+        crate::testkit::converted_at_open(
+            &prefix,
+            META_MEMBERS,
+            9, // three outlets, three years, all submitted
+            |key, v, b| {
+                // One key per member.
                 assert_eq!(key.len(), CELL_KEY);
-                for (record, m) in Members::decode(&v).unwrap().0 {
+                for (record, m) in Members::decode(v).unwrap().0 {
                     let mut old = key.to_vec();
                     old.extend_from_slice(&record.author.0);
                     old.extend_from_slice(&record.seq.to_be_bytes());
                     b.insert(old, wire::encode(&m));
                 }
                 b.remove(key);
-                cells += 1;
-            }
-            assert!(cells >= 3, "{cells} cells");
-            b.remove(keys::meta(META_MEMBERS));
-            t.apply_batch(b).unwrap();
-            h.flush().unwrap();
-            before
-        };
-        // A crash after the first of several batches: half the cells converted by hand, as a batch
-        // would have; the open converts the rest.
-        {
-            let db = crate::store::open_db(tmp.path()).unwrap();
-            let first = db.scan_prefix([b'i', 1, b'S']).next().unwrap().unwrap().0;
-            let cell = first[..CELL_KEY].to_vec();
-            let mut ms = Members::default();
-            let mut b = sled::Batch::default();
-            for kv in db.scan_prefix(&cell) {
-                let (k, v) = kv.unwrap();
-                ms.0.insert(dot_at(&k[CELL_KEY..]).unwrap(), dec("m", &v).unwrap());
-                b.remove(k);
-            }
-            b.insert(cell, ms.encode());
-            db.apply_batch(b).unwrap();
-            db.flush().unwrap();
-        }
-        let h = Hub::open(tmp.path()).unwrap();
-        assert_eq!(all(&h), before, "the same store, key for key");
-        assert!(crate::verify::run(&h, &mut |_| {}).unwrap().ok);
-        drop(h);
-        let h = Hub::open(tmp.path()).unwrap();
-        assert_eq!(all(&h), before, "reopened");
+            },
+            |db| {
+                // The first cell converted by hand, as a batch before a crash would have.
+                let first = db.scan_prefix(prefix).next().unwrap().unwrap().0;
+                let cell = first[..CELL_KEY].to_vec();
+                let mut ms = Members::default();
+                let mut b = sled::Batch::default();
+                for kv in db.scan_prefix(&cell) {
+                    let (k, v) = kv.unwrap();
+                    ms.0.insert(dot_at(&k[CELL_KEY..]).unwrap(), dec("m", &v).unwrap());
+                    b.remove(k);
+                }
+                b.insert(cell, ms.encode());
+                db.apply_batch(b).unwrap();
+            },
+        );
     }
 }
