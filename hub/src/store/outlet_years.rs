@@ -65,30 +65,19 @@ fn author_at(outlet: &AuthorId, authors: &[AuthorId], i: u32) -> Result<AuthorId
     if i == 0 {
         return Ok(*outlet);
     }
-    authors.get(i as usize - 1).copied().ok_or_else(|| {
-        Error::Corrupt(format!(
-            "outlet-year: author {i} of a table of {}",
-            authors.len()
-        ))
-    })
+    super::repack::at("outlet-year", "author", authors, i - 1)
 }
 
 /// The value of outlet-year (`outlet`, `year`) holding `facts` (all of that outlet and year).
 pub fn encode(outlet: &Dot, facts: &[Fact]) -> Vec<u8> {
     let own = &outlet.author;
-    let authors: Vec<AuthorId> = facts
-        .iter()
-        .flat_map(|f| [f.record.author, f.order.2.author])
-        .filter(|a| a != own)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let units: Vec<String> = facts
-        .iter()
-        .map(|f| f.unit.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let authors: Vec<AuthorId> = super::repack::table(
+        facts
+            .iter()
+            .flat_map(|f| [f.record.author, f.order.2.author])
+            .filter(|a| a != own),
+    );
+    let units = super::repack::table(facts.iter().map(|f| f.unit.clone()));
     let facts = facts
         .iter()
         .map(|f| Packed {
@@ -134,13 +123,7 @@ pub fn decode(outlet: &Dot, year: u16, v: &[u8]) -> Result<Vec<Fact>> {
                 },
                 None => record,
             };
-            let unit = s.units.get(p.unit as usize).cloned().ok_or_else(|| {
-                Error::Corrupt(format!(
-                    "outlet-year: commune {} of a table of {}",
-                    p.unit,
-                    s.units.len()
-                ))
-            })?;
+            let unit = super::repack::at("outlet-year", "commune", &s.units, p.unit)?;
             Ok(Fact {
                 record,
                 outlet: *outlet,

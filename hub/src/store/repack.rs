@@ -2,6 +2,7 @@
 //! value whose encoding changed (outlet-years, survey cells, survey members): keys per atomic batch,
 //! then a meta key that says it is done, then a flush. The newer encoding must tell itself apart from
 //! the older one, so a crash between batches leaves both kinds, both read, and the next open goes on.
+//! Also the two pieces every packed value uses: a table of distinct items and a checked index into it.
 
 use super::*;
 
@@ -45,4 +46,20 @@ pub(crate) fn values(
         tracing::info!(values = total, "{what} rewritten in the newer encoding");
     }
     Ok(total)
+}
+
+/// The distinct items of `it`, ascending: a packed value's table (a function of the set of items).
+pub(crate) fn table<T: Ord>(it: impl IntoIterator<Item = T>) -> Vec<T> {
+    it.into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// Item `i` of a packed value's `table` of `what` (in `value`), or the value is corrupt.
+pub(crate) fn at<T: Clone>(value: &str, what: &str, table: &[T], i: u32) -> Result<T> {
+    table
+        .get(i as usize)
+        .cloned()
+        .ok_or_else(|| Error::Corrupt(format!("{value}: {what} {i} of a table of {}", table.len())))
 }

@@ -13,6 +13,7 @@ use baobi_proto::facts::{SurveyKey, SurveyMember};
 use baobi_proto::indicators::{Reading, Survey};
 
 use super::*;
+use crate::store::repack;
 
 /// The meta key set once every survey cell's members are one value.
 pub const META_MEMBERS: &str = "facts_members";
@@ -94,13 +95,7 @@ impl Members {
                     .members
                     .into_iter()
                     .map(|p| {
-                        let unit = s.units.get(p.unit as usize).cloned().ok_or_else(|| {
-                            Error::Corrupt(format!(
-                                "survey members: commune {} of a table of {}",
-                                p.unit,
-                                s.units.len()
-                            ))
-                        })?;
+                        let unit = repack::at("survey members", "commune", &s.units, p.unit)?;
                         Ok(p.with_unit(unit))
                     })
                     .collect::<Result<Vec<_>>>()?;
@@ -113,13 +108,7 @@ impl Members {
         };
         let mut out = BTreeMap::new();
         for p in members {
-            let author = *authors.get(p.author as usize).ok_or_else(|| {
-                Error::Corrupt(format!(
-                    "survey members: author {} of a table of {}",
-                    p.author,
-                    authors.len()
-                ))
-            })?;
+            let author = repack::at("survey members", "author", &authors, p.author)?;
             out.insert(
                 Dot { author, seq: p.seq },
                 SurveyMember {
@@ -136,13 +125,7 @@ impl Members {
 
     /// Encodes it as the value of its key.
     pub fn encode(&self) -> Vec<u8> {
-        let units: Vec<String> = self
-            .0
-            .values()
-            .map(|m| m.unit.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let units = repack::table(self.0.values().map(|m| m.unit.clone()));
         let mut authors: Vec<AuthorId> = vec![];
         let mut members = Vec::with_capacity(self.0.len());
         for (d, m) in &self.0 {

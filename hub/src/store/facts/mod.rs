@@ -35,10 +35,6 @@ pub use members::{Members, META_MEMBERS, META_MEMBER_UNITS};
 use mirror::scan;
 pub use mirror::FactsMirror;
 
-/// A report cell as stored in the older encoding: its key, the cell and its members (sorted); now only
-/// the members, packed (`cells.rs`).
-type ReportValue = (ReportKey, ReportCell, Vec<ReportMember>);
-
 /// The meta key set once the `i` keys hold every record's facts.
 pub const META_FACTS: &str = "facts";
 
@@ -119,6 +115,15 @@ impl CellWrite {
                 f.surveys.remove(&k);
             }
             CellWrite::Reports(g, cells) => {
+                let set = |f: &mut Facts, k: ReportKey, c: Option<ReportCell>| match (units, c) {
+                    (Some(u), c) => f.set_report(u, k, c),
+                    (None, Some(c)) => {
+                        f.reports.insert(k, c);
+                    }
+                    (None, None) => {
+                        f.reports.remove(&k);
+                    }
+                };
                 let lo = reports::cell_key(&g, Date(0));
                 let hi = reports::cell_key(&g, Date(u32::MAX));
                 let gone: Vec<ReportKey> = f
@@ -129,23 +134,12 @@ impl CellWrite {
                     .cloned()
                     .collect();
                 for k in gone {
-                    match units {
-                        Some(u) => f.set_report(u, k, None),
-                        None => {
-                            f.reports.remove(&k);
-                        }
-                    }
+                    set(f, k, None);
                 }
                 for (date, c) in cells {
                     let k = reports::cell_key(&g, date);
-                    if f.reports.get(&k) == Some(&c) {
-                        continue;
-                    }
-                    match units {
-                        Some(u) => f.set_report(u, k, Some(c)),
-                        None => {
-                            f.reports.insert(k, c);
-                        }
+                    if f.reports.get(&k) != Some(&c) {
+                        set(f, k, Some(c));
                     }
                 }
             }
@@ -187,12 +181,10 @@ fn record_in(
         .and_then(super::plain::of_entry))
 }
 
-fn read_survey_cell(
-    ov: &mut Overlay<'_>,
-    key: &SurveyKey,
-    ck: &[u8],
-) -> Result<Option<SurveyCell>> {
-    ov.get(ck).map(|v| cells::decode(key, &v)).transpose()
+fn read_survey_cell(ov: &mut Overlay<'_>, key: &SurveyKey) -> Result<Option<SurveyCell>> {
+    ov.get(&keys::survey_cell(key))
+        .map(|v| cells::decode(key, &v))
+        .transpose()
 }
 
 /// What one overlay's changes to the cells read once and write back once: survey cells' members and
@@ -221,7 +213,7 @@ fn add(ov: &mut Overlay<'_>, cache: &mut Cache, item: &Item) -> Result<()> {
                 .0
                 .insert(s.record, SurveyMember::of(s));
             let ck = keys::survey_cell(&key);
-            let cell = match read_survey_cell(ov, &key, &ck)? {
+            let cell = match read_survey_cell(ov, &key)? {
                 Some(mut c) => {
                     c.add(s);
                     c
@@ -251,7 +243,7 @@ fn remove(ov: &mut Overlay<'_>, cache: &mut Cache, item: &Item) -> Result<()> {
             let key = survey_key(s);
             cache.members.cell(ov, &key)?.0.remove(&s.record);
             let ck = keys::survey_cell(&key);
-            let old = read_survey_cell(ov, &key, &ck)?;
+            let old = read_survey_cell(ov, &key)?;
             let is = |p: Option<pf::Pick>| p.is_some_and(|p| p.record == s.record);
             let cell = match old {
                 Some(mut c)

@@ -25,6 +25,9 @@ const PACKED: u8 = 0;
 /// Older keys converted per atomic batch at open (whole groups, so a batch may hold more).
 const CONVERT_BATCH: usize = 20_000;
 
+/// A report cell as the older layout stored it: its key, the cell and its members (sorted).
+type ReportValue = (ReportKey, ReportCell, Vec<ReportMember>);
+
 /// A group: a year, the commune recorded and a status byte.
 pub type Group = (u16, String, u8);
 
