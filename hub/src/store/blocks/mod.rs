@@ -17,9 +17,13 @@
 //! links from the entries.
 //!
 //! A block value is deflated when that is smaller (bodies repeat units and field shapes): its two
-//! links as they are, then the byte [`DEFLATED`] where a plain value has its entry count, then the
-//! rest deflated (see [`DEFLATED`] for why no plain value can be mistaken for one). Both forms read;
-//! a store written before deflating needs no conversion.
+//! links as they are, then the byte [`DEFLATED_DICT`] where a plain value has its entry count, then
+//! the rest deflated with [`DICTIONARY`] preset (see [`DEFLATED`] for why no plain value can be
+//! mistaken for one). Sixteen entries are too few for deflate to learn a note's words before the
+//! block ends; the dictionary gives it the words of the provincial plans (`dictionary.txt`, made by
+//! `make_dictionary.py` from the seed plans), −12% of the blocks' bytes (BENCHMARKS.md). Values
+//! deflated without it ([`DEFLATED`], written before) and plain values still read; a store written
+//! before needs no conversion.
 //!
 //! A store of the older layout (`e author seq` → the whole entry, `l author seq` → its link) is
 //! converted at open, one author per atomic batch (its blocks written, its `e` and `l` keys removed),
@@ -66,31 +70,46 @@ const MARK_AT: usize = 64;
 /// has 0xFF at byte 64, and a plain block is never shorter than 65 bytes.
 pub const DEFLATED: u8 = 0xFF;
 
+/// The byte at [`MARK_AT`] of a value deflated with [`DICTIONARY`] preset: 254, which as the first
+/// byte of a varint announces a u128, refused for a u64 (see [`DEFLATED`]), so no plain block has it.
+pub const DEFLATED_DICT: u8 = 0xFE;
+
+/// The preset dictionary of [`DEFLATED_DICT`] values: every word of the seed plans, the most
+/// frequent last. It must never change (a test pins its hash): blocks on disk inflate with it.
+pub const DICTIONARY: &[u8] = include_bytes!("dictionary.txt");
+
 /// Deflated bytes inflate to at most this (a plain block longer than a frame does not decode anyway):
 /// a corrupt value cannot make a read allocate without bound.
 const MAX_INFLATED: u64 = wire::MAX_FRAME as u64;
 
 impl Block {
-    /// Decodes a block value, plain or deflated.
+    /// Decodes a block value, plain or deflated (with or without the dictionary).
     pub fn decode(v: &[u8]) -> Result<Block> {
-        if v.get(MARK_AT) != Some(&DEFLATED) {
-            return dec("entry block", v);
-        }
-        use std::io::Read;
+        let dictionary = match v.get(MARK_AT) {
+            Some(&DEFLATED_DICT) => DICTIONARY,
+            Some(&DEFLATED) => &[],
+            _ => return dec("entry block", v),
+        };
         let mut plain = v[..MARK_AT].to_vec();
-        let mut r = flate2::read::DeflateDecoder::new(&v[MARK_AT + 1..]).take(MAX_INFLATED + 1);
-        r.read_to_end(&mut plain)
+        inflate(&v[MARK_AT + 1..], dictionary, &mut plain)
             .map_err(|e| Error::Corrupt(format!("entry block does not inflate: {e}")))?;
-        if plain.len() as u64 > MAX_INFLATED + MARK_AT as u64 {
-            return Err(Error::Corrupt("entry block inflates past a frame".into()));
-        }
         dec("entry block", &plain)
     }
 
-    /// Encodes it as the value of its key: deflated when that is smaller.
+    /// Encodes it as the value of its key: deflated with the dictionary when that is smaller.
     pub fn encode(&self) -> Vec<u8> {
+        self.encode_with(DEFLATED_DICT, DICTIONARY)
+    }
+
+    /// Encodes it deflated without the dictionary when that is smaller, as stores did before it
+    /// (tests of older stores).
+    pub fn encode_undictionaried(&self) -> Vec<u8> {
+        self.encode_with(DEFLATED, &[])
+    }
+
+    fn encode_with(&self, mark: u8, dictionary: &[u8]) -> Vec<u8> {
         let plain = wire::encode(self);
-        match deflate(&plain) {
+        match deflate(&plain, mark, dictionary) {
             Some(d) if d.len() < plain.len() => d,
             _ => plain,
         }
@@ -156,16 +175,58 @@ impl Stored {
     }
 }
 
-/// A plain block value deflated: its links, [`DEFLATED`], the rest deflated.
-fn deflate(plain: &[u8]) -> Option<Vec<u8>> {
-    use std::io::Write;
+/// A plain block value deflated: its links, `mark`, the rest deflated with `dictionary` preset
+/// (none when empty).
+fn deflate(plain: &[u8], mark: u8, dictionary: &[u8]) -> Option<Vec<u8>> {
+    use flate2::{Compress, Compression, FlushCompress, Status};
     let rest = plain.get(MARK_AT..)?;
-    let mut out = Vec::with_capacity(plain.len());
+    let mut out = Vec::with_capacity(plain.len() + 64);
     out.extend_from_slice(&plain[..MARK_AT]);
-    out.push(DEFLATED);
-    let mut w = flate2::write::DeflateEncoder::new(out, flate2::Compression::default());
-    w.write_all(rest).ok()?;
-    w.finish().ok()
+    out.push(mark);
+    let mut c = Compress::new(Compression::default(), false);
+    if !dictionary.is_empty() {
+        c.set_dictionary(dictionary).ok()?;
+    }
+    loop {
+        let read = usize::try_from(c.total_in()).ok()?;
+        out.reserve(256);
+        if c.compress_vec(&rest[read..], &mut out, FlushCompress::Finish)
+            .ok()?
+            == Status::StreamEnd
+        {
+            return Some(out);
+        }
+    }
+}
+
+/// Inflates a raw deflate stream made with `dictionary` preset (none when empty) onto `out`, which
+/// it may grow by at most [`MAX_INFLATED`]: a corrupt value cannot make a read allocate without
+/// bound, nor loop.
+fn inflate(data: &[u8], dictionary: &[u8], out: &mut Vec<u8>) -> std::result::Result<(), String> {
+    use flate2::{Decompress, FlushDecompress, Status};
+    let mut d = Decompress::new(false);
+    if !dictionary.is_empty() {
+        d.set_dictionary(dictionary).map_err(|e| e.to_string())?;
+    }
+    let start = out.len();
+    loop {
+        let (read, wrote) = (d.total_in(), d.total_out());
+        if wrote > MAX_INFLATED {
+            return Err("it inflates past a frame".into());
+        }
+        // Room for what is left of the bound, growing as the output does.
+        let left = usize::try_from(MAX_INFLATED + 1 - wrote).unwrap_or(usize::MAX);
+        out.reserve_exact(left.min((out.len() - start).max(4096)));
+        let at = usize::try_from(read).map_err(|e| e.to_string())?;
+        match d.decompress_vec(&data[at..], out, FlushDecompress::Finish) {
+            Ok(Status::StreamEnd) if d.total_out() <= MAX_INFLATED => return Ok(()),
+            Ok(_) if (d.total_in(), d.total_out()) == (read, wrote) => {
+                return Err(format!("it ends early, after {} bytes", out.len() - start));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
 
 /// The block number holding `seq` (≥ 1).

@@ -79,29 +79,93 @@ fn entries_span_blocks_and_links_are_derived() {
     assert!(crate::verify::run(&h, &mut |_| {}).unwrap().ok);
 }
 
-#[test]
-fn blocks_are_deflated_plain_ones_still_read_and_a_corrupt_one_is_an_error() {
-    let k = Keypair::generate();
-    let a = k.author();
-    let mut link = chain::genesis(&a);
+/// A block of `BLOCK` entries made by `entry(seq)`, kept as an office's are (sealed by a head
+/// signature, none of their own).
+fn block_of_entries(k: &Keypair, entry: impl Fn(&Keypair, u64) -> Entry) -> Block {
+    let mut link = chain::genesis(&k.author());
     let mut b = Block {
         start: link,
         end: link,
         items: vec![],
     };
     for s in 1..=BLOCK {
-        let e = outlet(&k, s);
+        let e = entry(k, s);
         link = chain::link_of(&link, &e);
-        // As an office's entries are kept: sealed by a head signature, none of their own.
         b.items.push(Stored {
             sig: None,
             ..Stored::of(&e)
         });
         b.end = link;
     }
+    b
+}
+
+/// A market survey with a clerk's note in the plans' words (the surveys' free text is most of a
+/// block's bytes).
+fn survey(k: &Keypair, seq: u64) -> Entry {
+    const NOTES: &[&str] = &[
+        "Tiểu thương vẫn sử dụng túi ni lông khó phân hủy, ban quản lý chợ đã tuyên truyền.",
+        "Người bán hàng chuyển sang túi giấy và túi vải thân thiện với môi trường.",
+        "",
+        "Chợ thực hiện phân loại rác thải tại nguồn, giảm sử dụng sản phẩm nhựa dùng một lần.",
+    ];
+    let outlet = Dot {
+        author: k.author(),
+        seq: 1,
+    };
+    k.sign_entry(
+        seq,
+        Hlc(seq),
+        Op::Record(Body::MarketSurvey(baobi_proto::wire::MarketSurvey {
+            outlet,
+            unit: "30226".into(),
+            date: baobi_proto::wire::Date(20240300 + seq as u32),
+            year: 2024,
+            round: baobi_proto::wire::Round::Annual,
+            vendors_total: 120 + seq as u32,
+            vendors_surveyed: 40,
+            nonbio_g_per_day: 9_000 + 7 * seq as u32,
+            eco_g_per_day: None,
+            vendors_nonbio: 25,
+            vendors_alternatives: Some(9),
+            operating_days: Some(30),
+            reduction_model: seq.is_multiple_of(2),
+            notes: NOTES[seq as usize % NOTES.len()].into(),
+        })),
+    )
+}
+
+#[test]
+fn the_dictionary_is_pinned_and_shrinks_blocks_of_surveys() {
+    use sha2::Digest;
+    // Blocks on disk inflate with these exact bytes: a new dictionary needs a new mark.
+    let hash = sha2::Sha256::digest(DICTIONARY);
+    assert_eq!(
+        data_encoding::HEXLOWER.encode(&hash),
+        "ce5d86194896b709d165f058b54dc6d469bf0b8db3ac31a9f62afc9c55f2a73d"
+    );
+    let text = std::str::from_utf8(DICTIONARY).unwrap();
+    assert!(unicode_normalization::is_nfc(text));
+    assert!(DICTIONARY.len() <= 32 * 1024, "deflate reaches 32 KiB back");
+    let b = block_of_entries(&Keypair::generate(), survey);
+    let (with, without) = (b.encode(), b.encode_undictionaried());
+    assert_eq!((with[MARK_AT], without[MARK_AT]), (DEFLATED_DICT, DEFLATED));
+    assert!(
+        with.len() < without.len(),
+        "{} with the dictionary, {} without",
+        with.len(),
+        without.len()
+    );
+    assert_eq!(Block::decode(&with).unwrap(), b);
+    assert_eq!(Block::decode(&without).unwrap(), b);
+}
+
+#[test]
+fn blocks_are_deflated_older_forms_still_read_and_a_corrupt_one_is_an_error() {
+    let b = block_of_entries(&Keypair::generate(), outlet);
     let plain = b.encode_plain();
     let v = b.encode();
-    assert_eq!(v[MARK_AT], DEFLATED);
+    assert_eq!(v[MARK_AT], DEFLATED_DICT);
     assert!(
         v.len() * 3 < plain.len() * 2,
         "{} of {}",
@@ -109,16 +173,25 @@ fn blocks_are_deflated_plain_ones_still_read_and_a_corrupt_one_is_an_error() {
         plain.len()
     );
     assert_eq!(Block::decode(&v).unwrap(), b);
+    let older = b.encode_undictionaried();
+    assert_eq!(older[MARK_AT], DEFLATED);
+    assert_eq!(
+        Block::decode(&older).unwrap(),
+        b,
+        "deflated before the dictionary"
+    );
     assert_eq!(
         Block::decode(&plain).unwrap(),
         b,
         "a plain value still reads"
     );
-    assert!(plain[MARK_AT] <= 250 && plain[MARK_AT] != DEFLATED);
-    // The byte can never start a varint, so a plain block with it there does not decode.
-    let mut bad = plain.clone();
-    bad[MARK_AT] = DEFLATED;
-    assert!(wire::decode::<Block>(&bad).is_err());
+    assert!(plain[MARK_AT] <= 250);
+    // Neither mark can start a varint, so a plain block with one there does not decode.
+    for mark in [DEFLATED, DEFLATED_DICT] {
+        let mut bad = plain.clone();
+        bad[MARK_AT] = mark;
+        assert!(wire::decode::<Block>(&bad).is_err());
+    }
     // A block too small to gain is kept plain.
     let one = Block {
         start: [0xFF; 32],
@@ -128,30 +201,28 @@ fn blocks_are_deflated_plain_ones_still_read_and_a_corrupt_one_is_an_error() {
     assert_eq!(one.encode(), one.encode_plain());
     assert_eq!(Block::decode(&one.encode()).unwrap(), one);
     // Corrupt deflated values: clean errors, never a panic.
-    let mut cases = vec![
-        v[..MARK_AT + 1].to_vec(),
-        v[..v.len() / 2].to_vec(),
-        [&v[..MARK_AT + 1], &[0xAB; 40][..]].concat(),
-    ];
-    let mut flipped = v.clone();
-    let last = flipped.len() - 3;
-    flipped[last] ^= 0x5A;
-    cases.push(flipped);
-    // Inflates fine but to bytes that are not a block.
-    let mut junk = v[..MARK_AT].to_vec();
-    junk.push(DEFLATED);
-    let mut w = flate2::write::DeflateEncoder::new(junk, flate2::Compression::default());
-    std::io::Write::write_all(&mut w, &[0xFE; 100]).unwrap();
-    cases.push(w.finish().unwrap());
-    // A bomb: inflates past a frame.
-    let mut bomb = v[..MARK_AT].to_vec();
-    bomb.push(DEFLATED);
-    let mut w = flate2::write::DeflateEncoder::new(bomb, flate2::Compression::best());
-    let zeros = vec![0u8; 1 << 20];
-    for _ in 0..5 {
-        std::io::Write::write_all(&mut w, &zeros).unwrap();
+    let links = &plain[..MARK_AT];
+    let mut cases = vec![];
+    for v in [&v, &older] {
+        cases.push(v[..MARK_AT + 1].to_vec());
+        cases.push(v[..v.len() / 2].to_vec());
+        cases.push([&v[..MARK_AT + 1], &[0xAB; 40][..]].concat());
+        let mut flipped = v.clone();
+        let last = flipped.len() - 3;
+        flipped[last] ^= 0x5A;
+        cases.push(flipped);
     }
-    cases.push(w.finish().unwrap());
+    // Deflated with the dictionary but marked as without it (or the dictionary changed).
+    let mut swapped = v.clone();
+    swapped[MARK_AT] = DEFLATED;
+    cases.push(swapped);
+    for (mark, dictionary) in [(DEFLATED, &[][..]), (DEFLATED_DICT, DICTIONARY)] {
+        // Inflates fine but to bytes that are not a block.
+        cases.push(deflate(&[links, &[0xFE; 100]].concat(), mark, dictionary).unwrap());
+        // A bomb: inflates past a frame.
+        let zeros = vec![0u8; 5 << 20];
+        cases.push(deflate(&[links, &zeros].concat(), mark, dictionary).unwrap());
+    }
     for (i, c) in cases.iter().enumerate() {
         match Block::decode(c) {
             Err(Error::Corrupt(_)) => {}
@@ -161,7 +232,7 @@ fn blocks_are_deflated_plain_ones_still_read_and_a_corrupt_one_is_an_error() {
 }
 
 #[test]
-fn a_store_of_plain_blocks_reads_and_verifies() {
+fn a_store_of_older_blocks_reads_and_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let h = hub(tmp.path());
     let k = Keypair::generate();
@@ -169,14 +240,19 @@ fn a_store_of_plain_blocks_reads_and_verifies() {
     let es: Vec<Entry> = (1..=40).map(|s| outlet(&k, s)).collect();
     merge_entries(&h, &a, &k, &es).unwrap().unwrap();
     let log = log_of(&h, &k.author());
-    // As a store written before blocks were deflated.
+    // As stores written before blocks were deflated, and before the dictionary: both forms.
     let t = h.tree();
-    let mut n = 0;
+    let mut n = 0u32;
     for kv in t.scan_prefix([b'B']) {
         let (key, v) = kv.unwrap();
-        if v.get(MARK_AT) == Some(&DEFLATED) {
-            t.insert(key, Block::decode(&v).unwrap().encode_plain())
-                .unwrap();
+        if v.get(MARK_AT) == Some(&DEFLATED_DICT) {
+            let b = Block::decode(&v).unwrap();
+            let older = if n.is_multiple_of(2) {
+                b.encode_plain()
+            } else {
+                b.encode_undictionaried()
+            };
+            t.insert(key, older).unwrap();
             n += 1;
         }
     }
@@ -190,7 +266,7 @@ fn a_store_of_plain_blocks_reads_and_verifies() {
         .get(keys::block(&k.author(), block_of(45)))
         .unwrap()
         .unwrap();
-    assert_eq!(last[MARK_AT], DEFLATED);
+    assert_eq!(last[MARK_AT], DEFLATED_DICT);
     assert_eq!(h.entries(&k.author(), 1, 45, 100).unwrap().len(), 45);
 }
 
