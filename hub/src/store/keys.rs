@@ -18,7 +18,7 @@ pub const PREFIXES: &[(u8, &str)] = &[
     (b'u', "units (derived)"),
     (b'w', "review decisions by record (derived)"),
     (b'p', "the plan in force (derived)"),
-    (b'i', "indicator facts: facilities, survey and report cells, their members (derived, cells mirrored in memory)"),
+    (b'i', "indicator facts: facilities, report cells, the survey and report cells' members (derived; cells mirrored in memory, survey cells computed from their members)"),
     (b'a', "agents"),
     (b'f', "certificate fingerprints"),
     (b't', "enrollment tokens"),
@@ -179,8 +179,9 @@ pub fn link(author: &AuthorId, seq: u64) -> Vec<u8> {
 pub fn head(author: &AuthorId, seq: u64) -> Vec<u8> {
     dotkey(b'h', author, seq)
 }
-/// `i 0`: every indicator cell (facilities, survey cells, report cells): what the mirror loads.
-pub const FACT_CELLS: [u8; 2] = [b'i', 0];
+/// What the mirror of the indicator cells loads, and each commit's writes under it: the cells `i 0`
+/// (facilities, report cells) and the survey cells' members `i 1 S`, which give the survey cells.
+pub const FACT_CELLS: [&[u8]; 2] = [&[b'i', 0], &[b'i', 1, b'S']];
 /// `i 0 F author seq` → a facility's [`baobi_proto::indicators::Facility`].
 pub fn fact_facility(id: &Dot) -> Vec<u8> {
     let mut k = vec![b'i', 0, b'F'];
@@ -207,8 +208,8 @@ fn report_cell_key(top: u8, key: &baobi_proto::facts::ReportKey) -> Vec<u8> {
     k.push(key.3);
     k
 }
-/// `i 0 S outlet year status` → a survey cell ([`baobi_proto::facts::SurveyCell`], packed: see
-/// `store/facts/cells.rs`).
+/// `i 0 S outlet year status` → a survey cell ([`baobi_proto::facts::SurveyCell`]): the older
+/// layout, removed at open (the cell is derived from its members: `store/facts/mod.rs`).
 pub fn survey_cell(key: &baobi_proto::facts::SurveyKey) -> Vec<u8> {
     survey_cell_key(0, key)
 }

@@ -149,7 +149,7 @@ impl Hub {
         b.insert(keys::meta(plain::META_PLAIN), &b"1"[..]);
         b.insert(keys::meta(facts::META_MEMBERS), &b"1"[..]);
         b.insert(keys::meta(outlet_years::META), &b"1"[..]);
-        b.insert(keys::meta(facts::META_CELLS), &b"1"[..]);
+        b.insert(keys::meta(facts::META_CELLS_DERIVED), &b"1"[..]);
         b.insert(keys::meta(facts::META_REPORTS), &b"1"[..]);
         b.insert(keys::meta(facts::META_MEMBER_UNITS), &b"1"[..]);
         b.insert(keys::meta("cert"), cert_der.clone());
@@ -345,7 +345,7 @@ impl Hub {
             if k.first() == Some(&b'g') {
                 groups.push(GroupWrite::decode(k.clone(), v.as_deref())?);
             }
-            if k.starts_with(&keys::FACT_CELLS) {
+            if keys::FACT_CELLS.iter().any(|p| k.starts_with(p)) {
                 cells.push(facts::CellWrite::decode(&k, v.as_deref())?);
             }
             match v {

@@ -1,5 +1,6 @@
 //! Rewriting the values of one prefix in a newer encoding at open, the same way for every derived
-//! value whose encoding changed (outlet-years, survey cells, survey members): keys per atomic batch,
+//! value whose encoding changed (outlet-years, survey members), or removing them when a newer layout
+//! derives them (survey cells): keys per atomic batch,
 //! then a meta key that says it is done, then a flush. The newer encoding must tell itself apart from
 //! the older one, so a crash between batches leaves both kinds, both read, and the next open goes on.
 //! Also the two pieces every packed value uses: a table of distinct items and a checked index into it.
@@ -19,6 +20,31 @@ pub(crate) fn values(
     what: &str,
     newer: impl Fn(&[u8], &[u8]) -> Result<Option<Vec<u8>>>,
 ) -> Result<u64> {
+    let n = changed(db, prefix, meta, |k, v| Ok(newer(k, v)?.map(Some)))?;
+    if n > 0 {
+        tracing::info!(values = n, "{what} rewritten in the newer encoding");
+    }
+    Ok(n)
+}
+
+/// Removes every key under `prefix` (values a newer layout derives instead of storing), in the same
+/// batches, then sets meta `meta` and flushes; nothing when `meta` is set. Returns how many.
+pub(crate) fn removed(db: &sled::Tree, prefix: &[u8], meta: &str, what: &str) -> Result<u64> {
+    let n = changed(db, prefix, meta, |_, _| Ok(Some(None)))?;
+    if n > 0 {
+        tracing::info!(values = n, "{what} removed: derived, no longer stored");
+    }
+    Ok(n)
+}
+
+/// Each key under `prefix` that `change` changes (`Some(None)`: removed), per atomic batch of
+/// [`BATCH`], then meta `meta` set in the last batch and a flush.
+fn changed(
+    db: &sled::Tree,
+    prefix: &[u8],
+    meta: &str,
+    change: impl Fn(&[u8], &[u8]) -> Result<Option<Option<Vec<u8>>>>,
+) -> Result<u64> {
     if db.get(keys::meta(meta))?.is_some() {
         return Ok(0);
     }
@@ -27,10 +53,11 @@ pub(crate) fn values(
     let mut n = 0usize;
     for kv in db.scan_prefix(prefix) {
         let (k, v) = kv?;
-        let Some(nv) = newer(&k, &v)? else {
-            continue;
-        };
-        b.insert(k, nv);
+        match change(&k, &v)? {
+            None => continue,
+            Some(Some(nv)) => b.insert(k, nv),
+            Some(None) => b.remove(k),
+        }
         n += 1;
         if n == BATCH {
             db.apply_batch(std::mem::take(&mut b))?;
@@ -42,9 +69,6 @@ pub(crate) fn values(
     db.apply_batch(b)?;
     total += n as u64;
     db.flush()?;
-    if total > 0 {
-        tracing::info!(values = total, "{what} rewritten in the newer encoding");
-    }
     Ok(total)
 }
 

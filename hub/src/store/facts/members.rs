@@ -436,4 +436,30 @@ mod tests {
             },
         );
     }
+
+    #[test]
+    fn a_store_that_kept_survey_cells_has_them_removed_at_open() {
+        let prefix = [b'i', 1, b'S'];
+        let cell_key = |k: &[u8]| {
+            let mut c = k.to_vec();
+            c[1] = 0;
+            c
+        };
+        crate::testkit::converted_at_open(
+            &prefix,
+            super::super::META_CELLS_DERIVED,
+            9, // three outlets, three years, all submitted
+            |k, v, b| {
+                // Each cell beside its members, as its first plain encoding kept it.
+                let key = survey_key_at(&k[3..]).unwrap();
+                let cell = SurveyCell::of(&Members::decode(v).unwrap().surveys(&key).unwrap());
+                b.insert(cell_key(k), wire::encode(&(key, cell.unwrap())));
+            },
+            |db| {
+                // The first cell removed, as a batch before a crash would have.
+                let first = db.scan_prefix([b'i', 0, b'S']).next().unwrap().unwrap().0;
+                db.remove(first).unwrap();
+            },
+        );
+    }
 }

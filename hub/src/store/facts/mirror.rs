@@ -1,5 +1,6 @@
-//! The indicator cells (`i 0 …`) mirrored in memory, like the totals groups: loaded at open, changed
-//! only after a commit is durable, reloaded after a failed one (split from `facts/mod.rs`).
+//! The indicator cells mirrored in memory, like the totals groups: loaded at open (the cells under
+//! `i 0`, and each survey cell computed from its members under `i 1 S`), changed only after a commit
+//! is durable, reloaded after a failed one (split from `facts/mod.rs`).
 
 use baobi_proto::facts::Facts;
 
@@ -11,7 +12,7 @@ struct Inner {
     stale: bool,
 }
 
-/// The `i 0` cells in memory.
+/// The indicator cells in memory.
 #[derive(Debug, Default)]
 pub struct FactsMirror {
     inner: RwLock<Inner>,
@@ -19,7 +20,7 @@ pub struct FactsMirror {
 
 pub(super) fn scan(tree: &sled::Tree) -> Result<Facts> {
     let mut f = Facts::default();
-    for kv in tree.scan_prefix(keys::FACT_CELLS) {
+    for kv in keys::FACT_CELLS.iter().flat_map(|p| tree.scan_prefix(p)) {
         let (k, v) = kv?;
         CellWrite::decode(&k, Some(&v))?.apply(&mut f, None);
     }

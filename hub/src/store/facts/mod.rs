@@ -3,13 +3,14 @@
 //!
 //! `Hub::commit` calls [`maintain`] on the overlay before writing it: every record whose state or
 //! review decisions the batch changes (its `r` or `w` key is written) has its old item (from the tree,
-//! which still holds the state before the batch) taken out of its cells and its new item (through the
-//! overlay) put in. A cell is changed in place when an item joins it or when one that is none of its
-//! extremes leaves; otherwise it is recomputed from its members (a survey cell's are one value under
-//! `i 1 …`, see `members.rs`; a report cell's are in its year, commune and status's value, see
-//! `reports.rs`; survey cell values are packed, see `cells.rs`). The cells (`i 0 …`) are
-//! mirrored in memory (`mirror.rs`). A store made before these keys existed has them built once at
-//! open ([`rebuild`]; meta `facts` records that they are complete).
+//! which still holds the state before the batch) taken out of its cell's members and its new item
+//! (through the overlay) put in. A survey cell's members are one value under `i 1 S` (`members.rs`);
+//! a report cell's are in its year, commune and status's value under `i 0 T` (`reports.rs`);
+//! facilities are `i 0 F`. No cell is stored that its members give (issue 13 goal 3): the mirror
+//! (`mirror.rs`) holds every cell in memory, computed from the members as it loads them at open and
+//! as each commit writes them. A store made before these keys existed has them built once at open
+//! ([`rebuild`]; meta `facts` records that they are complete); one made while survey cells were
+//! stored (`i 0 S`) has them removed ([`convert_cells`]).
 
 use baobi_proto::facts::{
     self as pf, report_of, survey_key, Facts, Item, ReportCell, ReportKey, ReportMember,
@@ -19,13 +20,10 @@ use baobi_proto::indicators::{Facility, Survey};
 
 use super::*;
 
-mod cells;
 mod members;
 mod mirror;
 mod reports;
 
-pub(crate) use cells::convert as convert_cells;
-pub use cells::META_CELLS;
 pub(crate) use reports::convert as convert_reports;
 pub use reports::META_REPORTS;
 
@@ -38,12 +36,22 @@ pub use mirror::FactsMirror;
 /// The meta key set once the `i` keys hold every record's facts.
 pub const META_FACTS: &str = "facts";
 
+/// The meta key set once no survey cell is stored (`i 0 S`): each is derived from its members.
+pub const META_CELLS_DERIVED: &str = "facts_cells_derived";
+
+/// Removes the survey cells a store made before [`META_CELLS_DERIVED`] kept (`i 0 S`), at open
+/// (`store/repack.rs`): they are a function of the members beside them (`i 1 S`), which the mirror
+/// reads instead.
+pub(crate) fn convert_cells(db: &sled::Tree) -> Result<u64> {
+    super::repack::removed(db, &[b'i', 0, b'S'], META_CELLS_DERIVED, "survey cells")
+}
+
 /// A change to one cell key, decoded before its batch is written (none: deleted).
 #[derive(Debug, Clone)]
 pub enum CellWrite {
     /// A facility.
     Facility(Dot, Option<Facility>),
-    /// A survey cell.
+    /// A survey cell (derived from its members' value).
     Survey(SurveyKey, Option<SurveyCell>),
     /// The report cells of a year, commune and status, by date (none: all deleted).
     Reports(reports::Group, Vec<(Date, ReportCell)>),
@@ -69,7 +77,8 @@ fn survey_key_at(b: &[u8]) -> Option<SurveyKey> {
 }
 
 impl CellWrite {
-    /// Decodes the write of `value` (none: a delete) at the cell key `key` (`i 0 …`).
+    /// Decodes the write of `value` (none: a delete) at the cell key `key` (`i 0 …`), or of a
+    /// survey cell's members (`i 1 S …`) as the cell they make.
     pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<CellWrite> {
         match key {
             [b'i', 0, b'F', rest @ ..] => {
@@ -79,10 +88,13 @@ impl CellWrite {
                     value.map(|v| dec("facility", v)).transpose()?,
                 ))
             }
-            [b'i', 0, b'S', rest @ ..] => {
+            [b'i', 1, b'S', rest @ ..] if rest.len() == 43 => {
                 let k = survey_key_at(rest).ok_or_else(|| bad(key))?;
-                let v = value.map(|v| cells::decode(&k, v)).transpose()?;
-                Ok(CellWrite::Survey(k, v))
+                let cell = match value {
+                    Some(v) => SurveyCell::of(&Members::decode(v)?.surveys(&k)?),
+                    None => None,
+                };
+                Ok(CellWrite::Survey(k, cell))
             }
             [b'i', 0, b'T', rest @ ..] => {
                 let Some(reports::KeyAt::Group(g)) = reports::key_at(rest) else {
@@ -181,12 +193,6 @@ fn record_in(
         .and_then(super::plain::of_entry))
 }
 
-fn read_survey_cell(ov: &mut Overlay<'_>, key: &SurveyKey) -> Result<Option<SurveyCell>> {
-    ov.get(&keys::survey_cell(key))
-        .map(|v| cells::decode(key, &v))
-        .transpose()
-}
-
 /// What one overlay's changes to the cells read once and write back once: survey cells' members and
 /// report groups.
 #[derive(Default)]
@@ -212,15 +218,6 @@ fn add(ov: &mut Overlay<'_>, cache: &mut Cache, item: &Item) -> Result<()> {
                 .cell(ov, &key)?
                 .0
                 .insert(s.record, SurveyMember::of(s));
-            let ck = keys::survey_cell(&key);
-            let cell = match read_survey_cell(ov, &key)? {
-                Some(mut c) => {
-                    c.add(s);
-                    c
-                }
-                None => SurveyCell::new(s),
-            };
-            ov.put(ck, cells::encode(&key, &cell));
         }
         Item::Campaign(_) => {}
     }
@@ -242,28 +239,6 @@ fn remove(ov: &mut Overlay<'_>, cache: &mut Cache, item: &Item) -> Result<()> {
         Item::Survey(s) => {
             let key = survey_key(s);
             cache.members.cell(ov, &key)?.0.remove(&s.record);
-            let ck = keys::survey_cell(&key);
-            let old = read_survey_cell(ov, &key)?;
-            let is = |p: Option<pf::Pick>| p.is_some_and(|p| p.record == s.record);
-            let cell = match old {
-                Some(mut c)
-                    if c.count > 1
-                        && !is(Some(c.first))
-                        && !is(c.first_baseline)
-                        && !is(Some(c.last))
-                        && !is(c.second)
-                        && s.date != c.min_date
-                        && s.date != c.max_date =>
-                {
-                    c.count -= 1;
-                    Some(c)
-                }
-                _ => SurveyCell::of(&cache.members.cell(ov, &key)?.surveys(&key)?),
-            };
-            match cell {
-                Some(c) => ov.put(ck, cells::encode(&key, &c)),
-                None => ov.del(ck),
-            }
         }
         Item::Campaign(_) => {}
     }
