@@ -153,12 +153,11 @@ impl Members {
     }
 
     /// The members as surveys of cell `key`.
-    pub fn surveys(&self, key: &SurveyKey) -> Result<Vec<Survey>> {
+    pub fn into_surveys(self, key: &SurveyKey) -> Result<Vec<Survey>> {
         self.0
-            .iter()
+            .into_iter()
             .map(|(record, m)| {
-                m.clone()
-                    .survey(key, *record)
+                m.survey(key, record)
                     .ok_or_else(|| Error::Corrupt(format!("survey cell status byte {}", key.2)))
             })
             .collect()
@@ -452,7 +451,7 @@ mod tests {
             |k, v, b| {
                 // Each cell beside its members, as its first plain encoding kept it.
                 let key = survey_key_at(&k[3..]).unwrap();
-                let cell = SurveyCell::of(&Members::decode(v).unwrap().surveys(&key).unwrap());
+                let cell = SurveyCell::of(&Members::decode(v).unwrap().into_surveys(&key).unwrap());
                 b.insert(cell_key(k), wire::encode(&(key, cell.unwrap())));
             },
             |db| {

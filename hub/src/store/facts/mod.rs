@@ -91,7 +91,7 @@ impl CellWrite {
             [b'i', 1, b'S', rest @ ..] if rest.len() == 43 => {
                 let k = survey_key_at(rest).ok_or_else(|| bad(key))?;
                 let cell = match value {
-                    Some(v) => SurveyCell::of(&Members::decode(v)?.surveys(&k)?),
+                    Some(v) => SurveyCell::of(&Members::decode(v)?.into_surveys(&k)?),
                     None => None,
                 };
                 Ok(CellWrite::Survey(k, cell))
@@ -343,7 +343,7 @@ pub fn outside(hub: &Hub, facts: &Facts) -> Result<Vec<Survey>> {
             if !pf::cell_may_be_outside(f, c) {
                 continue;
             }
-            for s in members::read(&hub.tree, key)?.surveys(key)? {
+            for s in members::read(&hub.tree, key)?.into_surveys(key)? {
                 if pf::outside_open_period(f, &s) {
                     out.push(s);
                 }
