@@ -103,7 +103,8 @@ impl Block {
 
     /// Encodes it deflated without the dictionary when that is smaller, as stores did before it
     /// (tests of older stores).
-    pub fn encode_undictionaried(&self) -> Vec<u8> {
+    #[cfg(test)]
+    pub(crate) fn encode_undictionaried(&self) -> Vec<u8> {
         self.encode_with(DEFLATED, &[])
     }
 

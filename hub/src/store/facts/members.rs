@@ -22,7 +22,7 @@ pub const META_MEMBERS: &str = "facts_members";
 const CONVERT_BATCH: usize = 20_000;
 
 /// The length of a members key (`i 1 S` outlet year status).
-const CELL_KEY: usize = 3 + 40 + 2 + 1;
+pub(super) const CELL_KEY: usize = 3 + 40 + 2 + 1;
 
 /// The members of one survey cell, by record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -439,11 +439,6 @@ mod tests {
     #[test]
     fn a_store_that_kept_survey_cells_has_them_removed_at_open() {
         let prefix = [b'i', 1, b'S'];
-        let cell_key = |k: &[u8]| {
-            let mut c = k.to_vec();
-            c[1] = 0;
-            c
-        };
         crate::testkit::converted_at_open(
             &prefix,
             super::super::META_CELLS_DERIVED,
@@ -452,7 +447,7 @@ mod tests {
                 // Each cell beside its members, as its first plain encoding kept it.
                 let key = survey_key_at(&k[3..]).unwrap();
                 let cell = SurveyCell::of(&Members::decode(v).unwrap().into_surveys(&key).unwrap());
-                b.insert(cell_key(k), wire::encode(&(key, cell.unwrap())));
+                b.insert(keys::survey_cell(&key), wire::encode(&(key, cell.unwrap())));
             },
             |db| {
                 // The first cell removed, as a batch before a crash would have.

@@ -88,7 +88,7 @@ impl CellWrite {
                     value.map(|v| dec("facility", v)).transpose()?,
                 ))
             }
-            [b'i', 1, b'S', rest @ ..] if rest.len() == 43 => {
+            [b'i', 1, b'S', rest @ ..] if key.len() == members::CELL_KEY => {
                 let k = survey_key_at(rest).ok_or_else(|| bad(key))?;
                 let cell = match value {
                     Some(v) => SurveyCell::of(&Members::decode(v)?.into_surveys(&k)?),
