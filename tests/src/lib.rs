@@ -17,10 +17,12 @@ use tempfile::TempDir;
 pub mod app;
 pub mod chromium;
 mod data;
+mod ports;
 pub mod raw;
 mod web;
 
 pub use data::*;
+pub use ports::*;
 pub use web::*;
 
 /// Path of a workspace binary built next to the running test executable.
@@ -128,9 +130,7 @@ impl Hub {
     /// `init --standby-of TOKEN --addr A` here, `A` a free loopback port it will serve on (offices'
     /// tokens name it). Not serving yet.
     pub fn standby_of(primary: &Hub) -> Hub {
-        let addr = std::net::UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("free port");
+        let addr = restartable_port();
         Hub::standby_of_at(primary, addr, addr)
     }
 
@@ -270,7 +270,8 @@ impl Hub {
         serde_json::from_str(&self.ok(&a)).expect("hub JSON")
     }
 
-    /// Starts `baobi-hub serve` on loopback (a free port the first time, the same port after).
+    /// Starts `baobi-hub serve` on loopback (a free port outside the ephemeral range the first time,
+    /// the same port after: see [`restartable_port`]).
     pub fn serve(&mut self) {
         self.serve_with(&[]);
     }
@@ -293,10 +294,7 @@ impl Hub {
     pub fn serve_with(&mut self, extra: &[&str]) {
         assert!(self.child.is_none(), "hub already serving");
         let http = extra.contains(&"--http");
-        let listen = self
-            .addr
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "127.0.0.1:0".into());
+        let listen = self.addr.unwrap_or_else(restartable_port).to_string();
         let mut child = Command::new(bin("baobi-hub"))
             .args(["serve", "--listen", &listen, "--data"])
             .arg(self.dir.path())

@@ -189,9 +189,7 @@ fn start_primary(seed: u64) -> (Hub, Link) {
 /// A standby of `primary`, following it every second, behind its own link (offices' tokens name
 /// the link).
 fn start_standby(primary: &Hub, seed: u64) -> (Hub, Link) {
-    let listen = std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("free port");
+    let listen = baobi_tests::restartable_port();
     let link = Link::start(listen, Profile::loopback(), seed ^ 0x5742);
     let mut hub = Hub::standby_of_at(primary, listen, link.addr());
     hub.serve_with(&["--follow-secs", "1"]);
@@ -224,9 +222,7 @@ fn start_daemon(o: &mut Office) {
 /// The district office (the second) becomes a relay on a port of its own, kept across restarts;
 /// the commune office (the third) adds it.
 fn start_relay(offices: &mut [Office]) {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("free port");
+    let port = baobi_tests::restartable_port();
     let district = &mut offices[1];
     district.daemon = true;
     district.daemon_args = vec!["--relay".into(), port.to_string()];

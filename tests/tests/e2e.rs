@@ -190,6 +190,10 @@ fn user_errors_name_the_field_and_save_nothing() {
 #[test]
 fn restarted_hub_and_agent_keep_everything() {
     let mut hub = Hub::start();
+    // The hub comes back on its port, so that port lies where no other test's port-0 socket can
+    // take it while the hub is down (CI once saw "Address already in use" on a restart).
+    let port = hub.addr.expect("serving").port();
+    assert!(port < baobi_tests::ephemeral_range().0, "{port}");
     let agent = hub.enroll_agent("30226");
     let market = agent.outlet("market", "Chợ Tân Thành", "30226", &[]);
     agent.market_survey(&market, "2025-03-12", "20", &[]);
