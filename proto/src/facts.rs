@@ -62,7 +62,7 @@ pub fn item(
     reviews: impl FnOnce(&Dot) -> Vec<ReviewState>,
     created: impl FnOnce(&Dot) -> Option<u64>,
 ) -> Option<Item> {
-    let w = rec.winner()?;
+    let w = rec.winning()?;
     let Value::Body(body) = &w.version.value else {
         return None;
     };
@@ -86,7 +86,13 @@ pub fn item(
             .find(|v| v.version.dot == rec.id)
             .map_or(w.version.hlc, |v| v.version.hlc),
     };
-    let status = status_of(&w.hash, &reviews(&rec.id));
+    // A record with no decision is submitted whatever its hash: hash only when there are some.
+    let reviews = reviews(&rec.id);
+    let status = if reviews.is_empty() {
+        ReviewStatus::Submitted
+    } else {
+        status_of(&RecordState::hash_of(w), &reviews)
+    };
     Some(match body {
         Body::Outlet(_) => return None,
         Body::MarketSurvey(s) => Item::Survey(Survey {

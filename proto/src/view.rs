@@ -85,6 +85,24 @@ fn node(v: &StoredVersion) -> Node<Version> {
     }
 }
 
+/// `node(v).hash()` without building the node: SHA3-256 of the superseded hashes in order, each
+/// once (the node's `BTreeSet`), then the encoded version. The merge hashes every version it
+/// adds; cloning each one into a node to do so cost as much as the hash.
+fn version_hash(v: &StoredVersion) -> VersionHash {
+    use tiny_keccak::{Hasher, Sha3};
+    let mut sha3 = Sha3::v256();
+    if v.supersedes.windows(2).all(|w| w[0] < w[1]) {
+        v.supersedes.iter().for_each(|c| sha3.update(c));
+    } else {
+        let set: std::collections::BTreeSet<&VersionHash> = v.supersedes.iter().collect();
+        set.into_iter().for_each(|c| sha3.update(c));
+    }
+    v.version.hash(&mut sha3);
+    let mut hash = [0u8; 32];
+    sha3.finalize(&mut hash);
+    hash
+}
+
 impl RecordState {
     /// An empty record.
     pub fn new(id: Dot) -> Self {
@@ -104,8 +122,13 @@ impl RecordState {
 
     /// Adds a version; false when it was already there.
     pub fn add(&mut self, v: StoredVersion) -> bool {
-        let h = node(&v).hash();
-        match self.versions.binary_search_by_key(&h, |x| node(x).hash()) {
+        // A record's first version needs no hash to be kept in hash order.
+        if self.versions.is_empty() {
+            self.versions.push(v);
+            return true;
+        }
+        let h = version_hash(&v);
+        match self.versions.binary_search_by_key(&h, version_hash) {
             Ok(_) => false,
             Err(i) => {
                 self.versions.insert(i, v);
@@ -131,7 +154,25 @@ impl RecordState {
 
     /// The head that stands for the record's value: the latest by (clock, dot).
     pub fn winner(&self) -> Option<Head> {
-        self.heads().into_iter().next()
+        self.winning().map(|v| Head {
+            hash: version_hash(v),
+            version: v.version.clone(),
+        })
+    }
+
+    /// The stored version of [`RecordState::winner`], found without hashing when no version
+    /// supersedes another (a record never corrected, the merge's common case): then every version
+    /// is a head, and the first of the latest by (clock, dot) in the hash order they are kept in is
+    /// the one `heads` puts first (its sort is stable over the register's hash order).
+    pub fn winning(&self) -> Option<&StoredVersion> {
+        if self.versions.iter().all(|v| v.supersedes.is_empty()) {
+            return self
+                .versions
+                .iter()
+                .min_by_key(|v| std::cmp::Reverse((v.version.hlc, v.version.dot)));
+        }
+        let w = self.heads().into_iter().next()?;
+        self.versions.iter().find(|v| version_hash(v) == w.hash)
     }
 
     /// The record's content as first written, when its creating entry is held.
@@ -144,7 +185,7 @@ impl RecordState {
 
     /// The hash of a stored version.
     pub fn hash_of(v: &StoredVersion) -> VersionHash {
-        node(v).hash()
+        version_hash(v)
     }
 }
 
@@ -171,7 +212,7 @@ pub struct Fact {
 
 impl Fact {
     fn of(rec: &RecordState) -> Option<Fact> {
-        let head = rec.winner()?;
+        let head = rec.winning()?;
         let Value::Body(body) = &head.version.value else {
             return None;
         };
@@ -657,3 +698,7 @@ impl MemTables {
         (status_of(&w.hash, list), r)
     }
 }
+
+#[cfg(test)]
+#[path = "view_tests.rs"]
+mod tests;
