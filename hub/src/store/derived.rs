@@ -101,6 +101,11 @@ pub struct Overlay<'a> {
     pub(super) err: Option<Error>,
     /// The entry blocks read or appended to (`blocks.rs`), written as keys at commit.
     pub(super) blocks: BTreeMap<(AuthorId, u64), super::blocks::Cached>,
+    /// Records as read or written through this overlay. A survey's merge reads its record and its
+    /// outlet's several times (the checks, the view, the facts); each read was a sled lookup, a
+    /// miss for a plain record, then a decode. Set by `put_record`; an absence is forgotten when
+    /// the record's entry is appended (a plain record is read from its entry).
+    pub(super) records: std::collections::HashMap<Dot, Option<RecordState>>,
 }
 
 impl<'a> Overlay<'a> {
@@ -111,6 +116,16 @@ impl<'a> Overlay<'a> {
             writes: BTreeMap::new(),
             err: None,
             blocks: BTreeMap::new(),
+            records: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Forgets that record `id` was read as absent, once its creating entry is appended (it is
+    /// now read from that entry). A record already held stays: `put_record` set it, or its row,
+    /// which reads take before the entry, holds it.
+    pub(super) fn forget_absent(&mut self, id: &Dot) {
+        if matches!(self.records.get(id), Some(None)) {
+            self.records.remove(id);
         }
     }
 
@@ -170,18 +185,23 @@ impl<'a> Overlay<'a> {
 
 impl Tables for Overlay<'_> {
     fn record(&mut self, id: &Dot) -> Option<RecordState> {
-        if let Some(r) = self.read("record", &keys::record(id)) {
-            return Some(r);
+        if let Some(r) = self.records.get(id) {
+            return r.clone();
         }
-        match self.entry(&id.author, id.seq) {
-            Ok(e) => e.as_ref().and_then(super::plain::of_entry),
-            Err(e) => {
-                self.err.get_or_insert(e);
-                None
+        let r = self.read("record", &keys::record(id)).or_else(|| {
+            match self.entry(&id.author, id.seq) {
+                Ok(e) => e.as_ref().and_then(super::plain::of_entry),
+                Err(e) => {
+                    self.err.get_or_insert(e);
+                    None
+                }
             }
-        }
+        });
+        self.records.insert(*id, r.clone());
+        r
     }
     fn put_record(&mut self, rec: &RecordState) {
+        self.records.insert(rec.id, Some(rec.clone()));
         let k = keys::record(&rec.id);
         if super::plain::is_plain(rec) {
             // Read from its entry (`plain.rs`); a record never becomes plain again once it has a row.

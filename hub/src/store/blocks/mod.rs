@@ -179,25 +179,36 @@ impl Stored {
 /// A plain block value deflated: its links, `mark`, the rest deflated with `dictionary` preset
 /// (none when empty).
 fn deflate(plain: &[u8], mark: u8, dictionary: &[u8]) -> Option<Vec<u8>> {
-    use flate2::{Compress, Compression, FlushCompress, Status};
+    use flate2::{Compress, FlushCompress, Status};
     let rest = plain.get(MARK_AT..)?;
     let mut out = Vec::with_capacity(plain.len() + 64);
     out.extend_from_slice(&plain[..MARK_AT]);
     out.push(mark);
-    let mut c = Compress::new(Compression::default(), false);
-    if !dictionary.is_empty() {
-        c.set_dictionary(dictionary).ok()?;
+    thread_local! {
+        // One compressor per thread, reset between blocks: making one per block (its window and
+        // hash tables allocated and zeroed) cost a sixth of the deflating.
+        static COMPRESS: std::cell::RefCell<Compress> =
+            std::cell::RefCell::new(Compress::new(flate2::Compression::default(), false));
     }
-    loop {
-        let read = usize::try_from(c.total_in()).ok()?;
-        out.reserve(256);
-        if c.compress_vec(&rest[read..], &mut out, FlushCompress::Finish)
-            .ok()?
-            == Status::StreamEnd
-        {
-            return Some(out);
-        }
-    }
+    COMPRESS.with_borrow_mut(|c| {
+        c.reset();
+        let done = (|| {
+            if !dictionary.is_empty() {
+                c.set_dictionary(dictionary).ok()?;
+            }
+            loop {
+                let read = usize::try_from(c.total_in()).ok()?;
+                out.reserve(256);
+                if c.compress_vec(&rest[read..], &mut out, FlushCompress::Finish)
+                    .ok()?
+                    == Status::StreamEnd
+                {
+                    return Some(());
+                }
+            }
+        })();
+        done.map(|()| out)
+    })
 }
 
 /// Inflates a raw deflate stream made with `dictionary` preset (none when empty) onto `out`, which
@@ -491,6 +502,7 @@ impl Overlay<'_> {
         }
         c.dirty = true;
         c.appended.get_or_insert(idx);
+        self.forget_absent(&e.dot());
         Ok(())
     }
 
@@ -512,6 +524,7 @@ impl Overlay<'_> {
         if c.block.items.len() == idx {
             c.block.items.push(Stored::of(e));
             c.appended.get_or_insert(idx);
+            self.forget_absent(&e.dot());
         }
     }
 

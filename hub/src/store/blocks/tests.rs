@@ -327,3 +327,30 @@ fn a_store_of_the_older_layout_is_converted_at_open() {
     let err = Hub::open(tmp.path()).unwrap_err();
     assert!(err.to_string().contains("chain link"), "{err}");
 }
+
+#[test]
+fn the_reused_compressor_deflates_as_a_new_one_would() {
+    use flate2::{Compress, Compression, FlushCompress};
+    let text = "Chợ Tân Thành: túi ni lông khó phân hủy, 60 tiểu thương được khảo sát. ".repeat(8);
+    let plain = [&[0x11u8; MARK_AT][..], text.as_bytes()].concat();
+    // Alternating with and without the dictionary, and after a large value, on one thread.
+    let zeros = [&[0x22u8; MARK_AT][..], &vec![0u8; 1 << 20]].concat();
+    let runs = [
+        (&plain, DEFLATED_DICT, DICTIONARY),
+        (&zeros, DEFLATED, &[][..]),
+        (&plain, DEFLATED, &[][..]),
+        (&plain, DEFLATED_DICT, DICTIONARY),
+    ];
+    for (i, (p, mark, dictionary)) in runs.into_iter().enumerate() {
+        let got = deflate(p, mark, dictionary).unwrap();
+        let mut c = Compress::new(Compression::default(), false);
+        if !dictionary.is_empty() {
+            c.set_dictionary(dictionary).unwrap();
+        }
+        let mut body = Vec::with_capacity(p.len() + 1024);
+        c.compress_vec(&p[MARK_AT..], &mut body, FlushCompress::Finish)
+            .unwrap();
+        let want = [&p[..=MARK_AT - 1], &[mark][..], &body].concat();
+        assert_eq!(got, want, "run {i}");
+    }
+}

@@ -178,14 +178,19 @@ fn item_of(
     Ok(pf::item(&rec, |_| reviews, |_| created))
 }
 
-/// A record as the tree under an overlay holds it (its row, or its creating entry alone).
+/// A record as the tree under an overlay holds it (its row, or its creating entry alone when the
+/// tree may hold that entry: `in_log`).
 fn record_in(
     tree: &sled::Tree,
     log: &mut super::blocks::Reader,
     id: &Dot,
+    in_log: bool,
 ) -> Result<Option<RecordState>> {
     if let Some(v) = tree.get(keys::record(id))? {
         return dec("record", &v).map(Some);
+    }
+    if !in_log {
+        return Ok(None);
     }
     Ok(log
         .entry(tree, id)?
@@ -266,14 +271,16 @@ pub fn maintain(ov: &mut Overlay<'_>) -> Result<()> {
         .filter(|k| matches!(k.first(), Some(b'r' | b'w')) && k.len() == 41)
         .filter_map(|k| dot_at(&k[1..]))
         .collect();
-    ids.extend(ov.created_here());
+    let created_here: BTreeSet<Dot> = ov.created_here().into_iter().collect();
+    ids.extend(&created_here);
     let mut log = super::blocks::Reader::default();
     let mut cache = Cache::default();
     for id in ids {
         let tree = ov.tree;
         // The creating entry never changes: the same for the old item and the new.
         let created = ov.created_ms(&id)?;
-        let old_rec = record_in(tree, &mut log, &id)?;
+        // A record created here has no entry in the tree to read it from (a row, at most).
+        let old_rec = record_in(tree, &mut log, &id, !created_here.contains(&id))?;
         let old = item_of(&id, old_rec, created, |k| {
             Ok(tree.get(k)?.map(|v| v.to_vec()))
         })?;
