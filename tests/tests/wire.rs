@@ -1,8 +1,9 @@
 //! What a no-change sync puts on the wire (issue 13, goal 5), seen by a counting UDP relay between
 //! the real `baobi-agent` and the real `baobi-hub`: no datagram above QUIC's 1,200-byte minimum
 //! either way (the hub probed the path MTU with datagrams of up to 1,452 bytes, most of the no-change
-//! sync's bytes), and the agent's close still reaches the hub although the agent no longer waits for
-//! its connection to drain before exiting.
+//! sync's bytes), the agent's close still reaches the hub although the agent no longer waits for
+//! its connection to drain before exiting, and an office that relays for no one syncs over one
+//! connection.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +23,9 @@ type Seen = (Instant, bool, usize);
 struct Relay {
     addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// The agent's addresses, in the order their first datagram came: one per QUIC connection, as
+    /// the agent opens each connection on an endpoint of its own.
+    agents: Arc<Mutex<Vec<SocketAddr>>>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -38,14 +42,21 @@ impl Relay {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let agent: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
+        let agents: Arc<Mutex<Vec<SocketAddr>>> = Arc::default();
         let (front2, back2) = (front.try_clone().unwrap(), back.try_clone().unwrap());
         let up = {
-            let (seen, stop, agent) = (seen.clone(), stop.clone(), agent.clone());
+            let (seen, stop, agent, agents) =
+                (seen.clone(), stop.clone(), agent.clone(), agents.clone());
             std::thread::spawn(move || {
                 let mut buf = vec![0u8; 65536];
                 while !stop.load(Ordering::SeqCst) {
                     if let Ok((n, from)) = front.recv_from(&mut buf) {
                         *agent.lock().unwrap() = Some(from);
+                        let mut a = agents.lock().unwrap();
+                        if !a.contains(&from) {
+                            a.push(from);
+                        }
+                        drop(a);
                         seen.lock().unwrap().push((Instant::now(), true, n));
                         let _ = back.send(&buf[..n]);
                     }
@@ -69,6 +80,7 @@ impl Relay {
         Relay {
             addr,
             seen,
+            agents,
             stop,
             threads: vec![up, down],
         }
@@ -76,6 +88,12 @@ impl Relay {
 
     fn clear(&self) {
         self.seen.lock().unwrap().clear();
+        self.agents.lock().unwrap().clear();
+    }
+
+    /// QUIC connections the agent opened through the relay since the last [`Relay::clear`].
+    fn connections(&self) -> usize {
+        self.agents.lock().unwrap().len()
     }
 
     fn seen(&self) -> Vec<Seen> {
@@ -135,4 +153,31 @@ fn a_no_change_sync_sends_no_datagram_above_the_quic_minimum_and_closes_cleanly(
         late.is_empty(),
         "the hub sent after the agent exited (its close did not arrive): {late:?}"
     );
+}
+
+/// An office that relays for no one syncs over one connection: the relay's question to the hub
+/// ("which offices may I carry?") cost every office a second handshake on every sync, doubling a
+/// no-change sync's bytes (3,843 to 7,691 B) and its round trips.
+#[test]
+fn an_office_that_is_no_relay_syncs_over_one_connection() {
+    let mut hub = Hub::init();
+    hub.serve();
+    let relay = Relay::start(hub.addr.expect("serving"));
+    let agent = hub.enroll_agent_at("30226", relay.addr);
+    relay.clear();
+    agent.ok(&["sync"]);
+    assert_eq!(relay.connections(), 1, "the first sync's connections");
+
+    relay.clear();
+    let report = agent.json(&["sync"]);
+    assert_eq!(report["up_to_date"], true, "not a no-change sync: {report}");
+    assert_eq!(relay.connections(), 1, "a no-change sync's connections");
+
+    // And a sync that sends: one market survey, as `drop.rs` records it.
+    let market = agent.outlet("market", "Chợ Tân Thành", "30226", &["--class", "3"]);
+    agent.market_survey(&market, "2025-06-20", "17.25", &[]);
+    relay.clear();
+    let report = agent.sync();
+    assert_eq!(report["sent"], 2, "the outlet and its survey: {report}");
+    assert_eq!(relay.connections(), 1, "a sync's connections");
 }

@@ -62,8 +62,17 @@ pub async fn fetch_offices(store: &Store) -> Result<Vec<AuthorId>, Error> {
 
 /// Forwards for every office the relay carries for that the hub lists and that needs it
 /// ([`super::needs_forward`]); errors are logged, one office's failure does not stop the others.
-/// An office the hub does not list (or that it refused) gets no connection.
+/// An office the hub does not list (or that it refused) gets no connection, and an office that has
+/// never served as a relay ([`super::serves`]) opens none at all: not even to ask the hub for its list.
 pub async fn forward_all(store: &Store) -> Vec<(AuthorId, Result<Forwarded, Error>)> {
+    match super::serves(store) {
+        Ok(true) => {}
+        Ok(false) => return vec![],
+        Err(e) => {
+            warn!(error = %e, "relay: store");
+            return vec![];
+        }
+    }
     match fetch_offices(store).await {
         Ok(list) => info!(
             offices = list.len(),

@@ -527,6 +527,12 @@ pub(crate) fn set_listen(store: &Store, addr: &str) -> store::Result<()> {
     store.flush()
 }
 
+/// Whether this office has served as a relay (`serve --relay` recorded where it listens): only then
+/// does its sync ask the hub which offices it carries and forward for them.
+pub fn serves(store: &Store) -> store::Result<bool> {
+    Ok(store.tree(PEER)?.contains_key(K_LISTEN)?)
+}
+
 fn rfc3339(ms: u64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
