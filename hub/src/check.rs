@@ -100,7 +100,7 @@ fn check_open_period(
             return Ok(());
         }
     }
-    let Some(o) = ov.record(&outlet) else {
+    let Some(o) = ov.record_ref(&outlet) else {
         return Ok(());
     };
     let fits = o.versions.iter().any(|v| match &v.version.value {

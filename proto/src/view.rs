@@ -349,7 +349,7 @@ pub trait Tables {
     /// A record's versions.
     fn record(&mut self, id: &Dot) -> Option<RecordState>;
     /// Stores a record's versions.
-    fn put_record(&mut self, rec: &RecordState);
+    fn put_record(&mut self, rec: RecordState);
     /// Facts of the surveys of one outlet in one year.
     fn outlet_year(&mut self, outlet: &Dot, year: u16) -> Vec<Fact>;
     /// Stores them (an empty slice deletes).
@@ -367,17 +367,9 @@ pub trait Tables {
         add: Option<&Fact>,
     ) -> (Option<Fact>, Option<Fact>) {
         let mut list = self.outlet_year(outlet, year);
-        let old = latest(&list).cloned();
-        if let Some(r) = remove {
-            list.retain(|f| f.record != r.record);
-        }
-        if let Some(a) = add {
-            list.push(a.clone());
-            list.sort_by_key(|f| f.order);
-        }
-        let new = latest(&list).cloned();
+        let swapped = swap_in(&mut list, remove, add);
         self.put_outlet_year(outlet, year, &list);
-        (old, new)
+        swapped
     }
     /// A group's counters (zero when absent).
     fn group(&mut self, key: &GroupKey) -> GroupTotals;
@@ -475,8 +467,8 @@ pub fn apply(t: &mut impl Tables, e: &Entry) -> Applied {
         },
     });
     if changed {
-        t.put_record(&rec);
         let after = Fact::of(&rec);
+        t.put_record(rec);
         if before != after {
             refact(t, before, after);
         }
@@ -508,6 +500,24 @@ fn apply_review(t: &mut impl Tables, r: &ReviewDecision, hlc: Hlc, dot: Dot) -> 
         record: Some(r.record),
         changed: true,
     }
+}
+
+/// [`Tables::swap_fact`] on one outlet-year's list of facts, kept in [`Fact::order`]: removes
+/// `remove` (by record), adds `add`, and returns the latest fact before and after.
+pub fn swap_in(
+    list: &mut Vec<Fact>,
+    remove: Option<&Fact>,
+    add: Option<&Fact>,
+) -> (Option<Fact>, Option<Fact>) {
+    let old = latest(list).cloned();
+    if let Some(r) = remove {
+        list.retain(|f| f.record != r.record);
+    }
+    if let Some(a) = add {
+        list.push(a.clone());
+        list.sort_by_key(|f| f.order);
+    }
+    (old, latest(list).cloned())
 }
 
 fn latest(facts: &[Fact]) -> Option<&Fact> {
@@ -613,8 +623,8 @@ impl Tables for MemTables {
     fn record(&mut self, id: &Dot) -> Option<RecordState> {
         self.records.get(id).cloned()
     }
-    fn put_record(&mut self, rec: &RecordState) {
-        self.records.insert(rec.id, rec.clone());
+    fn put_record(&mut self, rec: RecordState) {
+        self.records.insert(rec.id, rec);
     }
     fn outlet_year(&mut self, outlet: &Dot, year: u16) -> Vec<Fact> {
         self.outlet_years

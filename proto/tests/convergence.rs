@@ -119,7 +119,7 @@ impl Tables for ListTables {
     fn record(&mut self, id: &baobi_proto::Dot) -> Option<RecordState> {
         self.0.record(id)
     }
-    fn put_record(&mut self, rec: &RecordState) {
+    fn put_record(&mut self, rec: RecordState) {
         self.0.put_record(rec)
     }
     fn outlet_year(&mut self, outlet: &baobi_proto::Dot, year: u16) -> Vec<Fact> {

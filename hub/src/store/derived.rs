@@ -106,6 +106,18 @@ pub struct Overlay<'a> {
     /// miss for a plain record, then a decode. Set by `put_record`; an absence is forgotten when
     /// the record's entry is appended (a plain record is read from its entry).
     pub(super) records: std::collections::HashMap<Dot, Option<RecordState>>,
+    /// Outlet-years as read or written through this overlay, decoded, and whether written: a
+    /// merge swaps facts in the same outlet-year several times (each survey of the outlet that
+    /// year), and decoding and encoding its value each time was a tenth of the merge. Written
+    /// into `writes` by [`Overlay::settle`], once, before anything reads `writes`.
+    outlet_years: std::collections::HashMap<(Dot, u16), (Vec<Fact>, bool)>,
+    /// Totals groups as read or written through this overlay, and whether written: every survey
+    /// of a merge adjusts its group, a handful of keys read and written hundreds of times.
+    /// Written into `writes` by [`Overlay::settle`], as outlet-years are.
+    groups: std::collections::HashMap<GroupKey, (GroupTotals, bool)>,
+    /// Records the tree under the overlay was found to hold no row for (`r` key): `facts::maintain`
+    /// asks the tree again for the record as it was before the merge, a second miss per new record.
+    pub(super) rowless: std::collections::HashSet<Dot>,
 }
 
 impl<'a> Overlay<'a> {
@@ -117,7 +129,69 @@ impl<'a> Overlay<'a> {
             err: None,
             blocks: BTreeMap::new(),
             records: std::collections::HashMap::new(),
+            outlet_years: std::collections::HashMap::new(),
+            groups: std::collections::HashMap::new(),
+            rowless: std::collections::HashSet::new(),
         }
+    }
+
+    /// Record `id` as seen through the overlay, held from then on, without a copy (`Tables::record`
+    /// returns one).
+    pub(crate) fn record_ref(&mut self, id: &Dot) -> Option<&RecordState> {
+        if !self.records.contains_key(id) {
+            Tables::record(self, id);
+        }
+        self.records.get(id).and_then(Option::as_ref)
+    }
+
+    /// Record `id` as seen through the overlay, taken out of the records held (no copy); give it
+    /// back with [`Overlay::give_back`].
+    pub(super) fn take_record(&mut self, id: &Dot) -> Option<RecordState> {
+        self.record_ref(id);
+        self.records.remove(id).flatten()
+    }
+
+    /// Holds again a record [`Overlay::take_record`] took.
+    pub(super) fn give_back(&mut self, id: Dot, rec: Option<RecordState>) {
+        self.records.insert(id, rec);
+    }
+
+    /// Writes the outlet-years and groups put through the overlay into `writes`, encoded (an empty
+    /// one is a delete). `commit` and [`Overlay::writes`] call it; calling it again writes nothing
+    /// new.
+    pub(crate) fn settle(&mut self) {
+        for ((outlet, year), (facts, written)) in &mut self.outlet_years {
+            if !std::mem::take(written) {
+                continue;
+            }
+            let k = keys::outlet_year(outlet, *year);
+            let v = (!facts.is_empty()).then(|| super::outlet_years::encode(outlet, facts));
+            self.writes.insert(k, v);
+        }
+        for (key, (totals, written)) in &mut self.groups {
+            if !std::mem::take(written) {
+                continue;
+            }
+            let v = (!totals.is_zero()).then(|| wire::encode(&(key.clone(), *totals)));
+            self.writes.insert(keys::group(key), v);
+        }
+    }
+
+    /// Outlet-year (`outlet`, `year`) as seen through the overlay, held decoded from then on.
+    fn outlet_year_held(&mut self, outlet: &Dot, year: u16) -> &mut (Vec<Fact>, bool) {
+        if !self.outlet_years.contains_key(&(*outlet, year)) {
+            let facts = match self.get(&keys::outlet_year(outlet, year)) {
+                Some(raw) => super::outlet_years::decode(outlet, year, &raw).unwrap_or_else(|e| {
+                    self.err.get_or_insert(e);
+                    vec![]
+                }),
+                None => vec![],
+            };
+            self.outlet_years.insert((*outlet, year), (facts, false));
+        }
+        self.outlet_years
+            .get_mut(&(*outlet, year))
+            .expect("inserted above")
     }
 
     /// Forgets that record `id` was read as absent, once its creating entry is appended (it is
@@ -135,7 +209,8 @@ impl<'a> Overlay<'a> {
     }
 
     /// The buffered writes (`None`: a delete), in key order (`verify` compares them with the tree).
-    pub(crate) fn writes(&self) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+    pub(crate) fn writes(&mut self) -> &BTreeMap<Vec<u8>, Option<Vec<u8>>> {
+        self.settle();
         &self.writes
     }
 
@@ -188,56 +263,66 @@ impl Tables for Overlay<'_> {
         if let Some(r) = self.records.get(id) {
             return r.clone();
         }
-        let r = self.read("record", &keys::record(id)).or_else(|| {
-            match self.entry(&id.author, id.seq) {
-                Ok(e) => e.as_ref().and_then(super::plain::of_entry),
-                Err(e) => {
-                    self.err.get_or_insert(e);
-                    None
-                }
+        let key = keys::record(id);
+        let in_writes = self.writes.contains_key(&key);
+        let row = self.read("record", &key);
+        if row.is_none() && !in_writes && self.err.is_none() {
+            self.rowless.insert(*id);
+        }
+        let r = row.or_else(|| match self.entry(&id.author, id.seq) {
+            Ok(e) => e.as_ref().and_then(super::plain::of_entry),
+            Err(e) => {
+                self.err.get_or_insert(e);
+                None
             }
         });
         self.records.insert(*id, r.clone());
         r
     }
-    fn put_record(&mut self, rec: &RecordState) {
-        self.records.insert(rec.id, Some(rec.clone()));
+    fn put_record(&mut self, rec: RecordState) {
         let k = keys::record(&rec.id);
-        if super::plain::is_plain(rec) {
+        if super::plain::is_plain(&rec) {
             // Read from its entry (`plain.rs`); a record never becomes plain again once it has a row.
             self.writes.remove(&k);
         } else {
-            self.put(k, wire::encode(rec));
+            self.put(k, wire::encode(&rec));
         }
+        self.records.insert(rec.id, Some(rec));
     }
     fn outlet_year(&mut self, outlet: &Dot, year: u16) -> Vec<Fact> {
-        let Some(raw) = self.get(&keys::outlet_year(outlet, year)) else {
-            return vec![];
-        };
-        super::outlet_years::decode(outlet, year, &raw).unwrap_or_else(|e| {
-            self.err.get_or_insert(e);
-            vec![]
-        })
+        self.outlet_year_held(outlet, year).0.clone()
     }
     fn put_outlet_year(&mut self, outlet: &Dot, year: u16, facts: &[Fact]) {
-        let k = keys::outlet_year(outlet, year);
-        if facts.is_empty() {
-            self.del(k);
-        } else {
-            self.put(k, super::outlet_years::encode(outlet, facts));
-        }
+        *self.outlet_year_held(outlet, year) = (facts.to_vec(), true);
+    }
+    fn swap_fact(
+        &mut self,
+        outlet: &Dot,
+        year: u16,
+        remove: Option<&Fact>,
+        add: Option<&Fact>,
+    ) -> (Option<Fact>, Option<Fact>) {
+        let (facts, written) = self.outlet_year_held(outlet, year);
+        *written = true;
+        view::swap_in(facts, remove, add)
     }
     fn group(&mut self, key: &GroupKey) -> GroupTotals {
-        self.read::<(GroupKey, GroupTotals)>("group", &keys::group(key))
+        if let Some((g, _)) = self.groups.get(key) {
+            return *g;
+        }
+        let g = self
+            .read::<(GroupKey, GroupTotals)>("group", &keys::group(key))
             .map(|(_, g)| g)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        self.groups.insert(key.clone(), (g, false));
+        g
     }
     fn put_group(&mut self, key: &GroupKey, totals: &GroupTotals) {
-        let k = keys::group(key);
-        if totals.is_zero() {
-            self.del(k);
-        } else {
-            self.put(k, wire::encode(&(key.clone(), *totals)));
+        match self.groups.get_mut(key) {
+            Some(held) => *held = (*totals, true),
+            None => {
+                self.groups.insert(key.clone(), (*totals, true));
+            }
         }
     }
     fn unit(&mut self, code: &str, from: Option<Date>) -> Option<UnitState> {

@@ -333,6 +333,7 @@ impl Hub {
         if let Some(e) = ov.err.take() {
             return Err(e);
         }
+        ov.settle();
         ov.seal_blocks();
         facts::maintain(&mut ov)?;
         if let Some(e) = ov.err {

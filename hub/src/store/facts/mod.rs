@@ -164,7 +164,7 @@ impl CellWrite {
 /// batch, or the overlay after it); `created` is the wall clock its creating entry carries, if any.
 fn item_of(
     id: &Dot,
-    rec: Option<RecordState>,
+    rec: Option<&RecordState>,
     created: Option<u64>,
     mut get: impl FnMut(&[u8]) -> Result<Option<Vec<u8>>>,
 ) -> Result<Option<Item>> {
@@ -175,19 +175,22 @@ fn item_of(
         Some(v) => dec("reviews", &v)?,
         None => vec![],
     };
-    Ok(pf::item(&rec, |_| reviews, |_| created))
+    Ok(pf::item(rec, |_| reviews, |_| created))
 }
 
-/// A record as the tree under an overlay holds it (its row, or its creating entry alone when the
-/// tree may hold that entry: `in_log`).
+/// A record as the tree under an overlay holds it (its row, unless known to have none: `rowless`; or
+/// its creating entry alone when the tree may hold that entry: `in_log`).
 fn record_in(
     tree: &sled::Tree,
     log: &mut super::blocks::Reader,
     id: &Dot,
+    rowless: bool,
     in_log: bool,
 ) -> Result<Option<RecordState>> {
-    if let Some(v) = tree.get(keys::record(id))? {
-        return dec("record", &v).map(Some);
+    if !rowless {
+        if let Some(v) = tree.get(keys::record(id))? {
+            return dec("record", &v).map(Some);
+        }
     }
     if !in_log {
         return Ok(None);
@@ -280,21 +283,24 @@ pub fn maintain(ov: &mut Overlay<'_>) -> Result<()> {
         // The creating entry never changes: the same for the old item and the new.
         let created = ov.created_ms(&id)?;
         // A record created here has no entry in the tree to read it from (a row, at most).
-        let old_rec = record_in(tree, &mut log, &id, !created_here.contains(&id))?;
-        let old = item_of(&id, old_rec, created, |k| {
+        let rowless = ov.rowless.contains(&id);
+        let old_rec = record_in(tree, &mut log, &id, rowless, !created_here.contains(&id))?;
+        let old = item_of(&id, old_rec.as_ref(), created, |k| {
             Ok(tree.get(k)?.map(|v| v.to_vec()))
         })?;
-        let new_rec = Tables::record(ov, &id);
+        let new_rec = ov.take_record(&id);
         if let Some(e) = ov.err.take() {
             return Err(e);
         }
-        let new = item_of(&id, new_rec, created, |k| {
+        let new = item_of(&id, new_rec.as_ref(), created, |k| {
             let v = ov.get(k);
             match ov.err.take() {
                 Some(e) => Err(e),
                 None => Ok(v),
             }
-        })?;
+        });
+        ov.give_back(id, new_rec);
+        let new = new?;
         if old == new {
             continue;
         }
@@ -323,7 +329,7 @@ pub fn rebuild(hub: &Hub) -> Result<()> {
         let id = rec.id;
         let tree = &hub.tree;
         let created = reader.created_ms(tree, &id)?;
-        if let Some(item) = item_of(&id, Some(rec), created, |k| {
+        if let Some(item) = item_of(&id, Some(&rec), created, |k| {
             Ok(tree.get(k)?.map(|v| v.to_vec()))
         })? {
             add(&mut ov, &mut cache, &item)?;
