@@ -327,6 +327,7 @@ pub fn merge_runs(hub: &Hub, agent: &AgentRec, runs: &[Run]) -> Result<Result<u6
         if ov.link(&run.author, run.from - 1)? != run.prev {
             return Ok(Err(fork(&opened[0].0)));
         }
+        ov.note_rowless(&run.author, run.from.max(have + 1)..=run.last());
         let mut fresh = false;
         for (e, link) in &opened {
             match check_entry(&units, &mut ov, agent, &office, e, link) {

@@ -135,6 +135,37 @@ impl<'a> Overlay<'a> {
         }
     }
 
+    /// Notes which of `author`'s records `seqs` the tree holds no row for (`r` key), in one range
+    /// read: a run's new records are nearly all plain, and asking for each row was a miss apiece.
+    pub(crate) fn note_rowless(&mut self, author: &AuthorId, seqs: std::ops::RangeInclusive<u64>) {
+        if seqs.is_empty() {
+            return;
+        }
+        let dot = |seq| Dot {
+            author: *author,
+            seq,
+        };
+        let mut held = std::collections::HashSet::new();
+        for kv in self
+            .tree
+            .range(keys::record(&dot(*seqs.start()))..=keys::record(&dot(*seqs.end())))
+        {
+            match kv {
+                Ok((k, _)) => {
+                    if let Some(seq) = k.get(33..41).and_then(|b| b.try_into().ok()) {
+                        held.insert(u64::from_be_bytes(seq));
+                    }
+                }
+                Err(e) => {
+                    self.err.get_or_insert(e.into());
+                    return;
+                }
+            }
+        }
+        self.rowless
+            .extend(seqs.filter(|s| !held.contains(s)).map(dot));
+    }
+
     /// Record `id` as seen through the overlay, held from then on, without a copy (`Tables::record`
     /// returns one).
     pub(crate) fn record_ref(&mut self, id: &Dot) -> Option<&RecordState> {
@@ -265,7 +296,11 @@ impl Tables for Overlay<'_> {
         }
         let key = keys::record(id);
         let in_writes = self.writes.contains_key(&key);
-        let row = self.read("record", &key);
+        let row = if in_writes || !self.rowless.contains(id) {
+            self.read("record", &key)
+        } else {
+            None
+        };
         if row.is_none() && !in_writes && self.err.is_none() {
             self.rowless.insert(*id);
         }

@@ -396,6 +396,73 @@ fn run(seed: u64, steps: usize) {
     assert!(v.ok, "verify, seed {seed}: {:?}", v.problems);
 }
 
+/// A merge reads a new record's row and its review decisions in one range per run or author,
+/// not one lookup each (`Overlay::note_rowless`, `reviewed_in`); what the tree held about a
+/// record before its creating entry arrived (here the hub's own entries, as a standby may receive
+/// them ahead of the office's) must still be found.
+#[test]
+fn a_row_and_a_review_the_tree_held_before_their_record_arrived_are_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = hub(tmp.path());
+    let k = Keypair::generate();
+    let a = enroll_as(&h, &k, "876", "Lai Vung");
+    let mut rng = StdRng::seed_from_u64(11);
+    let hlc = |n: u64| Hlc((1_700_000_000 + n) << 16);
+    let mut market = outlet(&mut rng);
+    if let Body::Outlet(o) = &mut market {
+        (o.kind, o.opened, o.closed) = (OutletKind::Market, None, None);
+    }
+    let e1 = k.sign_entry(1, hlc(1), Op::Record(market));
+    merge_entries(&h, &a, &k, std::slice::from_ref(&e1))
+        .unwrap()
+        .unwrap();
+    let mut s = || survey(&mut rng, e1.dot(), OutletKind::Market);
+    let (e2, e3) = (
+        k.sign_entry(2, hlc(2), Op::Record(s())),
+        k.sign_entry(3, hlc(3), Op::Record(s())),
+    );
+    let correction = Op::Correct(Correction {
+        record: e3.dot(),
+        supersedes: vec![],
+        body: s(),
+    });
+    let mut alone = baobi_proto::view::MemTables::default();
+    view::apply(&mut alone, &e2);
+    let version = alone.record(&e2.dot()).unwrap().heads()[0].hash;
+    h.append_own(vec![
+        Op::Review(baobi_proto::wire::ReviewDecision {
+            record: e2.dot(),
+            version,
+            decision: baobi_proto::wire::Decision::Verified,
+            reason: String::new(),
+        }),
+        correction,
+    ])
+    .unwrap();
+    assert!(h.tree().get(keys::record(&e3.dot())).unwrap().is_some());
+    assert_eq!(h.reviews(&e2.dot()).unwrap().len(), 1);
+
+    merge_entries(&h, &a, &k, &[e2.clone(), e3.clone()])
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.record(&e3.dot()).unwrap().unwrap().versions.len(), 2);
+    let by_status = h.with_facts(|f| {
+        let mut n = [0u32; 3];
+        for ((_, _, status), c) in &f.surveys {
+            n[*status as usize] += c.count;
+        }
+        n
+    });
+    assert_eq!(
+        by_status,
+        [1, 1, 0],
+        "surveys submitted, verified, returned"
+    );
+    check(&h, 0, 11);
+    let v = crate::verify::run(&h, &mut |_| {}).unwrap();
+    assert!(v.ok, "verify: {:?}", v.problems);
+}
+
 #[test]
 fn facts_kept_while_merging_equal_facts_from_scratch_and_give_the_same_reports() {
     let long = std::env::var("BAOBI_FACTS_LONG").is_ok_and(|v| v == "1");
