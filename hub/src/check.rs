@@ -290,7 +290,7 @@ pub fn merge_runs(hub: &Hub, agent: &AgentRec, runs: &[Run]) -> Result<Result<u6
     let _g = hub.lock();
     let units = hub.units();
     let office = crate::office::office(hub, agent)?;
-    let mut ov = Overlay::new(hub.tree());
+    let mut ov = Overlay::for_merge(hub);
     let mut new = 0u64;
     let now_ms = (crate::now_secs().max(0) as u64).saturating_mul(1000);
     let mut clock = ClockFlag::default();
@@ -545,6 +545,44 @@ mod tests {
         assert_eq!(groups[0].1.amount, 9_200);
         assert_eq!(h.latest_year().unwrap(), Some(2025));
         assert!(h.summary().unwrap().get(&h.keypair().author()) > 100);
+    }
+
+    /// The outlets a merge checks surveys against are kept across merges once the tree holds them
+    /// (`derived::LogRecords`); one that only a refused batch held is not.
+    #[test]
+    fn an_outlet_a_refused_batch_held_is_not_kept_for_later_merges() {
+        let tmp = tempfile::tempdir().unwrap();
+        let h = hub(tmp.path());
+        let k = Keypair::generate();
+        let a = enroll(&h, &k, "30226");
+        let closing = |closed: Option<Date>| match outlet("30226") {
+            Op::Record(Body::Outlet(o)) => Op::Record(Body::Outlet(OutletDef { closed, ..o })),
+            _ => unreachable!(),
+        };
+        // Closed before the survey's date (2025-03-12): the batch is refused whole.
+        let shut = k.sign_entry(1, Hlc(1), closing(Some(Date(20250101))));
+        let s = k.sign_entry(2, Hlc(2), Op::Record(survey(shut.dot(), "30226", 9_200)));
+        assert_eq!(
+            code(merge_entries(&h, &a, &k, &[shut, s.clone()])),
+            RefusalCode::InvalidEntry
+        );
+        // The hub holds nothing of it, so the office may send another seq 1: an open outlet.
+        let open = k.sign_entry(1, Hlc(1), closing(None));
+        let open_dot = open.dot();
+        assert_eq!(merge_entries(&h, &a, &k, &[open]).unwrap(), Ok(1));
+        // The survey is checked against the outlet the tree holds, not the refused one, which
+        // no record of the hub's includes.
+        assert_eq!(
+            merge_entries(&h, &a, &k, std::slice::from_ref(&s)).unwrap(),
+            Ok(1)
+        );
+        let held = h.record(&open_dot).unwrap().unwrap();
+        assert_eq!(held.versions.len(), 1, "{held:?}");
+        // Kept from then on, and still the tree's.
+        let s3 = k.sign_entry(3, Hlc(3), Op::Record(survey(open_dot, "30226", 1)));
+        assert_eq!(merge_entries(&h, &a, &k, &[s3]).unwrap(), Ok(1));
+        let v = crate::verify::run(&h, &mut |_| {}).unwrap();
+        assert!(v.ok, "verify: {:?}", v.problems);
     }
 
     #[test]

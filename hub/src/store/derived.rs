@@ -94,6 +94,36 @@ pub fn settings_from_wire(
     Ok(baobi_proto::indicators::Settings { basis, i1_rule })
 }
 
+/// Plain records (a creating entry and nothing else: `plain.rs`) as read from their entries in the
+/// tree, kept across merges. An entry never changes once the tree holds it (the log is append-only
+/// and a merge refuses a fork), so neither does the record it makes alone; a row, once a record has
+/// one, is read before this. A merge checks each survey against its outlet
+/// (`check::check_open_period`), most often a plain record whose block of the log it inflated and
+/// decoded again in every merge.
+#[derive(Debug, Default)]
+pub(crate) struct LogRecords(std::sync::Mutex<std::collections::HashMap<Dot, RecordState>>);
+
+impl LogRecords {
+    /// At most this many records are held; the map is emptied when full (merges read them again).
+    const HELD: usize = 16_384;
+
+    fn get(&self, id: &Dot) -> Option<RecordState> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    fn put(&self, rec: &RecordState) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if m.len() >= Self::HELD {
+            m.clear();
+        }
+        m.insert(rec.id, rec.clone());
+    }
+}
+
 /// Reads through to sled, buffers writes: the view's `Tables` during one merge.
 pub struct Overlay<'a> {
     pub(super) tree: &'a sled::Tree,
@@ -118,6 +148,8 @@ pub struct Overlay<'a> {
     /// Records the tree under the overlay was found to hold no row for (`r` key): `facts::maintain`
     /// asks the tree again for the record as it was before the merge, a second miss per new record.
     pub(super) rowless: std::collections::HashSet<Dot>,
+    /// Plain records kept across a hub's merges, when this overlay is a merge's.
+    log_records: Option<&'a LogRecords>,
 }
 
 impl<'a> Overlay<'a> {
@@ -132,6 +164,16 @@ impl<'a> Overlay<'a> {
             outlet_years: std::collections::HashMap::new(),
             groups: std::collections::HashMap::new(),
             rowless: std::collections::HashSet::new(),
+            log_records: None,
+        }
+    }
+
+    /// An overlay for a merge into `hub`: plain records read from the log are taken from, and
+    /// kept in, the hub's [`LogRecords`].
+    pub fn for_merge(hub: &'a Hub) -> Self {
+        Overlay {
+            log_records: Some(&hub.log_records),
+            ..Overlay::new(&hub.tree)
         }
     }
 
@@ -304,11 +346,24 @@ impl Tables for Overlay<'_> {
         if row.is_none() && !in_writes && self.err.is_none() {
             self.rowless.insert(*id);
         }
-        let r = row.or_else(|| match self.entry(&id.author, id.seq) {
-            Ok(e) => e.as_ref().and_then(super::plain::of_entry),
-            Err(e) => {
-                self.err.get_or_insert(e);
-                None
+        let r = row.or_else(|| {
+            if let Some(r) = self.log_records.and_then(|c| c.get(id)) {
+                return Some(r);
+            }
+            match self.entry(&id.author, id.seq) {
+                Ok(e) => {
+                    let r = e.as_ref().and_then(super::plain::of_entry);
+                    if let (Some(c), Some(r)) = (self.log_records, &r) {
+                        if self.in_tree(id) {
+                            c.put(r);
+                        }
+                    }
+                    r
+                }
+                Err(e) => {
+                    self.err.get_or_insert(e);
+                    None
+                }
             }
         });
         self.records.insert(*id, r.clone());

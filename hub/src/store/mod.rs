@@ -58,6 +58,8 @@ pub struct Hub {
     pub(crate) group_mirror: GroupMirror,
     /// The `i 0` indicator cells in memory (read by reports; written only by `commit`).
     pub(crate) fact_mirror: facts::FactsMirror,
+    /// Plain records read from the log, kept across merges (`derived::LogRecords`).
+    pub(crate) log_records: derived::LogRecords,
     units: RwLock<std::sync::Arc<Units>>,
     lineage: std::sync::Arc<Lineage>,
     keypair: Keypair,
@@ -219,6 +221,7 @@ impl Hub {
             merge: Mutex::new(()),
             units: RwLock::new(std::sync::Arc::new(Units::new())),
             group_mirror: GroupMirror::load(&db)?,
+            log_records: derived::LogRecords::default(),
             fact_mirror: facts::FactsMirror::load(&db)?,
             metrics: Default::default(),
             tree: db,

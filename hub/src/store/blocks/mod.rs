@@ -395,6 +395,15 @@ impl Overlay<'_> {
         Ok(self.blocks.get_mut(&(*author, n)))
     }
 
+    /// True when entry `id`, as read through the overlay, is the tree's (not appended by it).
+    pub(crate) fn in_tree(&self, id: &Dot) -> bool {
+        let n = block_of(id.seq);
+        let idx = (id.seq.saturating_sub(first_seq(n))) as usize;
+        self.blocks
+            .get(&(id.author, n))
+            .is_some_and(|c| idx < c.appended.unwrap_or(c.block.items.len()))
+    }
+
     /// The wall clock entry `id` carries at its creation, as seen through the overlay.
     pub(crate) fn created_ms(&mut self, id: &Dot) -> Result<Option<u64>> {
         if id.seq == 0 {
